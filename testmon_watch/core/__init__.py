@@ -1,0 +1,1 @@
+"""Pure dependency engine: blocks, database, change detection, selection (no pytest/textual/watchdog)."""

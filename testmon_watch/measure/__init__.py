@@ -1,0 +1,1 @@
+"""Recording what a test touches: executed lines, imports, file reads."""

@@ -1,0 +1,1 @@
+"""The `pytest --testmon` plugin: options, selection at collection, recording hooks."""
