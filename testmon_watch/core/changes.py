@@ -1,0 +1,167 @@
+"""File state -> changed blocks: stat first, then content hash, then block checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from testmon_watch.core import blocks as blocks_mod
+from testmon_watch.core.db import BlockRow, FileRow
+
+MISSING_MTIME = -1
+
+
+def file_kind(relpath: str) -> str:
+    return "python" if relpath.endswith(".py") else "data"
+
+
+def module_name_for(path: Path) -> tuple[str, bool]:
+    """Best guess of a file's dotted module name: walk up while `__init__.py` exists."""
+    is_package = path.name == "__init__.py"
+    parts = [] if is_package else [path.stem]
+    directory = path.parent
+    while (directory / "__init__.py").exists():
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    return ".".join(parts), is_package
+
+
+def _digest(content: bytes) -> str:
+    return hashlib.blake2b(content, digest_size=16).hexdigest()
+
+
+def _missing(relpath: str, kind: str) -> FileRow:
+    return FileRow(relpath, kind, MISSING_MTIME, 0, "", [], [], None)
+
+
+def parse_state(root: Path, relpath: str, kind: str, content: bytes, mtime_ns: int, size: int) -> FileRow:
+    """A file's full state from its content: digest, blocks and imports."""
+    digest = _digest(content)
+    if kind == "python":
+        path = root / relpath
+        module, is_package = module_name_for(path)
+        try:
+            parsed = blocks_mod.parse_python(content, module or None, is_package)
+        except SyntaxError as exc:
+            where = f"{relpath}:{exc.lineno}" if exc.lineno else relpath
+            return FileRow(relpath, kind, mtime_ns, size, digest, [], [], f"syntax error at {where}: {exc.msg}")
+        rows: list[BlockRow] = [(b.name, b.start, b.end, b.checksum) for b in parsed.blocks]
+        return FileRow(relpath, kind, mtime_ns, size, digest, rows, list(parsed.imports), None)
+    return FileRow(relpath, kind, mtime_ns, size, digest,
+                   [("<content>", 0, 0, blocks_mod.data_checksum(content))], [], None)
+
+
+def read_state(root: Path, relpath: str, kind: str, previous: FileRow | None = None) -> tuple[FileRow, bool]:
+    """Current state of a file, reusing `previous` when stat or content is unchanged.
+
+    Returns (state, content_changed). A vanished file has mtime -1 and no blocks.
+    """
+    path = root / relpath
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        if previous is not None and previous.missing:
+            return previous, False
+        return _missing(relpath, kind), True
+    except OSError as exc:
+        state = _missing(relpath, kind)
+        state.error = f"cannot read {relpath}: {exc.strerror}"
+        return state, True
+    if kind == "dir":
+        return _read_dir(root, relpath, st.st_mtime_ns, previous)
+    if previous is not None and previous.mtime_ns == st.st_mtime_ns and previous.size == st.st_size:
+        return previous, False
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        state = _missing(relpath, kind)
+        state.error = f"cannot read {relpath}: {exc.strerror}"
+        return state, True
+    if previous is not None and previous.digest == _digest(content) and not previous.missing:
+        same = FileRow(previous.path, previous.kind, st.st_mtime_ns, st.st_size, previous.digest,
+                       previous.blocks, previous.imports, previous.error, previous.id)
+        return same, False
+    state = parse_state(root, relpath, kind, content, st.st_mtime_ns, st.st_size)
+    return state, True
+
+
+def _read_dir(root: Path, relpath: str, mtime_ns: int, previous: FileRow | None) -> tuple[FileRow, bool]:
+    if previous is not None and previous.mtime_ns == mtime_ns:
+        return previous, False
+    try:
+        names = os.listdir(root / relpath) if relpath else os.listdir(root)
+    except OSError:
+        return _missing(relpath, "dir"), True
+    checksum = blocks_mod.listing_checksum(names)
+    digest = f"{checksum:x}"
+    state = FileRow(relpath, "dir", mtime_ns, 0, digest, [("<listing>", 0, 0, checksum)], [], None)
+    if previous is not None:
+        state.id = previous.id
+    return state, previous is None or previous.digest != digest
+
+
+@dataclass
+class FileChange:
+    """One file whose content differs from the stored state."""
+
+    old: FileRow
+    new: FileRow
+
+    @property
+    def new_checksums(self) -> frozenset[int]:
+        return frozenset(b[3] for b in self.new.blocks)
+
+    def removed_blocks(self) -> dict[int, str]:
+        """checksum -> block name, for every stored block that no longer exists as it was."""
+        current = self.new_checksums
+        return {b[3]: b[0] for b in self.old.blocks if b[3] not in current}
+
+    @property
+    def module_block_changed(self) -> bool:
+        if self.old.kind != "python":
+            return False
+        old_module = [b[3] for b in self.old.blocks if b[0] == "<module>"]
+        return not old_module or old_module[0] not in self.new_checksums
+
+
+@dataclass
+class ChangeSet:
+    """What differs on disk from the database's file table."""
+
+    changed: list[FileChange] = field(default_factory=list)
+    restat: list[FileRow] = field(default_factory=list)  # same content, new mtime
+
+    @property
+    def warnings(self) -> list[str]:
+        return [c.new.error for c in self.changed if c.new.error]
+
+    def describe(self, limit: int = 3) -> str:
+        """'src/a.py (price, Cart.total), data/x.json' for the header line."""
+        parts = []
+        for change in self.changed[:limit]:
+            if change.new.missing:
+                parts.append(f"{change.old.path} (deleted)")
+                continue
+            names = sorted(set(change.removed_blocks().values()))
+            parts.append(f"{change.old.path} ({', '.join(names)})" if names and change.old.kind == "python"
+                         else change.old.path)
+        if len(self.changed) > limit:
+            parts.append(f"and {len(self.changed) - limit} more")
+        return ", ".join(parts)
+
+
+def detect_changes(root: Path, rows: Mapping[str, FileRow] | Iterable[FileRow]) -> ChangeSet:
+    """Compare every stored file with the disk: the cheap stat check first."""
+    values = rows.values() if isinstance(rows, Mapping) else rows
+    result = ChangeSet()
+    for row in values:
+        state, content_changed = read_state(root, row.path, row.kind, row)
+        state.id = row.id
+        if content_changed:
+            result.changed.append(FileChange(row, state))
+        elif state is not row:
+            result.restat.append(state)
+    return result

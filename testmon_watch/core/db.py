@@ -1,0 +1,429 @@
+"""The one owner of SQL: opens, validates, migrates and reads/writes `.testmondata`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from testmon_watch.core.packing import pack_ints, pack_lines, unpack_ints
+from testmon_watch.core.schema import SCHEMA, SCHEMA_VERSION, TOOL_NAME
+
+BlockRow = tuple[str, int, int, int]  # name, start, end, checksum
+
+
+class DatabaseError(Exception):
+    """A database problem, phrased as one line for the user."""
+
+
+@dataclass
+class FileRow:
+    """The stored state of one file (see the `file` table)."""
+
+    path: str
+    kind: str
+    mtime_ns: int
+    size: int
+    digest: str
+    blocks: list[BlockRow]
+    imports: list[str]
+    error: str | None = None
+    id: int = 0
+
+    @property
+    def missing(self) -> bool:
+        return self.mtime_ns < 0
+
+
+@dataclass
+class EnvironmentRow:
+    id: int
+    name: str
+    python: str
+    packages: dict[str, str]
+
+
+@dataclass
+class TestRow:
+    """A test's stored record; the blobs are decoded lazily by the caller."""
+
+    id: int
+    nodeid: str
+    file_id: int | None
+    outcome: str
+    duration: float
+    pending: list[dict[str, str]] | None
+    fingerprints: bytes = b""
+    units: bytes = b""
+    roots: bytes = b""
+    lines: bytes = b""
+
+
+@dataclass
+class UnitRow:
+    id: int
+    key: str
+    fingerprints: bytes
+    edges: bytes
+    lines: bytes = b""
+
+
+@dataclass
+class RecordedUnit:
+    """A shared unit ready to be written: fingerprints and lines keyed by file id."""
+
+    key: str
+    fingerprint_ids: set[int]
+    lines: dict[int, set[int]]
+    edges: set[int] = field(default_factory=set)
+
+
+@dataclass
+class RecordedTest:
+    """A finished test ready to be written."""
+
+    nodeid: str
+    file_id: int | None
+    outcome: str
+    duration: float
+    fingerprint_ids: set[int]
+    lines: dict[int, set[int]]
+    unit_keys: set[str]
+    roots: set[int]
+    pending: list[dict[str, str]] | None = None
+
+
+def _aside_name(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = path.with_name(f"{path.name}.broken-{stamp}")
+    counter = 1
+    while candidate.exists():
+        counter += 1
+        candidate = path.with_name(f"{path.name}.broken-{stamp}-{counter}")
+    return candidate
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename the file (and its WAL companions) out of the way; never delete."""
+    target = _aside_name(path)
+    os.replace(path, target)
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            os.replace(companion, target.with_name(target.name + suffix))
+    return target
+
+
+def _inspect(conn: sqlite3.Connection) -> str | None:
+    """Return why an existing file is unusable, or None when it is ours and current."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        return None  # empty file: fine, the schema gets created
+    if "meta" not in tables:
+        if "test_execution" in tables or "metadata" in tables:
+            return "it is a pytest-testmon database"
+        return "it was not written by testmon-watch"
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    if meta.get("tool") != TOOL_NAME:
+        return "it was not written by testmon-watch"
+    version = int(meta.get("schema_version", "0"))
+    if version < SCHEMA_VERSION:
+        return f"it has the older schema version {version} (now {SCHEMA_VERSION})"
+    if version > SCHEMA_VERSION:
+        return f"it was written by a newer testmon-watch (schema {version}, this one reads {SCHEMA_VERSION})"
+    # Touch every table once so a damaged file fails here rather than mid-run.
+    for table in ("environment", "file", "fingerprint", "unit", "test", "run"):
+        conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return None
+
+
+class Database:
+    """A connection to `.testmondata` with typed reads and transactional writes."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    # -- opening ---------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], readonly: bool = False) -> tuple[Database, list[str]]:
+        """Open or create the file; an unusable one is moved aside with a message."""
+        path = Path(path)
+        messages: list[str] = []
+        for attempt in range(2):
+            try:
+                conn = cls._connect(path)
+                problem = _inspect(conn)
+            except sqlite3.DatabaseError as exc:
+                problem = f"it is damaged ({exc})"
+                conn = None
+            if problem is None and conn is not None:
+                db = cls(conn, path)
+                if not readonly:
+                    db._ensure_schema()
+                return db, messages
+            if conn is not None:
+                conn.close()
+            if attempt == 1 or readonly:
+                raise DatabaseError(f"cannot use {path}: {problem}")
+            try:
+                target = _move_aside(path)
+            except OSError as exc:
+                raise DatabaseError(f"cannot use {path}: {problem}; moving it aside failed: {exc}") from exc
+            messages.append(f"{path.name}: {problem}; moved it to {target.name} and started a new one")
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 60000")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode is None or str(mode[0]).lower() != "wal":
+            conn.execute("PRAGMA journal_mode = DELETE")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _ensure_schema(self) -> None:
+        with self.transaction():
+            exists = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+            ).fetchone()
+            if exists:
+                return
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+            self.conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [("tool", TOOL_NAME), ("schema_version", str(SCHEMA_VERSION))],
+            )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT: one writer at a time, all or nothing."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # -- environment -----------------------------------------------------
+
+    def environment(self, name: str) -> EnvironmentRow | None:
+        row = self.conn.execute(
+            "SELECT id, name, python, packages FROM environment WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            return None
+        return EnvironmentRow(row[0], row[1], row[2], json.loads(row[3]))
+
+    def save_environment(self, name: str, python: str, packages: Mapping[str, str]) -> int:
+        self.conn.execute(
+            "INSERT INTO environment (name, python, packages) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET python = excluded.python, packages = excluded.packages",
+            (name, python, json.dumps(dict(packages), sort_keys=True)),
+        )
+        row = self.conn.execute("SELECT id FROM environment WHERE name = ?", (name,)).fetchone()
+        return int(row[0])
+
+    # -- files -----------------------------------------------------------
+
+    def files(self) -> dict[str, FileRow]:
+        result: dict[str, FileRow] = {}
+        for row in self.conn.execute(
+            "SELECT id, path, kind, mtime_ns, size, digest, blocks, imports, error FROM file"
+        ):
+            result[row[1]] = FileRow(
+                id=row[0], path=row[1], kind=row[2], mtime_ns=row[3], size=row[4], digest=row[5],
+                blocks=[tuple(b) for b in json.loads(row[6])],  # type: ignore[misc]
+                imports=json.loads(row[7]), error=row[8],
+            )
+        return result
+
+    def save_file(self, row: FileRow) -> int:
+        """Insert or update a file's state (inside a transaction); returns its id."""
+        self.conn.execute(
+            "INSERT INTO file (path, kind, mtime_ns, size, digest, blocks, imports, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+            "kind = excluded.kind, mtime_ns = excluded.mtime_ns, size = excluded.size, "
+            "digest = excluded.digest, blocks = excluded.blocks, imports = excluded.imports, "
+            "error = excluded.error",
+            (row.path, row.kind, row.mtime_ns, row.size, row.digest,
+             json.dumps([list(b) for b in row.blocks]), json.dumps(row.imports), row.error),
+        )
+        found = self.conn.execute("SELECT id FROM file WHERE path = ?", (row.path,)).fetchone()
+        row.id = int(found[0])
+        return row.id
+
+    def touch_file(self, file_id: int, mtime_ns: int, size: int) -> None:
+        """Content unchanged, only the stat differs: remember the new stat."""
+        self.conn.execute("UPDATE file SET mtime_ns = ?, size = ? WHERE id = ?", (mtime_ns, size, file_id))
+
+    # -- fingerprints ----------------------------------------------------
+
+    def fingerprint_id(self, file_id: int, checksums: Iterable[int]) -> int:
+        blob = pack_ints(checksums)
+        self.conn.execute(
+            "INSERT OR IGNORE INTO fingerprint (file_id, checksums) VALUES (?, ?)", (file_id, blob)
+        )
+        row = self.conn.execute(
+            "SELECT id FROM fingerprint WHERE file_id = ? AND checksums = ?", (file_id, blob)
+        ).fetchone()
+        return int(row[0])
+
+    def fingerprints_of_files(self, file_ids: Iterable[int]) -> dict[int, tuple[int, set[int]]]:
+        """fingerprint id -> (file id, checksums) for the given files."""
+        ids = list(file_ids)
+        result: dict[int, tuple[int, set[int]]] = {}
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start : chunk_start + 500]
+            marks = ",".join("?" * len(chunk))
+            for fp_id, file_id, blob in self.conn.execute(
+                f"SELECT id, file_id, checksums FROM fingerprint WHERE file_id IN ({marks})", chunk
+            ):
+                result[fp_id] = (file_id, set(unpack_ints(blob)))
+        return result
+
+    def fingerprint_files(self, fingerprint_ids: Iterable[int]) -> dict[int, int]:
+        """fingerprint id -> file id."""
+        ids = list(fingerprint_ids)
+        result: dict[int, int] = {}
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start : chunk_start + 500]
+            marks = ",".join("?" * len(chunk))
+            for fp_id, file_id in self.conn.execute(
+                f"SELECT id, file_id FROM fingerprint WHERE id IN ({marks})", chunk
+            ):
+                result[fp_id] = file_id
+        return result
+
+    # -- tests and units -------------------------------------------------
+
+    def tests(self, env_id: int, with_blobs: bool = False) -> list[TestRow]:
+        columns = "id, nodeid, file_id, outcome, duration, pending"
+        if with_blobs:
+            columns += ", fingerprints, units, roots"
+        result = []
+        for row in self.conn.execute(f"SELECT {columns} FROM test WHERE env_id = ?", (env_id,)):
+            test = TestRow(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]) if row[5] else None)
+            if with_blobs:
+                test.fingerprints, test.units, test.roots = row[6], row[7], row[8]
+            result.append(test)
+        return result
+
+    def test_lines(self, env_id: int) -> Iterator[tuple[str, bytes, bytes]]:
+        """(nodeid, lines blob, units blob) of every test: for coverage export."""
+        yield from self.conn.execute(
+            "SELECT nodeid, lines, units FROM test WHERE env_id = ?", (env_id,)
+        )
+
+    def units(self, env_id: int, with_lines: bool = False) -> dict[int, UnitRow]:
+        columns = "id, key, fingerprints, edges" + (", lines" if with_lines else "")
+        result = {}
+        for row in self.conn.execute(f"SELECT {columns} FROM unit WHERE env_id = ?", (env_id,)):
+            result[row[0]] = UnitRow(row[0], row[1], row[2], row[3], row[4] if with_lines else b"")
+        return result
+
+    def mark_pending(self, reasons: Mapping[int, list[dict[str, str]]]) -> None:
+        self.conn.executemany(
+            "UPDATE test SET pending = ? WHERE id = ?",
+            [(json.dumps(why), test_id) for test_id, why in reasons.items()],
+        )
+
+    def mark_all_pending(self, env_id: int, why: list[dict[str, str]]) -> None:
+        self.conn.execute("UPDATE test SET pending = ? WHERE env_id = ?", (json.dumps(why), env_id))
+
+    def delete_tests(self, env_id: int, nodeids: Iterable[str]) -> None:
+        self.conn.executemany(
+            "DELETE FROM test WHERE env_id = ? AND nodeid = ?", [(env_id, n) for n in nodeids]
+        )
+
+    def save_unit(self, env_id: int, unit: RecordedUnit) -> int:
+        self.conn.execute(
+            "INSERT INTO unit (env_id, key, fingerprints, lines, edges) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (env_id, key) DO UPDATE SET fingerprints = excluded.fingerprints, "
+            "lines = excluded.lines, edges = excluded.edges",
+            (env_id, unit.key, pack_ints(unit.fingerprint_ids), pack_lines(unit.lines),
+             pack_ints(unit.edges)),
+        )
+        row = self.conn.execute(
+            "SELECT id FROM unit WHERE env_id = ? AND key = ?", (env_id, unit.key)
+        ).fetchone()
+        return int(row[0])
+
+    def unit_fingerprints(self, unit_id: int) -> bytes:
+        row = self.conn.execute("SELECT fingerprints FROM unit WHERE id = ?", (unit_id,)).fetchone()
+        return bytes(row[0]) if row else b""
+
+    def unit_ids(self, env_id: int, keys: Iterable[str]) -> dict[str, int]:
+        keys = list(keys)
+        result: dict[str, int] = {}
+        for chunk_start in range(0, len(keys), 500):
+            chunk = keys[chunk_start : chunk_start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, unit_id in self.conn.execute(
+                f"SELECT key, id FROM unit WHERE env_id = ? AND key IN ({marks})", [env_id, *chunk]
+            ):
+                result[key] = unit_id
+        return result
+
+    def save_test(self, env_id: int, test: RecordedTest, unit_ids: Sequence[int]) -> None:
+        self.conn.execute(
+            "INSERT INTO test (env_id, nodeid, file_id, outcome, duration, fingerprints, lines, "
+            "units, roots, pending, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (env_id, nodeid) DO UPDATE SET file_id = excluded.file_id, "
+            "outcome = excluded.outcome, duration = excluded.duration, "
+            "fingerprints = excluded.fingerprints, lines = excluded.lines, units = excluded.units, "
+            "roots = excluded.roots, pending = excluded.pending, recorded_at = excluded.recorded_at",
+            (env_id, test.nodeid, test.file_id, test.outcome, test.duration,
+             pack_ints(test.fingerprint_ids), pack_lines(test.lines), pack_ints(unit_ids),
+             pack_ints(test.roots), json.dumps(test.pending) if test.pending else None, time.time()),
+        )
+
+    def save_outcome_only(self, env_id: int, nodeid: str, outcome: str, duration: float) -> None:
+        """--testmon-nocollect: remember the outcome, keep dependencies and pending state."""
+        self.conn.execute(
+            "UPDATE test SET outcome = ?, duration = ? WHERE env_id = ? AND nodeid = ?",
+            (outcome, duration, env_id, nodeid),
+        )
+
+    def save_run(self, env_id: int, started_at: float, selected: int, deselected: int,
+                 saved_seconds: float) -> None:
+        self.conn.execute(
+            "INSERT INTO run (env_id, started_at, selected, deselected, saved_seconds) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (env_id, started_at, selected, deselected, saved_seconds),
+        )
+
+    def collect_garbage(self) -> None:
+        """Drop units and fingerprints nothing refers to any more (inside a transaction)."""
+        used_units: set[int] = set()
+        used_fps: set[int] = set()
+        for fps, units in self.conn.execute("SELECT fingerprints, units FROM test"):
+            used_fps.update(unpack_ints(fps))
+            used_units.update(unpack_ints(units))
+        # Import units are reached through import edges, not referenced by tests.
+        stale_units = [
+            (uid,)
+            for uid, key in self.conn.execute("SELECT id, key FROM unit")
+            if uid not in used_units and not key.startswith("import:")
+        ]
+        self.conn.executemany("DELETE FROM unit WHERE id = ?", stale_units)
+        for (fps,) in self.conn.execute("SELECT fingerprints FROM unit"):
+            used_fps.update(unpack_ints(fps))
+        stale_fps = [
+            (fid,) for (fid,) in self.conn.execute("SELECT id FROM fingerprint") if fid not in used_fps
+        ]
+        self.conn.executemany("DELETE FROM fingerprint WHERE id = ?", stale_fps)

@@ -1,0 +1,65 @@
+"""The interpreter and installed packages a run uses, and how they differ from the recorded ones."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+
+DEFAULT_ENVIRONMENT = "default"
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    python: str
+    packages: Mapping[str, str]
+
+
+def python_identity() -> str:
+    """'CPython 3.11.7 (x86_64)': a change of interpreter invalidates everything."""
+    return f"{platform.python_implementation()} {platform.python_version()} ({platform.machine()})"
+
+
+def installed_packages() -> dict[str, str]:
+    """{normalised distribution name: version} of everything importable."""
+    packages: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"] if dist.metadata else None
+        if not name:
+            continue
+        key = name.lower().replace("_", "-").replace(".", "-")
+        packages.setdefault(key, dist.version)  # first on sys.path wins, as for imports
+    return packages
+
+
+def current_environment(name: str = DEFAULT_ENVIRONMENT) -> Environment:
+    return Environment(name, python_identity(), installed_packages())
+
+
+def describe_difference(old_python: str, old_packages: Mapping[str, str], new: Environment) -> str | None:
+    """One line naming what changed, or None when nothing did."""
+    if old_python != new.python:
+        return f"Python {old_python} -> {new.python}"
+    changes = []
+    for name in sorted(set(old_packages) | set(new.packages)):
+        before, after = old_packages.get(name), new.packages.get(name)
+        if before == after:
+            continue
+        if before is None:
+            changes.append(f"{name} {after} installed")
+        elif after is None:
+            changes.append(f"{name} {before} removed")
+        else:
+            changes.append(f"{name} {before} -> {after}")
+    if not changes:
+        return None
+    shown = ", ".join(changes[:3])
+    return shown + (f" and {len(changes) - 3} more" if len(changes) > 3 else "")
+
+
+if __name__ == "__main__":  # pragma: no cover - manual inspection
+    env = current_environment()
+    print(env.python, len(env.packages), "packages", file=sys.stderr)

@@ -1,0 +1,89 @@
+"""The `.testmondata` schema: one versioned SQL string, the single source of truth."""
+
+from __future__ import annotations
+
+TOOL_NAME = "testmon-watch"
+
+# Bump on every incompatible change, and teach `db.py` to migrate or move aside.
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+-- Key/value facts about this file: tool = 'testmon-watch', schema_version.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- One row per --testmon-env name: the interpreter and installed packages that
+-- the recorded tests ran under. A difference invalidates the environment.
+CREATE TABLE environment (
+    id       INTEGER PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE,
+    python   TEXT NOT NULL,
+    packages TEXT NOT NULL              -- JSON {distribution name: version}
+);
+
+-- The last state seen of every file something depends on. Fingerprints of
+-- tests that are not pending are valid against this state.
+CREATE TABLE file (
+    id       INTEGER PRIMARY KEY,
+    path     TEXT NOT NULL UNIQUE,      -- relative to the project root, '/'-separated
+    kind     TEXT NOT NULL,             -- 'python' | 'data' | 'dir'
+    mtime_ns INTEGER NOT NULL,          -- -1 when the file is missing
+    size     INTEGER NOT NULL,
+    digest   TEXT NOT NULL,             -- content hash; '' when missing
+    blocks   TEXT NOT NULL,             -- JSON [[name, start, end, checksum], ...]
+    imports  TEXT NOT NULL,             -- python: JSON [dotted module names it may import]
+    error    TEXT                       -- why the file could not be read or parsed
+);
+
+-- The set of block checksums of one file that some execution touched.
+-- Shared by every test and unit that touched exactly that set.
+CREATE TABLE fingerprint (
+    id        INTEGER PRIMARY KEY,
+    file_id   INTEGER NOT NULL REFERENCES file(id),
+    checksums BLOB NOT NULL,            -- sorted int64 array
+    UNIQUE (file_id, checksums)
+);
+
+-- Recorded execution shared by several tests: a fixture instance of a wider
+-- scope, a module's import, a test module's collection, the session itself.
+CREATE TABLE unit (
+    id           INTEGER PRIMARY KEY,
+    env_id       INTEGER NOT NULL REFERENCES environment(id),
+    key          TEXT NOT NULL,         -- 'fixture:...', 'import:<path>', 'collect:<path>', 'session'
+    fingerprints BLOB NOT NULL,         -- sorted int64 array of fingerprint ids
+    lines        BLOB NOT NULL,         -- zlib JSON {file id: [[first, last], ...]}
+    edges        BLOB NOT NULL,         -- import units: int64 array of file ids the module imports
+    UNIQUE (env_id, key)
+);
+
+-- One row per test: its own execution (setup, call, teardown), the shared
+-- units it used, and whether it must run again.
+CREATE TABLE test (
+    id           INTEGER PRIMARY KEY,
+    env_id       INTEGER NOT NULL REFERENCES environment(id),
+    nodeid       TEXT NOT NULL,
+    file_id      INTEGER REFERENCES file(id),  -- the test module
+    outcome      TEXT NOT NULL,         -- passed | failed | error | skipped | xfailed | xpassed
+    duration     REAL NOT NULL,         -- seconds, setup + call + teardown
+    fingerprints BLOB NOT NULL,         -- sorted int64 array of fingerprint ids
+    lines        BLOB NOT NULL,         -- zlib JSON {file id: [[first, last], ...]}
+    units        BLOB NOT NULL,         -- sorted int64 array of unit ids
+    roots        BLOB NOT NULL,         -- int64 file ids whose import closure the test depends on
+    pending      TEXT,                  -- NULL when up to date, else JSON [reason, ...]
+    recorded_at  REAL NOT NULL,
+    UNIQUE (env_id, nodeid)
+);
+CREATE INDEX test_file ON test (env_id, file_id);
+
+-- One row per pytest session that recorded or selected, for statistics.
+CREATE TABLE run (
+    id           INTEGER PRIMARY KEY,
+    env_id       INTEGER NOT NULL REFERENCES environment(id),
+    started_at   REAL NOT NULL,
+    selected     INTEGER NOT NULL,
+    deselected   INTEGER NOT NULL,
+    saved_seconds REAL NOT NULL         -- recorded duration of the deselected tests
+);
+"""

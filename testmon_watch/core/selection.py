@@ -1,0 +1,184 @@
+"""Changes + recorded dependencies -> which tests are affected, and why."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from testmon_watch.core.changes import ChangeSet
+from testmon_watch.core.db import FileRow, TestRow, UnitRow
+from testmon_watch.core.packing import unpack_ints
+
+# A reason is a small JSON-able dict so it can be stored with a pending test:
+#   {"kind": "changed", "file": "src/a.py", "blocks": "price", "via": "fixture ..."}
+#   {"kind": "imports", "file": "src/config.py", "via": "tests/test_a.py"}
+#   {"kind": "failed"} {"kind": "new"} {"kind": "environment", "detail": "numpy 1.0 -> 2.0"}
+Reason = dict[str, str]
+
+
+def describe_unit(key: str) -> str:
+    """'fixture:session::conftest.py::db' -> 'session fixture db' (for reasons)."""
+    if key.startswith("fixture:"):
+        scope, _, rest = key[len("fixture:"):].partition(":")
+        name = rest.rsplit("::", 1)[-1]
+        return f"{scope}-scoped fixture {name}"
+    if key.startswith("import:"):
+        return f"import of {key[len('import:'):]}"
+    if key.startswith("collect:"):
+        return f"collection of {key[len('collect:'):]}"
+    return key
+
+
+def format_reason(reason: Reason) -> str:
+    kind = reason.get("kind", "")
+    if kind == "changed":
+        text = reason["file"]
+        if reason.get("blocks"):
+            text += f" changed in {reason['blocks']}"
+        else:
+            text += " changed"
+        if reason.get("via"):
+            text += f" (through the {reason['via']})"
+        return text
+    if kind == "imports":
+        return f"its code imports {reason['file']}, whose import-time code changed" + (
+            f" ({reason['detail']})" if reason.get("detail") else ""
+        )
+    if kind == "failed":
+        return f"it {reason.get('detail', 'failed')} last time"
+    if kind == "new":
+        return "it is new"
+    if kind == "environment":
+        return f"the environment changed: {reason.get('detail', '')}"
+    if kind == "interrupted":
+        return "its last run did not finish"
+    return reason.get("detail", kind)
+
+
+@dataclass
+class Affected:
+    """The result of change analysis: test id -> reasons."""
+
+    tests: dict[int, list[Reason]]
+    import_affected_files: set[int]
+
+
+def affected_tests(
+    tests: Iterable[TestRow],
+    units: Mapping[int, UnitRow],
+    changes: ChangeSet,
+    fingerprints: Mapping[int, tuple[int, set[int]]],
+    files_by_path: Mapping[str, FileRow],
+) -> Affected:
+    """Tests whose recorded execution touched a changed block, directly or via imports.
+
+    `fingerprints` must hold every fingerprint of the changed files.
+    """
+    changed_by_id = {c.old.id: c for c in changes.changed}
+    removed = {c.old.id: c.removed_blocks() for c in changes.changed}
+
+    # 1. Fingerprints that mention a checksum which no longer exists.
+    fp_reasons: dict[int, Reason] = {}
+    for fp_id, (file_id, checksums) in fingerprints.items():
+        change = changed_by_id.get(file_id)
+        if change is None:
+            continue
+        gone = removed[file_id]
+        hit = sorted({gone[c] for c in checksums if c in gone})
+        if hit or change.new.error or change.new.missing:
+            detail = ", ".join(hit[:4]) + (" ..." if len(hit) > 4 else "")
+            if change.new.missing:
+                detail = "deleted"
+            elif change.new.error:
+                detail = change.new.error
+            fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path, "blocks": detail}
+
+    # 2. Shared units that contain an affected fingerprint.
+    unit_reasons: dict[int, Reason] = {}
+    for unit_id, unit in units.items():
+        for fp_id in unpack_ints(unit.fingerprints):
+            if fp_id in fp_reasons:
+                unit_reasons[unit_id] = dict(fp_reasons[fp_id], via=describe_unit(unit.key))
+                break
+
+    # 3. Modules whose import-time behaviour may differ, then everything importing them.
+    file_id_of = {path: row.id for path, row in files_by_path.items()}
+    import_reason: dict[int, Reason] = {}
+    for unit_id, reason in unit_reasons.items():
+        key = units[unit_id].key
+        if key.startswith("import:"):
+            file_id = file_id_of.get(key[len("import:"):])
+            if file_id is not None:
+                import_reason[file_id] = {"kind": "imports", "file": reason["file"],
+                                          "detail": reason.get("blocks", "")}
+    for change in changes.changed:
+        if change.module_block_changed or change.new.missing or change.new.error:
+            import_reason.setdefault(
+                change.old.id, {"kind": "imports", "file": change.old.path, "detail": "<module>"}
+            )
+    importers: dict[int, list[int]] = {}
+    for unit in units.values():
+        if unit.key.startswith("import:"):
+            source = file_id_of.get(unit.key[len("import:"):])
+            if source is not None:
+                for target in unpack_ints(unit.edges):
+                    importers.setdefault(target, []).append(source)
+    queue = deque(import_reason)
+    while queue:
+        target = queue.popleft()
+        for source in importers.get(target, ()):
+            if source not in import_reason:
+                import_reason[source] = import_reason[target]
+                queue.append(source)
+
+    # 4. Tests.
+    result: dict[int, list[Reason]] = {}
+    for test in tests:
+        reasons: list[Reason] = []
+        for fp_id in unpack_ints(test.fingerprints):
+            if fp_id in fp_reasons:
+                reasons.append(fp_reasons[fp_id])
+        for unit_id in unpack_ints(test.units):
+            if unit_id in unit_reasons:
+                reasons.append(unit_reasons[unit_id])
+        if not reasons:
+            for file_id in unpack_ints(test.roots):
+                if file_id in import_reason:
+                    reasons.append(import_reason[file_id])
+                    break
+        if reasons:
+            result[test.id] = _dedupe(reasons)
+    return Affected(result, set(import_reason))
+
+
+def _dedupe(reasons: list[Reason]) -> list[Reason]:
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    unique = []
+    for reason in reasons:
+        key = tuple(sorted(reason.items()))
+        if key not in seen:
+            seen.add(key)
+            unique.append(reason)
+    return unique
+
+
+def run_order(nodeids: list[str], durations: Mapping[str, float], failed: set[str]) -> list[str]:
+    """Failures first, then fastest first; tests of one module stay together and in order.
+
+    Keeping a module's tests together keeps module- and class-scoped fixtures set
+    up once; reordering within a module could break tests that rely on order.
+    """
+    modules: dict[str, list[str]] = {}
+    for nodeid in nodeids:
+        modules.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
+
+    def key(module: str) -> tuple[int, float]:
+        members = modules[module]
+        has_failure = any(n in failed for n in members)
+        return (0 if has_failure else 1, sum(durations.get(n, 0.0) for n in members))
+
+    ordered: list[str] = []
+    for module in sorted(modules, key=key):
+        ordered.extend(modules[module])
+    return ordered

@@ -1,0 +1,188 @@
+"""Turns recorded executions (lines, reads, imports per file) into fingerprints and database rows."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from testmon_watch.core.changes import file_kind, read_state
+from testmon_watch.core.db import Database, FileRow, RecordedTest, RecordedUnit
+from testmon_watch.core.packing import unpack_ints
+
+# Checksum for lines in a file whose blocks are unknown (it did not parse):
+# never equal to a real block's checksum, so any later change selects again.
+UNKNOWN_BLOCK = 0
+
+
+class BlockIndex:
+    """Maps an executed line to the checksum of the block that contains it."""
+
+    def __init__(self, blocks: list[tuple[str, int, int, int]]) -> None:
+        functions = sorted((b for b in blocks if b[0] != "<module>"), key=lambda b: b[1])
+        self.starts = [b[1] for b in functions]
+        self.functions = functions
+        module = [b[3] for b in blocks if b[0] == "<module>"]
+        self.module = module[0] if module else (blocks[0][3] if blocks else UNKNOWN_BLOCK)
+
+    def checksums(self, lines: Iterable[int]) -> set[int]:
+        result = set()
+        for line in lines:
+            i = bisect_right(self.starts, line) - 1
+            if i >= 0 and line <= self.functions[i][2]:
+                result.add(self.functions[i][3])
+            else:
+                result.add(self.module)
+        return result
+
+
+@dataclass
+class Dependencies:
+    """An execution resolved against file states."""
+
+    fingerprint_ids: set[int]
+    lines: dict[int, set[int]]
+    files: set[int]
+    changed_during_run: list[str]
+
+
+class RunStore:
+    """Writes one run's recordings; owns the file states seen during the run."""
+
+    def __init__(self, db: Database, env_id: int, root: Path, files: dict[str, FileRow]) -> None:
+        self.db = db
+        self.env_id = env_id
+        self.root = root
+        self.files = files  # path -> state at the start of the run (already saved)
+        self._checked: set[str] = set()
+        self._index: dict[str, BlockIndex] = {}
+        self._fingerprints: dict[tuple[int, frozenset[int]], int] = {}
+        self.modules: dict[str, str] = {}  # dotted name -> path, from the recording processes
+        self._unit_files: dict[int, set[int]] = {}  # unit id -> files it executed code in
+
+    # -- file states -------------------------------------------------------
+
+    def _state(self, path: str, kind: str) -> tuple[FileRow, bool]:
+        """The file's stored state; True when it changed on disk during the run."""
+        row = self.files.get(path)
+        if path in self._checked and row is not None:
+            return row, row.error == "changed during the run"
+        self._checked.add(path)
+        current, changed = read_state(self.root, path, kind, row)
+        if row is None:
+            self.db.save_file(current)
+            self.files[path] = current
+            return current, False
+        if changed:
+            # Recorded code may be the old or the new content: trust neither.
+            row.error = "changed during the run"
+            return row, True
+        return row, False
+
+    def _file_id(self, path: str, kind: str) -> tuple[int, BlockIndex, bool]:
+        row, changed = self._state(path, kind)
+        index = self._index.get(path)
+        if index is None:
+            index = self._index[path] = BlockIndex(row.blocks)
+        return row.id, index, changed
+
+    def _fingerprint(self, file_id: int, checksums: set[int]) -> int:
+        key = (file_id, frozenset(checksums))
+        fp = self._fingerprints.get(key)
+        if fp is None:
+            fp = self._fingerprints[key] = self.db.fingerprint_id(file_id, checksums)
+        return fp
+
+    def resolve(self, execution: Mapping[str, Any]) -> Dependencies:
+        deps = Dependencies(set(), {}, set(), [])
+        for path, lines in execution["lines"].items():
+            file_id, index, changed = self._file_id(path, file_kind(path))
+            deps.fingerprint_ids.add(self._fingerprint(file_id, index.checksums(lines)))
+            deps.lines[file_id] = set(lines)
+            deps.files.add(file_id)
+            if changed:
+                deps.changed_during_run.append(path)
+        for path, kind in [(p, "data") for p in execution["reads"]] + [
+            (p, "dir") for p in execution["listings"]
+        ]:
+            if path.endswith(".py") and kind == "data":
+                kind = "python"
+            file_id, index, changed = self._file_id(path, kind)
+            deps.fingerprint_ids.add(self._fingerprint(file_id, {index.module}))
+            if changed:
+                deps.changed_during_run.append(path)
+        return deps
+
+    # -- writing -----------------------------------------------------------
+
+    def _edges(self, path: str, imported: Iterable[str]) -> set[int]:
+        """File ids a module imports: statically (any import statement) or while importing."""
+        targets = set(imported)
+        row = self.files.get(path)
+        for name in row.imports if row is not None else ():
+            target = self.modules.get(name)
+            if target is not None and target != path:
+                targets.add(target)
+        ids = set()
+        for target in targets:
+            file_id, _, _ = self._file_id(target, file_kind(target))
+            ids.add(file_id)
+        return ids
+
+    def save_units(self, units: Iterable[Mapping[str, Any]]) -> None:
+        for unit in units:
+            deps = self.resolve(unit)
+            edges: set[int] = set()
+            key: str = unit["key"]
+            if key.startswith("import:"):
+                edges = self._edges(key[len("import:"):], unit["imported"])
+            unit_id = self.db.save_unit(
+                self.env_id, RecordedUnit(key, deps.fingerprint_ids, deps.lines, edges)
+            )
+            self._unit_files[unit_id] = deps.files
+
+    def save_tests(self, tests: Iterable[Mapping[str, Any]]) -> None:
+        tests = list(tests)
+        keys = {k for t in tests for k in t["units"]}
+        unit_ids = self.db.unit_ids(self.env_id, keys)
+        for missing in keys - unit_ids.keys():
+            # Referenced before it was written (e.g. the session unit, saved at the end):
+            # an empty placeholder keeps the reference; the real content replaces it.
+            unit_ids[missing] = self.db.save_unit(self.env_id, RecordedUnit(missing, set(), {}))
+        for test in tests:
+            deps = self.resolve(test)
+            roots = set(deps.files)
+            for root_path in test["roots"]:
+                file_id, _, _ = self._file_id(root_path, file_kind(root_path))
+                roots.add(file_id)
+            ids = [unit_ids[k] for k in test["units"]]
+            # Code a fixture ran counts as a root too: its module's globals matter.
+            for unit_id in ids:
+                roots.update(self._files_of_unit(unit_id))
+            pending = None
+            if not test.get("complete", True):
+                pending = [{"kind": "interrupted"}]
+            elif deps.changed_during_run:
+                pending = [{"kind": "changed", "file": deps.changed_during_run[0],
+                            "blocks": "during the run"}]
+            self.db.save_test(self.env_id, RecordedTest(
+                nodeid=test["nodeid"], file_id=self._test_file_id(test),
+                outcome=test["outcome"], duration=test["duration"],
+                fingerprint_ids=deps.fingerprint_ids, lines=deps.lines, unit_keys=set(test["units"]),
+                roots=roots, pending=pending,
+            ), ids)
+
+    def _test_file_id(self, test: Mapping[str, Any]) -> int:
+        path: str = test["path"]
+        file_id, _, _ = self._file_id(path, file_kind(path))
+        return file_id
+
+    def _files_of_unit(self, unit_id: int) -> set[int]:
+        files = self._unit_files.get(unit_id)
+        if files is None:
+            fps = list(unpack_ints(self.db.unit_fingerprints(unit_id)))
+            files = set(self.db.fingerprint_files(fps).values()) if fps else set()
+            self._unit_files[unit_id] = files
+        return files

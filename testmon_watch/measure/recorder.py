@@ -1,0 +1,200 @@
+"""Attributes executed lines, file reads and imports to the execution context that caused them."""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from testmon_watch.measure.file_reads import FileReadWatcher
+from testmon_watch.measure.imports import ImportWatcher
+from testmon_watch.measure.tracer import LineTracer, make_tracer
+
+SESSION_KEY = "session"
+
+# Directory names that never hold project code even when they sit inside the root.
+EXCLUDED_DIR_NAMES = frozenset({
+    ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", "env", ".env", "__pycache__",
+    "site-packages", "dist-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules",
+    "build", "dist", ".eggs",
+})
+
+
+@dataclass
+class Execution:
+    """What ran while one context was current. Paths are relative to the project root."""
+
+    key: str
+    lines: dict[str, set[int]] = field(default_factory=dict)
+    reads: set[str] = field(default_factory=set)
+    listings: set[str] = field(default_factory=set)
+    imported: set[str] = field(default_factory=set)  # modules whose import started here
+
+    def merge(self, other: Execution) -> None:
+        for path, lines in other.lines.items():
+            self.lines.setdefault(path, set()).update(lines)
+        self.reads |= other.reads
+        self.listings |= other.listings
+        self.imported |= other.imported
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-able form, sent from xdist workers to the controller."""
+        return {
+            "key": self.key,
+            "lines": {path: sorted(lines) for path, lines in self.lines.items()},
+            "reads": sorted(self.reads),
+            "listings": sorted(self.listings),
+            "imported": sorted(self.imported),
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> Execution:
+        return cls(
+            data["key"],
+            {path: set(lines) for path, lines in data["lines"].items()},
+            set(data["reads"]),
+            set(data["listings"]),
+            set(data["imported"]),
+        )
+
+
+class ProjectFiles:
+    """Decides which absolute paths belong to the project (traced and recorded)."""
+
+    def __init__(self, root: Path, extra_excluded: Sequence[str] = ()) -> None:
+        self.root = str(root.resolve())
+        self.prefix = self.root + os.sep
+        excluded = {os.path.realpath(p) + os.sep for p in extra_excluded}
+        for name in ("stdlib", "platstdlib", "purelib", "platlib"):
+            path = sysconfig.get_paths().get(name)
+            if path:
+                excluded.add(os.path.realpath(path) + os.sep)
+        for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
+            excluded.add(os.path.realpath(prefix) + os.sep)
+        # Our own code never counts as the project's, even in an editable checkout.
+        excluded.add(str(Path(__file__).resolve().parent.parent) + os.sep)
+        self.excluded = tuple(p for p in excluded if p != self.prefix)
+        self._cache: dict[str, str | None] = {}
+
+    def relative(self, path: str) -> str | None:
+        """Project-relative '/'-path of `path`, or None when it is not a project file."""
+        cached = self._cache.get(path, "")
+        if cached != "":
+            return cached
+        result: str | None = None
+        absolute = path if os.path.isabs(path) else os.path.abspath(path)
+        if absolute.startswith(self.prefix) or (not absolute.startswith("<") and
+                                                os.path.realpath(absolute).startswith(self.prefix)):
+            if not absolute.startswith(self.prefix):
+                absolute = os.path.realpath(absolute)
+            if not absolute.startswith(self.excluded):
+                rel = absolute[len(self.prefix):]
+                parts = rel.split(os.sep)
+                if not EXCLUDED_DIR_NAMES.intersection(parts[:-1]):
+                    result = "/".join(parts)
+        self._cache[path] = result
+        return result
+
+    def is_project(self, path: str) -> bool:
+        return self.relative(path) is not None
+
+
+class Recorder:
+    """A stack of contexts fed by the line tracer, the import watcher and the file-read hook."""
+
+    def __init__(self, files: ProjectFiles, ignored_reads: Sequence[str] = (),
+                 on_import_done: Callable[[Execution], None] | None = None) -> None:
+        self.files = files
+        self.ignored_reads = {files.relative(p) for p in ignored_reads}
+        self.stack: list[Execution] = [Execution(SESSION_KEY)]
+        self.on_import_done = on_import_done
+        self.finished_imports: list[Execution] = []
+        self._tracer: LineTracer = make_tracer(files.is_project)
+        self._imports = ImportWatcher(files.is_project, self._enter_import, self._exit_import)
+        self._reads = FileReadWatcher(files.is_project, self._on_read, self._on_list)
+        self.running = False
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self, extra_loader_classes: Sequence[type] = ()) -> None:
+        self._imports.install(extra_loader_classes)
+        self._reads.enable()
+        self._tracer.start()
+        self.running = True
+
+    def stop(self) -> None:
+        if not self.running:
+            return
+        self._flush()
+        self.running = False
+        self._tracer.stop()
+        self._reads.disable()
+        self._imports.uninstall()
+
+    # -- contexts --------------------------------------------------------
+
+    @property
+    def current(self) -> Execution:
+        return self.stack[-1]
+
+    def push(self, key: str) -> None:
+        self._flush()
+        self.stack.append(Execution(key))
+
+    def pop(self) -> Execution:
+        self._flush()
+        if len(self.stack) == 1:
+            raise RuntimeError("the session context cannot be popped")
+        return self.stack.pop()
+
+    def session(self) -> Execution:
+        self._flush()
+        return self.stack[0]
+
+    def _flush(self) -> None:
+        if not self.running:
+            return
+        lines = self._tracer.take()
+        if not lines:
+            return
+        target = self.stack[-1].lines
+        for path, executed in lines.items():
+            rel = self.files.relative(path)
+            if rel is not None:
+                target.setdefault(rel, set()).update(executed)
+
+    # -- callbacks -------------------------------------------------------
+
+    def _enter_import(self, path: str) -> None:
+        rel = self.files.relative(path)
+        if rel is None:
+            return
+        self.current.imported.add(rel)
+        self.push(f"import:{rel}")
+
+    def _exit_import(self, path: str) -> None:
+        rel = self.files.relative(path)
+        if rel is None or self.current.key != f"import:{rel}":
+            return
+        done = self.pop()
+        self.finished_imports.append(done)
+        if self.on_import_done is not None:
+            self.on_import_done(done)
+
+    def _on_read(self, path: str) -> None:
+        rel = self.files.relative(path)
+        if rel is not None and rel not in self.ignored_reads:
+            self.current.reads.add(rel)
+
+    def _on_list(self, path: str) -> None:
+        rel = self.files.relative(path)
+        if rel is not None:
+            self.current.listings.add(rel)
+
+    def take_finished_imports(self) -> list[Execution]:
+        done, self.finished_imports = self.finished_imports, []
+        return done
