@@ -1,0 +1,371 @@
+"""Cut a Python source file into checksummed blocks (module + function bodies) and list its imports.
+
+A file is split into one *module block* (``<module>``: everything that runs at
+import time -- imports, constants, class bodies, decorators, signatures,
+default values) and one *function block* per ``def``/``async def`` whose
+enclosing scopes are only the module and classes. A function nested inside a
+function belongs to the enclosing function's block.
+
+Checksums are signed 64-bit integers (they fit SQLite ``INTEGER`` and
+``array('q')``) computed with BLAKE2b over a canonical AST dump that ignores
+line numbers, so whitespace, comments, blank lines and moves do not change
+them. A function block's checksum also covers its qualified name, so two
+functions with identical bodies differ.
+
+Everything is computed with one ``ast.parse`` and one recursive walk that
+produces the module dump, the function-body dumps and the import list at the
+same time. The dump is equivalent to ``ast.dump(include_attributes=False)``
+(same information, positional fields, more compact).
+
+Pure stdlib, no pytest/textual/watchdog.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from hashlib import blake2b
+
+__all__ = [
+    "MODULE_BLOCK_NAME",
+    "Block",
+    "FileBlocks",
+    "data_checksum",
+    "listing_checksum",
+    "parse_python",
+]
+
+MODULE_BLOCK_NAME = "<module>"
+
+_AST = ast.AST
+_FUNCTION_TYPES: frozenset[type] = frozenset({ast.FunctionDef, ast.AsyncFunctionDef})
+_SPECIAL_TYPES: frozenset[type] = frozenset(
+    {ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Call}
+)
+_DYNAMIC_IMPORT_FUNCS = frozenset({"__import__", "import_module"})
+# Recursion limit used for a retry when a pathologically deep expression
+# (e.g. thousands of chained ``+``) exhausts the default limit.
+_DEEP_RECURSION_LIMIT = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One checksummed region of a file."""
+
+    name: str
+    """``"<module>"`` or the qualified name (``"Client.fetch"``, ``"f#2"`` for a redefinition)."""
+    start: int
+    """First line of the body (1-based); 1 for the module block."""
+    end: int
+    """Last line of the function; last line of the file for the module block."""
+    checksum: int
+    """Signed 64-bit checksum."""
+
+
+@dataclass(frozen=True)
+class FileBlocks:
+    """The blocks and imports of one Python file."""
+
+    blocks: tuple[Block, ...]
+    """``blocks[0]`` is the module block; function blocks follow, sorted by start."""
+    imports: tuple[str, ...]
+    """Absolute dotted module names this file may import (first-seen order, unique)."""
+    _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.blocks or self.blocks[0].name != MODULE_BLOCK_NAME:
+            raise ValueError("FileBlocks.blocks must start with the module block")
+        object.__setattr__(self, "_starts", tuple(b.start for b in self.blocks[1:]))
+
+    def module_block(self) -> Block:
+        """The ``<module>`` block."""
+        return self.blocks[0]
+
+    def block_for_line(self, line: int) -> Block:
+        """The function block whose ``[start, end]`` contains ``line``, else the module block."""
+        i = bisect_right(self._starts, line)
+        if i:
+            block = self.blocks[i]  # blocks[1:][i - 1]
+            if line <= block.end:
+                return block
+        return self.blocks[0]
+
+    def checksums(self) -> frozenset[int]:
+        """All block checksums."""
+        return frozenset(b.checksum for b in self.blocks)
+
+    def by_checksum(self) -> dict[int, Block]:
+        """Map checksum -> block."""
+        return {b.checksum: b for b in self.blocks}
+
+
+def _digest_to_int(digest: bytes) -> int:
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def data_checksum(content: bytes) -> int:
+    """Signed 64-bit checksum of a data file's content."""
+    return _digest_to_int(blake2b(content, digest_size=8).digest())
+
+
+def listing_checksum(names: Iterable[str]) -> int:
+    """Signed 64-bit checksum of a directory listing (order-independent: names are sorted)."""
+    h = blake2b(digest_size=8)
+    for name in sorted(names):
+        raw = name.encode("utf-8", "surrogateescape")
+        h.update(len(raw).to_bytes(4, "little"))
+        h.update(raw)
+    return _digest_to_int(h.digest())
+
+
+class _Walker:
+    """One recursive pass: canonical dump + function blocks + imports."""
+
+    __slots__ = ("module_name", "is_package", "blocks", "imports", "seen")
+
+    def __init__(self, module_name: str | None, is_package: bool) -> None:
+        self.module_name = module_name
+        self.is_package = is_package
+        self.blocks: list[Block] = []
+        self.imports: dict[str, None] = {}
+        self.seen: dict[str, int] = {}
+
+    # -- imports -----------------------------------------------------------
+
+    def _add_module(self, dotted: str) -> None:
+        """Record ``dotted`` and every parent package (importing a.b.c runs a and a.b)."""
+        imports = self.imports
+        if dotted in imports:
+            return
+        imports[dotted] = None
+        pos = dotted.find(".")
+        while pos != -1:
+            parent = dotted[:pos]
+            if parent not in imports:
+                imports[parent] = None
+            pos = dotted.find(".", pos + 1)
+
+    def _resolve_relative(self, level: int, module: str | None) -> str | None:
+        if self.module_name is None:
+            return None
+        parts = self.module_name.split(".")
+        if not self.is_package:
+            parts.pop()
+        drop = level - 1
+        if drop >= len(parts):
+            return None  # beyond the top-level package
+        if drop:
+            del parts[-drop:]
+        if module:
+            parts.append(module)
+        return ".".join(parts)
+
+    def _import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._add_module(alias.name)
+
+    def _import_from(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            base = self._resolve_relative(node.level, node.module)
+        else:
+            base = node.module
+        if not base:
+            return
+        self._add_module(base)
+        imports = self.imports
+        for alias in node.names:
+            if alias.name != "*":
+                imports.setdefault(f"{base}.{alias.name}", None)
+
+    def _call(self, node: ast.Call) -> None:
+        func = node.func
+        if type(func) is ast.Name:
+            fname = func.id
+        elif type(func) is ast.Attribute and func.attr == "import_module":
+            value = func.value
+            if type(value) is not ast.Name or value.id != "importlib":
+                return
+            fname = "import_module"
+        else:
+            return
+        if fname not in _DYNAMIC_IMPORT_FUNCS:
+            return
+        arg: ast.expr | None = node.args[0] if node.args else None
+        if arg is None:
+            for kw in node.keywords:
+                if kw.arg == "name":
+                    arg = kw.value
+                    break
+        if type(arg) is ast.Constant and isinstance(arg.value, str):
+            target = arg.value
+            if target and not target.startswith("."):
+                self._add_module(target)
+
+    # -- dump --------------------------------------------------------------
+
+    def dump(self, node: ast.AST, out: list[str], scope: str | None) -> None:
+        """Append a canonical dump of ``node`` to ``out``.
+
+        ``scope`` is the qualified-name prefix while only module/class scopes
+        enclose ``node`` (``""`` at module level, ``"A.B."`` in nested classes)
+        and None inside a function.
+        """
+        cls = type(node)
+        if cls in _SPECIAL_TYPES:
+            if cls in _FUNCTION_TYPES:
+                if scope is not None:
+                    self._function_block(node, out, scope)  # type: ignore[arg-type]
+                    return
+            elif cls is ast.ClassDef:
+                if scope is not None:
+                    scope = f"{scope}{node.name}."  # type: ignore[attr-defined]
+            elif cls is ast.Call:
+                self._call(node)  # type: ignore[arg-type]
+            elif cls is ast.Import:
+                self._import(node)  # type: ignore[arg-type]
+            else:
+                self._import_from(node)  # type: ignore[arg-type]
+        append = out.append
+        dump = self.dump
+        append(cls.__name__)
+        append("(")
+        for name in cls._fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                append("[")
+                for item in value:
+                    if isinstance(item, _AST):
+                        dump(item, out, scope)
+                    else:
+                        append(repr(item))
+                    append(",")
+                append("]")
+            elif isinstance(value, _AST):
+                dump(value, out, scope)
+            else:
+                append(repr(value))
+            append(",")
+        append(")")
+
+    def _function_block(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, out: list[str], scope: str
+    ) -> None:
+        qualname = scope + node.name
+        count = self.seen.get(qualname, 0) + 1
+        self.seen[qualname] = count
+        name = qualname if count == 1 else f"{qualname}#{count}"
+
+        h = blake2b(digest_size=8)
+        h.update(name.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+        for stmt in node.body:
+            parts: list[str] = []
+            self.dump(stmt, parts, None)
+            h.update("".join(parts).encode("utf-8", "surrogatepass"))
+            h.update(b"\n")
+        end = node.end_lineno
+        self.blocks.append(
+            Block(
+                name=name,
+                start=node.body[0].lineno,
+                end=end if end is not None else node.lineno,
+                checksum=_digest_to_int(h.digest()),
+            )
+        )
+
+        # Module dump: the node without its body (decorators, signature, defaults stay).
+        cls = type(node)
+        append = out.append
+        append(cls.__name__)
+        append("(")
+        for fname in cls._fields:
+            if fname == "body":
+                append("[]")
+            else:
+                value = getattr(node, fname, None)
+                if type(value) is list:
+                    append("[")
+                    for item in value:
+                        if isinstance(item, _AST):
+                            self.dump(item, out, None)
+                        else:
+                            append(repr(item))
+                        append(",")
+                    append("]")
+                elif isinstance(value, _AST):
+                    self.dump(value, out, None)
+                else:
+                    append(repr(value))
+            append(",")
+        append(")")
+
+
+def _count_lines(source: str | bytes) -> int:
+    if isinstance(source, bytes):
+        n = source.count(b"\n") + source.count(b"\r") - source.count(b"\r\n")
+        if source and not source.endswith((b"\n", b"\r")):
+            n += 1
+    else:
+        n = source.count("\n") + source.count("\r") - source.count("\r\n")
+        if source and not source.endswith(("\n", "\r")):
+            n += 1
+    return n
+
+
+def _walk(tree: ast.Module, module_name: str | None, is_package: bool) -> tuple[_Walker, str]:
+    walker = _Walker(module_name, is_package)
+    out: list[str] = []
+    walker.dump(tree, out, "")
+    return walker, "".join(out)
+
+
+def parse_python(
+    source: str | bytes, module_name: str | None = None, is_package: bool = False
+) -> FileBlocks:
+    """Parse Python ``source`` into its blocks and imports.
+
+    ``bytes`` are decoded like the interpreter does (coding cookie, BOM).
+    ``module_name`` is the file's dotted module name, used to resolve relative
+    imports (skipped when None); ``is_package`` means the file is the package's
+    ``__init__``. Raises :class:`SyntaxError` for any unparsable source
+    (including null bytes and undecodable bytes).
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        raise
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, bad encoding, too deep
+        raise SyntaxError(f"cannot parse source: {exc}") from exc
+
+    try:
+        walker, module_dump = _walk(tree, module_name, is_package)
+    except RecursionError:
+        old_limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old_limit, _DEEP_RECURSION_LIMIT))
+        try:
+            walker, module_dump = _walk(tree, module_name, is_package)
+        except RecursionError as exc:
+            raise SyntaxError(f"source too deeply nested: {exc}") from exc
+        finally:
+            sys.setrecursionlimit(old_limit)
+
+    last_line = _count_lines(source)
+    if tree.body:
+        last_stmt_end = tree.body[-1].end_lineno
+        if last_stmt_end is not None and last_stmt_end > last_line:
+            last_line = last_stmt_end
+    h = blake2b(digest_size=8)
+    h.update(MODULE_BLOCK_NAME.encode())
+    h.update(b"\0")
+    h.update(module_dump.encode("utf-8", "surrogatepass"))
+    module_block = Block(
+        name=MODULE_BLOCK_NAME,
+        start=1,
+        end=max(1, last_line),
+        checksum=_digest_to_int(h.digest()),
+    )
+    functions = sorted(walker.blocks, key=lambda b: b.start)
+    return FileBlocks(blocks=(module_block, *functions), imports=tuple(walker.imports))
