@@ -1,0 +1,496 @@
+"""Record which lines of selected files execute, re-armed for every context.
+
+`make_tracer(should_trace)` returns a `LineTracer`. Between two `take()` calls
+it collects, per file, the set of executed line numbers; `take()` hands them
+over and re-arms, so a line executed again in the next context is reported
+again. That per-context re-arming is the point of this module: coverage.py's
+`sysmon` core records a line once per process (coveragepy#2200), which loses
+every test but the first that ran it.
+
+Three implementations, picked by `make_tracer`:
+
+- Python 3.12+: `sys.monitoring` (`MonitoringTracer`). Global PY_START and
+  PY_RESUME events discover code objects; only code objects of traced files get
+  local LINE events. Every callback returns DISABLE, so each code object is
+  looked at once and each line fires once per context; `take()` re-arms only
+  the code objects whose lines fired.
+- Below 3.12 with coverage.py's C extension: coverage's `CTracer`
+  (`CoverageCTracer`), driven the way coverage's own `Collector` drives it.
+- Otherwise a pure-Python `sys.settrace` tracer (`SettraceTracer`).
+
+File names: `should_trace` receives the code object's `co_filename` made
+absolute (relative to the current directory at first sight; names like
+`<string>` are passed unchanged), and `take()` keys its result by that same
+absolute name. `should_trace` is called at most once per `co_filename`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from types import CodeType, FrameType
+from typing import Any, Protocol
+
+__all__ = ["LineTracer", "make_tracer", "MonitoringTracer", "SettraceTracer", "CoverageCTracer"]
+
+ShouldTrace = Callable[[str], bool]
+LineData = dict[str, set[int]]
+
+# Tool ids tried in order. 0, 1 and 2 are what PEP 669 suggests for debuggers,
+# coverage tools and profilers: 1 is coverage.py's, so never it; 3 and 4 are
+# unassigned and the least likely to collide with anything.
+TOOL_IDS = (3, 4, 2, 5)
+TOOL_NAME = "testmon-watch"
+
+# A plain bool rather than a sys.version_info test, so mypy checks every
+# branch whatever version it targets.
+HAS_MONITORING: bool = hasattr(sys, "monitoring")
+
+
+class LineTracer(Protocol):
+    """What the recorder needs from a tracer."""
+
+    def start(self) -> None:
+        """Begin tracing this thread and threads started later."""
+
+    def stop(self) -> None:
+        """Stop tracing and give back the tool id / trace function."""
+
+    def take(self) -> LineData:
+        """Lines executed since the previous take() (or start), by absolute file name."""
+
+
+def absolute_filename(co_filename: str) -> str:
+    """The name a code object's file is reported under."""
+    # Pseudo file names (`<string>`, `<frozen importlib._bootstrap>`) are not
+    # paths; abspath would invent a directory for them.
+    if co_filename.startswith("<") or os.path.isabs(co_filename):
+        return co_filename
+    return os.path.abspath(co_filename)
+
+
+class _FileFilter:
+    """`should_trace`, asked once per co_filename; answers are cached."""
+
+    def __init__(self, should_trace: ShouldTrace) -> None:
+        self._should_trace = should_trace
+        # co_filename -> absolute name if traced, else None.
+        self.cache: dict[str, str | None] = {}
+
+    def traced_name(self, co_filename: str) -> str | None:
+        try:
+            return self.cache[co_filename]
+        except KeyError:
+            pass
+        # Placeholder first: should_trace is Python code, and running it sends
+        # events for its own file; they must not ask again (and recurse).
+        self.cache[co_filename] = None
+        name = absolute_filename(co_filename)
+        try:
+            traced = bool(self._should_trace(name))
+        except Exception:  # noqa: BLE001 - a broken filter must not break the test run
+            traced = False
+        result = name if traced else None
+        self.cache[co_filename] = result
+        return result
+
+
+def _take_in_place(data: LineData) -> LineData:
+    """Copy out and empty the per-file sets of `data` without replacing them.
+
+    The settrace tracers keep a reference to the current frame's per-file set
+    (coverage's CTracer stores it in its data stack when the frame starts), so
+    swapping `data` for a new dict would send the rest of every active frame's
+    lines (a generator suspended across take(), the test function itself) into
+    a set nobody looks at again. Emptying the same sets keeps them live.
+    """
+    taken: LineData = {}
+    # list() snapshots under the GIL: another thread may add a file meanwhile.
+    for name, lines in list(data.items()):
+        if not lines:
+            continue
+        snapshot = lines.copy()
+        # difference_update, not clear(): a line another thread added after
+        # the copy stays for the next take() instead of being lost.
+        lines.difference_update(snapshot)
+        taken[name] = snapshot
+    return taken
+
+
+# ---------------------------------------------------------------------------
+# Python 3.12+: sys.monitoring
+# ---------------------------------------------------------------------------
+
+
+class MonitoringTracer:
+    """`sys.monitoring` line recorder that re-arms its LINE events per take()."""
+
+    def __init__(self, should_trace: ShouldTrace) -> None:
+        self._filter = _FileFilter(should_trace)
+        self._tool: int | None = None
+        # Code objects given local LINE events, to take them back on stop().
+        # Weak: a code object compiled by exec() should not live forever.
+        self._armed: weakref.WeakSet[CodeType] = weakref.WeakSet()
+        # Lines fired since the last take(), per code object. Keyed by code,
+        # not file, because take() must re-arm exactly these code objects.
+        self._fired: dict[CodeType, set[int]] = {}
+        self._rearm_locally = True
+
+    @property
+    def tool_id(self) -> int | None:
+        return self._tool
+
+    def start(self) -> None:
+        if self._tool is not None:
+            return
+        mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        self._tool = _claim_tool_id()
+        events = mon.events
+        self._rearm_locally = _local_rearm_works(self._tool)
+        mon.register_callback(self._tool, events.PY_START, self._on_code_start)
+        mon.register_callback(self._tool, events.PY_RESUME, self._on_code_start)
+        mon.register_callback(self._tool, events.LINE, self._on_line)
+        mon.set_events(self._tool, events.PY_START | events.PY_RESUME)
+        # Code objects seen by a previous start() may have PY_START disabled;
+        # restarting is the documented way to see them again.
+        mon.restart_events()
+        # Frames already running (the module executing start(), frames of other
+        # threads) will never send PY_START again: arm the traced ones now.
+        for frame in _running_frames():
+            self._arm(frame.f_code)
+
+    def stop(self) -> None:
+        if self._tool is None:
+            return
+        mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        tool, self._tool = self._tool, None
+        mon.set_events(tool, 0)
+        # Local events outlive free_tool_id() on 3.12 and would fire for the
+        # next owner of the id.
+        for code in list(self._armed):
+            mon.set_local_events(tool, code, 0)
+        self._armed = weakref.WeakSet()
+        for event in (mon.events.PY_START, mon.events.PY_RESUME, mon.events.LINE):
+            mon.register_callback(tool, event, None)
+        mon.free_tool_id(tool)
+
+    def take(self) -> LineData:
+        fired, self._fired = self._fired, {}
+        if self._tool is not None and fired:
+            mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+            if self._rearm_locally:
+                # Re-setting a code object's local events re-instruments it,
+                # which re-enables its DISABLEd lines. Only the code objects
+                # that fired pay; untraced code keeps PY_START disabled.
+                line = mon.events.LINE
+                for code in fired:
+                    mon.set_local_events(self._tool, code, 0)
+                    mon.set_local_events(self._tool, code, line)
+            else:
+                # Documented but global: every code object sends PY_START once
+                # more, untraced ones included.
+                mon.restart_events()
+        taken: LineData = {}
+        names = self._filter.cache
+        for code, lines in fired.items():
+            name = names.get(code.co_filename) or absolute_filename(code.co_filename)
+            existing = taken.get(name)
+            if existing is None:
+                taken[name] = lines
+            else:
+                existing.update(lines)
+        return taken
+
+    def _arm(self, code: CodeType) -> None:
+        if self._tool is None or self._filter.traced_name(code.co_filename) is None:
+            return
+        if code not in self._armed:
+            mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+            mon.set_local_events(self._tool, code, mon.events.LINE)
+            self._armed.add(code)
+
+    def _on_code_start(self, code: CodeType, offset: int) -> Any:
+        # Called once per code object (and per generator resume point): after
+        # DISABLE, untraced code runs at full speed until the next start().
+        try:
+            self._arm(code)
+        except Exception:  # noqa: BLE001 - never break the code being traced
+            pass
+        return sys.monitoring.DISABLE  # type: ignore[attr-defined,unused-ignore]
+
+    def _on_line(self, code: CodeType, line: int) -> Any:
+        lines = self._fired.get(code)
+        if lines is None:
+            self._fired[code] = {line}
+        else:
+            lines.add(line)
+        return sys.monitoring.DISABLE  # type: ignore[attr-defined,unused-ignore]
+
+
+def _claim_tool_id() -> int:
+    mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+    for tool in TOOL_IDS:
+        try:
+            mon.use_tool_id(tool, TOOL_NAME)
+        except ValueError:
+            continue
+        return tool
+    owners = {tool: mon.get_tool(tool) for tool in TOOL_IDS}
+    raise RuntimeError(
+        "testmon-watch: no free sys.monitoring tool id; ids "
+        + ", ".join(f"{tool} ({owner})" for tool, owner in owners.items())
+        + " are all in use by other tools"
+    )
+
+
+def _probe() -> int:
+    value = 1
+    return value
+
+
+def _local_rearm_works(tool: int) -> bool:
+    """Does resetting local events re-enable DISABLEd lines on this interpreter?
+
+    CPython 3.12 and 3.13 re-instrument a code object from scratch when its
+    local events change, which drops DISABLE marks; nothing documents it, so
+    check it once and fall back to restart_events() if it stops being true.
+    """
+    mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+    code = _probe.__code__
+    seen: list[int] = []
+
+    def on_line(code: CodeType, line: int) -> Any:
+        seen.append(line)
+        return mon.DISABLE
+
+    mon.register_callback(tool, mon.events.LINE, on_line)
+    try:
+        mon.set_local_events(tool, code, mon.events.LINE)
+        _probe()
+        first = len(seen)
+        _probe()
+        disabled = len(seen) == first
+        mon.set_local_events(tool, code, 0)
+        mon.set_local_events(tool, code, mon.events.LINE)
+        _probe()
+        return first > 0 and disabled and len(seen) > first
+    finally:
+        mon.set_local_events(tool, code, 0)
+        mon.register_callback(tool, mon.events.LINE, None)
+
+
+def _running_frames() -> list[FrameType]:
+    frames: list[FrameType] = []
+    for top in sys._current_frames().values():
+        frame: FrameType | None = top
+        while frame is not None:
+            frames.append(frame)
+            frame = frame.f_back
+    return frames
+
+
+# ---------------------------------------------------------------------------
+# Below 3.12: sys.settrace, with coverage.py's C tracer when available
+# ---------------------------------------------------------------------------
+
+TraceFunction = Callable[[FrameType, str, Any], Any]
+
+
+class _SettraceBase:
+    """Install/uninstall logic shared by the two settrace tracers.
+
+    Coexistence: only one sys.settrace function exists per thread. When one is
+    already set (a debugger, pytest-cov's coverage), we do what coverage's own
+    Collector does when collectors nest: the newest one traces and the previous
+    one is paused, then put back by stop(). The previous tracer misses what runs
+    in between; on 3.12+ the sys.monitoring tracer avoids this entirely.
+    """
+
+    def __init__(self, should_trace: ShouldTrace) -> None:
+        self._filter = _FileFilter(should_trace)
+        self._data: LineData = {}
+        self._started = False
+        self._previous: Any = None
+        self._previous_threading: Any = None
+        self._thread_tracers: list[Any] = []
+        self._lock = threading.Lock()
+
+    def _install_here(self) -> TraceFunction:
+        """Install a trace function on the calling thread and return it."""
+        raise NotImplementedError
+
+    def _stop_trace_functions(self) -> None:
+        """Make every thread's trace function go quiet."""
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._previous = sys.gettrace()
+        self._previous_threading = threading.gettrace()
+        self._started = True
+        self._install_here()
+        # threading has no hook for "a thread begins" except its trace
+        # function: it installs our real tracer in the new thread.
+        threading.settrace(self._install_in_thread)
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        self._stop_trace_functions()
+        sys.settrace(self._previous)
+        threading.settrace(self._previous_threading)
+        self._previous = self._previous_threading = None
+
+    def take(self) -> LineData:
+        if self._started and sys.gettrace() is None:
+            # Someone cleared the trace function (pdb's `continue` does):
+            # resume from here rather than record nothing for the rest of
+            # the session.
+            self._install_here()
+        return _take_in_place(self._data)
+
+    def _install_in_thread(self, frame: FrameType, event: str, arg: Any) -> Any:
+        sys.settrace(None)
+        if not self._started:
+            return None
+        trace = self._install_here()
+        # This call event is already under way: hand it to the real tracer
+        # so the thread's first frame is not missed.
+        return trace(frame, event, arg)
+
+
+class SettraceTracer(_SettraceBase):
+    """Pure-Python sys.settrace line recorder: the slow fallback."""
+
+    def _install_here(self) -> TraceFunction:
+        data = self._data
+        traced_name = self._filter.traced_name
+        started = self._is_started
+
+        def global_trace(frame: FrameType, event: str, arg: Any) -> Any:
+            if event != "call" or not started():
+                return None
+            name = traced_name(frame.f_code.co_filename)
+            if name is None:
+                # None: no local tracing, untraced frames cost one call event.
+                return None
+            lines = data.get(name)
+            if lines is None:
+                lines = data.setdefault(name, set())
+            add = lines.add
+
+            def local_trace(frame: FrameType, event: str, arg: Any) -> Any:
+                if event == "line":
+                    add(frame.f_lineno)
+                return local_trace
+
+            return local_trace
+
+        sys.settrace(global_trace)
+        return global_trace
+
+    def _is_started(self) -> bool:
+        return self._started
+
+
+class CoverageCTracer(_SettraceBase):
+    """coverage.py's C tracer, configured the way coverage's Collector does it.
+
+    Uses private coverage API: `coverage.tracer.CTracer` and `CFileDisposition`
+    and the attributes Collector sets on them. Checked against coverage 7.x
+    (7.17.5); `make_tracer` falls back to `SettraceTracer` if they are missing.
+    """
+
+    def __init__(self, should_trace: ShouldTrace) -> None:
+        super().__init__(should_trace)
+        from coverage.tracer import CFileDisposition, CTracer
+
+        self._ctracer_class: Any = CTracer
+        self._disposition_class: Any = CFileDisposition
+        # co_filename -> disposition, shared by all threads' tracers; CTracer
+        # fills it, so should_trace runs once per file name.
+        self._disposition_cache: dict[str, Any] = {}
+        self._file_tracers: dict[str, str] = {}
+
+    def _disposition(self, co_filename: str, frame: FrameType) -> Any:
+        name = self._filter.traced_name(co_filename)
+        disp = self._disposition_class()
+        # The fields coverage.disposition.disposition_init sets.
+        disp.original_filename = co_filename
+        disp.canonical_filename = name or co_filename
+        disp.source_filename = name
+        disp.trace = name is not None
+        disp.reason = "" if name is not None else "not a project file"
+        disp.file_tracer = None
+        disp.has_dynamic_filename = False
+        return disp
+
+    def _install_here(self) -> TraceFunction:
+        tracer = self._ctracer_class()
+        tracer.data = self._data
+        # lock_data/unlock_data guard the creation of a file's set in `data`
+        # across threads; line additions to existing sets need no lock.
+        tracer.lock_data = self._lock.acquire
+        tracer.unlock_data = self._lock.release
+        tracer.trace_arcs = False
+        tracer.should_trace = self._disposition
+        tracer.should_trace_cache = self._disposition_cache
+        tracer.warn = _ignore_warning
+        tracer.file_tracers = self._file_tracers
+        if hasattr(tracer, "concur_id_func"):
+            tracer.concur_id_func = None
+        if hasattr(tracer, "check_include"):
+            # Only asked for files with a dynamic name (plugins): none here.
+            tracer.check_include = _never
+        if hasattr(tracer, "should_start_context"):
+            tracer.should_start_context = None
+        if hasattr(tracer, "switch_context"):
+            tracer.switch_context = None
+        if hasattr(tracer, "disable_plugin"):
+            tracer.disable_plugin = None
+        # start() installs the C trace function on this thread itself
+        # (PyEval_SetTrace), bypassing the slower sys.settrace trampoline.
+        function: TraceFunction = tracer.start()
+        with self._lock:
+            self._thread_tracers.append(tracer)
+        return function
+
+    def _stop_trace_functions(self) -> None:
+        # CTracer.stop() only clears a flag; each thread's tracer uninstalls
+        # itself at its next event.
+        with self._lock:
+            tracers, self._thread_tracers = self._thread_tracers, []
+        for tracer in tracers:
+            tracer.stop()
+        # CTracer set itself as f_trace on every frame it saw start. When such
+        # a frame later returns through the sys.settrace trampoline, a stopped
+        # CTracer calls PyEval_SetTrace(NULL), which would silently remove the
+        # previous trace function stop() is about to put back.
+        frame: FrameType | None = sys._getframe()
+        while frame is not None:
+            if any(frame.f_trace is tracer for tracer in tracers):
+                frame.f_trace = None
+            frame = frame.f_back
+
+
+def _ignore_warning(msg: str, slug: str | None = None, once: bool = False) -> None:
+    # CTracer warns only about plugin failures; we use no plugins.
+    return None
+
+
+def _never(filename: str, frame: FrameType) -> bool:
+    return False
+
+
+def make_tracer(should_trace: ShouldTrace) -> LineTracer:
+    """The fastest line tracer this interpreter supports."""
+    if HAS_MONITORING:
+        return MonitoringTracer(should_trace)
+    try:
+        return CoverageCTracer(should_trace)
+    except ImportError:
+        return SettraceTracer(should_trace)

@@ -1,0 +1,383 @@
+"""Line tracer: real code imported from files, traced per context."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from testmon_watch.measure import tracer as tracer_mod
+from testmon_watch.measure.tracer import LineTracer, make_tracer
+
+Factory = Callable[[Callable[[str], bool]], LineTracer]
+
+FACTORIES: list[Any] = [pytest.param(make_tracer, id="default")]
+if sys.version_info < (3, 12):
+    FACTORIES.append(pytest.param(tracer_mod.SettraceTracer, id="settrace"))
+
+_counter = itertools.count()
+
+
+class Project:
+    """Modules written to a tmp directory; only files under it are traced."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def write(self, name: str, source: str) -> Path:
+        path = self.root / f"{name}.py"
+        path.write_text(textwrap.dedent(source).lstrip("\n"))
+        return path
+
+    def load(self, path: Path) -> ModuleType:
+        module_name = f"_tracer_sample_{next(_counter)}_{path.stem}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    def should_trace(self, filename: str) -> bool:
+        return filename.startswith(str(self.root))
+
+
+def lines_of(path: Path, *markers: str) -> set[int]:
+    """Line numbers of the lines containing each marker comment."""
+    text = path.read_text().splitlines()
+    found = {number for number, line in enumerate(text, 1) for m in markers if f"# {m}" in line}
+    assert found, markers
+    return found
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path / "proj")
+
+
+@pytest.fixture(params=FACTORIES)
+def tracing(request: pytest.FixtureRequest, project: Project) -> Iterator[LineTracer]:
+    factory: Factory = request.param
+    tracer = factory(project.should_trace)
+    try:
+        yield tracer
+    finally:
+        tracer.stop()
+
+
+FUNCS = """
+def add(a, b):
+    total = a + b  # add
+    return total  # add
+
+def loop(n):
+    acc = 0  # loop
+    for i in range(n):  # loop
+        acc += i  # loop
+    return acc  # loop
+
+def branches(x):
+    try:  # try
+        if x:  # try
+            raise ValueError(x)  # raise
+        return 0  # noraise
+    except ValueError:  # handler
+        try:  # handler
+            return int("nope")  # inner
+        except ValueError as exc:  # inner-handler
+            return -1  # inner-handler
+    finally:
+        x = None  # finally
+"""
+
+
+def test_function_lines_are_reported(project: Project, tracing: LineTracer) -> None:
+    path = project.write("funcs", FUNCS)
+    module = project.load(path)
+    tracing.start()
+    module.add(1, 2)
+    taken = tracing.take()
+    tracing.stop()
+    assert taken == {str(path): lines_of(path, "add")}
+
+
+def test_take_rearms_so_each_context_sees_the_lines(project: Project, tracing: LineTracer) -> None:
+    path = project.write("funcs", FUNCS)
+    module = project.load(path)
+    tracing.start()
+    module.add(1, 2)
+    context_a = tracing.take()
+    module.add(3, 4)
+    context_b = tracing.take()
+    context_c = tracing.take()
+    assert context_a[str(path)] == lines_of(path, "add")
+    assert context_b[str(path)] == lines_of(path, "add")
+    assert context_c == {}
+
+
+def test_loop_lines_once_per_take(project: Project, tracing: LineTracer) -> None:
+    path = project.write("funcs", FUNCS)
+    module = project.load(path)
+    tracing.start()
+    for _ in range(3):
+        assert module.loop(5) == 10
+        taken = tracing.take()
+        assert taken == {str(path): lines_of(path, "loop")}
+
+
+def test_untraced_files_are_not_reported(
+    project: Project, tmp_path: Path, tracing: LineTracer
+) -> None:
+    traced = project.write("funcs", FUNCS)
+    elsewhere = Project(tmp_path / "other")
+    other = elsewhere.load(elsewhere.write("other", FUNCS))
+    module = project.load(traced)
+    tracing.start()
+    other.add(1, 2)
+    other.loop(3)
+    module.add(1, 2)
+    assert set(tracing.take()) == {str(traced)}
+
+
+def test_nested_try_except(project: Project, tracing: LineTracer) -> None:
+    path = project.write("funcs", FUNCS)
+    module = project.load(path)
+    tracing.start()
+    assert module.branches(1) == -1
+    raised = tracing.take()[str(path)]
+    assert module.branches(0) == 0
+    clean = tracing.take()[str(path)]
+    assert lines_of(path, "try", "raise", "handler", "inner", "inner-handler", "finally") <= raised
+    assert not raised & lines_of(path, "noraise")
+    assert lines_of(path, "try", "noraise", "finally") <= clean
+    assert not clean & lines_of(path, "raise", "handler", "inner", "inner-handler")
+
+
+def test_generator_suspended_across_take(project: Project, tracing: LineTracer) -> None:
+    path = project.write(
+        "gen",
+        """
+        def numbers():
+            yield 1  # first
+            yield 2  # second
+            yield 3  # third
+        """,
+    )
+    module = project.load(path)
+    tracing.start()
+    gen = module.numbers()
+    assert next(gen) == 1
+    first = tracing.take()[str(path)]
+    assert next(gen) == 2
+    second = tracing.take()[str(path)]
+    assert lines_of(path, "first") <= first
+    assert not first & lines_of(path, "second")
+    assert lines_of(path, "second") <= second
+    assert not second & lines_of(path, "first")
+
+
+def test_generator_created_before_start(project: Project, tracing: LineTracer) -> None:
+    path = project.write(
+        "gen",
+        """
+        def numbers():
+            yield 1  # first
+            yield 2  # second
+        """,
+    )
+    module = project.load(path)
+    gen = module.numbers()
+    assert next(gen) == 1
+    tracing.start()
+    assert next(gen) == 2
+    assert lines_of(path, "second") <= tracing.take()[str(path)]
+
+
+def test_lines_before_and_after_take_in_the_same_frame(
+    project: Project, tracing: LineTracer
+) -> None:
+    path = project.write(
+        "frame",
+        """
+        def work(switch):
+            a = 1  # before
+            switch()  # before
+            b = 2  # after
+            c = a + b  # after
+            return c  # after
+        """,
+    )
+    module = project.load(path)
+    tracing.start()
+    taken: list[dict[str, set[int]]] = []
+    module.work(lambda: taken.append(tracing.take()))
+    taken.append(tracing.take())
+    before, after = taken
+    assert before[str(path)] == lines_of(path, "before")
+    assert after[str(path)] == lines_of(path, "after")
+
+
+def test_thread_started_after_start_is_traced(project: Project, tracing: LineTracer) -> None:
+    path = project.write("funcs", FUNCS)
+    module = project.load(path)
+    tracing.start()
+    thread = threading.Thread(target=module.loop, args=(4,))
+    thread.start()
+    thread.join()
+    assert tracing.take() == {str(path): lines_of(path, "loop")}
+
+
+def test_stop_then_start_again(project: Project, tracing: LineTracer) -> None:
+    path = project.write("funcs", FUNCS)
+    module = project.load(path)
+    tracing.start()
+    module.add(1, 2)
+    assert tracing.take() == {str(path): lines_of(path, "add")}
+    tracing.stop()
+    module.loop(2)
+    assert tracing.take() == {}
+    tracing.start()
+    module.add(1, 2)
+    module.loop(2)
+    assert tracing.take() == {str(path): lines_of(path, "add", "loop")}
+
+
+def test_module_and_class_body_lines_on_import(project: Project, tracing: LineTracer) -> None:
+    path = project.write(
+        "bodies",
+        """
+        import os  # module
+
+        LIMIT = 3  # module
+
+        def decorate(func):
+            return func  # decorator
+
+        class Config:  # module
+            retries = LIMIT  # class
+            names = [n for n in "ab"]  # class
+
+            @decorate  # class
+            def method(self):
+                return 1  # method
+        """,
+    )
+    tracing.start()
+    project.load(path)
+    taken = tracing.take()[str(path)]
+    assert lines_of(path, "module", "class", "decorator") <= taken
+    assert not taken & lines_of(path, "method")
+
+
+def test_should_trace_called_once_per_file(project: Project) -> None:
+    path = project.write("funcs", FUNCS)
+    module = project.load(path)
+    asked: list[str] = []
+
+    def should_trace(filename: str) -> bool:
+        asked.append(filename)
+        return project.should_trace(filename)
+
+    tracer = make_tracer(should_trace)
+    tracer.start()
+    try:
+        for _ in range(3):
+            module.add(1, 2)
+            module.loop(2)
+            tracer.take()
+    finally:
+        tracer.stop()
+    assert asked.count(str(path)) == 1
+    assert len(asked) == len(set(asked))
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring only")
+def test_frames_running_at_start_are_traced(project: Project) -> None:
+    path = project.write(
+        "running",
+        """
+        def work(start):
+            a = 1  # before
+            start()  # before
+            b = 2  # after
+            return a + b  # after
+        """,
+    )
+    module = project.load(path)
+    tracer = make_tracer(project.should_trace)
+    try:
+        module.work(tracer.start)
+        assert lines_of(path, "after") <= tracer.take()[str(path)]
+    finally:
+        tracer.stop()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring only")
+def test_all_tool_ids_taken_is_a_clear_error() -> None:
+    mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+    claimed = []
+    for tool in tracer_mod.TOOL_IDS:
+        if mon.get_tool(tool) is None:
+            mon.use_tool_id(tool, "squatter")
+            claimed.append(tool)
+    try:
+        with pytest.raises(RuntimeError, match="no free sys.monitoring tool id"):
+            make_tracer(lambda filename: False).start()
+    finally:
+        for tool in claimed:
+            mon.free_tool_id(tool)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring only")
+def test_stop_gives_back_the_tool_id() -> None:
+    mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+    tracer = tracer_mod.MonitoringTracer(lambda filename: False)
+    tracer.start()
+    tool = tracer.tool_id
+    assert tool is not None and mon.get_tool(tool) == tracer_mod.TOOL_NAME
+    tracer.stop()
+    assert mon.get_tool(tool) is None
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="settrace tracers only")
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_stop_restores_the_previous_trace_function(project: Project, factory: Factory) -> None:
+    path = project.write("funcs", FUNCS)
+    module = project.load(path)
+    calls: list[str] = []
+
+    def previous(frame: Any, event: str, arg: Any) -> Any:
+        calls.append(event)
+        return None
+
+    original = sys.gettrace()
+    sys.settrace(previous)
+    try:
+        tracer = factory(project.should_trace)
+        tracer.start()
+        module.add(1, 2)
+        tracer.stop()
+        assert sys.gettrace() is previous
+        assert tracer.take() == {str(path): lines_of(path, "add")}
+    finally:
+        sys.settrace(original)
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="settrace tracers only")
+def test_take_reinstalls_a_cleared_trace_function(project: Project, tracing: LineTracer) -> None:
+    path = project.write("funcs", FUNCS)
+    module = project.load(path)
+    tracing.start()
+    sys.settrace(None)  # what pdb's `continue` does
+    tracing.take()
+    module.add(1, 2)
+    assert tracing.take() == {str(path): lines_of(path, "add")}
