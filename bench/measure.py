@@ -77,7 +77,9 @@ def _first_error_line(output: str) -> str:
     return lines[-1][:200] if lines else "no output"
 
 
-def run_pytest(python: Path, cwd: Path, args: list[str], log: Path) -> RunResult:
+def run_pytest(
+    python: Path, cwd: Path, args: list[str], log: Path, timeout: float = 1800
+) -> RunResult:
     """Run ``python -m pytest ARGS`` in cwd, timing it and logging its output."""
     env = {
         k: v
@@ -104,7 +106,7 @@ def run_pytest(python: Path, cwd: Path, args: list[str], log: Path) -> RunResult
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            timeout=1800,
+            timeout=timeout,
         )
         seconds = time.perf_counter() - start
         output, code = proc.stdout, proc.returncode
@@ -117,7 +119,7 @@ def run_pytest(python: Path, cwd: Path, args: list[str], log: Path) -> RunResult
     counts = parse_summary(output)
     result = RunResult(seconds, code, counts or {}, str(log))
     if code == -1:
-        result.error = "timed out after 1800s"
+        result.error = f"timed out after {timeout:.0f}s"
     elif counts is None:
         result.error = f"exit {code}, no pytest summary: {_first_error_line(output)}"
     elif code not in (0, 1, 5) or counts.get("error", 0) or counts.get("failed", 0):

@@ -43,14 +43,18 @@ TOOLS = ("plain", "testmon", "ours")
 
 @dataclass(frozen=True)
 class Reps:
-    """How many timed runs each phase gets (median is reported)."""
+    """How many timed runs each phase gets (median is reported), and a per-run timeout."""
 
     full: int
     nochange: int
     edit: int
+    timeout: float  # seconds; a hung tool is reported as failed, the rest goes on
 
 
-REPS = {"small": Reps(full=5, nochange=5, edit=5), "large": Reps(full=3, nochange=5, edit=3)}
+REPS = {
+    "small": Reps(full=5, nochange=5, edit=5, timeout=120),
+    "large": Reps(full=3, nochange=5, edit=3, timeout=600),
+}
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,9 @@ class ProjectBench:
     def _run(self, tool: str, phase: str, rep: int) -> RunResult:
         spec = TOOL_SPECS[tool]
         log = LOG_DIR / f"{self.info.name}-{tool}-{phase}-{rep}.log"
-        res = run_pytest(self.pythons[tool], self._scratch(tool), list(spec.args), log)
+        res = run_pytest(
+            self.pythons[tool], self._scratch(tool), list(spec.args), log, self.reps.timeout
+        )
         note = f"{res.selected} run" if res.ok else f"FAILED: {res.error}"
         _log(f"  {self.info.name:5} {tool:7} {phase:8} #{rep}: {res.seconds:7.2f}s  {note}")
         return res
