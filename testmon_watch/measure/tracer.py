@@ -18,6 +18,12 @@ Three implementations, picked by `make_tracer`:
   (`CoverageCTracer`), driven the way coverage's own `Collector` drives it.
 - Otherwise a pure-Python `sys.settrace` tracer (`SettraceTracer`).
 
+Limits: below 3.12 a frame already running when start() is called is not
+traced (its remaining lines are missed; its callees are traced), as with
+coverage.py itself; the recorder starts the tracer before any project code
+runs. With several threads, a line executed in another thread during take()
+may land in either context.
+
 File names: `should_trace` receives the code object's `co_filename` made
 absolute (relative to the current directory at first sight; names like
 `<string>` are passed unchanged), and `take()` keys its result by that same
@@ -415,6 +421,12 @@ class CoverageCTracer(_SettraceBase):
         # fills it, so should_trace runs once per file name.
         self._disposition_cache: dict[str, Any] = {}
         self._file_tracers: dict[str, str] = {}
+        # Separate from self._lock (the list of tracers): CTracer holds this
+        # one while it adds a file to `data`.
+        self._data_lock = threading.Lock()
+        # Configure one now so that a coverage release whose CTracer lacks an
+        # attribute we set fails here, where make_tracer can fall back.
+        self._configured_ctracer()
 
     def _disposition(self, co_filename: str, frame: FrameType) -> Any:
         name = self._filter.traced_name(co_filename)
@@ -429,13 +441,13 @@ class CoverageCTracer(_SettraceBase):
         disp.has_dynamic_filename = False
         return disp
 
-    def _install_here(self) -> TraceFunction:
+    def _configured_ctracer(self) -> Any:
         tracer = self._ctracer_class()
         tracer.data = self._data
         # lock_data/unlock_data guard the creation of a file's set in `data`
         # across threads; line additions to existing sets need no lock.
-        tracer.lock_data = self._lock.acquire
-        tracer.unlock_data = self._lock.release
+        tracer.lock_data = self._data_lock.acquire
+        tracer.unlock_data = self._data_lock.release
         tracer.trace_arcs = False
         tracer.should_trace = self._disposition
         tracer.should_trace_cache = self._disposition_cache
@@ -452,6 +464,10 @@ class CoverageCTracer(_SettraceBase):
             tracer.switch_context = None
         if hasattr(tracer, "disable_plugin"):
             tracer.disable_plugin = None
+        return tracer
+
+    def _install_here(self) -> TraceFunction:
+        tracer = self._configured_ctracer()
         # start() installs the C trace function on this thread itself
         # (PyEval_SetTrace), bypassing the slower sys.settrace trampoline.
         function: TraceFunction = tracer.start()
@@ -492,5 +508,7 @@ def make_tracer(should_trace: ShouldTrace) -> LineTracer:
         return MonitoringTracer(should_trace)
     try:
         return CoverageCTracer(should_trace)
-    except ImportError:
+    except (ImportError, AttributeError, TypeError):
+        # No C extension (pure-Python coverage install, PyPy) or a coverage
+        # release whose private CTracer interface moved.
         return SettraceTracer(should_trace)
