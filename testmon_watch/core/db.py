@@ -16,6 +16,17 @@ from testmon_watch.core.schema import SCHEMA, SCHEMA_VERSION, TOOL_NAME
 
 BlockRow = tuple[str, int, int, int]  # name, start, end, checksum
 
+# A file modified less than this before we look at it may be modified again
+# within the same timestamp tick (git's "racy" files): store its mtime as 0 so
+# that the next check hashes the content instead of trusting the stat.
+RACY_NS = 2_000_000_000
+
+
+def _stored_mtime(mtime_ns: int) -> int:
+    if mtime_ns > 0 and time.time_ns() - mtime_ns < RACY_NS:
+        return 0
+    return mtime_ns
+
 
 class DatabaseError(Exception):
     """A database problem, phrased as one line for the user."""
@@ -37,7 +48,7 @@ class FileRow:
 
     @property
     def missing(self) -> bool:
-        return self.mtime_ns < 0
+        return self.digest == ""
 
 
 @dataclass
@@ -96,6 +107,16 @@ class RecordedTest:
     unit_keys: set[str]
     roots: set[int]
     pending: list[dict[str, str]] | None = None
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a SQL script into statements (executescript would commit our transaction)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
 
 
 def _aside_name(path: Path) -> Path:
@@ -196,9 +217,8 @@ class Database:
             ).fetchone()
             if exists:
                 return
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    self.conn.execute(statement)
+            for statement in _statements(SCHEMA):
+                self.conn.execute(statement)
             self.conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [("tool", TOOL_NAME), ("schema_version", str(SCHEMA_VERSION))],
@@ -247,7 +267,7 @@ class Database:
         ):
             result[row[1]] = FileRow(
                 id=row[0], path=row[1], kind=row[2], mtime_ns=row[3], size=row[4], digest=row[5],
-                blocks=[tuple(b) for b in json.loads(row[6])],  # type: ignore[misc]
+                blocks=[(b[0], b[1], b[2], b[3]) for b in json.loads(row[6])],
                 imports=json.loads(row[7]), error=row[8],
             )
         return result
@@ -260,7 +280,7 @@ class Database:
             "kind = excluded.kind, mtime_ns = excluded.mtime_ns, size = excluded.size, "
             "digest = excluded.digest, blocks = excluded.blocks, imports = excluded.imports, "
             "error = excluded.error",
-            (row.path, row.kind, row.mtime_ns, row.size, row.digest,
+            (row.path, row.kind, _stored_mtime(row.mtime_ns), row.size, row.digest,
              json.dumps([list(b) for b in row.blocks]), json.dumps(row.imports), row.error),
         )
         found = self.conn.execute("SELECT id FROM file WHERE path = ?", (row.path,)).fetchone()
@@ -269,7 +289,9 @@ class Database:
 
     def touch_file(self, file_id: int, mtime_ns: int, size: int) -> None:
         """Content unchanged, only the stat differs: remember the new stat."""
-        self.conn.execute("UPDATE file SET mtime_ns = ?, size = ? WHERE id = ?", (mtime_ns, size, file_id))
+        self.conn.execute(
+            "UPDATE file SET mtime_ns = ?, size = ? WHERE id = ?", (_stored_mtime(mtime_ns), size, file_id)
+        )
 
     # -- fingerprints ----------------------------------------------------
 

@@ -108,9 +108,9 @@ def affected_tests(
     for unit_id, reason in unit_reasons.items():
         key = units[unit_id].key
         if key.startswith("import:"):
-            file_id = file_id_of.get(key[len("import:"):])
-            if file_id is not None:
-                import_reason[file_id] = {"kind": "imports", "file": reason["file"],
+            module_file = file_id_of.get(key[len("import:"):])
+            if module_file is not None:
+                import_reason[module_file] = {"kind": "imports", "file": reason["file"],
                                           "detail": reason.get("blocks", "")}
     for change in changes.changed:
         if change.module_block_changed or change.new.missing or change.new.error:

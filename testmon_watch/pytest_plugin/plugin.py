@@ -1,0 +1,403 @@
+"""Entry point of `pytest --testmon`: wires options, selection, recording and storage together."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testmon_watch.core.db import Database, DatabaseError
+from testmon_watch.core.environment import current_environment
+from testmon_watch.core.selection import format_reason, run_order
+from testmon_watch.core.store import RunStore
+from testmon_watch.measure.recorder import ProjectFiles, Recorder
+from testmon_watch.pytest_plugin.options import RunMode, add_options, run_mode
+from testmon_watch.pytest_plugin.recording import PAYLOAD_ATTR, RecordingHooks
+from testmon_watch.pytest_plugin.selecting import SelectionPlan, format_counts, plan_selection
+
+PLUGIN_NAME = "testmon_watch_session"
+RECORDER_KEY = pytest.StashKey[Recorder]()
+FLUSH_SECONDS = 1.0
+FLUSH_TESTS = 200
+
+
+def _pytest_testmon_installed() -> bool:
+    return importlib.util.find_spec("testmon") is not None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    if _pytest_testmon_installed():
+        return  # pytest-testmon owns --testmon; pytest_configure explains
+    add_options(parser)
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not _is_worker(config) and getattr(config.option, "dist", "no") != "no"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> None:
+    """Start tracing before conftest.py files are imported, so their import is recorded."""
+    if _pytest_testmon_installed():
+        return
+    ns = early_config.known_args_namespace
+    wanted = any(getattr(ns, name, False) for name in (
+        "testmon", "testmon_noselect", "testmon_forceselect", "testmon_explain", "testmon_verify"))
+    if not wanted or getattr(ns, "no_testmon", False) or getattr(ns, "testmon_nocollect", False):
+        return
+    if getattr(ns, "dist", "no") not in ("no", None) or (getattr(ns, "numprocesses", None) or 0):
+        if not hasattr(early_config, "workerinput"):
+            return  # xdist controller: its workers record
+    if sys.version_info < (3, 12) and sys.gettrace() is not None:
+        return  # another tracer (pytest-cov, a debugger) owns sys.settrace; configure says so
+    from _pytest.assertion.rewrite import AssertionRewritingHook
+
+    recorder = Recorder(ProjectFiles(early_config.rootpath))
+    try:
+        recorder.start(extra_loader_classes=[AssertionRewritingHook])
+    except RuntimeError:
+        return
+    early_config.stash[RECORDER_KEY] = recorder
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if _pytest_testmon_installed():
+        if config.getoption("testmon", False):
+            raise pytest.UsageError(
+                "testmon-watch: pytest-testmon is installed too and both provide --testmon; "
+                "uninstall one of them (pip uninstall pytest-testmon)"
+            )
+        return
+    mode = run_mode(config)
+    recorder = config.stash.get(RECORDER_KEY, None)
+    if not mode.active:
+        if recorder is not None:
+            recorder.stop()
+        return
+    session = TestmonSession(config, mode, recorder)
+    config.pluginmanager.register(session, PLUGIN_NAME)
+    if session.controller and config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistControllerHooks(session), "testmon_watch_xdist")
+
+
+class XdistControllerHooks:
+    """Hooks that exist only under pytest-xdist (pytest rejects unknown hook names)."""
+
+    def __init__(self, session: TestmonSession) -> None:
+        self.session = session
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        self.session.receive_worker_output(getattr(node, "workeroutput", None) or {})
+
+
+class TestmonSession:
+    """One pytest session's selection and recording."""
+
+    def __init__(self, config: pytest.Config, mode: RunMode, recorder: Recorder | None) -> None:
+        self.config = config
+        self.mode = mode
+        self.root = config.rootpath
+        self.worker = _is_worker(config)
+        self.controller = _is_controller(config)
+        self.started_at = time.time()
+        self.messages: list[str] = []
+        self.db: Database | None = None
+        self.plan: SelectionPlan | None = None
+        self.store: RunStore | None = None
+        self.hooks: RecordingHooks | None = None
+        self.recorder = recorder
+        self.pending_tests: list[dict[str, Any]] = []
+        self.pending_units: list[dict[str, Any]] = []
+        self.last_flush = time.monotonic()
+        self.selected: dict[str, list[dict[str, str]]] = {}
+        self.deselected_count = 0
+        self.skipped_files: set[str] = set()
+        self.collected_files: set[str] = set()
+        self.misses: list[str] = []
+        self.outcomes: dict[str, str] = {}
+        self._open(config)
+
+    # -- setup -----------------------------------------------------------------
+
+    def _open(self, config: pytest.Config) -> None:
+        try:
+            self.db, messages = Database.open(self.mode.datafile, readonly=self.worker)
+            self.messages.extend(messages)
+            env = current_environment(self.mode.environment)
+            self.plan = plan_selection(self.db, self.root, env, write=not self.worker)
+        except (DatabaseError, OSError) as exc:
+            self._disable(f"{exc}; running without selection or recording")
+            return
+        except Exception as exc:  # a damaged file can fail in many sqlite ways
+            self._disable(f"cannot use {self.mode.datafile.name} ({exc}); "
+                          "running without selection or recording")
+            return
+        if self.plan.environment_change:
+            self.messages.append(f"environment changed: {self.plan.environment_change}")
+        self.messages.extend(self.plan.messages)
+        if self.mode.record and not self.controller:
+            if self.recorder is None:
+                if sys.version_info < (3, 12) and sys.gettrace() is not None:
+                    self.messages.append(
+                        "another tracer (pytest-cov or a debugger) is active and Python < 3.12 "
+                        "allows one: selecting, but not recording this run"
+                    )
+            else:
+                self.hooks = RecordingHooks(config, self.recorder)
+                config.pluginmanager.register(self.hooks, "testmon_watch_recording")
+        if not self.worker and self.db is not None and self.plan is not None:
+            self.store = RunStore(self.db, self.plan.env_id, self.root, self.plan.files)
+        if self.mode.select and self.plan is not None:
+            self.skipped_files = self.plan.test_files_to_skip()
+
+    def _disable(self, message: str) -> None:
+        self.messages.append(message)
+        self.plan = None
+        self.store = None
+        if self.recorder is not None:
+            self.recorder.stop()
+            self.recorder = None
+
+    # -- reporting ---------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        lines = [f"testmon-watch: {m}" for m in self.messages]
+        if self.plan is not None:
+            what = self.plan.changes.describe() or "nothing"
+            affected = len(self.plan.selected_known)
+            known = len(self.plan.known)
+            text = f"testmon-watch: changed: {what}; {affected} of {known} recorded tests to run"
+            if not self.mode.select:
+                text += " (not deselecting: " + ("--testmon-verify" if self.mode.verify else
+                                                 "-k/-m/node ids or --testmon-noselect") + ")"
+            lines.append(text)
+        return lines
+
+    # -- collection ----------------------------------------------------------------
+
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        if not self.skipped_files or collection_path.suffix != ".py":
+            return None
+        try:
+            rel = collection_path.relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+        return True if rel in self.skipped_files else None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        if self.plan is None:
+            return
+        plan = self.plan
+        known_selected = plan.selected_known
+        selected: dict[str, list[dict[str, str]]] = {}
+        for item in items:
+            rel = self._rel(item)
+            if rel is not None:
+                self.collected_files.add(rel)
+            if item.nodeid not in plan.known:
+                selected[item.nodeid] = [{"kind": "new"}]
+            elif item.nodeid in known_selected:
+                selected[item.nodeid] = known_selected[item.nodeid]
+        self._forget_deleted(items, session)
+        self.selected = selected
+        durations = {n: t.duration for n, t in plan.known.items()}
+        failed = {n for n, t in plan.known.items() if t.outcome in ("failed", "error")}
+        if self.mode.select:
+            keep = [i for i in items if i.nodeid in selected]
+            drop = [i for i in items if i.nodeid not in selected]
+            self.deselected_count = len(drop) + sum(
+                1 for t in plan.known.values() if t.path in self.skipped_files)
+            if drop:
+                config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+        if self.mode.reorder:
+            position = {n: i for i, n in enumerate(run_order([i.nodeid for i in items],
+                                                             durations, failed))}
+            items.sort(key=lambda i: position[i.nodeid])
+
+    def _rel(self, item: pytest.Item) -> str | None:
+        try:
+            return Path(item.path).relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
+    def _forget_deleted(self, items: list[pytest.Item], session: pytest.Session) -> None:
+        """Tests gone from a fully collected file, and tests of deleted files, leave the data."""
+        if self.worker or self.db is None or self.plan is None:
+            return
+        narrowed = any("::" in str(a) for a in self.config.args)
+        failed_files = {
+            Path(str(r.fspath)).as_posix() for r in getattr(session, "_testmon_collect_failures", [])
+        }
+        present = {i.nodeid for i in items}
+        gone = []
+        for nodeid, test in self.plan.known.items():
+            if nodeid in present or test.path is None:
+                continue
+            file_row = self.plan.files.get(test.path)
+            if file_row is not None and file_row.missing:
+                gone.append(nodeid)
+            elif (not narrowed and test.path in self.collected_files
+                  and test.path not in failed_files):
+                gone.append(nodeid)
+        if gone:
+            with self.db.transaction():
+                self.db.delete_tests(self.plan.env_id, gone)
+            for nodeid in gone:
+                self.plan.known.pop(nodeid, None)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, None]:
+        outcome = yield
+        report = outcome.get_result()
+        if report.failed and isinstance(collector, pytest.Module):
+            try:
+                rel = Path(collector.path).relative_to(self.root).as_posix()
+            except ValueError:
+                return
+            failures = getattr(collector.session, "_testmon_collect_failures", [])
+            failures.append(report)
+            collector.session._testmon_collect_failures = failures  # type: ignore[attr-defined]
+            self.collected_files.discard(rel)
+
+    def pytest_report_collectionfinish(self, config: pytest.Config, start_path: Path,
+                                       items: list[pytest.Item]) -> list[str]:
+        if self.plan is None:
+            return []
+        new = sum(1 for r in self.selected.values() if r and r[0].get("kind") == "new")
+        if not self.mode.select:
+            return [f"testmon-watch: running all {len(items)} collected ({new} new)"]
+        return ["testmon-watch: " + format_counts(len(items), self.deselected_count, new)]
+
+    # -- results -------------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.outcomes[report.nodeid] = report.outcome
+        payload = getattr(report, PAYLOAD_ATTR, None)
+        if payload is None or self.store is None:
+            return
+        self.pending_units.extend(payload["units"])
+        self.store.modules.update(payload["modules"])
+        self.pending_tests.append(payload["test"])
+        if self.mode.verify:
+            self._check_verify(payload["test"])
+        if (len(self.pending_tests) >= FLUSH_TESTS
+                or time.monotonic() - self.last_flush > FLUSH_SECONDS):
+            self._flush()
+
+    def _check_verify(self, test: dict[str, Any]) -> None:
+        plan = self.plan
+        if plan is None:
+            return
+        known = plan.known.get(test["nodeid"])
+        if known is None or known.reasons:
+            return
+        if known.outcome != test["outcome"]:
+            self.misses.append(f"{test['nodeid']}: {known.outcome} -> {test['outcome']}")
+
+    def _flush(self) -> None:
+        self.last_flush = time.monotonic()
+        if self.store is None or (not self.pending_tests and not self.pending_units):
+            return
+        units, tests = self.pending_units, self.pending_tests
+        self.pending_units, self.pending_tests = [], []
+        assert self.db is not None
+        try:
+            with self.db.transaction():
+                self.store.save_units(units)
+                self.store.save_tests(tests)
+        except Exception as exc:
+            self.messages.append(f"could not save results ({exc}); they will run again next time")
+            self.store = None
+
+    def receive_worker_output(self, output: dict[str, Any]) -> None:
+        """xdist controller: a worker's session-wide recording arrives with its shutdown."""
+        payload = output.get(PAYLOAD_ATTR)
+        if payload and self.store is not None:
+            self.pending_units.extend(payload["units"])
+            self.store.modules.update(payload["modules"])
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, Any, None]:
+        if self.hooks is not None:
+            payload = self.hooks.session_payload()
+            if self.worker:
+                self.config.workeroutput[PAYLOAD_ATTR] = payload  # type: ignore[attr-defined]
+            elif self.store is not None:
+                self.pending_units.extend(payload["units"])
+                self.store.modules.update(payload["modules"])
+        if self.recorder is not None:
+            self.recorder.stop()
+        yield
+        if not self.worker:
+            self._flush()
+            self._finish_run(session)
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    def _finish_run(self, session: pytest.Session) -> None:
+        if self.plan is None or self.db is None:
+            return
+        saved = sum(t.duration for t in self.plan.known.values()
+                    if t.path in self.skipped_files)
+        try:
+            with self.db.transaction():
+                self.db.save_run(self.plan.env_id, self.started_at, len(self.selected),
+                                 self.deselected_count, saved)
+                if session.testsfailed == 0 and not self.misses:
+                    self.db.collect_garbage()
+        except Exception as exc:
+            self.messages.append(f"could not save run statistics ({exc})")
+        if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.mode.select and (
+            self.deselected_count or self.plan.known
+        ):
+            session.exitstatus = pytest.ExitCode.OK
+        if self.misses and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        tr = terminalreporter
+        if self.mode.explain and self.plan is not None:
+            tr.write_sep("-", "testmon-watch: why these tests")
+            for nodeid, reasons in sorted(self.selected.items()):
+                tr.write_line(f"{nodeid}: " + "; ".join(format_reason(r) for r in reasons))
+            for arg in config.args:
+                if "::" in str(arg):
+                    nodeid = self._nodeid_of_arg(str(arg))
+                    if nodeid not in self.selected:
+                        tr.write_line(f"{nodeid}: not selected: {self.plan.why_not(nodeid)}")
+        if self.mode.verify and self.plan is not None:
+            if self.misses:
+                tr.write_sep("=", f"testmon-watch verify: {len(self.misses)} missed", red=True)
+                for miss in self.misses:
+                    tr.write_line(f"MISSED {miss}")
+            else:
+                checked = sum(1 for t in self.plan.known.values() if not t.reasons)
+                tr.write_line(f"testmon-watch verify: no misses ({checked} deselectable tests "
+                              "kept their outcome)")
+        for message in self.messages[-3:]:
+            if message.startswith("could not"):
+                tr.write_line(f"testmon-watch: {message}", yellow=True)
+
+    def _nodeid_of_arg(self, arg: str) -> str:
+        path, _, rest = arg.partition("::")
+        try:
+            rel = (Path(self.config.invocation_params.dir) / path).resolve().relative_to(self.root)
+        except ValueError:
+            return arg
+        return f"{rel.as_posix()}::{rest}"

@@ -1,0 +1,131 @@
+"""Before collection: compare disk and environment with the database, decide what runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from testmon_watch.core.changes import ChangeSet, detect_changes
+from testmon_watch.core.db import Database, FileRow, TestRow
+from testmon_watch.core.environment import Environment, describe_difference
+from testmon_watch.core.selection import Reason, affected_tests, format_reason
+
+
+@dataclass
+class KnownTest:
+    nodeid: str
+    path: str | None
+    outcome: str
+    duration: float
+    reasons: list[Reason] | None  # None: up to date
+
+
+@dataclass
+class SelectionPlan:
+    """The state of the data set at the start of a run and which known tests must run."""
+
+    env_id: int
+    files: dict[str, FileRow]
+    known: dict[str, KnownTest]
+    changes: ChangeSet
+    environment_change: str | None
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def selected_known(self) -> dict[str, list[Reason]]:
+        """nodeid -> reasons, for every known test that must run."""
+        return {n: t.reasons for n, t in self.known.items() if t.reasons}
+
+    def test_files_to_skip(self) -> set[str]:
+        """Known test files none of whose tests must run: not even imported."""
+        needed: set[str] = set()
+        all_files: set[str] = set()
+        for test in self.known.values():
+            if test.path is None:
+                continue
+            all_files.add(test.path)
+            if test.reasons:
+                needed.add(test.path)
+        changed = {c.old.path for c in self.changes.changed}
+        return {p for p in all_files - needed - changed if not self.files[p].missing}
+
+    def why_not(self, nodeid: str) -> str:
+        test = self.known.get(nodeid)
+        if test is None:
+            return "it is new, so it would run"
+        if test.reasons:
+            return "it would run: " + "; ".join(format_reason(r) for r in test.reasons)
+        return f"up to date: nothing it executed or read changed since it {test.outcome}"
+
+
+def _reasons_for(test: TestRow) -> list[Reason] | None:
+    reasons: list[Reason] = list(test.pending or [])
+    if test.outcome in ("failed", "error"):
+        reasons.append({"kind": "failed", "detail": "failed" if test.outcome == "failed" else
+                        "had an error"})
+    return reasons or None
+
+
+def plan_selection(db: Database, root: Path, env: Environment, write: bool) -> SelectionPlan:
+    """Detect changes; when `write`, persist new file states and pending marks atomically."""
+    stored_env = db.environment(env.name)
+    env_change = None
+    if stored_env is None:
+        if write:
+            with db.transaction():
+                env_id = db.save_environment(env.name, env.python, env.packages)
+        else:
+            env_id = -1
+    else:
+        env_id = stored_env.id
+        env_change = describe_difference(stored_env.python, stored_env.packages, env)
+
+    files = db.files()
+    changes = detect_changes(root, files)
+    if write and (changes.changed or changes.restat or env_change):
+        affected = {}
+        if changes.changed:
+            tests = db.tests(env_id, with_blobs=True)
+            units = db.units(env_id)
+            fingerprints = db.fingerprints_of_files(c.old.id for c in changes.changed)
+            affected = affected_tests(tests, units, changes, fingerprints, files).tests
+        with db.transaction():
+            if env_change:
+                db.mark_all_pending(env_id, [{"kind": "environment", "detail": env_change}])
+                db.save_environment(env.name, env.python, env.packages)
+            for change in changes.changed:
+                db.save_file(change.new)
+            for row in changes.restat:
+                db.touch_file(row.id, row.mtime_ns, row.size)
+            if affected and not env_change:
+                db.mark_pending(affected)
+    for change in changes.changed:
+        files[change.new.path] = change.new
+    for row in changes.restat:
+        files[row.path] = row
+
+    path_of = {row.id: path for path, row in files.items()}
+    known = {}
+    for test in db.tests(env_id) if env_id >= 0 else []:
+        known[test.nodeid] = KnownTest(
+            test.nodeid,
+            path_of.get(test.file_id) if test.file_id is not None else None,
+            test.outcome,
+            test.duration,
+            _reasons_for(test),
+        )
+    plan = SelectionPlan(env_id, files, known, changes, env_change)
+    plan.messages.extend(changes.warnings)
+    return plan
+
+
+def format_counts(selected: int, deselected: int, new: int) -> str:
+    text = f"selected {selected}"
+    if new:
+        text += f" ({new} new)"
+    return text + f", deselected {deselected}"
+
+
+def durations(plan: SelectionPlan) -> Mapping[str, float]:
+    return {n: t.duration for n, t in plan.known.items()}
