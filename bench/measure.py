@@ -34,6 +34,7 @@ class RunResult:
     counts: dict[str, int] = field(default_factory=dict)
     log: str = ""
     error: str = ""  # one line when the run failed in a way that makes it meaningless
+    notes: list[str] = field(default_factory=list)  # the tools' own header/summary lines
 
     @property
     def selected(self) -> int:
@@ -65,6 +66,21 @@ def parse_summary(output: str) -> dict[str, int] | None:
             counts[key] = counts.get(key, 0) + int(num)
         return counts
     return None
+
+
+TOOL_LINE_PREFIXES = ("testmon:", "testmon-watch")
+WARNING_WORDS = ("cannot", "error", "running without", "not recording", "warning")
+
+
+def tool_notes(output: str) -> list[str]:
+    """Lines the selection tools print about themselves (header, summary, warnings)."""
+    notes = [ln.strip() for ln in output.splitlines() if ln.startswith(TOOL_LINE_PREFIXES)]
+    return [n[:200] for n in notes[:10]]
+
+
+def warnings_in(notes: list[str]) -> list[str]:
+    """The notes that say the tool is degraded (cannot use its data, etc.)."""
+    return [n for n in notes if any(w in n.lower() for w in WARNING_WORDS)]
 
 
 def _first_error_line(output: str) -> str:
@@ -117,7 +133,7 @@ def run_pytest(
         code = -1
     log.write_text(f"$ cd {cwd} && {' '.join(cmd)}\n# exit {code}, {seconds:.3f}s\n{output}")
     counts = parse_summary(output)
-    result = RunResult(seconds, code, counts or {}, str(log))
+    result = RunResult(seconds, code, counts or {}, str(log), notes=tool_notes(output))
     if code == -1:
         result.error = f"timed out after {timeout:.0f}s"
     elif counts is None:

@@ -30,7 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gen_projects  # noqa: E402
 import venvs  # noqa: E402
-from measure import RunResult, apply_edit, data_size, fresh_copy, median, remove_data, run_pytest  # noqa: E402
+from measure import (  # noqa: E402
+    RunResult,
+    apply_edit,
+    data_size,
+    fresh_copy,
+    median,
+    remove_data,
+    run_pytest,
+    warnings_in,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORK_DIR = BENCH_DIR / ".work"
@@ -83,6 +92,7 @@ class ToolResult:
     edit: list[RunResult] = field(default_factory=list)
     data_bytes: int | None = None
     error: str = ""  # first failure; later phases are skipped
+    warnings: list[str] = field(default_factory=list)  # degraded runs, wrong counts
 
     def time(self, phase: str) -> float | None:
         """Median seconds of a phase's successful runs, None if there are none."""
@@ -124,6 +134,8 @@ class ProjectBench:
             self.pythons[tool], self._scratch(tool), list(spec.args), log, self.reps.timeout
         )
         note = f"{res.selected} run" if res.ok else f"FAILED: {res.error}"
+        for warning in warnings_in(res.notes):
+            note += f"  [{warning}]"
         _log(f"  {self.info.name:5} {tool:7} {phase:8} #{rep}: {res.seconds:7.2f}s  {note}")
         return res
 
@@ -135,6 +147,10 @@ class ProjectBench:
         getattr(result, phase).append(res)
         if not res.ok and not result.error:
             result.error = f"{phase}: {res.error} (log: {res.log})"
+        found = [f"{phase}: {w}" for w in warnings_in(res.notes)]
+        if res.ok and phase == "full" and res.selected != self.info.tests:
+            found.append(f"full: ran {res.selected} of {self.info.tests} tests")
+        result.warnings += [w for w in found if w not in result.warnings]
 
     def warm(self) -> None:
         """Run plain pytest once in the template so .pyc caches are warm in every copy."""
@@ -173,7 +189,11 @@ class ProjectBench:
                 self._record(tool, "nochange", self._run(tool, "nochange", rep))
         for rep in range(1, self.reps.edit + 1):
             for tool in [t for t in stateful if not self.results[t].error]:
-                apply_edit(self._scratch(tool), self.info.edit, rep)
+                try:
+                    apply_edit(self._scratch(tool), self.info.edit, rep)
+                except (OSError, RuntimeError) as exc:
+                    self.results[tool].error = f"edit: could not apply the edit: {exc}"
+                    continue
                 self._record(tool, "edit", self._run(tool, "edit", rep))
 
     def to_json(self) -> dict[str, object]:
@@ -335,7 +355,10 @@ def md_table(rows: list[list[str]]) -> str:
 
 
 def _errors(bench: ProjectBench) -> list[str]:
-    return [f"{t}: {r.error}" for t, r in bench.results.items() if r.error]
+    """One line per tool failure and per distinct warning."""
+    out = [f"error: {t}: {r.error}" for t, r in bench.results.items() if r.error]
+    out += [f"warning: {t}: {w}" for t, r in bench.results.items() for w in r.warnings]
+    return out
 
 
 def _describe(bench: ProjectBench) -> str:
@@ -371,7 +394,7 @@ def write_reports(benches: list[ProjectBench], started: float) -> None:
     ]
     for b in benches:
         md += [f"## {b.info.name} project", "", _describe(b), "", md_table(table_rows(b)), ""]
-        md += [f"- error: {e}" for e in _errors(b)] + ([""] if _errors(b) else [])
+        md += [f"- {e}" for e in _errors(b)] + ([""] if _errors(b) else [])
     RESULTS_MD.write_text("\n".join(md))
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     RESULTS_JSON.write_text(
@@ -421,7 +444,10 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"== {name} project")
         info = gen_projects.generate(name)
         bench = ProjectBench(info, tools, REPS[name], pythons)
-        bench.run()
+        try:
+            bench.run()
+        except Exception as exc:  # report and go on with what was measured
+            _log(f"  error: {name} benchmark stopped: {type(exc).__name__}: {exc}")
         benches.append(bench)
     write_reports(benches, started)
     print()
@@ -429,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_describe(b))
         print(text_table(table_rows(b)))
         for e in _errors(b):
-            print(f"  error: {e}")
+            print(f"  {e}")
         print()
     print(
         f"total {time.time() - started:.0f}s; wrote {RESULTS_MD.relative_to(BENCH_DIR.parent)}"
