@@ -1,0 +1,1 @@
+"""A small shop: prices, stock, a JSON catalog, promotions and a cart."""

@@ -1,0 +1,4 @@
+"""Shop-wide settings."""
+
+CURRENCY = "EUR"
+LOW_STOCK_LIMIT = 5
