@@ -187,6 +187,7 @@ class Database:
             if problem is None and conn is not None:
                 db = cls(conn, path)
                 if not readonly:
+                    cls._configure(conn)
                     db._ensure_schema()
                 return db, messages
             if conn is not None:
@@ -204,11 +205,15 @@ class Database:
     def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 60000")
+        return conn
+
+    @staticmethod
+    def _configure(conn: sqlite3.Connection) -> None:
+        """Only once the file is known to be ours: switching to WAL rewrites its header."""
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         if mode is None or str(mode[0]).lower() != "wal":
             conn.execute("PRAGMA journal_mode = DELETE")
         conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
 
     def _ensure_schema(self) -> None:
         with self.transaction():
