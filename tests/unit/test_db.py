@@ -1,0 +1,541 @@
+"""Unit tests for testmon_watch.core.db: real SQLite files in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from testmon_watch.core.db import (
+    Database,
+    DatabaseError,
+    FileRow,
+    RecordedTest,
+    RecordedUnit,
+)
+from testmon_watch.core.packing import unpack_ints, unpack_lines
+from testmon_watch.core.schema import SCHEMA_VERSION, TOOL_NAME
+
+OLD_NS = 1_000_000_000_000_000_000  # 2001-09-09: far from "now"
+
+
+def open_new(path: Path) -> Database:
+    db, messages = Database.open(path)
+    assert messages == []
+    return db
+
+
+def broken_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if ".broken-" in p.name and not p.name.endswith(("-wal", "-shm")))
+
+
+def make_sqlite(path: Path, *statements: str) -> None:
+    conn = sqlite3.connect(path)
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+def make_ours(path: Path, version: int) -> None:
+    db = open_new(path)
+    with db.transaction() as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+    db.close()
+
+
+def file_row(path: str, mtime_ns: int = OLD_NS, **kw: object) -> FileRow:
+    values: dict[str, object] = dict(
+        kind="python", size=10, digest="d-" + path,
+        blocks=[("<module>", 1, 9, 111), ("f", 3, 4, 222)], imports=["os", "pkg.mod"], error=None,
+    )
+    values.update(kw)
+    return FileRow(path, mtime_ns=mtime_ns, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = open_new(tmp_path / ".testmondata")
+    yield database  # type: ignore[misc]
+    database.close()
+
+
+@pytest.fixture
+def env_id(db: Database) -> int:
+    with db.transaction():
+        return db.save_environment("default", "CPython 3.11", {"pytest": "8.0"})
+
+
+def recorded_test(nodeid: str, fps: set[int] = frozenset(), units: set[str] = frozenset(), **kw: object) -> RecordedTest:  # type: ignore[assignment]
+    values: dict[str, object] = dict(
+        file_id=None, outcome="passed", duration=0.5, fingerprint_ids=set(fps), lines={},
+        unit_keys=set(units), roots=set(),
+    )
+    values.update(kw)
+    return RecordedTest(nodeid, **values)  # type: ignore[arg-type]
+
+
+# -- opening -----------------------------------------------------------------
+
+
+def test_create_new_file(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    db = open_new(path)
+    meta = dict(db.conn.execute("SELECT key, value FROM meta").fetchall())
+    assert meta == {"tool": TOOL_NAME, "schema_version": str(SCHEMA_VERSION)}
+    assert db.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+    db.close()
+    assert path.is_file()
+    assert broken_files(tmp_path) == []
+
+
+def test_reopen_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    db = open_new(path)
+    with db.transaction():
+        db.save_file(file_row("a.py"))
+    db.close()
+    again = open_new(path)
+    assert list(again.files()) == ["a.py"]
+    again.close()
+    assert broken_files(tmp_path) == []
+
+
+def test_empty_existing_file_gets_schema(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    path.write_bytes(b"")
+    db = open_new(path)
+    assert db.files() == {}
+    db.close()
+
+
+def test_pytest_testmon_database_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    make_sqlite(
+        path,
+        "CREATE TABLE metadata (dataid TEXT PRIMARY KEY, data TEXT)",
+        "CREATE TABLE test_execution (id INTEGER PRIMARY KEY, test_name TEXT)",
+        "INSERT INTO test_execution (test_name) VALUES ('tests/test_a.py::test_one')",
+    )
+    original = path.read_bytes()
+    db, messages = Database.open(path)
+    assert len(messages) == 1
+    assert "pytest-testmon" in messages[0]
+    assert "\n" not in messages[0]
+    [aside] = broken_files(tmp_path)
+    assert aside.name.startswith(".testmondata.broken-")
+    assert aside.name in messages[0]
+    # the original content is preserved in the moved file
+    conn = sqlite3.connect(aside)
+    assert conn.execute("SELECT test_name FROM test_execution").fetchall() == [("tests/test_a.py::test_one",)]
+    conn.close()
+    assert aside.read_bytes() == original
+    # and a fresh, usable database took its place
+    env = None
+    with db.transaction():
+        env = db.save_environment("default", "py", {})
+    assert db.tests(env) == []
+    assert dict(db.conn.execute("SELECT key, value FROM meta"))["tool"] == TOOL_NAME
+    db.close()
+
+
+def test_foreign_sqlite_file_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    make_sqlite(path, "CREATE TABLE something (x)")
+    db, messages = Database.open(path)
+    assert len(messages) == 1 and "not written by testmon-watch" in messages[0]
+    assert len(broken_files(tmp_path)) == 1
+    db.close()
+
+
+def test_meta_of_another_tool_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    make_sqlite(path, "CREATE TABLE meta (key TEXT, value TEXT)", "INSERT INTO meta VALUES ('tool', 'other')")
+    db, messages = Database.open(path)
+    assert len(messages) == 1 and "not written by testmon-watch" in messages[0]
+    db.close()
+
+
+def test_random_bytes_are_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    garbage = bytes(range(256)) * 64
+    path.write_bytes(garbage)
+    db, messages = Database.open(path)
+    assert len(messages) == 1 and "damaged" in messages[0]
+    [aside] = broken_files(tmp_path)
+    assert aside.read_bytes() == garbage
+    assert db.files() == {}
+    db.close()
+
+
+def test_truncated_database_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    db = open_new(path)
+    with db.transaction():
+        for i in range(300):
+            db.save_file(file_row(f"pkg/module_{i}.py", blocks=[("<module>", 1, 1, i)] * 20))
+    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    content = path.read_bytes()
+    assert len(content) > 8192
+    path.write_bytes(content[: len(content) // 3])
+    db, messages = Database.open(path)
+    assert len(messages) == 1 and "damaged" in messages[0]
+    [aside] = broken_files(tmp_path)
+    assert aside.read_bytes() == content[: len(content) // 3]
+    assert db.files() == {}
+    db.close()
+
+
+def test_older_schema_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    make_ours(path, SCHEMA_VERSION - 1)
+    db, messages = Database.open(path)
+    assert len(messages) == 1
+    assert "older schema" in messages[0] and str(SCHEMA_VERSION - 1) in messages[0]
+    assert len(broken_files(tmp_path)) == 1
+    assert dict(db.conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION)
+    db.close()
+
+
+def test_newer_schema_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    make_ours(path, SCHEMA_VERSION + 1)
+    db, messages = Database.open(path)
+    assert len(messages) == 1 and "newer" in messages[0]
+    assert len(broken_files(tmp_path)) == 1
+    db.close()
+
+
+def test_two_moves_in_the_same_second_do_not_collide(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    for _ in range(2):
+        path.write_bytes(b"not a database at all" * 100)
+        db, messages = Database.open(path)
+        db.close()
+        assert len(messages) == 1
+    assert len(broken_files(tmp_path)) == 2
+
+
+def test_readonly_on_foreign_file_raises_without_moving(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    make_sqlite(path, "CREATE TABLE test_execution (id INTEGER PRIMARY KEY)")
+    before = path.read_bytes()
+    with pytest.raises(DatabaseError) as info:
+        Database.open(path, readonly=True)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "pytest-testmon" in message
+    assert path.read_bytes() == before
+    assert broken_files(tmp_path) == []
+
+
+def test_readonly_on_valid_file_works(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    open_new(path).close()
+    db, messages = Database.open(path, readonly=True)
+    assert messages == [] and db.files() == {}
+    db.close()
+
+
+def test_wal_companions_move_along(tmp_path: Path) -> None:
+    # A pytest-testmon process still has its WAL-mode database open: rows live
+    # only in the -wal file, which must travel with the main file.
+    path = tmp_path / ".testmondata"
+    other = sqlite3.connect(path)
+    other.execute("PRAGMA journal_mode = WAL")
+    other.execute("PRAGMA wal_autocheckpoint = 0")
+    other.execute("CREATE TABLE metadata (dataid TEXT PRIMARY KEY, data TEXT)")
+    other.execute("CREATE TABLE test_execution (id INTEGER PRIMARY KEY, test_name TEXT)")
+    other.execute("INSERT INTO test_execution (test_name) VALUES ('only-in-the-wal')")
+    other.commit()
+    assert path.with_name(path.name + "-wal").stat().st_size > 0
+    try:
+        db, messages = Database.open(path)
+    finally:
+        other.close()  # the last connection on the moved file checkpoints into it
+    assert len(messages) == 1 and "pytest-testmon" in messages[0]
+    [aside] = broken_files(tmp_path)
+    conn = sqlite3.connect(aside)
+    assert conn.execute("SELECT test_name FROM test_execution").fetchall() == [("only-in-the-wal",)]
+    conn.close()
+    assert db.files() == {}
+    db.close()
+
+
+def test_companions_are_renamed_next_to_the_moved_file(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    holder = sqlite3.connect(path)
+    holder.execute("PRAGMA journal_mode = WAL")
+    holder.execute("CREATE TABLE metadata (x)")
+    holder.commit()
+    try:
+        db, messages = Database.open(path)
+        db.close()
+        [aside] = broken_files(tmp_path)
+        names = {p.name for p in tmp_path.iterdir()}
+        assert {aside.name + "-wal", aside.name + "-shm"} <= names
+    finally:
+        holder.close()
+
+
+# -- files -------------------------------------------------------------------
+
+
+def test_save_file_and_files_round_trip(db: Database) -> None:
+    row = file_row("src/a.py", error="syntax error at src/a.py:3: invalid syntax")
+    data = file_row("data/x.json", kind="data", blocks=[("<content>", 0, 0, -5)], imports=[])
+    with db.transaction():
+        file_id = db.save_file(row)
+        data_id = db.save_file(data)
+    assert row.id == file_id and data.id == data_id and file_id != data_id
+    files = db.files()
+    assert files["src/a.py"] == row
+    assert files["src/a.py"].blocks == [("<module>", 1, 9, 111), ("f", 3, 4, 222)]
+    assert files["src/a.py"].imports == ["os", "pkg.mod"]
+    assert files["data/x.json"] == data
+    assert not files["src/a.py"].missing
+
+
+def test_save_file_updates_in_place(db: Database) -> None:
+    with db.transaction():
+        first = db.save_file(file_row("a.py"))
+        second = db.save_file(file_row("a.py", digest="new", blocks=[("<module>", 1, 1, 7)]))
+    assert first == second
+    stored = db.files()["a.py"]
+    assert stored.digest == "new" and stored.blocks == [("<module>", 1, 1, 7)]
+
+
+def test_missing_file_round_trip(db: Database) -> None:
+    with db.transaction():
+        db.save_file(FileRow("gone.py", "python", -1, 0, "", [], [], None))
+    stored = db.files()["gone.py"]
+    assert stored.missing and stored.mtime_ns == -1
+
+
+def test_racy_mtime_is_stored_as_zero(db: Database, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.py"
+    fresh.write_text("x = 1\n")
+    now_mtime = fresh.stat().st_mtime_ns
+    with db.transaction():
+        db.save_file(file_row("fresh.py", mtime_ns=now_mtime))
+        db.save_file(file_row("old.py", mtime_ns=OLD_NS))
+    files = db.files()
+    assert files["fresh.py"].mtime_ns == 0
+    assert files["old.py"].mtime_ns == OLD_NS
+
+
+def test_touch_file_updates_stat_and_respects_racy(db: Database) -> None:
+    with db.transaction():
+        file_id = db.save_file(file_row("a.py"))
+        db.touch_file(file_id, OLD_NS + 5, 99)
+    stored = db.files()["a.py"]
+    assert (stored.mtime_ns, stored.size, stored.digest) == (OLD_NS + 5, 99, "d-a.py")
+    with db.transaction():
+        db.touch_file(file_id, time.time_ns(), 100)
+    assert db.files()["a.py"].mtime_ns == 0
+
+
+# -- fingerprints -----------------------------------------------------------
+
+
+def test_fingerprint_id_dedupes(db: Database) -> None:
+    with db.transaction():
+        a = db.save_file(file_row("a.py"))
+        b = db.save_file(file_row("b.py"))
+        fp1 = db.fingerprint_id(a, [3, 1, 2])
+        fp2 = db.fingerprint_id(a, {2, 3, 1})
+        fp3 = db.fingerprint_id(a, [1, 2])
+        fp4 = db.fingerprint_id(b, [1, 2, 3])
+    assert fp1 == fp2
+    assert len({fp1, fp3, fp4}) == 3
+    assert db.fingerprints_of_files([a]) == {fp1: (a, {1, 2, 3}), fp3: (a, {1, 2})}
+    assert db.fingerprints_of_files([a, b])[fp4] == (b, {1, 2, 3})
+    assert db.fingerprint_files([fp1, fp4]) == {fp1: a, fp4: b}
+    assert db.fingerprints_of_files([]) == {}
+
+
+def test_fingerprints_of_many_files(db: Database) -> None:
+    with db.transaction():
+        ids = [db.save_file(file_row(f"m{i}.py")) for i in range(1200)]
+        fps = [db.fingerprint_id(fid, [fid]) for fid in ids]
+    found = db.fingerprints_of_files(ids)
+    assert len(found) == 1200
+    assert db.fingerprint_files(fps) == dict(zip(fps, ids))
+
+
+# -- environment -------------------------------------------------------------
+
+
+def test_environment_round_trip_and_update(db: Database) -> None:
+    assert db.environment("default") is None
+    with db.transaction():
+        first = db.save_environment("default", "py1", {"b": "2", "a": "1"})
+        second = db.save_environment("default", "py2", {"a": "3"})
+        other = db.save_environment("other", "py1", {})
+    assert first == second != other
+    row = db.environment("default")
+    assert row is not None and (row.python, row.packages) == ("py2", {"a": "3"})
+
+
+# -- units and tests ----------------------------------------------------------
+
+
+def test_save_unit_unit_ids_units(db: Database, env_id: int) -> None:
+    with db.transaction():
+        f = db.save_file(file_row("a.py"))
+        fp = db.fingerprint_id(f, [1])
+        u1 = db.save_unit(env_id, RecordedUnit("import:a.py", {fp}, {f: {1, 2}}, {f}))
+        u2 = db.save_unit(env_id, RecordedUnit("fixture:session:::conftest.py::db", set(), {}))
+        u1_again = db.save_unit(env_id, RecordedUnit("import:a.py", set(), {}, set()))
+    assert u1 == u1_again != u2
+    assert db.unit_ids(env_id, ["import:a.py", "nope", "fixture:session:::conftest.py::db"]) == {
+        "import:a.py": u1, "fixture:session:::conftest.py::db": u2,
+    }
+    units = db.units(env_id, with_lines=True)
+    assert set(units) == {u1, u2}
+    assert units[u1].key == "import:a.py"
+    assert list(unpack_ints(units[u1].fingerprints)) == []  # replaced by the upsert
+    assert unpack_lines(units[u1].lines) == {}
+    assert db.unit_fingerprints(u1) == b""
+    assert db.unit_fingerprints(999) == b""
+    assert db.units(env_id)[u1].lines == b""
+
+
+def test_units_are_per_environment(db: Database, env_id: int) -> None:
+    with db.transaction():
+        other = db.save_environment("other", "py", {})
+        db.save_unit(env_id, RecordedUnit("session", set(), {}))
+    assert db.units(other) == {}
+    assert db.unit_ids(other, ["session"]) == {}
+
+
+def test_save_test_upsert(db: Database, env_id: int) -> None:
+    with db.transaction():
+        f = db.save_file(file_row("tests/test_a.py"))
+        fp = db.fingerprint_id(f, [1, 2])
+        u = db.save_unit(env_id, RecordedUnit("session", set(), {}))
+        db.save_test(env_id, recorded_test("t::a", {fp}, {"session"}, file_id=f, roots={f},
+                                          lines={f: {1, 2, 3}}, outcome="failed"), [u])
+    [row] = db.tests(env_id, with_blobs=True)
+    assert (row.nodeid, row.file_id, row.outcome, row.duration, row.pending) == ("t::a", f, "failed", 0.5, None)
+    assert list(unpack_ints(row.fingerprints)) == [fp]
+    assert list(unpack_ints(row.units)) == [u]
+    assert list(unpack_ints(row.roots)) == [f]
+    [(nodeid, lines, units)] = list(db.test_lines(env_id))
+    assert nodeid == "t::a" and unpack_lines(lines) == {f: {1, 2, 3}} and list(unpack_ints(units)) == [u]
+    with db.transaction():
+        db.save_test(env_id, recorded_test("t::a", set(), outcome="passed", duration=2.0,
+                                          pending=[{"kind": "interrupted"}]), [])
+    [row] = db.tests(env_id, with_blobs=True)
+    assert (row.outcome, row.duration, row.file_id) == ("passed", 2.0, None)
+    assert row.pending == [{"kind": "interrupted"}]
+    assert list(unpack_ints(row.fingerprints)) == []
+    without = db.tests(env_id)[0]
+    assert without.fingerprints == b"" and without.units == b""
+
+
+def test_save_outcome_only_keeps_dependencies(db: Database, env_id: int) -> None:
+    with db.transaction():
+        f = db.save_file(file_row("a.py"))
+        fp = db.fingerprint_id(f, [1])
+        db.save_test(env_id, recorded_test("t::a", {fp}, pending=[{"kind": "new"}]), [])
+        db.save_outcome_only(env_id, "t::a", "failed", 3.0)
+    [row] = db.tests(env_id, with_blobs=True)
+    assert (row.outcome, row.duration, row.pending) == ("failed", 3.0, [{"kind": "new"}])
+    assert list(unpack_ints(row.fingerprints)) == [fp]
+
+
+def test_mark_pending_and_mark_all_pending(db: Database, env_id: int) -> None:
+    with db.transaction():
+        other_env = db.save_environment("other", "py", {})
+        for name in ("a", "b", "c"):
+            db.save_test(env_id, recorded_test(name), [])
+        db.save_test(other_env, recorded_test("a"), [])
+    ids = {t.nodeid: t.id for t in db.tests(env_id)}
+    with db.transaction():
+        db.mark_pending({ids["a"]: [{"kind": "changed", "file": "x.py", "blocks": "f"}]})
+    pending = {t.nodeid: t.pending for t in db.tests(env_id)}
+    assert pending == {"a": [{"kind": "changed", "file": "x.py", "blocks": "f"}], "b": None, "c": None}
+    why = [{"kind": "environment", "detail": "numpy 1 -> 2"}]
+    with db.transaction():
+        db.mark_all_pending(env_id, why)
+    assert all(t.pending == why for t in db.tests(env_id))
+    assert [t.pending for t in db.tests(other_env)] == [None]
+
+
+def test_delete_tests(db: Database, env_id: int) -> None:
+    with db.transaction():
+        other_env = db.save_environment("other", "py", {})
+        for name in ("a", "b", "c"):
+            db.save_test(env_id, recorded_test(name), [])
+        db.save_test(other_env, recorded_test("a"), [])
+        db.delete_tests(env_id, ["a", "c", "not-there"])
+    assert [t.nodeid for t in db.tests(env_id)] == ["b"]
+    assert [t.nodeid for t in db.tests(other_env)] == ["a"]
+
+
+def test_save_run(db: Database, env_id: int) -> None:
+    with db.transaction():
+        db.save_run(env_id, 123.0, 3, 7, 1.5)
+    assert db.conn.execute("SELECT selected, deselected, saved_seconds FROM run").fetchall() == [(3, 7, 1.5)]
+
+
+def test_collect_garbage(db: Database, env_id: int) -> None:
+    with db.transaction():
+        f = db.save_file(file_row("a.py"))
+        fp_test = db.fingerprint_id(f, [1])
+        fp_fixture = db.fingerprint_id(f, [2])
+        fp_import = db.fingerprint_id(f, [3])
+        fp_orphan_unit = db.fingerprint_id(f, [4])
+        fp_loose = db.fingerprint_id(f, [5])
+        used = db.save_unit(env_id, RecordedUnit("fixture:session:::conftest.py::db", {fp_fixture}, {}))
+        imported = db.save_unit(env_id, RecordedUnit("import:a.py", {fp_import}, {}))
+        orphan = db.save_unit(env_id, RecordedUnit("fixture:module:x::y", {fp_orphan_unit}, {}))
+        db.save_test(env_id, recorded_test("t", {fp_test}, {"fixture:session:::conftest.py::db"}), [used])
+        db.collect_garbage()
+    assert set(db.units(env_id)) == {used, imported}
+    assert orphan not in db.units(env_id)
+    remaining = set(db.fingerprints_of_files([f]))
+    assert remaining == {fp_test, fp_fixture, fp_import}
+    assert fp_orphan_unit not in remaining and fp_loose not in remaining
+
+
+def test_transaction_that_raises_writes_nothing(db: Database, env_id: int) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        with db.transaction():
+            db.save_file(file_row("a.py"))
+            db.save_test(env_id, recorded_test("t"), [])
+            raise RuntimeError("boom")
+    assert db.files() == {}
+    assert db.tests(env_id) == []
+    # the connection is usable afterwards
+    with db.transaction():
+        db.save_file(file_row("b.py"))
+    assert list(db.files()) == ["b.py"]
+
+
+def test_transaction_is_visible_to_another_connection_only_after_commit(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    writer = open_new(path)
+    reader, _ = Database.open(path)
+    with writer.transaction():
+        writer.save_file(file_row("a.py"))
+        assert reader.files() == {}
+    assert list(reader.files()) == ["a.py"]
+    writer.close()
+    reader.close()
+
+
+def test_move_aside_keeps_file_when_not_permitted(tmp_path: Path) -> None:
+    # A directory in place of the file cannot be opened nor renamed over: one-line error.
+    path = tmp_path / ".testmondata"
+    path.mkdir()
+    with pytest.raises(DatabaseError) as info:
+        Database.open(path, readonly=True)
+    assert "\n" not in str(info.value)
+    assert path.is_dir()
+    assert os.listdir(tmp_path) == [".testmondata"]
