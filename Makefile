@@ -29,14 +29,12 @@ venv312: $(STAMP312)
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -e '.[test]'
 	touch $@
 
 $(STAMP312): pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "make: no Python 3.12 found (set PYTHON312=/path/to/python3.12)" >&2; exit 1; }
 	test -x $(VENV312)/bin/python || $(PYTHON312) -m venv $(VENV312)
-	$(VENV312)/bin/python -m pip install -q --upgrade pip
 	$(VENV312)/bin/python -m pip install -q -e '.[test]'
 	touch $@
 
