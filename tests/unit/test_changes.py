@@ -324,8 +324,17 @@ def test_detect_changes_on_a_mix(tmp_path: Path) -> None:
     write(tmp_path, "comment.py", SOURCE)
     write(tmp_path, "deleted.py", SOURCE)
     write(tmp_path, "data.json", "{}")
-    rows = stored(tmp_path, [("same.py", "python"), ("touched.py", "python"), ("edited.py", "python"),
-                             ("comment.py", "python"), ("deleted.py", "python"), ("data.json", "data")])
+    rows = stored(
+        tmp_path,
+        [
+            ("same.py", "python"),
+            ("touched.py", "python"),
+            ("edited.py", "python"),
+            ("comment.py", "python"),
+            ("deleted.py", "python"),
+            ("data.json", "data"),
+        ],
+    )
     write(tmp_path, "touched.py", SOURCE, LATER_NS)
     write(tmp_path, "edited.py", SOURCE.replace("price(2)", "price(5)"), LATER_NS)
     write(tmp_path, "comment.py", SOURCE + "# trailing comment\n", LATER_NS)
@@ -359,9 +368,20 @@ def test_describe(tmp_path: Path) -> None:
     for name in ("a.py", "b.py", "c.py", "d.py", "e.py"):
         write(tmp_path, name, SOURCE)
     write(tmp_path, "x.json", "{}")
-    rows = stored(tmp_path, [("a.py", "python"), ("b.py", "python"), ("x.json", "data"),
-                             ("c.py", "python"), ("d.py", "python"), ("e.py", "python")])
-    write(tmp_path, "a.py", SOURCE.replace("price(2)", "price(5)").replace("x * LIMIT", "x"), LATER_NS)
+    rows = stored(
+        tmp_path,
+        [
+            ("a.py", "python"),
+            ("b.py", "python"),
+            ("x.json", "data"),
+            ("c.py", "python"),
+            ("d.py", "python"),
+            ("e.py", "python"),
+        ],
+    )
+    write(
+        tmp_path, "a.py", SOURCE.replace("price(2)", "price(5)").replace("x * LIMIT", "x"), LATER_NS
+    )
     (tmp_path / "b.py").unlink()
     write(tmp_path, "x.json", "[]", LATER_NS)
     write(tmp_path, "c.py", SOURCE + "# comment\n", LATER_NS)

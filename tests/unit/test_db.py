@@ -29,7 +29,11 @@ def open_new(path: Path) -> Database:
 
 
 def broken_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if ".broken-" in p.name and not p.name.endswith(("-wal", "-shm")))
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if ".broken-" in p.name and not p.name.endswith(("-wal", "-shm"))
+    )
 
 
 def make_sqlite(path: Path, *statements: str) -> None:
@@ -49,8 +53,12 @@ def make_ours(path: Path, version: int) -> None:
 
 def file_row(path: str, mtime_ns: int = OLD_NS, **kw: object) -> FileRow:
     values: dict[str, object] = dict(
-        kind="python", size=10, digest="d-" + path,
-        blocks=[("<module>", 1, 9, 111), ("f", 3, 4, 222)], imports=["os", "pkg.mod"], error=None,
+        kind="python",
+        size=10,
+        digest="d-" + path,
+        blocks=[("<module>", 1, 9, 111), ("f", 3, 4, 222)],
+        imports=["os", "pkg.mod"],
+        error=None,
     )
     values.update(kw)
     return FileRow(path, mtime_ns=mtime_ns, **values)  # type: ignore[arg-type]
@@ -69,10 +77,17 @@ def env_id(db: Database) -> int:
         return db.save_environment("default", "CPython 3.11", {"pytest": "8.0"})
 
 
-def recorded_test(nodeid: str, fps: set[int] = frozenset(), units: set[str] = frozenset(), **kw: object) -> RecordedTest:  # type: ignore[assignment]
+def recorded_test(
+    nodeid: str, fps: set[int] = frozenset(), units: set[str] = frozenset(), **kw: object
+) -> RecordedTest:  # type: ignore[assignment]
     values: dict[str, object] = dict(
-        file_id=None, outcome="passed", duration=0.5, fingerprint_ids=set(fps), lines={},
-        unit_keys=set(units), roots=set(),
+        file_id=None,
+        outcome="passed",
+        duration=0.5,
+        fingerprint_ids=set(fps),
+        lines={},
+        unit_keys=set(units),
+        roots=set(),
     )
     values.update(kw)
     return RecordedTest(nodeid, **values)  # type: ignore[arg-type]
@@ -130,7 +145,9 @@ def test_pytest_testmon_database_is_moved_aside(tmp_path: Path) -> None:
     assert aside.name in messages[0]
     # the original content is preserved in the moved file
     conn = sqlite3.connect(aside)
-    assert conn.execute("SELECT test_name FROM test_execution").fetchall() == [("tests/test_a.py::test_one",)]
+    assert conn.execute("SELECT test_name FROM test_execution").fetchall() == [
+        ("tests/test_a.py::test_one",)
+    ]
     conn.close()
     assert aside.read_bytes() == original
     # and a fresh, usable database took its place
@@ -153,7 +170,11 @@ def test_foreign_sqlite_file_is_moved_aside(tmp_path: Path) -> None:
 
 def test_meta_of_another_tool_is_moved_aside(tmp_path: Path) -> None:
     path = tmp_path / ".testmondata"
-    make_sqlite(path, "CREATE TABLE meta (key TEXT, value TEXT)", "INSERT INTO meta VALUES ('tool', 'other')")
+    make_sqlite(
+        path,
+        "CREATE TABLE meta (key TEXT, value TEXT)",
+        "INSERT INTO meta VALUES ('tool', 'other')",
+    )
     db, messages = Database.open(path)
     assert len(messages) == 1 and "not written by testmon-watch" in messages[0]
     db.close()
@@ -197,7 +218,9 @@ def test_older_schema_is_moved_aside(tmp_path: Path) -> None:
     assert len(messages) == 1
     assert "older schema" in messages[0] and str(SCHEMA_VERSION - 1) in messages[0]
     assert len(broken_files(tmp_path)) == 1
-    assert dict(db.conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION)
+    assert dict(db.conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(
+        SCHEMA_VERSION
+    )
     db.close()
 
 
@@ -364,7 +387,7 @@ def test_fingerprints_of_many_files(db: Database) -> None:
         fps = [db.fingerprint_id(fid, [fid]) for fid in ids]
     found = db.fingerprints_of_files(ids)
     assert len(found) == 1200
-    assert db.fingerprint_files(fps) == dict(zip(fps, ids))
+    assert db.fingerprint_files(fps) == dict(zip(fps, ids, strict=True))
 
 
 # -- environment -------------------------------------------------------------
@@ -393,7 +416,8 @@ def test_save_unit_unit_ids_units(db: Database, env_id: int) -> None:
         u1_again = db.save_unit(env_id, RecordedUnit("import:a.py", set(), {}, set()))
     assert u1 == u1_again != u2
     assert db.unit_ids(env_id, ["import:a.py", "nope", "fixture:session:::conftest.py::db"]) == {
-        "import:a.py": u1, "fixture:session:::conftest.py::db": u2,
+        "import:a.py": u1,
+        "fixture:session:::conftest.py::db": u2,
     }
     units = db.units(env_id, with_lines=True)
     assert set(units) == {u1, u2}
@@ -418,18 +442,44 @@ def test_save_test_upsert(db: Database, env_id: int) -> None:
         f = db.save_file(file_row("tests/test_a.py"))
         fp = db.fingerprint_id(f, [1, 2])
         u = db.save_unit(env_id, RecordedUnit("session", set(), {}))
-        db.save_test(env_id, recorded_test("t::a", {fp}, {"session"}, file_id=f, roots={f},
-                                          lines={f: {1, 2, 3}}, outcome="failed"), [u])
+        db.save_test(
+            env_id,
+            recorded_test(
+                "t::a",
+                {fp},
+                {"session"},
+                file_id=f,
+                roots={f},
+                lines={f: {1, 2, 3}},
+                outcome="failed",
+            ),
+            [u],
+        )
     [row] = db.tests(env_id, with_blobs=True)
-    assert (row.nodeid, row.file_id, row.outcome, row.duration, row.pending) == ("t::a", f, "failed", 0.5, None)
+    assert (row.nodeid, row.file_id, row.outcome, row.duration, row.pending) == (
+        "t::a",
+        f,
+        "failed",
+        0.5,
+        None,
+    )
     assert list(unpack_ints(row.fingerprints)) == [fp]
     assert list(unpack_ints(row.units)) == [u]
     assert list(unpack_ints(row.roots)) == [f]
     [(nodeid, lines, units)] = list(db.test_lines(env_id))
-    assert nodeid == "t::a" and unpack_lines(lines) == {f: {1, 2, 3}} and list(unpack_ints(units)) == [u]
+    assert (
+        nodeid == "t::a"
+        and unpack_lines(lines) == {f: {1, 2, 3}}
+        and list(unpack_ints(units)) == [u]
+    )
     with db.transaction():
-        db.save_test(env_id, recorded_test("t::a", set(), outcome="passed", duration=2.0,
-                                          pending=[{"kind": "interrupted"}]), [])
+        db.save_test(
+            env_id,
+            recorded_test(
+                "t::a", set(), outcome="passed", duration=2.0, pending=[{"kind": "interrupted"}]
+            ),
+            [],
+        )
     [row] = db.tests(env_id, with_blobs=True)
     assert (row.outcome, row.duration, row.file_id) == ("passed", 2.0, None)
     assert row.pending == [{"kind": "interrupted"}]
@@ -459,7 +509,11 @@ def test_mark_pending_and_mark_all_pending(db: Database, env_id: int) -> None:
     with db.transaction():
         db.mark_pending({ids["a"]: [{"kind": "changed", "file": "x.py", "blocks": "f"}]})
     pending = {t.nodeid: t.pending for t in db.tests(env_id)}
-    assert pending == {"a": [{"kind": "changed", "file": "x.py", "blocks": "f"}], "b": None, "c": None}
+    assert pending == {
+        "a": [{"kind": "changed", "file": "x.py", "blocks": "f"}],
+        "b": None,
+        "c": None,
+    }
     why = [{"kind": "environment", "detail": "numpy 1 -> 2"}]
     with db.transaction():
         db.mark_all_pending(env_id, why)
@@ -481,7 +535,9 @@ def test_delete_tests(db: Database, env_id: int) -> None:
 def test_save_run(db: Database, env_id: int) -> None:
     with db.transaction():
         db.save_run(env_id, 123.0, 3, 7, 1.5)
-    assert db.conn.execute("SELECT selected, deselected, saved_seconds FROM run").fetchall() == [(3, 7, 1.5)]
+    assert db.conn.execute("SELECT selected, deselected, saved_seconds FROM run").fetchall() == [
+        (3, 7, 1.5)
+    ]
 
 
 def test_collect_garbage(db: Database, env_id: int) -> None:
@@ -492,10 +548,14 @@ def test_collect_garbage(db: Database, env_id: int) -> None:
         fp_import = db.fingerprint_id(f, [3])
         fp_orphan_unit = db.fingerprint_id(f, [4])
         fp_loose = db.fingerprint_id(f, [5])
-        used = db.save_unit(env_id, RecordedUnit("fixture:session:::conftest.py::db", {fp_fixture}, {}))
+        used = db.save_unit(
+            env_id, RecordedUnit("fixture:session:::conftest.py::db", {fp_fixture}, {})
+        )
         imported = db.save_unit(env_id, RecordedUnit("import:a.py", {fp_import}, {}))
         orphan = db.save_unit(env_id, RecordedUnit("fixture:module:x::y", {fp_orphan_unit}, {}))
-        db.save_test(env_id, recorded_test("t", {fp_test}, {"fixture:session:::conftest.py::db"}), [used])
+        db.save_test(
+            env_id, recorded_test("t", {fp_test}, {"fixture:session:::conftest.py::db"}), [used]
+        )
         db.collect_garbage()
     assert set(db.units(env_id)) == {used, imported}
     assert orphan not in db.units(env_id)

@@ -21,7 +21,10 @@ def env(python: str = PY, **packages: str) -> Environment:
 
 
 def test_no_difference_is_none() -> None:
-    assert describe_difference(PY, {"pytest": "8.0", "attrs": "23.1"}, env(pytest="8.0", attrs="23.1")) is None
+    assert (
+        describe_difference(PY, {"pytest": "8.0", "attrs": "23.1"}, env(pytest="8.0", attrs="23.1"))
+        is None
+    )
     assert describe_difference(PY, {}, env()) is None
 
 
@@ -47,7 +50,9 @@ def test_several_changes_sorted_and_truncated() -> None:
     new = env(a="2", b="2", c="2", d="2", e="1")
     assert describe_difference(PY, old, new) == "a 1 -> 2, b 1 -> 2, c 1 -> 2 and 1 more"
     old2 = {"z": "1", "m": "1"}
-    assert describe_difference(PY, old2, env(m="2", a="0")) == "a 0 installed, m 1 -> 2, z 1 removed"
+    assert (
+        describe_difference(PY, old2, env(m="2", a="0")) == "a 0 installed, m 1 -> 2, z 1 removed"
+    )
 
 
 def test_installed_packages_contains_pytest() -> None:

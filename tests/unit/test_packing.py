@@ -28,7 +28,7 @@ def test_pack_ints_round_trip_is_sorted_unique(values: list[int]) -> None:
 
 
 def test_pack_ints_equal_sets_give_equal_bytes() -> None:
-    assert pack_ints([5, 1, 3]) == pack_ints({3, 5, 1, 1})
+    assert pack_ints([5, 1, 3]) == pack_ints([3, 5, 1, 1])
     assert pack_ints([1, 2]) != pack_ints([1, 3])
 
 

@@ -87,18 +87,32 @@ class Project:
         with self.db.transaction():
             return self.db.save_unit(self.env, RecordedUnit(key, set(fps), {}, edge_ids))
 
-    def test(self, nodeid: str, fps: Iterable[int] = (), units: Iterable[str] = (),
-             roots: Iterable[str] = ()) -> None:
+    def test(
+        self,
+        nodeid: str,
+        fps: Iterable[int] = (),
+        units: Iterable[str] = (),
+        roots: Iterable[str] = (),
+    ) -> None:
         module = nodeid.split("::", 1)[0]
         root_ids = {self.file_id(p) for p in roots}
         units = list(units)
         with self.db.transaction():
             unit_ids = self.db.unit_ids(self.env, units)
-            self.db.save_test(self.env, RecordedTest(
-                nodeid=nodeid, file_id=self.rows[module].id if module in self.rows else None,
-                outcome="passed", duration=0.1, fingerprint_ids=set(fps), lines={},
-                unit_keys=set(units), roots=root_ids,
-            ), [unit_ids[k] for k in units])
+            self.db.save_test(
+                self.env,
+                RecordedTest(
+                    nodeid=nodeid,
+                    file_id=self.rows[module].id if module in self.rows else None,
+                    outcome="passed",
+                    duration=0.1,
+                    fingerprint_ids=set(fps),
+                    lines={},
+                    unit_keys=set(units),
+                    roots=root_ids,
+                ),
+                [unit_ids[k] for k in units],
+            )
 
     def analyse(self) -> tuple[dict[str, list[Reason]], Affected]:
         files = self.db.files()
@@ -126,21 +140,34 @@ def project(tmp_path: Path) -> Project:
 def test_changed_function_block_affects_only_tests_that_ran_it(project: Project) -> None:
     project.write("src/shop.py", SHOP)
     project.test("tests/test_a.py::test_price", [project.fp("src/shop.py", "<module>", "price")])
-    project.test("tests/test_a.py::test_total", [project.fp("src/shop.py", "<module>", "Cart.total")])
-    project.test("tests/test_a.py::test_both", [project.fp("src/shop.py", "<module>", "Cart.total", "price")])
+    project.test(
+        "tests/test_a.py::test_total", [project.fp("src/shop.py", "<module>", "Cart.total")]
+    )
+    project.test(
+        "tests/test_a.py::test_both", [project.fp("src/shop.py", "<module>", "Cart.total", "price")]
+    )
     project.edit("src/shop.py", "return x * LIMIT", "return x * LIMIT + 1")
     affected = project.affected()
     assert affected == {
-        "tests/test_a.py::test_price": [{"kind": "changed", "file": "src/shop.py", "blocks": "price"}],
-        "tests/test_a.py::test_both": [{"kind": "changed", "file": "src/shop.py", "blocks": "price"}],
+        "tests/test_a.py::test_price": [
+            {"kind": "changed", "file": "src/shop.py", "blocks": "price"}
+        ],
+        "tests/test_a.py::test_both": [
+            {"kind": "changed", "file": "src/shop.py", "blocks": "price"}
+        ],
     }
-    assert format_reason(affected["tests/test_a.py::test_price"][0]) == "src/shop.py changed in price"
+    assert (
+        format_reason(affected["tests/test_a.py::test_price"][0]) == "src/shop.py changed in price"
+    )
 
 
 def test_comment_only_edit_affects_nothing(project: Project) -> None:
     project.write("src/shop.py", SHOP)
-    project.test("t::a", [project.fp("src/shop.py", "<module>", "price", "Cart.total", "build")],
-                 roots=["src/shop.py"])
+    project.test(
+        "t::a",
+        [project.fp("src/shop.py", "<module>", "price", "Cart.total", "build")],
+        roots=["src/shop.py"],
+    )
     project.edit("src/shop.py", "def price(x):", "# pricing\ndef price(x):  # note")
     assert project.affected() == {}
 
@@ -150,8 +177,9 @@ def test_several_changed_blocks_are_listed_sorted(project: Project) -> None:
     project.test("t::a", [project.fp("src/shop.py", "price", "Cart.total")])
     project.edit("src/shop.py", "return x * LIMIT", "return x")
     project.edit("src/shop.py", "price(2)", "price(3)")
-    assert project.affected() == {"t::a": [{"kind": "changed", "file": "src/shop.py",
-                                            "blocks": "Cart.total, price"}]}
+    assert project.affected() == {
+        "t::a": [{"kind": "changed", "file": "src/shop.py", "blocks": "Cart.total, price"}]
+    }
 
 
 def test_module_block_change_affects_fingerprints_with_it(project: Project) -> None:
@@ -159,7 +187,9 @@ def test_module_block_change_affects_fingerprints_with_it(project: Project) -> N
     project.test("t::module", [project.fp("src/shop.py", "<module>")])
     project.test("t::price_only", [project.fp("src/shop.py", "price")])
     project.edit("src/shop.py", "LIMIT = 10", "LIMIT = 11")
-    assert project.affected() == {"t::module": [{"kind": "changed", "file": "src/shop.py", "blocks": "<module>"}]}
+    assert project.affected() == {
+        "t::module": [{"kind": "changed", "file": "src/shop.py", "blocks": "<module>"}]
+    }
 
 
 # -- shared units --------------------------------------------------------------
@@ -170,14 +200,23 @@ def test_fixture_unit_with_changed_block_affects_every_test_using_it(project: Pr
     project.write("conftest.py", "import pytest\n")
     key = "fixture:session::conftest.py::cart"
     project.unit(key, [project.fp("src/shop.py", "Cart.total")])
-    project.unit("fixture:module:tests/test_b.py:tests/test_b.py::other", [project.fp("src/shop.py", "price")])
+    project.unit(
+        "fixture:module:tests/test_b.py:tests/test_b.py::other",
+        [project.fp("src/shop.py", "price")],
+    )
     project.test("tests/test_a.py::one", units=[key])
     project.test("tests/test_a.py::two", [project.fp("conftest.py", "<module>")], units=[key])
-    project.test("tests/test_b.py::three", units=["fixture:module:tests/test_b.py:tests/test_b.py::other"])
+    project.test(
+        "tests/test_b.py::three", units=["fixture:module:tests/test_b.py:tests/test_b.py::other"]
+    )
     project.edit("src/shop.py", "price(2)", "price(4)")
     affected = project.affected()
-    expected = {"kind": "changed", "file": "src/shop.py", "blocks": "Cart.total",
-                "via": "session-scoped fixture cart"}
+    expected = {
+        "kind": "changed",
+        "file": "src/shop.py",
+        "blocks": "Cart.total",
+        "via": "session-scoped fixture cart",
+    }
     assert affected == {"tests/test_a.py::one": [expected], "tests/test_a.py::two": [expected]}
     assert format_reason(expected) == (
         "src/shop.py changed in Cart.total (through the session-scoped fixture cart)"
@@ -193,7 +232,12 @@ def test_direct_and_unit_reasons_are_both_kept_and_deduplicated(project: Project
     [reasons] = project.affected().values()
     assert reasons == [
         {"kind": "changed", "file": "src/shop.py", "blocks": "price"},
-        {"kind": "changed", "file": "src/shop.py", "blocks": "price", "via": "session-scoped fixture db"},
+        {
+            "kind": "changed",
+            "file": "src/shop.py",
+            "blocks": "price",
+            "via": "session-scoped fixture db",
+        },
     ]
 
 
@@ -212,10 +256,16 @@ def import_project(project: Project) -> None:
     project.unit("import:b.py", [project.fp("b.py", "<module>")], edges=["c.py"])
     project.unit("import:c.py", [project.fp("c.py", "<module>", "helper")])
     project.unit("import:d.py", [project.fp("d.py", "<module>")])
-    project.test("tests/test_x.py::test_x", [project.fp("tests/test_x.py", "test_x"), project.fp("a.py", "fa")],
-                 roots=["tests/test_x.py", "a.py"])
-    project.test("tests/test_y.py::test_y", [project.fp("tests/test_y.py", "test_y")],
-                 roots=["tests/test_y.py"])
+    project.test(
+        "tests/test_x.py::test_x",
+        [project.fp("tests/test_x.py", "test_x"), project.fp("a.py", "fa")],
+        roots=["tests/test_x.py", "a.py"],
+    )
+    project.test(
+        "tests/test_y.py::test_y",
+        [project.fp("tests/test_y.py", "test_y")],
+        roots=["tests/test_y.py"],
+    )
     project.test("tests/test_b.py::test_b", [project.fp("b.py", "fb")], roots=["b.py"])
 
 
@@ -225,7 +275,9 @@ def test_import_of_changed_module_block_affects_importers(project: Project) -> N
     affected, result = project.analyse()
     reason = {"kind": "imports", "file": "b.py", "detail": "<module>"}
     assert affected == {"tests/test_x.py::test_x": [reason], "tests/test_b.py::test_b": [reason]}
-    assert format_reason(reason) == "its code imports b.py, whose import-time code changed (<module>)"
+    assert (
+        format_reason(reason) == "its code imports b.py, whose import-time code changed (<module>)"
+    )
     ids = {path: row.id for path, row in project.db.files().items()}
     assert result.import_affected_files == {ids["a.py"], ids["b.py"]}
 
@@ -235,7 +287,9 @@ def test_import_closure_is_transitive(project: Project) -> None:
     project.edit("c.py", "C = 1", "C = 2")
     affected = project.affected()
     assert set(affected) == {"tests/test_x.py::test_x", "tests/test_b.py::test_b"}
-    assert affected["tests/test_x.py::test_x"] == [{"kind": "imports", "file": "c.py", "detail": "<module>"}]
+    assert affected["tests/test_x.py::test_x"] == [
+        {"kind": "imports", "file": "c.py", "detail": "<module>"}
+    ]
 
 
 def test_function_called_at_import_time_counts_as_import_time_code(project: Project) -> None:
@@ -243,7 +297,9 @@ def test_function_called_at_import_time_counts_as_import_time_code(project: Proj
     project.edit("c.py", "return 2", "return 3")  # helper() runs while c is imported
     affected = project.affected()
     assert set(affected) == {"tests/test_x.py::test_x", "tests/test_b.py::test_b"}
-    assert affected["tests/test_x.py::test_x"] == [{"kind": "imports", "file": "c.py", "detail": "helper"}]
+    assert affected["tests/test_x.py::test_x"] == [
+        {"kind": "imports", "file": "c.py", "detail": "helper"}
+    ]
 
 
 def test_function_body_change_in_imported_module_is_not_import_time(project: Project) -> None:
@@ -288,7 +344,9 @@ def test_deleted_file_affects_every_fingerprint_and_importer(project: Project) -
     affected = project.affected()
     assert affected["t::c_helper"] == [{"kind": "changed", "file": "c.py", "blocks": "deleted"}]
     assert set(affected) == {"t::c_helper", "tests/test_x.py::test_x", "tests/test_b.py::test_b"}
-    assert affected["tests/test_x.py::test_x"] == [{"kind": "imports", "file": "c.py", "detail": "deleted"}]
+    assert affected["tests/test_x.py::test_x"] == [
+        {"kind": "imports", "file": "c.py", "detail": "deleted"}
+    ]
 
 
 def test_syntax_error_affects_all_fingerprints_of_the_file(project: Project) -> None:
@@ -320,15 +378,25 @@ def test_restat_only_affects_nothing(project: Project) -> None:
     [
         ({"kind": "changed", "file": "a.py", "blocks": "f, g"}, "a.py changed in f, g"),
         ({"kind": "changed", "file": "a.py"}, "a.py changed"),
-        ({"kind": "changed", "file": "a.py", "blocks": "f", "via": "import of b.py"},
-         "a.py changed in f (through the import of b.py)"),
-        ({"kind": "imports", "file": "b.py", "detail": "<module>"},
-         "its code imports b.py, whose import-time code changed (<module>)"),
-        ({"kind": "imports", "file": "b.py"}, "its code imports b.py, whose import-time code changed"),
+        (
+            {"kind": "changed", "file": "a.py", "blocks": "f", "via": "import of b.py"},
+            "a.py changed in f (through the import of b.py)",
+        ),
+        (
+            {"kind": "imports", "file": "b.py", "detail": "<module>"},
+            "its code imports b.py, whose import-time code changed (<module>)",
+        ),
+        (
+            {"kind": "imports", "file": "b.py"},
+            "its code imports b.py, whose import-time code changed",
+        ),
         ({"kind": "failed"}, "it failed last time"),
         ({"kind": "failed", "detail": "errored"}, "it errored last time"),
         ({"kind": "new"}, "it is new"),
-        ({"kind": "environment", "detail": "numpy 1.0 -> 2.0"}, "the environment changed: numpy 1.0 -> 2.0"),
+        (
+            {"kind": "environment", "detail": "numpy 1.0 -> 2.0"},
+            "the environment changed: numpy 1.0 -> 2.0",
+        ),
         ({"kind": "interrupted"}, "its last run did not finish"),
         ({"kind": "mystery", "detail": "something else"}, "something else"),
         ({"kind": "mystery"}, "mystery"),
@@ -342,7 +410,10 @@ def test_format_reason(reason: Reason, text: str) -> None:
     ("key", "text"),
     [
         ("fixture:session::conftest.py::db", "session-scoped fixture db"),
-        ("fixture:module:tests/test_a.py:tests/test_a.py::conn[pg]", "module-scoped fixture conn[pg]"),
+        (
+            "fixture:module:tests/test_a.py:tests/test_a.py::conn[pg]",
+            "module-scoped fixture conn[pg]",
+        ),
         ("import:src/a.py", "import of src/a.py"),
         ("collect:tests/test_a.py", "collection of tests/test_a.py"),
         ("session", "session"),
@@ -357,23 +428,32 @@ def test_describe_unit(key: str, text: str) -> None:
 
 def test_run_order_failures_first_then_duration_module_order_kept() -> None:
     nodeids = [
-        "tests/test_slow.py::a", "tests/test_slow.py::b",
-        "tests/test_fast.py::z", "tests/test_fast.py::y",
-        "tests/test_fail.py::second", "tests/test_fail.py::first",
+        "tests/test_slow.py::a",
+        "tests/test_slow.py::b",
+        "tests/test_fast.py::z",
+        "tests/test_fast.py::y",
+        "tests/test_fail.py::second",
+        "tests/test_fail.py::first",
         "tests/test_mid.py::m",
     ]
     durations = {
-        "tests/test_slow.py::a": 5.0, "tests/test_slow.py::b": 5.0,
-        "tests/test_fast.py::z": 0.1, "tests/test_fast.py::y": 0.1,
-        "tests/test_fail.py::second": 9.0, "tests/test_fail.py::first": 9.0,
+        "tests/test_slow.py::a": 5.0,
+        "tests/test_slow.py::b": 5.0,
+        "tests/test_fast.py::z": 0.1,
+        "tests/test_fast.py::y": 0.1,
+        "tests/test_fail.py::second": 9.0,
+        "tests/test_fail.py::first": 9.0,
         "tests/test_mid.py::m": 1.0,
     }
     order = run_order(nodeids, durations, failed={"tests/test_fail.py::first"})
     assert order == [
-        "tests/test_fail.py::second", "tests/test_fail.py::first",
-        "tests/test_fast.py::z", "tests/test_fast.py::y",
+        "tests/test_fail.py::second",
+        "tests/test_fail.py::first",
+        "tests/test_fast.py::z",
+        "tests/test_fast.py::y",
         "tests/test_mid.py::m",
-        "tests/test_slow.py::a", "tests/test_slow.py::b",
+        "tests/test_slow.py::a",
+        "tests/test_slow.py::b",
     ]
 
 
@@ -387,7 +467,11 @@ def test_run_order_unknown_durations_count_as_zero_and_ties_keep_input_order() -
 def test_run_order_several_failing_modules_by_duration() -> None:
     nodeids = ["a.py::1", "b.py::1", "c.py::1"]
     durations = {"a.py::1": 3.0, "b.py::1": 1.0, "c.py::1": 0.0}
-    assert run_order(nodeids, durations, {"a.py::1", "b.py::1"}) == ["b.py::1", "a.py::1", "c.py::1"]
+    assert run_order(nodeids, durations, {"a.py::1", "b.py::1"}) == [
+        "b.py::1",
+        "a.py::1",
+        "c.py::1",
+    ]
 
 
 def test_run_order_keeps_parametrized_and_class_tests_together() -> None:
