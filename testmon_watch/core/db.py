@@ -338,12 +338,14 @@ class Database:
 
     # -- tests and units -------------------------------------------------
 
-    def tests(self, env_id: int, with_blobs: bool = False) -> list[TestRow]:
+    def tests(self, env_id: int | None, with_blobs: bool = False) -> list[TestRow]:
+        """Tests of one environment, or of all of them (file states are shared)."""
         columns = "id, nodeid, file_id, outcome, duration, pending"
         if with_blobs:
             columns += ", fingerprints, units, roots"
+        where, args = ("WHERE env_id = ?", (env_id,)) if env_id is not None else ("", ())
         result = []
-        for row in self.conn.execute(f"SELECT {columns} FROM test WHERE env_id = ?", (env_id,)):
+        for row in self.conn.execute(f"SELECT {columns} FROM test {where}", args):
             test = TestRow(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]) if row[5] else None)
             if with_blobs:
                 test.fingerprints, test.units, test.roots = row[6], row[7], row[8]
@@ -356,10 +358,11 @@ class Database:
             "SELECT nodeid, lines, units FROM test WHERE env_id = ?", (env_id,)
         )
 
-    def units(self, env_id: int, with_lines: bool = False) -> dict[int, UnitRow]:
+    def units(self, env_id: int | None, with_lines: bool = False) -> dict[int, UnitRow]:
         columns = "id, key, fingerprints, edges" + (", lines" if with_lines else "")
+        where, args = ("WHERE env_id = ?", (env_id,)) if env_id is not None else ("", ())
         result = {}
-        for row in self.conn.execute(f"SELECT {columns} FROM unit WHERE env_id = ?", (env_id,)):
+        for row in self.conn.execute(f"SELECT {columns} FROM unit {where}", args):
             result[row[0]] = UnitRow(row[0], row[1], row[2], row[3], row[4] if with_lines else b"")
         return result
 

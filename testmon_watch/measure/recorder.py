@@ -85,19 +85,24 @@ class ProjectFiles:
         cached = self._cache.get(path, "")
         if cached != "":
             return cached
-        result: str | None = None
-        absolute = path if os.path.isabs(path) else os.path.abspath(path)
-        if absolute.startswith(self.prefix) or (not absolute.startswith("<") and
-                                                os.path.realpath(absolute).startswith(self.prefix)):
-            if not absolute.startswith(self.prefix):
-                absolute = os.path.realpath(absolute)
-            if not absolute.startswith(self.excluded):
-                rel = absolute[len(self.prefix):]
-                parts = rel.split(os.sep)
-                if not EXCLUDED_DIR_NAMES.intersection(parts[:-1]):
-                    result = "/".join(parts)
+        result = self._classify(path)
         self._cache[path] = result
         return result
+
+    def _classify(self, path: str) -> str | None:
+        if not path or path.startswith("<"):
+            return None  # <frozen os>, <string>, <doctest ...>: no file behind it
+        absolute = path if os.path.isabs(path) else os.path.abspath(path)
+        if not absolute.startswith(self.prefix):
+            absolute = os.path.realpath(absolute)
+            if not absolute.startswith(self.prefix):
+                return None
+        if absolute.startswith(self.excluded) or not os.path.exists(absolute):
+            return None  # also pseudo file names such as editable-install path hooks
+        parts = absolute[len(self.prefix):].split(os.sep)
+        if EXCLUDED_DIR_NAMES.intersection(parts[:-1]):
+            return None
+        return "/".join(parts)
 
     def is_project(self, path: str) -> bool:
         return self.relative(path) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import time
 from collections.abc import Generator
@@ -55,9 +56,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         "testmon", "testmon_noselect", "testmon_forceselect", "testmon_explain", "testmon_verify"))
     if not wanted or getattr(ns, "no_testmon", False) or getattr(ns, "testmon_nocollect", False):
         return
-    if getattr(ns, "dist", "no") not in ("no", None) or (getattr(ns, "numprocesses", None) or 0):
-        if not hasattr(early_config, "workerinput"):
-            return  # xdist controller: its workers record
+    xdist_worker = "PYTEST_XDIST_WORKER" in os.environ
+    if not xdist_worker and (getattr(ns, "dist", "no") not in ("no", None)
+                             or getattr(ns, "numprocesses", None)):
+        return  # xdist controller: its workers record
     if sys.version_info < (3, 12) and sys.gettrace() is not None:
         return  # another tracer (pytest-cov, a debugger) owns sys.settrace; configure says so
     from _pytest.assertion.rewrite import AssertionRewritingHook

@@ -86,20 +86,21 @@ def plan_selection(db: Database, root: Path, env: Environment, write: bool) -> S
     if write and (changes.changed or changes.restat or env_change):
         affected = {}
         if changes.changed:
-            tests = db.tests(env_id, with_blobs=True)
-            units = db.units(env_id)
+            # File states are shared by all environments: mark every one's tests.
+            tests = db.tests(None, with_blobs=True)
+            units = db.units(None)
             fingerprints = db.fingerprints_of_files(c.old.id for c in changes.changed)
             affected = affected_tests(tests, units, changes, fingerprints, files).tests
         with db.transaction():
-            if env_change:
-                db.mark_all_pending(env_id, [{"kind": "environment", "detail": env_change}])
-                db.save_environment(env.name, env.python, env.packages)
             for change in changes.changed:
                 db.save_file(change.new)
             for row in changes.restat:
                 db.touch_file(row.id, row.mtime_ns, row.size)
-            if affected and not env_change:
+            if affected:
                 db.mark_pending(affected)
+            if env_change:
+                db.mark_all_pending(env_id, [{"kind": "environment", "detail": env_change}])
+                db.save_environment(env.name, env.python, env.packages)
     for change in changes.changed:
         files[change.new.path] = change.new
     for row in changes.restat:

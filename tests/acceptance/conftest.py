@@ -9,7 +9,20 @@ from pathlib import Path
 
 import pytest
 
-RESULT_LINE = re.compile(r"^(?P<nodeid>\S+::\S+) (?P<outcome>PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)")
+OUTCOMES = "PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS"
+RESULT_LINES = (
+    re.compile(rf"^(?P<nodeid>\S+::\S+) (?P<outcome>{OUTCOMES})"),
+    # pytest-xdist's verbose form: "[gw0] [ 50%] PASSED test_a.py::test_x"
+    re.compile(rf"^\[gw\d+\] \[ *\d+%\] (?P<outcome>{OUTCOMES}) (?P<nodeid>\S+::\S+)"),
+)
+
+
+def parse_result(line: str) -> re.Match[str] | None:
+    for pattern in RESULT_LINES:
+        match = pattern.match(line)
+        if match:
+            return match
+    return None
 
 
 @dataclass
@@ -23,7 +36,7 @@ class Run:
         """Node ids that ran (any outcome), parsed from -v output."""
         found = set()
         for line in self.result.outlines:
-            match = RESULT_LINE.match(line)
+            match = parse_result(line)
             if match:
                 found.add(match["nodeid"])
         return found
@@ -32,7 +45,7 @@ class Run:
     def outcomes(self) -> dict[str, str]:
         found = {}
         for line in self.result.outlines:
-            match = RESULT_LINE.match(line)
+            match = parse_result(line)
             if match:
                 found[match["nodeid"]] = match["outcome"]
         return found
