@@ -157,8 +157,12 @@ def _inspect(conn: sqlite3.Connection) -> str | None:
         return f"it has the older schema version {version} (now {SCHEMA_VERSION})"
     if version > SCHEMA_VERSION:
         return f"it was written by a newer testmon-watch (schema {version}, this one reads {SCHEMA_VERSION})"
+    expected = ("environment", "file", "fingerprint", "unit", "test", "run")
+    missing = [t for t in expected if t not in tables]
+    if missing:
+        return f"it is incomplete (no table {missing[0]})"
     # Touch every table once so a damaged file fails here rather than mid-run.
-    for table in ("environment", "file", "fingerprint", "unit", "test", "run"):
+    for table in expected:
         conn.execute(f"SELECT count(*) FROM {table}").fetchone()
     return None
 
@@ -177,18 +181,32 @@ class Database:
         """Open or create the file; an unusable one is moved aside with a message."""
         path = Path(path)
         messages: list[str] = []
+        if readonly and not path.exists():
+            raise DatabaseError(f"cannot use {path}: it does not exist yet")
         for attempt in range(2):
+            conn = None
             try:
                 conn = cls._connect(path)
                 problem = _inspect(conn)
+            except sqlite3.OperationalError as exc:
+                # Locked, unreadable, read-only: the file may be fine; never move it.
+                if conn is not None:
+                    conn.close()
+                raise DatabaseError(f"cannot use {path}: {exc}") from exc
             except sqlite3.DatabaseError as exc:
                 problem = f"it is damaged ({exc})"
+                if conn is not None:
+                    conn.close()
                 conn = None
             if problem is None and conn is not None:
                 db = cls(conn, path)
                 if not readonly:
-                    cls._configure(conn)
-                    db._ensure_schema()
+                    try:
+                        cls._configure(conn)
+                        db._ensure_schema()
+                    except sqlite3.DatabaseError as exc:
+                        conn.close()
+                        raise DatabaseError(f"cannot use {path}: {exc}") from exc
                 return db, messages
             if conn is not None:
                 conn.close()

@@ -34,8 +34,10 @@ def format_reason(reason: Reason) -> str:
     kind = reason.get("kind", "")
     if kind == "changed":
         text = reason["file"]
-        if reason.get("blocks"):
-            text += f" changed in {reason['blocks']}"
+        if reason.get("detail"):
+            text += f": {reason['detail']}"
+        elif reason.get("blocks"):
+            text += f" changed in {reason['blocks']}".replace("<module>", "its top level")
         else:
             text += " changed"
         if reason.get("via"):
@@ -86,13 +88,16 @@ def affected_tests(
             continue
         gone = removed[file_id]
         hit = sorted({gone[c] for c in checksums if c in gone})
-        if hit or change.new.error or change.new.missing:
-            detail = ", ".join(hit[:4]) + (" ..." if len(hit) > 4 else "")
-            if change.new.missing:
-                detail = "deleted"
-            elif change.new.error:
-                detail = change.new.error
-            fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path, "blocks": detail}
+        if change.new.missing:
+            fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path, "detail": "deleted"}
+        elif change.new.error:
+            fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path,
+                                 "detail": change.new.error}
+        elif hit:
+            names = [n for n in hit if not n.startswith("<") or n == "<module>"]
+            fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path}
+            if names:
+                fp_reasons[fp_id]["blocks"] = ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
 
     # 2. Shared units that contain an affected fingerprint.
     unit_reasons: dict[int, Reason] = {}
@@ -110,8 +115,10 @@ def affected_tests(
         if key.startswith("import:"):
             module_file = file_id_of.get(key[len("import:"):])
             if module_file is not None:
-                import_reason[module_file] = {"kind": "imports", "file": reason["file"],
-                                          "detail": reason.get("blocks", "")}
+                import_reason[module_file] = {
+                    "kind": "imports", "file": reason["file"],
+                    "detail": reason.get("blocks") or reason.get("detail", ""),
+                }
     for change in changes.changed:
         if change.module_block_changed or change.new.missing or change.new.error:
             import_reason.setdefault(

@@ -57,6 +57,7 @@ class RunStore:
         self.root = root
         self.files = files  # path -> state at the start of the run (already saved)
         self._checked: set[str] = set()
+        self._changed_during_run: set[str] = set()
         self._index: dict[str, BlockIndex] = {}
         self._fingerprints: dict[tuple[int, frozenset[int]], int] = {}
         self.modules: dict[str, str] = {}  # dotted name -> path, from the recording processes
@@ -68,7 +69,7 @@ class RunStore:
         """The file's stored state; True when it changed on disk during the run."""
         row = self.files.get(path)
         if path in self._checked and row is not None:
-            return row, row.error == "changed during the run"
+            return row, path in self._changed_during_run
         self._checked.add(path)
         current, changed = read_state(self.root, path, kind, row)
         if row is None:
@@ -77,7 +78,7 @@ class RunStore:
             return current, False
         if changed:
             # Recorded code may be the old or the new content: trust neither.
-            row.error = "changed during the run"
+            self._changed_during_run.add(path)
             return row, True
         return row, False
 
@@ -166,7 +167,7 @@ class RunStore:
                 pending = [{"kind": "interrupted"}]
             elif deps.changed_during_run:
                 pending = [{"kind": "changed", "file": deps.changed_during_run[0],
-                            "blocks": "during the run"}]
+                            "detail": "changed during the run"}]
             self.db.save_test(self.env_id, RecordedTest(
                 nodeid=test["nodeid"], file_id=self._test_file_id(test),
                 outcome=test["outcome"], duration=test["duration"],

@@ -333,7 +333,7 @@ def test_data_file_change(project: Project) -> None:
     project.test("t::reads_other", [project.fp("data/other.json", "<content>")])
     project.edit("data/prices.json", "1", "2")
     assert project.affected() == {
-        "t::reads": [{"kind": "changed", "file": "data/prices.json", "blocks": "<content>"}],
+        "t::reads": [{"kind": "changed", "file": "data/prices.json"}],
     }
 
 
@@ -342,7 +342,7 @@ def test_deleted_file_affects_every_fingerprint_and_importer(project: Project) -
     project.test("t::c_helper", [project.fp("c.py", "helper")])
     project.delete("c.py")
     affected = project.affected()
-    assert affected["t::c_helper"] == [{"kind": "changed", "file": "c.py", "blocks": "deleted"}]
+    assert affected["t::c_helper"] == [{"kind": "changed", "file": "c.py", "detail": "deleted"}]
     assert set(affected) == {"t::c_helper", "tests/test_x.py::test_x", "tests/test_b.py::test_b"}
     assert affected["tests/test_x.py::test_x"] == [
         {"kind": "imports", "file": "c.py", "detail": "deleted"}
@@ -360,7 +360,7 @@ def test_syntax_error_affects_all_fingerprints_of_the_file(project: Project) -> 
     assert set(affected) == {"t::price", "t::build"}
     [reason] = affected["t::build"]
     assert reason["kind"] == "changed" and reason["file"] == "src/shop.py"
-    assert reason["blocks"].startswith("syntax error at src/shop.py:5")
+    assert reason["detail"].startswith("syntax error at src/shop.py:5")
 
 
 def test_restat_only_affects_nothing(project: Project) -> None:

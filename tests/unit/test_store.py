@@ -281,7 +281,7 @@ def test_file_changed_during_the_run_leaves_tests_pending(setup: Setup) -> None:
             ]
         )
     rows = setup.test_rows()
-    reason = [{"kind": "changed", "file": "src/shop.py", "blocks": "during the run"}]
+    reason = [{"kind": "changed", "file": "src/shop.py", "detail": "changed during the run"}]
     assert rows["tests/test_a.py::one"].pending == reason
     assert rows["tests/test_a.py::two"].pending == reason  # second lookup of the same file
     assert rows["tests/test_a.py::three"].pending is None
