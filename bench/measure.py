@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ class RunResult:
 
     seconds: float
     returncode: int
+    cpu_seconds: float = 0.0  # user+sys of the pytest process: less sensitive to a busy machine
     counts: dict[str, int] = field(default_factory=dict)
     log: str = ""
     error: str = ""  # one line when the run failed in a way that makes it meaningless
@@ -113,6 +115,7 @@ def run_pytest(
     env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
     cmd = [str(python), "-m", "pytest", *args]
     log.parent.mkdir(parents=True, exist_ok=True)
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -131,9 +134,11 @@ def run_pytest(
         out = exc.stdout
         output = out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
         code = -1
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
     log.write_text(f"$ cd {cwd} && {' '.join(cmd)}\n# exit {code}, {seconds:.3f}s\n{output}")
     counts = parse_summary(output)
-    result = RunResult(seconds, code, counts or {}, str(log), notes=tool_notes(output))
+    result = RunResult(seconds, code, cpu, counts or {}, str(log), notes=tool_notes(output))
     if code == -1:
         result.error = f"timed out after {timeout:.0f}s"
     elif counts is None:

@@ -94,9 +94,9 @@ class ToolResult:
     error: str = ""  # first failure; later phases are skipped
     warnings: list[str] = field(default_factory=list)  # degraded runs, wrong counts
 
-    def time(self, phase: str) -> float | None:
-        """Median seconds of a phase's successful runs, None if there are none."""
-        runs = [r.seconds for r in getattr(self, phase) if r.ok]
+    def time(self, phase: str, cpu: bool = False) -> float | None:
+        """Median wall (or CPU) seconds of a phase's successful runs, None if none."""
+        runs = [r.cpu_seconds if cpu else r.seconds for r in getattr(self, phase) if r.ok]
         return median(runs) if runs else None
 
     def selected(self, phase: str) -> list[int]:
@@ -243,9 +243,9 @@ def table_rows(bench: ProjectBench) -> list[list[str]]:
     r = bench.results
     get = r.get
 
-    def t(tool: str, phase: str) -> float | None:
+    def t(tool: str, phase: str, cpu: bool = False) -> float | None:
         res = get(tool)
-        return res.time(phase) if res else None
+        return res.time(phase, cpu) if res else None
 
     def sel(tool: str, phase: str) -> list[int]:
         res = get(tool)
@@ -289,6 +289,22 @@ def table_rows(bench: ProjectBench) -> list[list[str]]:
             _fmt(over["ours"], "s"),
             _fmt(_ratio(over["ours"], over["testmon"]), "x"),
             _target(_ratio(over["ours"], over["testmon"]), 0.5),
+        ]
+    )
+    plain_cpu = t("plain", "full", cpu=True)
+    cpu_over = {
+        k: (v - plain_cpu if v is not None and plain_cpu is not None else None)
+        for k in ("testmon", "ours")
+        for v in [t(k, "full", cpu=True)]
+    }
+    rows.append(
+        [
+            "full run: CPU overhead (user+sys - plain)",
+            "",
+            _fmt(cpu_over["testmon"], "s"),
+            _fmt(cpu_over["ours"], "s"),
+            _fmt(_ratio(cpu_over["ours"], cpu_over["testmon"]), "x"),
+            "",
         ]
     )
     for phase, label, expected in (
