@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testmon_watch.core.packing import pack_ints, pack_lines, unpack_ints
+from testmon_watch.core.packing import pack_ints, pack_lines, unpack_ints, unpack_lines
 from testmon_watch.core.schema import SCHEMA, SCHEMA_VERSION, TOOL_NAME
 
 BlockRow = tuple[str, int, int, int]  # name, start, end, checksum
@@ -439,6 +439,37 @@ class Database:
              pack_ints(test.fingerprint_ids), pack_lines(test.lines), pack_ints(unit_ids),
              pack_ints(test.roots), json.dumps(test.pending) if test.pending else None, time.time()),
         )
+
+    def test_dependencies(self, env_id: int, nodeid: str) -> tuple[bytes, bytes] | None:
+        """(fingerprints, lines) blobs of a recorded test."""
+        row = self.conn.execute(
+            "SELECT fingerprints, lines FROM test WHERE env_id = ? AND nodeid = ?", (env_id, nodeid)
+        ).fetchone()
+        return (bytes(row[0]), bytes(row[1])) if row else None
+
+    def update_test_dependencies(self, env_id: int, nodeid: str, fingerprint_ids: Iterable[int],
+                                 lines: Mapping[int, Iterable[int]]) -> None:
+        self.conn.execute(
+            "UPDATE test SET fingerprints = ?, lines = ? WHERE env_id = ? AND nodeid = ?",
+            (pack_ints(fingerprint_ids), pack_lines(lines), env_id, nodeid),
+        )
+
+    def unit_dependencies(self, env_id: int, key: str) -> tuple[int, bytes, bytes, bytes] | None:
+        """(id, fingerprints, lines, edges) of a stored unit."""
+        row = self.conn.execute(
+            "SELECT id, fingerprints, lines, edges FROM unit WHERE env_id = ? AND key = ?",
+            (env_id, key),
+        ).fetchone()
+        return (int(row[0]), bytes(row[1]), bytes(row[2]), bytes(row[3])) if row else None
+
+    def tests_using_unit(self, env_id: int, unit_id: int) -> list[int]:
+        return [
+            test_id
+            for test_id, units in self.conn.execute(
+                "SELECT id, units FROM test WHERE env_id = ?", (env_id,)
+            )
+            if unit_id in unpack_ints(units)
+        ]
 
     def save_outcome_only(self, env_id: int, nodeid: str, outcome: str, duration: float) -> None:
         """--testmon-nocollect: remember the outcome, keep dependencies and pending state."""

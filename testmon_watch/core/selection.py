@@ -54,7 +54,7 @@ def format_reason(reason: Reason) -> str:
     if kind == "environment":
         return f"the environment changed: {reason.get('detail', '')}"
     if kind == "interrupted":
-        return "its last run did not finish"
+        return reason.get("detail") or "its last run did not finish"
     return reason.get("detail", kind)
 
 

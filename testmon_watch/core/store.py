@@ -10,7 +10,7 @@ from typing import Any
 
 from testmon_watch.core.changes import file_kind, read_state
 from testmon_watch.core.db import Database, FileRow, RecordedTest, RecordedUnit
-from testmon_watch.core.packing import unpack_ints
+from testmon_watch.core.packing import unpack_ints, unpack_lines
 
 # Checksum for lines in a file whose blocks are unknown (it did not parse):
 # never equal to a real block's checksum, so any later change selects again.
@@ -165,6 +165,8 @@ class RunStore:
             pending = None
             if not test.get("complete", True):
                 pending = [{"kind": "interrupted"}]
+            elif test.get("incomplete_children", 0):
+                pending = [CHILD_LOST]
             elif deps.changed_during_run:
                 pending = [{"kind": "changed", "file": deps.changed_during_run[0],
                             "detail": "changed during the run"}]
@@ -187,3 +189,47 @@ class RunStore:
             files = set(self.db.fingerprint_files(fps).values()) if fps else set()
             self._unit_files[unit_id] = files
         return files
+
+    def merge_late(self, executions: Iterable[Mapping[str, Any]]) -> None:
+        """Child-process data that arrived after its context was saved: add it there.
+
+        A context whose children never reported (killed, or still running at the
+        end) cannot be trusted: its tests must run again.
+        """
+        for execution in executions:
+            key: str = execution["key"]
+            deps = self.resolve(execution)
+            incomplete = execution.get("incomplete_children", 0) > 0
+            if key.startswith("test:"):
+                nodeid = key[len("test:"):]
+                stored = self.db.test_dependencies(self.env_id, nodeid)
+                if stored is None:
+                    continue
+                if deps.lines:
+                    fps = set(unpack_ints(stored[0])) | deps.fingerprint_ids
+                    lines = unpack_lines(stored[1])
+                    for file_id, file_lines in deps.lines.items():
+                        lines.setdefault(file_id, set()).update(file_lines)
+                    self.db.update_test_dependencies(self.env_id, nodeid, fps, lines)
+                if incomplete:
+                    test_ids = [t.id for t in self.db.tests(self.env_id) if t.nodeid == nodeid]
+                    self.db.mark_pending({i: [CHILD_LOST] for i in test_ids})
+                continue
+            unit = self.db.unit_dependencies(self.env_id, key)
+            if unit is None:
+                continue
+            unit_id, fps_blob, lines_blob, edges_blob = unit
+            lines = unpack_lines(lines_blob)
+            for file_id, file_lines in deps.lines.items():
+                lines.setdefault(file_id, set()).update(file_lines)
+            self.db.save_unit(self.env_id, RecordedUnit(
+                key, set(unpack_ints(fps_blob)) | deps.fingerprint_ids, lines,
+                set(unpack_ints(edges_blob)),
+            ))
+            if incomplete:
+                self.db.mark_pending(
+                    {i: [CHILD_LOST] for i in self.db.tests_using_unit(self.env_id, unit_id)}
+                )
+
+
+CHILD_LOST = {"kind": "interrupted", "detail": "a child process it started did not report"}

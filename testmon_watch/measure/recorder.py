@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from testmon_watch.measure.children import ChildRecording, become_forked_child
 from testmon_watch.measure.file_reads import FileReadWatcher
 from testmon_watch.measure.imports import ImportWatcher
 from testmon_watch.measure.tracer import LineTracer, make_tracer
@@ -33,6 +34,7 @@ class Execution:
     reads: set[str] = field(default_factory=set)
     listings: set[str] = field(default_factory=set)
     imported: set[str] = field(default_factory=set)  # modules whose import started here
+    incomplete_children: int = 0  # child processes that did not report (killed, still running)
 
     def merge(self, other: Execution) -> None:
         for path, lines in other.lines.items():
@@ -49,6 +51,7 @@ class Execution:
             "reads": sorted(self.reads),
             "listings": sorted(self.listings),
             "imported": sorted(self.imported),
+            "incomplete_children": self.incomplete_children,
         }
 
     @classmethod
@@ -59,6 +62,7 @@ class Execution:
             set(data["reads"]),
             set(data["listings"]),
             set(data["imported"]),
+            data.get("incomplete_children", 0),
         )
 
 
@@ -100,8 +104,8 @@ class ProjectFiles:
         if absolute.startswith(self.excluded) or not os.path.exists(absolute):
             return None  # also pseudo file names such as editable-install path hooks
         parts = absolute[len(self.prefix):].split(os.sep)
-        if EXCLUDED_DIR_NAMES.intersection(parts[:-1]):
-            return None
+        if EXCLUDED_DIR_NAMES.intersection(parts[:-1]) or parts[0].startswith(".testmondata"):
+            return None  # our own data (database, child-process reports) is no dependency
         return "/".join(parts)
 
     def is_project(self, path: str) -> bool:
@@ -112,7 +116,8 @@ class Recorder:
     """A stack of contexts fed by the line tracer, the import watcher and the file-read hook."""
 
     def __init__(self, files: ProjectFiles, ignored_reads: Sequence[str] = (),
-                 on_import_done: Callable[[Execution], None] | None = None) -> None:
+                 on_import_done: Callable[[Execution], None] | None = None,
+                 children_dir: Path | None = None) -> None:
         self.files = files
         self.ignored_reads = {files.relative(p) for p in ignored_reads}
         self.stack: list[Execution] = [Execution(SESSION_KEY)]
@@ -122,6 +127,8 @@ class Recorder:
         self._imports = ImportWatcher(files.is_project, self._enter_import, self._exit_import)
         self._reads = FileReadWatcher(files.is_project, self._on_read, self._on_list)
         self.running = False
+        self.children = (ChildRecording(Path(files.root), children_dir)
+                         if children_dir is not None else None)
 
     # -- lifecycle -------------------------------------------------------
 
@@ -130,6 +137,10 @@ class Recorder:
         self._reads.enable()
         self._tracer.start()
         self.running = True
+        if self.children is not None:
+            self.children.install()
+            self.children.set_context(self.current.key)
+            _register_fork_handler(self)
 
     def stop(self) -> None:
         if not self.running:
@@ -139,6 +150,8 @@ class Recorder:
         self._tracer.stop()
         self._reads.disable()
         self._imports.uninstall()
+        if self.children is not None:
+            self.children.uninstall()
 
     # -- contexts --------------------------------------------------------
 
@@ -149,12 +162,42 @@ class Recorder:
     def push(self, key: str) -> None:
         self._flush()
         self.stack.append(Execution(key))
+        if self.children is not None:
+            self.children.set_context(key)
 
     def pop(self) -> Execution:
         self._flush()
         if len(self.stack) == 1:
             raise RuntimeError("the session context cannot be popped")
-        return self.stack.pop()
+        done = self.stack.pop()
+        if self.children is not None:
+            self.children.set_context(self.current.key)
+            self._merge_children(done)
+        return done
+
+    def _merge_children(self, execution: Execution) -> None:
+        assert self.children is not None
+        data = self.children.collect(execution.key)
+        for path, lines in data.lines.items():
+            execution.lines.setdefault(path, set()).update(lines)
+        execution.reads |= data.reads
+        execution.listings |= data.listings
+        execution.incomplete_children += data.incomplete
+
+    def late_children(self) -> list[Execution]:
+        """At the end: children that reported after their context closed (or never did)."""
+        if self.children is None:
+            return []
+        late = []
+        for key, data in self.children.leftover_keys().items():
+            late.append(Execution(key, data.lines, data.reads, data.listings, set(),
+                                  data.incomplete))
+        return late
+
+    def close_children(self) -> None:
+        if self.children is not None:
+            self.children.uninstall()
+            self.children.cleanup()
 
     def session(self) -> Execution:
         self._flush()
@@ -203,3 +246,29 @@ class Recorder:
     def take_finished_imports(self) -> list[Execution]:
         done, self.finished_imports = self.finished_imports, []
         return done
+
+
+_fork_handler_target: list[Recorder] = []
+
+
+def _register_fork_handler(recorder: Recorder) -> None:
+    """A forked child continues our tracer: make it record for the current context."""
+    first = not _fork_handler_target
+    _fork_handler_target[:] = [recorder]
+    if first and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _after_fork_in_child() -> None:
+    if not _fork_handler_target:
+        return
+    recorder = _fork_handler_target[0]
+    _fork_handler_target.clear()
+    if not recorder.running or recorder.children is None:
+        return
+    recorder.running = False  # this copy of the pytest process records nothing else
+    try:
+        become_forked_child(recorder._tracer, recorder.current.key,
+                            Path(recorder.files.root), recorder.children.dir)
+    except Exception:  # noqa: BLE001 - never break the child
+        pass

@@ -56,6 +56,12 @@ class RunMode:
     datafile: Path
 
 
+def datafile_path(config: pytest.Config) -> Path:
+    """`.testmondata` at the root, or $TESTMON_DATAFILE (relative to the invocation dir)."""
+    path = Path(os.environ.get(DATAFILE_ENV) or config.rootpath / ".testmondata")
+    return path if path.is_absolute() else Path(config.invocation_params.dir) / path
+
+
 def _has_narrowing(config: pytest.Config) -> bool:
     if config.getoption("keyword", "") or config.getoption("markexpr", ""):
         return True
@@ -73,9 +79,7 @@ def run_mode(config: pytest.Config) -> RunMode:
     if select and _has_narrowing(config) and not opt("testmon_forceselect"):
         select = False
     environment = opt("testmon_env") or str(config.getini("testmon_env") or "") or DEFAULT_ENVIRONMENT
-    datafile = Path(os.environ.get(DATAFILE_ENV) or config.rootpath / ".testmondata")
-    if not datafile.is_absolute():
-        datafile = Path(config.invocation_params.dir) / datafile
+    datafile = datafile_path(config)
     return RunMode(
         active=active,
         select=select,

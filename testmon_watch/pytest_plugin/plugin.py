@@ -17,7 +17,7 @@ from testmon_watch.core.environment import current_environment
 from testmon_watch.core.selection import format_reason, run_order
 from testmon_watch.core.store import RunStore
 from testmon_watch.measure.recorder import ProjectFiles, Recorder
-from testmon_watch.pytest_plugin.options import RunMode, add_options, run_mode
+from testmon_watch.pytest_plugin.options import RunMode, add_options, datafile_path, run_mode
 from testmon_watch.pytest_plugin.recording import PAYLOAD_ATTR, RecordingHooks
 from testmon_watch.pytest_plugin.selecting import SelectionPlan, format_counts, plan_selection
 
@@ -64,7 +64,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         return  # another tracer (pytest-cov, a debugger) owns sys.settrace; configure says so
     from _pytest.assertion.rewrite import AssertionRewritingHook
 
-    recorder = Recorder(ProjectFiles(early_config.rootpath))
+    recorder = Recorder(ProjectFiles(early_config.rootpath),
+                        children_dir=datafile_path(early_config).parent / ".testmondata-children")
     try:
         recorder.start(extra_loader_classes=[AssertionRewritingHook])
     except RuntimeError:
@@ -121,6 +122,7 @@ class TestmonSession:
         self.recorder = recorder
         self.pending_tests: list[dict[str, Any]] = []
         self.pending_units: list[dict[str, Any]] = []
+        self.late_children: list[dict[str, Any]] = []
         self.last_flush = time.monotonic()
         self.selected: dict[str, list[dict[str, str]]] = {}
         self.deselected_count = 0
@@ -332,21 +334,33 @@ class TestmonSession:
         if payload and self.store is not None:
             self.pending_units.extend(payload["units"])
             self.store.modules.update(payload["modules"])
+            self.late_children.extend(payload.get("late", ()))
+
+    def _merge_late(self) -> None:
+        if self.store is None or self.db is None or not self.late_children:
+            return
+        try:
+            with self.db.transaction():
+                self.store.merge_late(self.late_children)
+        except Exception as exc:
+            self.messages.append(f"could not save child-process data ({exc})")
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, Any, None]:
         if self.hooks is not None:
             payload = self.hooks.session_payload()
+            payload["late"] = [e.to_payload() for e in self.hooks.recorder.late_children()]
             if self.worker:
                 self.config.workeroutput[PAYLOAD_ATTR] = payload  # type: ignore[attr-defined]
-            elif self.store is not None:
-                self.pending_units.extend(payload["units"])
-                self.store.modules.update(payload["modules"])
+            else:
+                self.receive_worker_output({PAYLOAD_ATTR: payload})
         if self.recorder is not None:
             self.recorder.stop()
+            self.recorder.close_children()
         yield
         if not self.worker:
             self._flush()
+            self._merge_late()
             self._finish_run(session)
         if self.db is not None:
             self.db.close()

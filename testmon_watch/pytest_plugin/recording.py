@@ -166,6 +166,7 @@ class RecordingHooks:
                          | ({f"collect:{rel}"} if rel else set())),
             roots=([rel] if rel else []) + self._conftest_paths(Path(item.path)),
             complete=True,
+            incomplete_children=execution.incomplete_children,
         )
         units, modules = self.take_units()
         setattr(report, PAYLOAD_ATTR, {"test": payload, "units": units, "modules": modules})

@@ -1,0 +1,1 @@
+"""Holds the `sitecustomize` that child interpreters find on PYTHONPATH while recording."""

@@ -1,0 +1,347 @@
+"""Record code run in child processes and credit it to the context that started them.
+
+Parent side (`ChildRecording`): every context switch puts the current context
+key into the environment (`TESTMON_WATCH_CONTEXT`), so a child started now
+inherits it; `PYTHONPATH` gains a directory holding our `sitecustomize`, which
+starts recording in every new Python interpreter (multiprocessing spawn and
+forkserver, `subprocess` running Python, `torch.multiprocessing.spawn`).
+A forked child continues the parent's tracer; `os.register_at_fork` turns the
+copy into a child recorder for the context current at fork time.
+
+Child side: a child writes `<key hash>-<pid>.started` when it begins and
+`<key hash>-<pid>.json` (lines, reads, listings) when it ends: normal exit,
+`sys.exit`, `os._exit` (multiprocessing's fork children end that way) and
+SIGTERM (`Pool.terminate`). A child killed by SIGKILL or a segfault leaves
+only the `.started` marker: its context is then reported incomplete, and the
+test is marked to run again rather than trusted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+CHILD_ENV = "TESTMON_WATCH_CHILD"  # JSON {"root": ..., "dir": ...}
+CONTEXT_ENV = "TESTMON_WATCH_CONTEXT"
+BOOT_DIR = Path(__file__).with_name("child_boot")
+
+
+def key_hash(key: str) -> str:
+    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+
+
+@dataclass
+class ChildData:
+    """What the children of one context recorded (paths relative to the root)."""
+
+    lines: dict[str, set[int]] = field(default_factory=dict)
+    reads: set[str] = field(default_factory=set)
+    listings: set[str] = field(default_factory=set)
+    complete: int = 0      # children that ended and wrote their data
+    incomplete: int = 0    # children that started and have not written (yet, or ever)
+
+    def merge_file(self, data: dict[str, Any]) -> None:
+        for path, lines in data.get("lines", {}).items():
+            self.lines.setdefault(path, set()).update(lines)
+        self.reads.update(data.get("reads", ()))
+        self.listings.update(data.get("listings", ()))
+        self.complete += 1
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ChildRecording:
+    """Parent side: environment for children, and collection of what they wrote."""
+
+    def __init__(self, root: Path, base_dir: Path) -> None:
+        self.root = root
+        self.base_dir = base_dir
+        remove_stale_dirs(base_dir)
+        self.dir = base_dir / str(os.getpid())
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._saved_env: dict[str, str | None] = {}
+
+    def install(self) -> None:
+        """Set the environment every child inherits."""
+        values = {
+            CHILD_ENV: json.dumps({"root": str(self.root), "dir": str(self.dir)}),
+            "PYTHONPATH": os.pathsep.join(
+                [str(BOOT_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+            ),
+        }
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def uninstall(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+        os.environ.pop(CONTEXT_ENV, None)
+
+    def set_context(self, key: str) -> None:
+        os.environ[CONTEXT_ENV] = key
+        _restart_forkserver()
+
+    def collect(self, key: str) -> ChildData:
+        """Take what finished children of `key` wrote; count the ones still missing."""
+        data = ChildData()
+        prefix = key_hash(key) + "-"
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return data
+        mine = [n for n in names if n.startswith(prefix)]
+        finished = {n[: -len(".json")] for n in mine if n.endswith(".json")}
+        for stem in finished:
+            path = self.dir / f"{stem}.json"
+            try:
+                data.merge_file(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                data.incomplete += 1
+                continue
+            path.unlink(missing_ok=True)
+            (self.dir / f"{stem}.started").unlink(missing_ok=True)
+        for name in mine:
+            if name.endswith(".started") and name[: -len(".started")] not in finished:
+                data.incomplete += 1
+        return data
+
+    def leftover_keys(self) -> dict[str, ChildData]:
+        """At the end of the session: every context that still has child data or markers."""
+        result: dict[str, ChildData] = {}
+        for path in self.dir.glob("*.key"):
+            key = path.read_text()
+            data = self.collect(key)
+            if data.complete or data.incomplete:
+                result[key] = data
+        return result
+
+    def cleanup(self) -> None:
+        for path in self.dir.glob("*"):
+            path.unlink(missing_ok=True)
+        try:
+            self.dir.rmdir()
+        except OSError:
+            pass
+
+
+def remove_stale_dirs(base_dir: Path) -> None:
+    """Per-session folders of runs that crashed (their pid is gone) are removed."""
+    if not base_dir.is_dir():
+        return
+    for entry in base_dir.iterdir():
+        if entry.is_dir() and entry.name.isdigit() and not _pid_alive(int(entry.name)):
+            for path in entry.glob("*"):
+                path.unlink(missing_ok=True)
+            try:
+                entry.rmdir()
+            except OSError:
+                pass
+
+
+def _restart_forkserver() -> None:
+    """A running forkserver forks children with the context of the test that started it.
+
+    Stopping it makes the next request start a new one under the current context.
+    """
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    if forkserver is None:
+        return
+    server = getattr(forkserver, "_forkserver", None)
+    if server is not None and getattr(server, "_forkserver_pid", None) is not None:
+        stop = getattr(server, "_stop", None)
+        if stop is not None:
+            try:
+                stop()
+            except Exception:  # noqa: BLE001 - never break the test for this
+                pass
+
+
+# -- child side ---------------------------------------------------------------
+
+
+class ChildRecorder:
+    """Runs in a child: records everything the process executes, writes it on exit."""
+
+    def __init__(self, root: Path, out_dir: Path, key: str,
+                 tracer: Any = None) -> None:
+        from testmon_watch.measure.file_reads import FileReadWatcher
+        from testmon_watch.measure.recorder import ProjectFiles
+        from testmon_watch.measure.tracer import make_tracer
+
+        self.files = ProjectFiles(root)
+        self.files_root = root
+        self.out_dir = out_dir
+        self.key = key
+        self.lines: dict[str, set[int]] = {}
+        self.reads: set[str] = set()
+        self.listings: set[str] = set()
+        self.tracer = tracer if tracer is not None else make_tracer(self.files.is_project)
+        self.reads_watcher = FileReadWatcher(self.files.is_project, self._on_read, self._on_list)
+        self.written = False
+        self.lock = threading.Lock()
+        stem = f"{key_hash(key)}-{os.getpid()}"
+        self.started_path = out_dir / f"{stem}.started"
+        self.data_path = out_dir / f"{stem}.json"
+
+    def _on_read(self, path: str) -> None:
+        rel = self.files.relative(path)
+        if rel is not None:
+            self.reads.add(rel)
+
+    def _on_list(self, path: str) -> None:
+        rel = self.files.relative(path)
+        if rel is not None:
+            self.listings.add(rel)
+
+    def start(self, tracer_running: bool = False) -> None:
+        # Exit paths first: from the moment the marker exists, every way out but
+        # SIGKILL or a crash writes the report.
+        _current[:] = [self]
+        atexit.register(_write_current)
+        _wrap_os_exit(_write_current)
+        _handle_sigterm(_write_current)
+        (self.out_dir / f"{key_hash(self.key)}.key").write_text(self.key)
+        self.started_path.write_text("")
+        self.reads_watcher.enable()
+        if not tracer_running:
+            self.tracer.start()
+        if hasattr(os, "register_at_fork") and not _fork_hook_installed:
+            _install_fork_hook()
+
+    def write(self) -> None:
+        """Save everything recorded so far; idempotent, safe from signal handlers."""
+        with self.lock:
+            if self.written:
+                return
+            self.written = True
+            try:
+                for path, lines in self.tracer.take().items():
+                    rel = self.files.relative(path)
+                    if rel is not None:
+                        self.lines.setdefault(rel, set()).update(lines)
+            except Exception:  # noqa: BLE001 - a broken tracer must not hide the rest
+                pass
+            payload = {
+                "key": self.key,
+                "pid": os.getpid(),
+                "lines": {p: sorted(v) for p, v in self.lines.items()},
+                "reads": sorted(self.reads),
+                "listings": sorted(self.listings),
+            }
+            tmp = self.data_path.with_suffix(".tmp")
+            try:
+                tmp.write_text(json.dumps(payload))
+                os.replace(tmp, self.data_path)
+            except OSError:
+                pass
+
+
+_original_exit: Callable[[int], Any] | None = None
+_current: list[ChildRecorder] = []  # the recorder of this process (a fork gets its own)
+_fork_hook_installed = False
+
+
+def _write_current() -> None:
+    if _current:
+        _current[0].write()
+
+
+def _install_fork_hook() -> None:
+    global _fork_hook_installed
+    _fork_hook_installed = True
+    os.register_at_fork(after_in_child=_after_fork_in_recorded_child)
+
+
+def _after_fork_in_recorded_child() -> None:
+    """A child of a child (e.g. forkserver's workers): same context, its own report."""
+    if not _current:
+        return
+    parent = _current[0]
+    _current.clear()
+    try:
+        become_forked_child(parent.tracer, parent.key, parent.files_root, parent.out_dir)
+    except Exception:  # noqa: BLE001 - never break the child
+        pass
+
+
+def _wrap_os_exit(flush: Callable[[], None]) -> None:
+    global _original_exit
+    if _original_exit is None:
+        _original_exit = os._exit
+
+    original = _original_exit
+
+    def _exit(code: int) -> None:
+        flush()
+        original(code)
+
+    os._exit = _exit  # type: ignore[assignment]
+
+
+def _handle_sigterm(flush: Callable[[], None]) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except ValueError:
+        return
+    if previous not in (signal.SIG_DFL, None):
+        return  # the program handles SIGTERM itself and will exit through atexit
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        flush()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except (ValueError, OSError):
+        pass
+
+
+def start_child_recording() -> ChildRecorder | None:
+    """Entry point for a new interpreter (called from our sitecustomize)."""
+    config = os.environ.get(CHILD_ENV)
+    key = os.environ.get(CONTEXT_ENV)
+    if not config or not key:
+        return None
+    if any("multiprocessing.resource_tracker" in arg for arg in getattr(sys, "orig_argv", ())):
+        return None  # stdlib bookkeeping that outlives every test: never a dependency
+    settings = json.loads(config)
+    out_dir = Path(settings["dir"])
+    if not out_dir.is_dir():
+        return None  # the run that started us is over
+    recorder = ChildRecorder(Path(settings["root"]), out_dir, key)
+    recorder.start()
+    return recorder
+
+
+def become_forked_child(tracer: Any, key: str, root: Path, out_dir: Path) -> ChildRecorder:
+    """In a child made by os.fork(): keep the inherited tracer, record for `key`."""
+    tracer.take()  # lines before the fork belong to the parent, which has them too
+    recorder = ChildRecorder(root, out_dir, key, tracer=tracer)
+    recorder.start(tracer_running=True)
+    return recorder
