@@ -91,7 +91,12 @@ class ChildRecording:
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value
 
+        _explicit_env_additions.clear()
+        _explicit_env_additions.update(values)
+        _install_popen_hook()
+
     def uninstall(self) -> None:
+        _explicit_env_additions.clear()
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -145,6 +150,42 @@ class ChildRecording:
             self.dir.rmdir()
         except OSError:
             pass
+
+
+# Variables a child needs, added to an explicit `env=` given to subprocess.Popen.
+_explicit_env_additions: dict[str, str] = {}
+_popen_hook_installed = False
+
+
+def _install_popen_hook() -> None:
+    global _popen_hook_installed
+    if not _popen_hook_installed:
+        _popen_hook_installed = True
+        sys.addaudithook(_on_audit)
+
+
+def _on_audit(event: str, args: tuple[Any, ...]) -> None:
+    """`subprocess.Popen(..., env={...})` would drop our variables: add them to that dict.
+
+    The audit event fires before Popen turns `env` into the child's environment,
+    so adding to the mapping reaches the child.
+    """
+    if event != "subprocess.Popen" or not _explicit_env_additions:
+        return
+    env = args[3] if len(args) > 3 else None
+    if not isinstance(env, dict):
+        return
+    try:
+        context = os.environ.get(CONTEXT_ENV)
+        if context is not None:
+            env.setdefault(CONTEXT_ENV, context)
+        env.setdefault(CHILD_ENV, _explicit_env_additions[CHILD_ENV])
+        boot = str(BOOT_DIR)
+        current = env.get("PYTHONPATH", "")
+        if isinstance(current, str) and boot not in current.split(os.pathsep):
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (boot, current) if p)
+    except Exception:  # noqa: BLE001 - an audit hook must never raise into the program
+        pass
 
 
 def remove_stale_dirs(base_dir: Path) -> None:
