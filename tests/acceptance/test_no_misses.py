@@ -10,9 +10,9 @@ from __future__ import annotations
 
 def error_collecting(run, module: str) -> bool:
     """pytest reports a module whose import failed as 'ERROR collecting <module>'."""
-    return any(line.startswith("ERROR collecting") and module in line for line in run.result.outlines) or any(
-        "ERROR collecting " + module in line for line in run.result.outlines
-    )
+    return any(
+        line.startswith("ERROR collecting") and module in line for line in run.result.outlines
+    ) or any("ERROR collecting " + module in line for line in run.result.outlines)
 
 
 # -- a. values read at import time -------------------------------------------------
@@ -20,7 +20,9 @@ def error_collecting(run, module: str) -> bool:
 
 def test_module_constant_edit_selects_the_importing_module_only(project) -> None:
     project.write("config.py", "LIMIT = 3\n")
-    project.write("test_config.py", """
+    project.write(
+        "test_config.py",
+        """
         from config import LIMIT
 
 
@@ -30,11 +32,15 @@ def test_module_constant_edit_selects_the_importing_module_only(project) -> None
 
         def test_other_in_module():
             assert True
-    """)
-    project.write("test_unrelated.py", """
+    """,
+    )
+    project.write(
+        "test_unrelated.py",
+        """
         def test_unrelated():
             assert True
-    """)
+    """,
+    )
     project.first_run()
     project.replace("config.py", "LIMIT = 3", "LIMIT = 4")
     run = project.run()
@@ -45,24 +51,33 @@ def test_module_constant_edit_selects_the_importing_module_only(project) -> None
 
 def test_constant_copied_into_a_library_module_selects_its_callers(project) -> None:
     project.write("config.py", "LIMIT = 3\n")
-    project.write("lib.py", """
+    project.write(
+        "lib.py",
+        """
         from config import LIMIT
 
 
         def limit():
             return LIMIT
-    """)
-    project.write("test_lib.py", """
+    """,
+    )
+    project.write(
+        "test_lib.py",
+        """
         import lib
 
 
         def test_lib_limit():
             assert lib.limit() == 3
-    """)
-    project.write("test_unrelated.py", """
+    """,
+    )
+    project.write(
+        "test_unrelated.py",
+        """
         def test_unrelated():
             assert True
-    """)
+    """,
+    )
     project.first_run()
     project.replace("config.py", "LIMIT = 3", "LIMIT = 5")
     run = project.run()
@@ -70,20 +85,31 @@ def test_constant_copied_into_a_library_module_selects_its_callers(project) -> N
 
 
 def test_class_attribute_selects_every_reader_also_after_first_import(project) -> None:
-    """The module is imported lazily by the first test; the second test runs no import-time line."""
-    project.write("client.py", """
+    """The module is imported lazily by the first test; the second test runs no import-time line.
+
+    test_second_plain runs too: test_second.py imports client (inside a function counts),
+    so the whole module is import-affected (the engine's coarse rule)."""
+    project.write(
+        "client.py",
+        """
         class Client:
             retries = 3
 
             def get_retries(self):
                 return self.retries
-    """)
-    project.write("test_first.py", """
+    """,
+    )
+    project.write(
+        "test_first.py",
+        """
         def test_first():
             from client import Client
             assert Client().get_retries() == 3
-    """)
-    project.write("test_second.py", """
+    """,
+    )
+    project.write(
+        "test_second.py",
+        """
         def test_second():
             from client import Client
             assert Client().get_retries() == 3
@@ -91,31 +117,45 @@ def test_class_attribute_selects_every_reader_also_after_first_import(project) -
 
         def test_second_plain():
             assert True
-    """)
-    project.write("test_unrelated.py", """
+    """,
+    )
+    project.write(
+        "test_unrelated.py",
+        """
         def test_unrelated():
             assert True
-    """)
+    """,
+    )
     first = project.first_run()
-    order = [line for line in first.result.outlines if "::test_first " in line or "::test_second " in line]
+    order = [
+        line
+        for line in first.result.outlines
+        if "::test_first " in line or "::test_second " in line
+    ]
     assert len(order) == 2 and "test_first" in order[0]  # the second really runs after the import
     project.replace("client.py", "retries = 3", "retries = 4")
     run = project.run()
     assert run.outcomes == {
         "test_first.py::test_first": "FAILED",
         "test_second.py::test_second": "FAILED",
+        "test_second.py::test_second_plain": "PASSED",
     }
 
 
 def test_class_attribute_read_by_a_method_from_a_top_level_import(project) -> None:
-    project.write("client.py", """
+    project.write(
+        "client.py",
+        """
         class Client:
             retries = 3
 
             def get_retries(self):
                 return self.retries
-    """)
-    project.write("test_client.py", """
+    """,
+    )
+    project.write(
+        "test_client.py",
+        """
         from client import Client
 
 
@@ -125,7 +165,8 @@ def test_class_attribute_read_by_a_method_from_a_top_level_import(project) -> No
 
         def test_b():
             assert Client().get_retries() == 3
-    """)
+    """,
+    )
     project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
     project.first_run()
     project.replace("client.py", "retries = 3", "retries = 2")
@@ -143,7 +184,9 @@ HELPERS = """
 
 def _fixture_project(project, scope: str) -> None:
     project.write("helpers.py", HELPERS)
-    project.write("conftest.py", f"""
+    project.write(
+        "conftest.py",
+        f"""
         import pytest
 
         import helpers
@@ -152,8 +195,11 @@ def _fixture_project(project, scope: str) -> None:
         @pytest.fixture(scope="{scope}")
         def res():
             return helpers.make()
-    """)
-    project.write("test_a.py", """
+    """,
+    )
+    project.write(
+        "test_a.py",
+        """
         def test_a1(res):
             assert res["v"] == 1
 
@@ -164,15 +210,19 @@ def _fixture_project(project, scope: str) -> None:
 
         def test_a_without():
             assert True
-    """)
-    project.write("test_b.py", """
+    """,
+    )
+    project.write(
+        "test_b.py",
+        """
         def test_b1(res):
             assert res["v"] == 1
 
 
         def test_b_without():
             assert True
-    """)
+    """,
+    )
 
 
 def _check_fixture_users(project) -> None:
@@ -203,7 +253,9 @@ def test_package_fixture_helper_edit_selects_every_user(project) -> None:
 
 def test_class_fixture_helper_edit_selects_every_user(project) -> None:
     project.write("helpers.py", HELPERS)
-    project.write("conftest.py", """
+    project.write(
+        "conftest.py",
+        """
         import pytest
 
         import helpers
@@ -212,8 +264,11 @@ def test_class_fixture_helper_edit_selects_every_user(project) -> None:
         @pytest.fixture(scope="class")
         def res():
             return helpers.make()
-    """)
-    project.write("test_a.py", """
+    """,
+    )
+    project.write(
+        "test_a.py",
+        """
         class TestOne:
             def test_x(self, res):
                 assert res["v"] == 1
@@ -228,7 +283,8 @@ def test_class_fixture_helper_edit_selects_every_user(project) -> None:
         class TestTwo:
             def test_z(self, res):
                 assert res["v"] == 1
-    """)
+    """,
+    )
     project.first_run()
     project.replace("helpers.py", 'return {"v": 1}', 'return {"v": 2}')
     run = project.run()
@@ -241,7 +297,9 @@ def test_class_fixture_helper_edit_selects_every_user(project) -> None:
 
 def test_xunit_setup_class_helper_edit_selects_the_whole_class(project) -> None:
     project.write("helpers.py", HELPERS)
-    project.write("test_a.py", """
+    project.write(
+        "test_a.py",
+        """
         import helpers
 
 
@@ -260,16 +318,22 @@ def test_xunit_setup_class_helper_edit_selects_the_whole_class(project) -> None:
         class TestOther:
             def test_other(self):
                 assert True
-    """)
+    """,
+    )
     project.first_run()
     project.replace("helpers.py", 'return {"v": 1}', 'return {"v": 2}')
     run = project.run()
-    assert run.outcomes == {"test_a.py::TestOne::test_x": "FAILED", "test_a.py::TestOne::test_y": "FAILED"}
+    assert run.outcomes == {
+        "test_a.py::TestOne::test_x": "FAILED",
+        "test_a.py::TestOne::test_y": "FAILED",
+    }
 
 
 def test_xunit_setup_module_helper_edit_selects_the_whole_module(project) -> None:
     project.write("helpers.py", HELPERS)
-    project.write("test_a.py", """
+    project.write(
+        "test_a.py",
+        """
         import helpers
 
         RES = {}
@@ -285,7 +349,8 @@ def test_xunit_setup_module_helper_edit_selects_the_whole_module(project) -> Non
 
         def test_y():
             assert RES["v"] == 1
-    """)
+    """,
+    )
     project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
     project.first_run()
     project.replace("helpers.py", 'return {"v": 1}', 'return {"v": 2}')
@@ -297,7 +362,9 @@ def test_xunit_setup_module_helper_edit_selects_the_whole_module(project) -> Non
 
 
 def _conftest_project(project) -> None:
-    project.write("a/conftest.py", """
+    project.write(
+        "a/conftest.py",
+        """
         import os
 
         import pytest
@@ -314,8 +381,11 @@ def _conftest_project(project) -> None:
         @pytest.fixture
         def doubled():
             return 2 * 2
-    """)
-    project.write("a/test_a.py", """
+    """,
+    )
+    project.write(
+        "a/test_a.py",
+        """
         import os
 
 
@@ -333,19 +403,26 @@ def _conftest_project(project) -> None:
 
         def test_plain():
             assert True
-    """)
-    project.write("b/conftest.py", """
+    """,
+    )
+    project.write(
+        "b/conftest.py",
+        """
         import pytest
 
 
         @pytest.fixture
         def threshold():
             return 5
-    """)
-    project.write("b/test_b.py", """
+    """,
+    )
+    project.write(
+        "b/test_b.py",
+        """
         def test_b(threshold):
             assert threshold == 5
-    """)
+    """,
+    )
 
 
 def test_conftest_constant_selects_the_tests_below_it(project) -> None:
@@ -366,8 +443,12 @@ def test_conftest_environment_variable_selects_the_tests_below_it(project) -> No
     project.first_run()
     project.replace("a/conftest.py", '"fast"', '"slow"')
     run = project.run()
-    assert run.ran == {"a/test_a.py::test_threshold", "a/test_a.py::test_doubled",
-                       "a/test_a.py::test_mode", "a/test_a.py::test_plain"}
+    assert run.ran == {
+        "a/test_a.py::test_threshold",
+        "a/test_a.py::test_doubled",
+        "a/test_a.py::test_mode",
+        "a/test_a.py::test_plain",
+    }
     assert run.outcomes["a/test_a.py::test_mode"] == "FAILED"
 
 
@@ -383,11 +464,16 @@ def test_conftest_fixture_body_selects_only_its_users(project) -> None:
 
 
 def test_parametrize_from_a_helper_collects_the_new_parameter(project) -> None:
-    project.write("helpers.py", """
+    project.write(
+        "helpers.py",
+        """
         def registry():
             return [1, 2]
-    """)
-    project.write("test_p.py", """
+    """,
+    )
+    project.write(
+        "test_p.py",
+        """
         import pytest
 
         from helpers import registry
@@ -396,53 +482,74 @@ def test_parametrize_from_a_helper_collects_the_new_parameter(project) -> None:
         @pytest.mark.parametrize("x", registry())
         def test_x(x):
             assert x > 0
-    """)
+    """,
+    )
     project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
     project.first_run()
     project.replace("helpers.py", "return [1, 2]", "return [1, 2, 3]")
     run = project.run()
-    assert run.outcomes == {"test_p.py::test_x[1]": "PASSED", "test_p.py::test_x[2]": "PASSED",
-                            "test_p.py::test_x[3]": "PASSED"}
+    assert run.outcomes == {
+        "test_p.py::test_x[1]": "PASSED",
+        "test_p.py::test_x[2]": "PASSED",
+        "test_p.py::test_x[3]": "PASSED",
+    }
 
 
 def test_pytest_generate_tests_in_conftest_collects_the_new_parameter(project) -> None:
-    project.write("helpers.py", """
+    project.write(
+        "helpers.py",
+        """
         def values():
             return ["a", "b"]
 
 
         def unrelated():
             return 1
-    """)
-    project.write("conftest.py", """
+    """,
+    )
+    project.write(
+        "conftest.py",
+        """
         import helpers
 
 
         def pytest_generate_tests(metafunc):
             if "y" in metafunc.fixturenames:
                 metafunc.parametrize("y", helpers.values())
-    """)
-    project.write("test_g.py", """
+    """,
+    )
+    project.write(
+        "test_g.py",
+        """
         def test_y(y):
             assert y
-    """)
-    project.write("test_unrelated.py", """
+    """,
+    )
+    project.write(
+        "test_unrelated.py",
+        """
         import helpers
 
 
         def test_unrelated():
             assert helpers.unrelated() == 1
-    """)
+    """,
+    )
     project.first_run()
     project.replace("helpers.py", 'return ["a", "b"]', 'return ["a", "b", "c"]')
     run = project.run()
-    assert run.outcomes == {"test_g.py::test_y[a]": "PASSED", "test_g.py::test_y[b]": "PASSED",
-                            "test_g.py::test_y[c]": "PASSED"}
+    assert run.outcomes == {
+        "test_g.py::test_y[a]": "PASSED",
+        "test_g.py::test_y[b]": "PASSED",
+        "test_g.py::test_y[c]": "PASSED",
+    }
 
 
 def test_parametrize_from_a_json_file_collects_the_new_case(project) -> None:
     project.write("cases.json", "[1, 2]\n")
-    project.write("test_p.py", """
+    project.write(
+        "test_p.py",
+        """
         import json
         from pathlib import Path
 
@@ -454,7 +561,8 @@ def test_parametrize_from_a_json_file_collects_the_new_case(project) -> None:
         @pytest.mark.parametrize("x", CASES)
         def test_x(x):
             assert x > 0
-    """)
+    """,
+    )
     project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
     project.first_run()
     project.write("cases.json", "[1, 2, 3]\n")
@@ -469,7 +577,9 @@ def test_decorator_wrapper_body_selects_callers_of_decorated_functions(project) 
     """The wrapper is nested in `logged`, whose block also ran at lib's import (decoration):
     so lib is import-affected and every test of a module importing lib runs, test_h too
     (the engine's coarse rule for import-time code). Modules not importing lib do not run."""
-    project.write("deco.py", """
+    project.write(
+        "deco.py",
+        """
         import functools
 
 
@@ -478,8 +588,11 @@ def test_decorator_wrapper_body_selects_callers_of_decorated_functions(project) 
             def wrapper(*args, **kwargs):
                 return fn(*args, **kwargs)
             return wrapper
-    """)
-    project.write("lib.py", """
+    """,
+    )
+    project.write(
+        "lib.py",
+        """
         from deco import logged
 
 
@@ -495,8 +608,11 @@ def test_decorator_wrapper_body_selects_callers_of_decorated_functions(project) 
 
         def h():
             return 3
-    """)
-    project.write("test_lib.py", """
+    """,
+    )
+    project.write(
+        "test_lib.py",
+        """
         import lib
 
 
@@ -510,41 +626,57 @@ def test_decorator_wrapper_body_selects_callers_of_decorated_functions(project) 
 
         def test_h():
             assert lib.h() == 3
-    """)
+    """,
+    )
     project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
     project.first_run()
     project.replace("deco.py", "return fn(*args, **kwargs)", "return fn(*args, **kwargs) * 10")
     run = project.run()
-    assert run.outcomes == {"test_lib.py::test_f": "FAILED", "test_lib.py::test_g": "FAILED",
-                            "test_lib.py::test_h": "PASSED"}
+    assert run.outcomes == {
+        "test_lib.py::test_f": "FAILED",
+        "test_lib.py::test_g": "FAILED",
+        "test_lib.py::test_h": "PASSED",
+    }
 
 
 def test_decorator_used_lazily_selects_callers(project) -> None:
     """Decorated module imported inside the tests; the second test runs after the import."""
-    project.write("deco.py", """
+    project.write(
+        "deco.py",
+        """
         def logged(fn):
             def wrapper(*args, **kwargs):
                 return fn(*args, **kwargs)
             return wrapper
-    """)
-    project.write("lib.py", """
+    """,
+    )
+    project.write(
+        "lib.py",
+        """
         from deco import logged
 
 
         @logged
         def f():
             return 1
-    """)
-    project.write("test_one.py", """
+    """,
+    )
+    project.write(
+        "test_one.py",
+        """
         def test_one():
             import lib
             assert lib.f() == 1
-    """)
-    project.write("test_two.py", """
+    """,
+    )
+    project.write(
+        "test_two.py",
+        """
         def test_two():
             import lib
             assert lib.f() == 1
-    """)
+    """,
+    )
     project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
     project.first_run()
     project.replace("deco.py", "return fn(*args, **kwargs)", "return fn(*args, **kwargs) + 1")
@@ -553,11 +685,16 @@ def test_decorator_used_lazily_selects_callers(project) -> None:
 
 
 def test_default_argument_value_selects_callers(project) -> None:
-    project.write("lib.py", """
+    project.write(
+        "lib.py",
+        """
         def f(x=1):
             return x * 2
-    """)
-    project.write("test_lib.py", """
+    """,
+    )
+    project.write(
+        "test_lib.py",
+        """
         from lib import f
 
 
@@ -567,30 +704,43 @@ def test_default_argument_value_selects_callers(project) -> None:
 
         def test_f_explicit():
             assert f(3) == 6
-    """)
+    """,
+    )
     project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
     project.first_run()
     project.replace("lib.py", "def f(x=1):", "def f(x=2):")
     run = project.run()
-    assert run.outcomes == {"test_lib.py::test_f_default": "FAILED", "test_lib.py::test_f_explicit": "PASSED"}
+    assert run.outcomes == {
+        "test_lib.py::test_f_default": "FAILED",
+        "test_lib.py::test_f_explicit": "PASSED",
+    }
 
 
 def test_default_argument_value_of_a_method_selects_callers_imported_lazily(project) -> None:
-    project.write("lib.py", """
+    project.write(
+        "lib.py",
+        """
         class Greeter:
             def greet(self, name="world"):
                 return "hello " + name
-    """)
-    project.write("test_one.py", """
+    """,
+    )
+    project.write(
+        "test_one.py",
+        """
         def test_one():
             from lib import Greeter
             assert Greeter().greet() == "hello world"
-    """)
-    project.write("test_two.py", """
+    """,
+    )
+    project.write(
+        "test_two.py",
+        """
         def test_two():
             from lib import Greeter
             assert Greeter().greet() == "hello world"
-    """)
+    """,
+    )
     project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
     project.first_run()
     project.replace("lib.py", 'name="world"', 'name="there"')
@@ -602,7 +752,9 @@ def test_default_argument_value_of_a_method_selects_callers_imported_lazily(proj
 
 
 def _class_test_project(project) -> None:
-    project.write("test_c.py", """
+    project.write(
+        "test_c.py",
+        """
         import pytest
 
 
@@ -621,7 +773,8 @@ def _class_test_project(project) -> None:
 
         def test_plain():
             assert True
-    """)
+    """,
+    )
     project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
 
 
@@ -638,8 +791,11 @@ def test_edited_parametrized_body_reruns_every_parameter(project) -> None:
     project.first_run()
     project.replace("test_c.py", "assert n > 0", "assert n > 1")
     run = project.run()
-    assert run.outcomes == {"test_c.py::test_p[1]": "FAILED", "test_c.py::test_p[2]": "PASSED",
-                            "test_c.py::test_p[3]": "PASSED"}
+    assert run.outcomes == {
+        "test_c.py::test_p[1]": "FAILED",
+        "test_c.py::test_p[2]": "PASSED",
+        "test_c.py::test_p[3]": "PASSED",
+    }
 
 
 def test_added_parameter_runs_new_case(project) -> None:
@@ -650,9 +806,15 @@ def test_added_parameter_runs_new_case(project) -> None:
     project.replace("test_c.py", "[1, 2, 3]", "[1, 2, 3, 4]")
     run = project.run()
     assert "test_c.py::test_p[4]" in run.ran
-    assert run.ran == {"test_c.py::TestA::test_one", "test_c.py::TestA::test_two", "test_c.py::test_p[1]",
-                       "test_c.py::test_p[2]", "test_c.py::test_p[3]", "test_c.py::test_p[4]",
-                       "test_c.py::test_plain"}
+    assert run.ran == {
+        "test_c.py::TestA::test_one",
+        "test_c.py::TestA::test_two",
+        "test_c.py::test_p[1]",
+        "test_c.py::test_p[2]",
+        "test_c.py::test_p[3]",
+        "test_c.py::test_p[4]",
+        "test_c.py::test_plain",
+    }
 
 
 def test_renamed_added_and_deleted_methods(project) -> None:
@@ -666,7 +828,9 @@ def test_renamed_added_and_deleted_methods(project) -> None:
     # The class body changed (a method was renamed): nothing else is pending any more.
     assert project.run().ran == set()
     project.replace("test_c.py", "    def test_three(self):\n        assert 2 + 2 == 4\n", "")
-    project.replace("test_c.py", "def test_plain():", "def test_added():\n    assert 1\n\n\ndef test_plain():")
+    project.replace(
+        "test_c.py", "def test_plain():", "def test_added():\n    assert 1\n\n\ndef test_plain():"
+    )
     run = project.run()
     assert "test_c.py::test_added" in run.ran
     assert "test_c.py::TestA::test_three" not in run.ran
@@ -675,15 +839,20 @@ def test_renamed_added_and_deleted_methods(project) -> None:
 
 
 def test_test_module_top_level_call_selects_the_whole_module(project) -> None:
-    project.write("helpers.py", """
+    project.write(
+        "helpers.py",
+        """
         def build():
             return [1, 2]
 
 
         def other():
             return 0
-    """)
-    project.write("test_d.py", """
+    """,
+    )
+    project.write(
+        "test_d.py",
+        """
         from helpers import build
 
         DATA = build()
@@ -695,14 +864,18 @@ def test_test_module_top_level_call_selects_the_whole_module(project) -> None:
 
         def test_b():
             assert True
-    """)
-    project.write("test_unrelated.py", """
+    """,
+    )
+    project.write(
+        "test_unrelated.py",
+        """
         from helpers import other
 
 
         def test_unrelated():
             assert other() == 0
-    """)
+    """,
+    )
     project.first_run()
     project.replace("helpers.py", "return [1, 2]", "return [2, 1]")
     run = project.run()
@@ -721,7 +894,9 @@ def test_data_files_rerun_exactly_their_readers(project) -> None:
     project.write("data/a.json", '{"v": 1}\n')
     project.write("data/b.txt", "hello\n")
     project.write("templates/page.html", "<p>{name}</p>\n")
-    project.write("test_data.py", """
+    project.write(
+        "test_data.py",
+        """
         import json
         from pathlib import Path
 
@@ -744,7 +919,8 @@ def test_data_files_rerun_exactly_their_readers(project) -> None:
 
         def test_nothing():
             assert True
-    """)
+    """,
+    )
     project.first_run()
     project.write("data/a.json", '{"v": 2}\n')
     assert project.run().outcomes == {"test_data.py::test_json": "FAILED"}
@@ -753,13 +929,17 @@ def test_data_files_rerun_exactly_their_readers(project) -> None:
     project.write("data/b.txt", "bye\n")
     assert project.run().outcomes == {"test_data.py::test_text": "FAILED"}
     project.write("templates/page.html", "<div>{name}</div>\n")
-    assert project.run().outcomes == {"test_data.py::test_text": "FAILED",
-                                      "test_data.py::test_template": "FAILED"}
+    assert project.run().outcomes == {
+        "test_data.py::test_text": "FAILED",
+        "test_data.py::test_template": "FAILED",
+    }
 
 
 def test_data_file_read_by_a_library_function(project) -> None:
     project.write("data/x.json", '{"v": 1}\n')
-    project.write("lib.py", """
+    project.write(
+        "lib.py",
+        """
         import json
         from pathlib import Path
 
@@ -770,8 +950,11 @@ def test_data_file_read_by_a_library_function(project) -> None:
 
         def other():
             return 0
-    """)
-    project.write("test_lib.py", """
+    """,
+    )
+    project.write(
+        "test_lib.py",
+        """
         import lib
 
 
@@ -781,7 +964,8 @@ def test_data_file_read_by_a_library_function(project) -> None:
 
         def test_other():
             assert lib.other() == 0
-    """)
+    """,
+    )
     project.first_run()
     project.write("data/x.json", '{"v": 2}\n')
     assert project.run().outcomes == {"test_lib.py::test_load": "FAILED"}
@@ -789,13 +973,18 @@ def test_data_file_read_by_a_library_function(project) -> None:
 
 def test_data_file_read_at_import_time_of_a_library_module(project) -> None:
     project.write("settings.json", '{"debug": false}\n')
-    project.write("settings.py", """
+    project.write(
+        "settings.py",
+        """
         import json
         from pathlib import Path
 
         SETTINGS = json.loads((Path(__file__).parent / "settings.json").read_text())
-    """)
-    project.write("test_settings.py", """
+    """,
+    )
+    project.write(
+        "test_settings.py",
+        """
         from settings import SETTINGS
 
 
@@ -805,24 +994,33 @@ def test_data_file_read_at_import_time_of_a_library_module(project) -> None:
 
         def test_other():
             assert True
-    """)
-    project.write("test_lazy.py", """
+    """,
+    )
+    project.write(
+        "test_lazy.py",
+        """
         def test_lazy():
             from settings import SETTINGS
             assert SETTINGS["debug"] is False
-    """)
+    """,
+    )
     project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
     project.first_run()
     project.write("settings.json", '{"debug": true}\n')
     run = project.run()
-    assert run.outcomes == {"test_settings.py::test_debug": "FAILED", "test_settings.py::test_other": "PASSED",
-                            "test_lazy.py::test_lazy": "FAILED"}
+    assert run.outcomes == {
+        "test_settings.py::test_debug": "FAILED",
+        "test_settings.py::test_other": "PASSED",
+        "test_lazy.py::test_lazy": "FAILED",
+    }
 
 
 def test_directory_listing_selects_the_test_when_a_file_is_added(project) -> None:
     project.write("fixtures/a.txt", "a\n")
     project.write("fixtures/b.txt", "b\n")
-    project.write("test_list.py", """
+    project.write(
+        "test_list.py",
+        """
         import os
         from pathlib import Path
 
@@ -839,16 +1037,22 @@ def test_directory_listing_selects_the_test_when_a_file_is_added(project) -> Non
 
         def test_nothing():
             assert True
-    """)
+    """,
+    )
     project.first_run()
     project.write("fixtures/c.txt", "c\n")
     run = project.run()
-    assert run.outcomes == {"test_list.py::test_listdir": "FAILED", "test_list.py::test_glob": "FAILED"}
+    assert run.outcomes == {
+        "test_list.py::test_listdir": "FAILED",
+        "test_list.py::test_glob": "FAILED",
+    }
 
 
 def test_relative_listdir_from_the_working_directory(project) -> None:
     project.write("fixtures/a.txt", "a\n")
-    project.write("test_list.py", """
+    project.write(
+        "test_list.py",
+        """
         import os
 
 
@@ -858,7 +1062,8 @@ def test_relative_listdir_from_the_working_directory(project) -> None:
 
         def test_nothing():
             assert True
-    """)
+    """,
+    )
     project.first_run()
     project.write("fixtures/b.txt", "b\n")
     assert project.run().outcomes == {"test_list.py::test_listdir": "FAILED"}
@@ -866,7 +1071,9 @@ def test_relative_listdir_from_the_working_directory(project) -> None:
 
 def test_data_file_that_did_not_exist_at_recording(project) -> None:
     """A test that checks for an optional file: creating the file may change its result."""
-    project.write("test_optional.py", """
+    project.write(
+        "test_optional.py",
+        """
         import json
         from pathlib import Path
 
@@ -880,7 +1087,8 @@ def test_data_file_that_did_not_exist_at_recording(project) -> None:
 
         def test_nothing():
             assert True
-    """)
+    """,
+    )
     project.first_run()
     project.write("override.json", '{"x": 1}\n')
     assert project.run().outcomes == {"test_optional.py::test_optional": "FAILED"}
@@ -890,15 +1098,20 @@ def test_data_file_that_did_not_exist_at_recording(project) -> None:
 
 
 def test_function_reached_by_getattr(project) -> None:
-    project.write("handlers.py", """
+    project.write(
+        "handlers.py",
+        """
         def on_a():
             return 1
 
 
         def on_b():
             return 2
-    """)
-    project.write("test_dyn.py", """
+    """,
+    )
+    project.write(
+        "test_dyn.py",
+        """
         import handlers
 
 
@@ -908,14 +1121,17 @@ def test_function_reached_by_getattr(project) -> None:
 
         def test_b():
             assert getattr(handlers, "on_" + "b")() == 2
-    """)
+    """,
+    )
     project.first_run()
     project.replace("handlers.py", "return 1", "return 10")
     assert project.run().outcomes == {"test_dyn.py::test_a": "FAILED"}
 
 
 def test_function_reached_through_a_decorator_registry(project) -> None:
-    project.write("registry.py", """
+    project.write(
+        "registry.py",
+        """
         HANDLERS = {}
 
 
@@ -924,8 +1140,11 @@ def test_function_reached_through_a_decorator_registry(project) -> None:
                 HANDLERS[name] = fn
                 return fn
             return deco
-    """)
-    project.write("plugins.py", """
+    """,
+    )
+    project.write(
+        "plugins.py",
+        """
         from registry import register
 
 
@@ -937,8 +1156,11 @@ def test_function_reached_through_a_decorator_registry(project) -> None:
         @register("y")
         def y():
             return 2
-    """)
-    project.write("test_reg.py", """
+    """,
+    )
+    project.write(
+        "test_reg.py",
+        """
         import plugins  # noqa: F401 - fills the registry
         from registry import HANDLERS
 
@@ -949,26 +1171,35 @@ def test_function_reached_through_a_decorator_registry(project) -> None:
 
         def test_y():
             assert HANDLERS["y"]() == 2
-    """)
+    """,
+    )
     project.first_run()
     project.replace("plugins.py", "return 1", "return 11")
     assert project.run().outcomes == {"test_reg.py::test_x": "FAILED"}
 
 
 def test_function_reached_through_a_callback(project) -> None:
-    project.write("lib.py", """
+    project.write(
+        "lib.py",
+        """
         def apply(fn, value):
             return fn(value)
-    """)
-    project.write("callbacks.py", """
+    """,
+    )
+    project.write(
+        "callbacks.py",
+        """
         def double(v):
             return v * 2
 
 
         def triple(v):
             return v * 3
-    """)
-    project.write("test_cb.py", """
+    """,
+    )
+    project.write(
+        "test_cb.py",
+        """
         import callbacks
         import lib
 
@@ -979,7 +1210,8 @@ def test_function_reached_through_a_callback(project) -> None:
 
         def test_triple():
             assert lib.apply(callbacks.triple, 2) == 6
-    """)
+    """,
+    )
     project.first_run()
     project.replace("callbacks.py", "return v * 2", "return v * 2 + 1")
     assert project.run().outcomes == {"test_cb.py::test_double": "FAILED"}
@@ -988,7 +1220,9 @@ def test_function_reached_through_a_callback(project) -> None:
 def test_module_loaded_by_name_with_importlib(project) -> None:
     """importlib.import_module: no import statement names the module; the second test runs no line of it."""
     project.write("dynconfig.py", "LIMIT = 3\n")
-    project.write("test_imp.py", """
+    project.write(
+        "test_imp.py",
+        """
         import importlib
 
 
@@ -1002,32 +1236,44 @@ def test_module_loaded_by_name_with_importlib(project) -> None:
 
         def test_nothing():
             assert True
-    """)
+    """,
+    )
     project.first_run()
     project.replace("dynconfig.py", "LIMIT = 3", "LIMIT = 4")
-    assert project.run().outcomes == {"test_imp.py::test_first": "FAILED", "test_imp.py::test_second": "FAILED"}
+    assert project.run().outcomes == {
+        "test_imp.py::test_first": "FAILED",
+        "test_imp.py::test_second": "FAILED",
+    }
 
 
 # -- precision ---------------------------------------------------------------------------
 
 
 def _precision_project(project) -> None:
-    project.write("calc.py", """
+    project.write(
+        "calc.py",
+        """
         def add(a, b):
             return a + b
 
 
         def mul(a, b):
             return a * b
-    """)
-    project.write("test_add.py", """
+    """,
+    )
+    project.write(
+        "test_add.py",
+        """
         from calc import add
 
 
         def test_add():
             assert add(1, 2) == 3
-    """)
-    project.write("test_mul.py", """
+    """,
+    )
+    project.write(
+        "test_mul.py",
+        """
         import calc
 
 
@@ -1037,7 +1283,8 @@ def _precision_project(project) -> None:
 
         def test_mul_no_calc():
             assert True
-    """)
+    """,
+    )
     project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
 
 
@@ -1056,7 +1303,11 @@ def test_adding_an_unused_function_reruns_the_importers(project) -> None:
     project.first_run()
     project.replace("calc.py", "def mul(a, b):", "def unused():\n    return 0\n\n\ndef mul(a, b):")
     run = project.run()
-    assert run.ran == {"test_add.py::test_add", "test_mul.py::test_mul", "test_mul.py::test_mul_no_calc"}
+    assert run.ran == {
+        "test_add.py::test_add",
+        "test_mul.py::test_mul",
+        "test_mul.py::test_mul_no_calc",
+    }
     assert run.ret == 0
 
 
@@ -1064,14 +1315,22 @@ def test_adding_an_unused_function_reruns_the_importers(project) -> None:
 
 
 def _pkg_project(project) -> None:
-    project.write("pkg/__init__.py", """
+    project.write(
+        "pkg/__init__.py",
+        """
         from .core import value
-    """)
-    project.write("pkg/core.py", """
+    """,
+    )
+    project.write(
+        "pkg/core.py",
+        """
         def value():
             return 1
-    """)
-    project.write("test_p1.py", """
+    """,
+    )
+    project.write(
+        "test_p1.py",
+        """
         import pkg
 
 
@@ -1081,45 +1340,194 @@ def _pkg_project(project) -> None:
 
         def test_p1_other():
             assert True
-    """)
-    project.write("test_p2.py", """
+    """,
+    )
+    project.write(
+        "test_p2.py",
+        """
         from pkg import value
 
 
         def test_p2():
             assert value() == 1
-    """)
-    project.write("test_lazy.py", """
+    """,
+    )
+    project.write(
+        "test_lazy.py",
+        """
         def test_lazy():
             import pkg
             assert pkg.value() == 1
-    """)
+    """,
+    )
     project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
 
 
-def _check_broken_then_fixed(project, relpath: str, old: str, new: str) -> None:
+def _check_broken_then_fixed(project, relpath: str, old: str, new: str, *args: str) -> None:
     project.first_run()
     project.replace(relpath, old, new)
-    broken = project.run()
+    broken = project.run(*args)
     assert broken.ret != 0, broken.text
     assert "no tests ran" not in broken.text
     assert error_collecting(broken, "test_p1.py"), broken.text
     assert error_collecting(broken, "test_p2.py"), broken.text
-    assert broken.outcomes == {"test_lazy.py::test_lazy": "FAILED"}, broken.text
+    if "--continue-on-collection-errors" in args:
+        assert broken.outcomes == {"test_lazy.py::test_lazy": "FAILED"}, broken.text
+    else:
+        # pytest stops after collection errors: nothing runs, test_lazy stays pending.
+        assert "Interrupted: 2 errors during collection" in broken.text
+        assert broken.outcomes == {}
     project.replace(relpath, new, old)
     fixed = project.run()
-    assert fixed.outcomes == {"test_p1.py::test_p1": "PASSED", "test_p1.py::test_p1_other": "PASSED",
-                              "test_p2.py::test_p2": "PASSED", "test_lazy.py::test_lazy": "PASSED"}, fixed.text
+    assert fixed.outcomes == {
+        "test_p1.py::test_p1": "PASSED",
+        "test_p1.py::test_p1_other": "PASSED",
+        "test_p2.py::test_p2": "PASSED",
+        "test_lazy.py::test_lazy": "PASSED",
+    }, fixed.text
     assert fixed.ret == 0
     assert project.run().ran == set()
 
 
 def test_package_init_raising_reports_every_importer(project) -> None:
     _pkg_project(project)
-    _check_broken_then_fixed(project, "pkg/__init__.py", "from .core import value",
-                             'raise RuntimeError("boom")\nfrom .core import value')
+    _check_broken_then_fixed(
+        project,
+        "pkg/__init__.py",
+        "from .core import value",
+        'raise RuntimeError("boom")\nfrom .core import value',
+    )
 
 
 def test_name_error_at_module_level_reports_every_importer(project) -> None:
     _pkg_project(project)
-    _check_broken_then_fixed(project, "pkg/core.py", "def value():", "undefined_name\n\n\ndef value():")
+    _check_broken_then_fixed(
+        project, "pkg/core.py", "def value():", "undefined_name\n\n\ndef value():"
+    )
+
+
+def test_broken_import_with_continue_on_collection_errors(project) -> None:
+    _pkg_project(project)
+    _check_broken_then_fixed(
+        project,
+        "pkg/__init__.py",
+        "from .core import value",
+        'raise RuntimeError("boom")\nfrom .core import value',
+        "--continue-on-collection-errors",
+    )
+
+
+def test_session_fixture_used_by_the_last_test_of_the_session(project) -> None:
+    """The fixture is finalized in the teardown of the last test that uses it."""
+    project.write("helpers.py", HELPERS)
+    project.write(
+        "conftest.py",
+        """
+        import pytest
+
+        import helpers
+
+
+        @pytest.fixture(scope="session")
+        def res():
+            return helpers.make()
+    """,
+    )
+    project.write(
+        "test_a.py",
+        """
+        def test_a_without():
+            assert True
+
+
+        def test_a_last(res):
+            assert res["v"] == 1
+    """,
+    )
+    project.first_run()
+    project.replace("helpers.py", 'return {"v": 1}', 'return {"v": 2}')
+    assert project.run().outcomes == {"test_a.py::test_a_last": "FAILED"}
+
+
+def test_precise_selection_survives_a_data_file_change(project) -> None:
+    """Checking a changed data file at startup must not make it a dependency of every test."""
+    project.write("data.txt", "one\n")
+    project.write(
+        "test_d.py",
+        """
+        from pathlib import Path
+
+
+        def test_reads():
+            assert (Path(__file__).parent / "data.txt").read_text() in ("one\\n", "two\\n", "three\\n")
+
+
+        def test_other():
+            assert True
+    """,
+    )
+    project.first_run()
+    project.write("data.txt", "two\n")
+    assert project.run().ran == {"test_d.py::test_reads"}
+    project.write("data.txt", "three\n")
+    assert project.run().ran == {"test_d.py::test_reads"}
+
+
+def test_precise_selection_survives_a_module_block_change(project) -> None:
+    """After a module-level edit, a later edit of another function of that module stays precise."""
+    _precision_project(project)
+    project.write("other.py", "X = 1\n\n\ndef other():\n    return X\n")
+    project.write(
+        "test_other.py",
+        """
+        import other
+
+
+        def test_other():
+            assert other.other() == 1
+    """,
+    )
+    project.first_run()
+    project.replace("other.py", "X = 1", "X = 1  # noqa\nY = 2")
+    assert project.run().ran == {"test_other.py::test_other"}
+    project.replace("calc.py", "return a + b", "return b + a")
+    assert project.run().ran == {"test_add.py::test_add"}
+    project.replace("other.py", "Y = 2", "Y = 3")
+    assert project.run().ran == {"test_other.py::test_other"}
+
+
+def test_precise_selection_after_a_slow_run(project) -> None:
+    """A run long enough to save results mid-run: saving must not record the data file as
+    read by the session (which would select every test when it changes)."""
+    project.write("data.txt", "one\n")
+    project.write(
+        "test_d.py",
+        """
+        import time
+        from pathlib import Path
+
+
+        def test_reads():
+            assert (Path(__file__).parent / "data.txt").read_text() == "one\\n"
+
+
+        def test_slow():
+            time.sleep(1.5)
+
+
+        def test_other():
+            assert True
+    """,
+    )
+    project.first_run()
+    project.write("data.txt", "two\n")
+    assert project.run().outcomes == {"test_d.py::test_reads": "FAILED"}
+
+
+def test_new_test_file_in_a_subdirectory_runs_alone(project) -> None:
+    """pytest lists tests/ while collecting; that listing is not a dependency of every test."""
+    project.write("tests/test_a.py", "def test_a():\n    assert True\n")
+    project.write("tests/test_b.py", "def test_b():\n    assert True\n")
+    project.first_run()
+    project.write("tests/test_new.py", "def test_new():\n    assert True\n")
+    assert project.run().ran == {"tests/test_new.py::test_new"}
