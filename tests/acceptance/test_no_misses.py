@@ -1,4 +1,4 @@
-"""Never miss an affected test: import-time values, wide fixtures, conftest, collection, data, dynamic calls.
+"""Never miss an affected test: import-time values, wide fixtures, conftest, data, dynamic calls.
 
 Every case records a small project, edits it, and checks exactly which tests ran
 the second time: every test whose result may have changed must run; where the
@@ -1218,7 +1218,8 @@ def test_function_reached_through_a_callback(project) -> None:
 
 
 def test_module_loaded_by_name_with_importlib(project) -> None:
-    """importlib.import_module: no import statement names the module; the second test runs no line of it."""
+    """importlib.import_module: no import statement names the module;
+    the second test runs no line of it."""
     project.write("dynconfig.py", "LIMIT = 3\n")
     project.write(
         "test_imp.py",
@@ -1459,7 +1460,7 @@ def test_precise_selection_survives_a_data_file_change(project) -> None:
 
 
         def test_reads():
-            assert (Path(__file__).parent / "data.txt").read_text() in ("one\\n", "two\\n", "three\\n")
+            assert (Path(__file__).parent / "data.txt").read_text()[-1] == "\\n"
 
 
         def test_other():
