@@ -32,23 +32,66 @@ class DatabaseError(Exception):
     """A database problem, phrased as one line for the user."""
 
 
-@dataclass
 class FileRow:
-    """The stored state of one file (see the `file` table)."""
+    """The stored state of one file (see the `file` table).
 
-    path: str
-    kind: str
-    mtime_ns: int
-    size: int
-    digest: str
-    blocks: list[BlockRow]
-    imports: list[str]
-    error: str | None = None
-    id: int = 0
+    Blocks and imports are decoded from JSON only when asked for: a no-change
+    run reads thousands of rows and needs none of them.
+    """
+
+    __slots__ = ("path", "kind", "mtime_ns", "size", "digest", "error", "id",
+                 "_blocks", "_imports", "_raw_blocks", "_raw_imports")
+
+    def __init__(self, path: str, kind: str, mtime_ns: int, size: int, digest: str,
+                 blocks: list[BlockRow], imports: list[str], error: str | None = None,
+                 id: int = 0) -> None:
+        self.path = path
+        self.kind = kind
+        self.mtime_ns = mtime_ns
+        self.size = size
+        self.digest = digest
+        self.error = error
+        self.id = id
+        self._blocks: list[BlockRow] | None = blocks
+        self._imports: list[str] | None = imports
+        self._raw_blocks = ""
+        self._raw_imports = ""
+
+    @classmethod
+    def stored(cls, id: int, path: str, kind: str, mtime_ns: int, size: int, digest: str,
+               raw_blocks: str, raw_imports: str, error: str | None) -> FileRow:
+        row = cls(path, kind, mtime_ns, size, digest, [], [], error, id)
+        row._blocks = row._imports = None
+        row._raw_blocks, row._raw_imports = raw_blocks, raw_imports
+        return row
+
+    @property
+    def blocks(self) -> list[BlockRow]:
+        if self._blocks is None:
+            self._blocks = [(b[0], b[1], b[2], b[3]) for b in json.loads(self._raw_blocks)]
+        return self._blocks
+
+    @property
+    def imports(self) -> list[str]:
+        if self._imports is None:
+            self._imports = list(json.loads(self._raw_imports))
+        return self._imports
 
     @property
     def missing(self) -> bool:
         return self.digest == ""
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.path, self.kind, self.mtime_ns, self.size, self.digest, self.blocks,
+                self.imports, self.error, self.id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FileRow) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"FileRow({self.path!r}, {self.kind!r}, mtime_ns={self.mtime_ns}, id={self.id})"
 
 
 @dataclass
@@ -288,11 +331,7 @@ class Database:
         for row in self.conn.execute(
             "SELECT id, path, kind, mtime_ns, size, digest, blocks, imports, error FROM file"
         ):
-            result[row[1]] = FileRow(
-                id=row[0], path=row[1], kind=row[2], mtime_ns=row[3], size=row[4], digest=row[5],
-                blocks=[(b[0], b[1], b[2], b[3]) for b in json.loads(row[6])],
-                imports=json.loads(row[7]), error=row[8],
-            )
+            result[row[1]] = FileRow.stored(*row)
         return result
 
     def save_file(self, row: FileRow) -> int:

@@ -111,6 +111,7 @@ class TestmonSession:
         self.config = config
         self.mode = mode
         self.root = config.rootpath
+        self.root_prefix = str(config.rootpath) + os.sep
         self.worker = _is_worker(config)
         self.controller = _is_controller(config)
         self.started_at = time.time()
@@ -123,6 +124,7 @@ class TestmonSession:
         self.pending_tests: list[dict[str, Any]] = []
         self.pending_units: list[dict[str, Any]] = []
         self.late_children: list[dict[str, Any]] = []
+        self.pending_written = 0
         self.last_flush = time.monotonic()
         self.selected: dict[str, list[dict[str, str]]] = {}
         self.deselected_count = 0
@@ -233,10 +235,10 @@ class TestmonSession:
             items.sort(key=lambda i: position[i.nodeid])
 
     def _rel(self, item: pytest.Item) -> str | None:
-        try:
-            return Path(item.path).relative_to(self.root).as_posix()
-        except ValueError:
+        path = str(item.path)
+        if not path.startswith(self.root_prefix):
             return None
+        return path[len(self.root_prefix):].replace(os.sep, "/")
 
     def _forget_deleted(self, items: list[pytest.Item], session: pytest.Session) -> None:
         """Tests gone from a fully collected file, and tests of deleted files, leave the data."""
@@ -319,6 +321,7 @@ class TestmonSession:
             return
         units, tests = self.pending_units, self.pending_tests
         self.pending_units, self.pending_tests = [], []
+        self.pending_written += len(tests)
         assert self.db is not None
         try:
             with self.db.transaction():
@@ -375,7 +378,9 @@ class TestmonSession:
             with self.db.transaction():
                 self.db.save_run(self.plan.env_id, self.started_at, len(self.selected),
                                  self.deselected_count, saved)
-                if session.testsfailed == 0 and not self.misses:
+                # Garbage appears only when tests are deleted or re-recorded; a
+                # no-change run has none, and scanning every row costs time.
+                if self.pending_written and session.testsfailed == 0:
                     self.db.collect_garbage()
         except Exception as exc:
             self.messages.append(f"could not save run statistics ({exc})")

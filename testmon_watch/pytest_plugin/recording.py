@@ -40,6 +40,7 @@ class RecordingHooks:
         self.active_fixtures: dict[int, str] = {}  # id(FixtureDef) -> unit key
         self.finished_units: list[dict[str, Any]] = []
         self.sent_modules: set[str] = set()
+        self._modules_seen = 0
         self.reports: dict[str, list[pytest.TestReport]] = {}
         self._conftests: dict[Path, list[str]] = {}
 
@@ -53,7 +54,10 @@ class RecordingHooks:
         for done in self.recorder.take_finished_imports():
             self._queue(done)
         units, self.finished_units = self.finished_units, []
-        modules = {}
+        modules: dict[str, str] = {}
+        if len(sys.modules) == self._modules_seen:
+            return units, modules  # nothing imported since the last look (the usual case)
+        self._modules_seen = len(sys.modules)
         for name, module in list(sys.modules.items()):
             if name in self.sent_modules:
                 continue
