@@ -1,0 +1,110 @@
+"""One run inside a worker child: pytest.main with the event streamer, then exit.
+
+The server forks a child per run and calls `run_child` in it; where fork does not
+exist, it starts `python -m testmon_watch.worker.child` instead, which reads the
+same arguments from the command line. Either way the child writes protocol
+events to `event_fd` and its own stdout/stderr go to a capped output pipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from testmon_watch.worker.protocol import Message, RunCommand, decode, encode
+
+DEFAULT_REASONS = {
+    "all": "full run requested",
+    "nodeids": "requested",
+    "failed": "failed last time",
+    "affected": "",
+}
+
+
+def pytest_args(cmd: RunCommand) -> tuple[list[str], bool]:
+    """pytest's arguments for a run command, and whether only failed tests must be kept."""
+    args = list(cmd.args)
+    if cmd.mode == "all":
+        return [*args, "--testmon-noselect"], False
+    if cmd.mode in ("nodeids", "failed") and cmd.nodeids:
+        # Explicit node ids run whatever they name; testmon still records them.
+        return [*args, "--testmon-noselect", *cmd.nodeids], False
+    if cmd.mode == "failed":
+        # No ids given: testmon's own record of failing tests, filtered by the streamer.
+        return [*args, "--testmon"], True
+    return [*args, "--testmon"], False
+
+
+def run_child(cmd: RunCommand, event_fd: int, root: Path, preload_path: Path | None,
+              t0: float) -> int:
+    """Run pytest for `cmd`, streaming events to `event_fd`; returns pytest's exit code."""
+    # Signals as a plain Python process has them: the server's handlers are not ours.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for name in ("SIGTERM", "SIGCHLD", "SIGPIPE"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    os.chdir(root)
+    args, only_failed = pytest_args(cmd)
+    sys.argv = ["pytest", *args]
+
+    def send(message: Message) -> None:
+        data = encode(message)
+        while data:
+            data = data[os.write(event_fd, data):]
+
+    import pytest
+
+    from testmon_watch.worker.streamer import EventStreamer
+
+    streamer = EventStreamer(cmd.run_id, cmd.trigger, send, t0, root, preload_path,
+                             only_failed=only_failed, default_reason=DEFAULT_REASONS[cmd.mode])
+    try:
+        code = int(pytest.main(args, plugins=[streamer]))
+    except SystemExit as exc:  # a plugin or conftest calling sys.exit at configure time
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException as exc:
+        print(f"testmon-watch worker child: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 3
+    # Usage errors end pytest before our plugin is configured: say the run is over anyway.
+    streamer.finish(code)
+    return code
+
+
+def register_stack_dump() -> None:
+    """SIGUSR1 makes this process print every thread's stack to its fd 2 (the output pipe).
+
+    The fd is a dup taken before pytest's capture redirects fd 2, so the dump reaches
+    the server even while a test's output is captured: the server sends SIGUSR1 to a
+    test that timed out before killing it, and the dump shows where it hung.
+    """
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, file=os.dup(2), all_threads=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fresh-process fallback: `python -m testmon_watch.worker.child --event-fd N ...`."""
+    parser = argparse.ArgumentParser(prog="testmon_watch.worker.child")
+    parser.add_argument("--event-fd", type=int, required=True)
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--preload-path", default=None)
+    parser.add_argument("--t0", type=float, default=None)
+    parser.add_argument("--command", required=True, help="the run command as a JSON line")
+    ns = parser.parse_args(argv)
+    cmd = decode(ns.command)
+    assert isinstance(cmd, RunCommand)
+    preload = Path(ns.preload_path) if ns.preload_path else None
+    register_stack_dump()
+    code = run_child(cmd, ns.event_fd, Path(ns.root), preload, ns.t0 or time.time())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Like the forked child: no atexit handlers or non-daemon threads may delay the end.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""The messages the warm worker and its client exchange, as versioned JSON lines.
+
+Every message is one line of JSON with `"v"` (the protocol version) and `"type"`.
+Commands go from the client to the server (`run`, `cancel`, `shutdown`, `status`);
+events go back (`worker_ready`, `run_started`, `test_finished`, ...). This module
+imports neither pytest nor anything of the project: the UI process imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+PROTOCOL_VERSION = 1
+
+RUN_MODES = ("affected", "all", "failed", "nodeids")
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "crashed", "timeout")
+# run_finished.exitstatus is pytest's exit code (an int) or one of these.
+EXIT_CRASHED = "crashed"
+EXIT_TIMEOUT = "timeout"
+EXIT_CANCELLED = "cancelled"
+
+# Captured output and tracebacks are cut to this size so one test cannot flood the
+# pipe or the UI; the cut is said in the text.
+TEXT_LIMIT = 64 * 1024
+
+
+class ProtocolError(ValueError):
+    """A line that is not a message of this protocol version."""
+
+
+# -- commands (client -> server) -------------------------------------------------
+
+
+@dataclass
+class RunCommand:
+    """Run tests: the affected ones, all, the failed ones, or the given node ids."""
+
+    TYPE: ClassVar[str] = "run"
+    run_id: str = ""
+    args: list[str] = field(default_factory=list)  # extra pytest arguments
+    trigger: Any = None  # free JSON: which files changed, or "manual"
+    mode: str = "affected"
+    nodeids: list[str] = field(default_factory=list)
+    timeout: float | None = None  # seconds per test; None: no limit
+
+
+@dataclass
+class CancelCommand:
+    """Stop the run `run_id` now."""
+
+    TYPE: ClassVar[str] = "cancel"
+    run_id: str = ""
+
+
+@dataclass
+class ShutdownCommand:
+    """End the server (and any running child)."""
+
+    TYPE: ClassVar[str] = "shutdown"
+
+
+@dataclass
+class StatusCommand:
+    """Ask the server what it has imported (answered by `worker_status`)."""
+
+    TYPE: ClassVar[str] = "status"
+
+
+# -- events (server -> client) ----------------------------------------------------
+
+
+@dataclass
+class WorkerReady:
+    """The server has preloaded and waits for commands."""
+
+    TYPE: ClassVar[str] = "worker_ready"
+    pid: int = 0
+    python: str = ""
+    preloaded: int = 0  # modules imported at start (sys.modules size)
+    import_seconds: float = 0.0
+
+
+@dataclass
+class WorkerRecycling:
+    """The server restarts itself because its imports may be stale."""
+
+    TYPE: ClassVar[str] = "worker_recycling"
+    reason: str = ""
+
+
+@dataclass
+class WorkerStatus:
+    """Answer to `status`: what the server process has imported."""
+
+    TYPE: ClassVar[str] = "worker_status"
+    pid: int = 0
+    modules: list[str] = field(default_factory=list)
+    project_modules: list[str] = field(default_factory=list)  # must stay empty
+
+
+@dataclass
+class ChildStarted:
+    """A child process runs `run_id`; its pid is also its process group id."""
+
+    TYPE: ClassVar[str] = "child_started"
+    run_id: str = ""
+    pid: int = 0
+
+
+@dataclass
+class SelectedTest:
+    """One test a run will execute, and why it was selected."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class
+    nodeid: str = ""
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunStarted:
+    """Collection is done: what changed and which tests will run."""
+
+    TYPE: ClassVar[str] = "run_started"
+    run_id: str = ""
+    trigger: Any = None
+    changed: str = ""
+    selected: list[SelectedTest] = field(default_factory=list)
+    deselected: int = 0
+    started_at: float = 0.0  # wall-clock time the run command arrived
+
+
+@dataclass
+class TestStarted:
+    """A test's setup begins."""
+
+    __test__: ClassVar[bool] = False
+    TYPE: ClassVar[str] = "test_started"
+    run_id: str = ""
+    nodeid: str = ""
+
+
+@dataclass
+class TestFinished:
+    """A test is done (after teardown), with one outcome for all its phases."""
+
+    __test__: ClassVar[bool] = False
+    TYPE: ClassVar[str] = "test_finished"
+    run_id: str = ""
+    nodeid: str = ""
+    outcome: str = "passed"
+    duration: float = 0.0
+    longrepr: str = ""
+    sections: list[list[str]] = field(default_factory=list)  # [[title, content], ...]
+    location: list[Any] | None = None  # [path, lineno or None, name]
+
+
+@dataclass
+class RunFinished:
+    """The run is over: pytest's exit status, or crashed/timeout/cancelled."""
+
+    TYPE: ClassVar[str] = "run_finished"
+    run_id: str = ""
+    exitstatus: int | str = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    timing: dict[str, float | None] = field(default_factory=dict)
+    crashed: str | None = None  # the test that crashed or timed out
+
+
+@dataclass
+class Notice:
+    """A one-line message for the user (restarted, recycled, preload failed...)."""
+
+    TYPE: ClassVar[str] = "notice"
+    text: str = ""
+
+
+Message = (
+    RunCommand | CancelCommand | ShutdownCommand | StatusCommand
+    | WorkerReady | WorkerRecycling | WorkerStatus | ChildStarted | RunStarted | TestStarted
+    | TestFinished | RunFinished | Notice
+)
+MESSAGE_TYPES: dict[str, type[Any]] = {
+    cls.TYPE: cls
+    for cls in (
+        RunCommand, CancelCommand, ShutdownCommand, StatusCommand,
+        WorkerReady, WorkerRecycling, WorkerStatus, ChildStarted, RunStarted, TestStarted,
+        TestFinished, RunFinished, Notice,
+    )
+}
+
+
+def encode(message: Message) -> bytes:
+    """One JSON line (with the trailing newline) for `message`."""
+    body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": message.TYPE}
+    body.update(dataclasses.asdict(message))
+    return json.dumps(body, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
+
+
+def decode(line: bytes | str) -> Message:
+    """The message of one JSON line; ProtocolError says what is wrong with a bad one."""
+    try:
+        body = json.loads(line)
+    except ValueError as exc:
+        raise ProtocolError(f"not JSON: {exc}: {_preview(line)}") from None
+    if not isinstance(body, dict):
+        raise ProtocolError(f"not a JSON object: {_preview(line)}")
+    version = body.pop("v", None)
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"protocol version {version!r}, expected {PROTOCOL_VERSION} "
+            "(client and worker come from different testmon-watch versions)")
+    kind = body.pop("type", None)
+    cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message type {kind!r}")
+    # Fields unknown to this side are dropped: a newer peer may add optional fields.
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: v for k, v in body.items() if k in names}
+    if cls is RunStarted:
+        kwargs["selected"] = [SelectedTest(**_known(SelectedTest, s))
+                              for s in kwargs.get("selected", [])]
+    try:
+        message: Message = cls(**kwargs)
+    except TypeError as exc:
+        raise ProtocolError(f"bad {kind} message: {exc}") from None
+    return message
+
+
+def _known(cls: type[Any], data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ProtocolError(f"expected an object for {cls.__name__}, got {data!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _preview(line: bytes | str) -> str:
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    return text[:200]
+
+
+def truncate(text: str, limit: int = TEXT_LIMIT) -> str:
+    """`text` cut to about `limit` characters, keeping head and tail, saying what was cut."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    cut = len(text) - 2 * half
+    return f"{text[:half]}\n[... testmon-watch: {cut} characters cut ...]\n{text[-half:]}"

@@ -1,0 +1,240 @@
+"""The pytest plugin inside a worker child: turns pytest's hooks into protocol events.
+
+Each event is written to the event pipe with one `os.write` as soon as it happens,
+with no buffering: the client shows a result within milliseconds of the test's
+teardown. Selection reasons come from the `pytest --testmon` session plugin,
+which this module reads but does not import (see `TESTMON_PLUGIN_NAME`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testmon_watch.core.selection import format_reason
+from testmon_watch.measure.recorder import ProjectFiles
+from testmon_watch.worker.protocol import (
+    Message,
+    Notice,
+    RunFinished,
+    RunStarted,
+    SelectedTest,
+    TestFinished,
+    TestStarted,
+    truncate,
+)
+
+# Registered by testmon_watch.pytest_plugin.plugin; we rely on its attributes
+# `selected` (nodeid -> [reason dict]), `deselected_count`, `plan.changes` and
+# `messages`, read with getattr so a missing one degrades to "no reasons".
+TESTMON_PLUGIN_NAME = "testmon_watch_session"
+
+# Names never preloaded by the server, even when a run imported them: they have
+# visible side effects at import (`this` prints, `antigravity` opens a browser).
+NEVER_PRELOAD = frozenset({"__main__", "__mp_main__", "this", "antigravity", "conftest"})
+
+
+def outcome_of(reports: list[pytest.TestReport]) -> str:
+    """One word for a test's result across setup, call and teardown (as the recorder says)."""
+    outcome = "passed"
+    for report in reports:
+        xfail = hasattr(report, "wasxfail")
+        if report.failed:
+            return "failed" if report.when == "call" else "error"
+        if report.skipped:
+            outcome = "xfailed" if xfail else "skipped"
+        elif report.when == "call" and xfail:
+            outcome = "xpassed"
+    return outcome
+
+
+def _longrepr_of(reports: list[pytest.TestReport], outcome: str) -> str:
+    for report in reports:
+        if report.failed:
+            return truncate(report.longreprtext)
+    for report in reports:
+        if report.skipped:
+            if hasattr(report, "wasxfail"):
+                return f"xfail: {report.wasxfail}" if report.wasxfail else "xfail"
+            longrepr = report.longrepr
+            if isinstance(longrepr, tuple) and len(longrepr) == 3:
+                return str(longrepr[2])  # (path, lineno, "Skipped: reason")
+            return truncate(report.longreprtext)
+    if outcome == "xpassed":
+        return next((f"xpass: {r.wasxfail}" for r in reports if hasattr(r, "wasxfail")), "")
+    return ""
+
+
+def preload_names(root: Path) -> list[str]:
+    """Top-level names of the non-project modules this process has imported."""
+    files = ProjectFiles(root)
+    names = set()
+    for name, module in list(sys.modules.items()):
+        if "." in name or name in NEVER_PRELOAD or module is None:
+            continue
+        where = getattr(module, "__file__", None)
+        if not where:
+            path = getattr(module, "__path__", None)
+            where = next(iter(path), None) if path is not None else None
+        if where and files.relative(where) is not None:
+            continue  # a project module: the server must never import it
+        names.add(name)
+    return sorted(names)
+
+
+def write_preload_list(path: Path, root: Path) -> None:
+    """Save what the server should import next time it starts (atomically)."""
+    conftests = sorted(
+        f for f in (getattr(m, "__file__", None) for m in list(sys.modules.values()))
+        if f and os.path.basename(f) == "conftest.py"
+    )
+    data = {"version": 1, "modules": preload_names(root), "conftests": conftests}
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=0), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a read-only tree: the worker just preloads less
+
+
+class EventStreamer:
+    """Streams run_started, test_started, test_finished and run_finished for one run."""
+
+    def __init__(self, run_id: str, trigger: Any, send: Callable[[Message], None], t0: float,
+                 root: Path, preload_path: Path | None, only_failed: bool = False,
+                 default_reason: str = "") -> None:
+        self.run_id = run_id
+        self.trigger = trigger
+        self.send = send
+        self.t0 = t0  # when the run command reached the server (time.time())
+        self.child_start = time.time()
+        self.root = root
+        self.preload_path = preload_path
+        self.only_failed = only_failed
+        self.default_reason = default_reason
+        self.session: pytest.Session | None = None
+        self.reports: dict[str, list[pytest.TestReport]] = {}
+        self.counts: dict[str, int] = {}
+        self.deselected = 0
+        self.collect_done: float | None = None
+        self.first_result: float | None = None
+        self.finished = False
+        self.run_started_sent = False
+
+    def _testmon(self, config: pytest.Config) -> Any:
+        return config.pluginmanager.get_plugin(TESTMON_PLUGIN_NAME)
+
+    # -- collection -------------------------------------------------------------------
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        if not self.only_failed:
+            return
+        # Runs after testmon's selection: keep the tests it selected because they failed.
+        selected = getattr(self._testmon(config), "selected", None) or {}
+        keep = [i for i in items
+                if any(r.get("kind") == "failed" for r in selected.get(i.nodeid, ()))]
+        drop = [i for i in items if i not in keep]
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += len(items)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            # A module that fails to import is shown as an error "test", so a broken
+            # import never looks like "no tests ran".
+            self.reports.setdefault(f"collect:{report.nodeid}", []).append(report)  # type: ignore[arg-type]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collect_done = time.time()
+        config = session.config
+        testmon = self._testmon(config)
+        for message in getattr(testmon, "messages", None) or ():
+            self.send(Notice(text=f"testmon-watch: {message}"))
+        reasons_by_id: dict[str, list[dict[str, str]]] = getattr(testmon, "selected", None) or {}
+        selected = []
+        for item in session.items:
+            reasons = [format_reason(r) for r in reasons_by_id.get(item.nodeid, ())]
+            if not reasons and self.default_reason:
+                reasons = [self.default_reason]
+            selected.append(SelectedTest(nodeid=item.nodeid, reasons=reasons))
+        plan = getattr(testmon, "plan", None)
+        changed = plan.changes.describe() if plan is not None else ""
+        deselected = self.deselected
+        if testmon is not None and not self.only_failed:
+            # testmon also counts tests of files it skipped without collecting them.
+            deselected = max(deselected, int(getattr(testmon, "deselected_count", 0)))
+        self.send(RunStarted(run_id=self.run_id, trigger=self.trigger, changed=changed,
+                             selected=selected, deselected=deselected, started_at=self.t0))
+        self.run_started_sent = True
+        for key, reports in list(self.reports.items()):
+            if key.startswith("collect:"):
+                nodeid = key[len("collect:"):]
+                self.send(TestStarted(run_id=self.run_id, nodeid=nodeid))
+                self._finish(nodeid, reports, "error", None)
+                del self.reports[key]
+
+    # -- tests --------------------------------------------------------------------------
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.reports[nodeid] = []
+        self.send(TestStarted(run_id=self.run_id, nodeid=nodeid))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reports.setdefault(report.nodeid, []).append(report)
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        reports = self.reports.pop(nodeid, [])
+        self._finish(nodeid, reports, outcome_of(reports), list(location))
+
+    def _finish(self, nodeid: str, reports: list[Any], outcome: str,
+                location: list[Any] | None) -> None:
+        sections = [[title, truncate(content)] for title, content in
+                    (reports[-1].sections if reports else [])]
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        if self.first_result is None:
+            self.first_result = time.time()
+        self.send(TestFinished(
+            run_id=self.run_id, nodeid=nodeid, outcome=outcome,
+            duration=sum(getattr(r, "duration", 0.0) for r in reports),
+            longrepr=_longrepr_of(reports, outcome), sections=sections, location=location))
+
+    # -- the end ----------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # After pytest_sessionfinish, so testmon has saved its results: the next run,
+        # started as soon as the client sees run_finished, reads them.
+        if self.preload_path is not None:
+            write_preload_list(self.preload_path, self.root)
+        status = self.session.exitstatus if self.session is not None else 0
+        self.finish(int(status))
+
+    def finish(self, exitstatus: int | str) -> None:
+        """Send run_finished once (also used when pytest ends before configuring us)."""
+        if self.finished:
+            return
+        self.finished = True
+        now = time.time()
+
+        def since(t: float | None) -> float | None:
+            return None if t is None else round(t - self.t0, 6)
+
+        timing = {"spawn": since(self.child_start), "collect": since(self.collect_done),
+                  "first_result": since(self.first_result), "total": since(now)}
+        self.send(RunFinished(run_id=self.run_id, exitstatus=exitstatus, counts=dict(self.counts),
+                              timing=timing, crashed=None))
