@@ -454,6 +454,10 @@ class Database:
         row = self.conn.execute("SELECT fingerprints FROM unit WHERE id = ?", (unit_id,)).fetchone()
         return bytes(row[0]) if row else b""
 
+    def unit_edges(self, unit_id: int) -> bytes:
+        row = self.conn.execute("SELECT edges FROM unit WHERE id = ?", (unit_id,)).fetchone()
+        return bytes(row[0]) if row else b""
+
     def unit_ids(self, env_id: int, keys: Iterable[str]) -> dict[str, int]:
         keys = list(keys)
         result: dict[str, int] = {}

@@ -135,14 +135,16 @@ class RunStore:
     def save_units(self, units: Iterable[Mapping[str, Any]]) -> None:
         for unit in units:
             deps = self.resolve(unit)
-            edges: set[int] = set()
             key: str = unit["key"]
             if key.startswith("import:"):
                 edges = self._edges(key[len("import:"):], unit["imported"])
+            else:
+                # Modules this unit imported or loaded by name: roots of its users.
+                edges = {self._file_id(p, file_kind(p))[0] for p in unit["imported"]}
             unit_id = self.db.save_unit(
                 self.env_id, RecordedUnit(key, deps.fingerprint_ids, deps.lines, edges)
             )
-            self._unit_files[unit_id] = deps.files
+            self._unit_files[unit_id] = deps.files | edges
 
     def save_tests(self, tests: Iterable[Mapping[str, Any]]) -> None:
         tests = list(tests)
@@ -155,7 +157,7 @@ class RunStore:
         for test in tests:
             deps = self.resolve(test)
             roots = set(deps.files)
-            for root_path in test["roots"]:
+            for root_path in list(test["roots"]) + list(test.get("imported", ())):
                 file_id, _, _ = self._file_id(root_path, file_kind(root_path))
                 roots.add(file_id)
             ids = [unit_ids[k] for k in test["units"]]
@@ -187,6 +189,7 @@ class RunStore:
         if files is None:
             fps = list(unpack_ints(self.db.unit_fingerprints(unit_id)))
             files = set(self.db.fingerprint_files(fps).values()) if fps else set()
+            files |= set(unpack_ints(self.db.unit_edges(unit_id)))
             self._unit_files[unit_id] = files
         return files
 

@@ -242,7 +242,9 @@ class ChildRecorder:
         self.tracer = tracer if tracer is not None else make_tracer(self.files.is_project)
         self.reads_watcher = FileReadWatcher(self.files.is_project, self._on_read, self._on_list)
         self.written = False
-        self.lock = threading.Lock()
+        self.writing = False
+        self.terminate_after_write = False
+        self.lock = threading.RLock()
         stem = f"{key_hash(key)}-{os.getpid()}"
         self.started_path = out_dir / f"{stem}.started"
         self.data_path = out_dir / f"{stem}.json"
@@ -273,31 +275,46 @@ class ChildRecorder:
             _install_fork_hook()
 
     def write(self) -> None:
-        """Save everything recorded so far; idempotent, safe from signal handlers."""
+        """Save everything recorded so far; idempotent.
+
+        A SIGTERM that arrives while this runs (Pool.terminate during our own
+        exit) must not re-enter it: the handler only asks to be re-delivered
+        once the report is safely on disk.
+        """
         with self.lock:
             if self.written:
                 return
             self.written = True
+            self.writing = True
             try:
-                for path, lines in self.tracer.take().items():
-                    rel = self.files.relative(path)
-                    if rel is not None:
-                        self.lines.setdefault(rel, set()).update(lines)
-            except Exception:  # noqa: BLE001 - a broken tracer must not hide the rest
-                pass
-            payload = {
-                "key": self.key,
-                "pid": os.getpid(),
-                "lines": {p: sorted(v) for p, v in self.lines.items()},
-                "reads": sorted(self.reads),
-                "listings": sorted(self.listings),
-            }
-            tmp = self.data_path.with_suffix(".tmp")
-            try:
-                tmp.write_text(json.dumps(payload))
-                os.replace(tmp, self.data_path)
-            except OSError:
-                pass
+                self._write_report()
+            finally:
+                self.writing = False
+        if self.terminate_after_write:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def _write_report(self) -> None:
+        try:
+            for path, lines in self.tracer.take().items():
+                rel = self.files.relative(path)
+                if rel is not None:
+                    self.lines.setdefault(rel, set()).update(lines)
+        except Exception:  # noqa: BLE001 - a broken tracer must not hide the rest
+            pass
+        payload = {
+            "key": self.key,
+            "pid": os.getpid(),
+            "lines": {p: sorted(v) for p, v in self.lines.items()},
+            "reads": sorted(self.reads),
+            "listings": sorted(self.listings),
+        }
+        tmp = self.data_path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(payload))
+            os.replace(tmp, self.data_path)
+        except OSError:
+            pass
 
 
 _original_exit: Callable[[int], Any] | None = None
@@ -353,6 +370,10 @@ def _handle_sigterm(flush: Callable[[], None]) -> None:
         return  # the program handles SIGTERM itself and will exit through atexit
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        recorder = _current[0] if _current else None
+        if recorder is not None and recorder.writing:
+            recorder.terminate_after_write = True
+            return
         flush()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)

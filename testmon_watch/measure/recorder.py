@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from testmon_watch.measure.children import ChildRecording, become_forked_child
 from testmon_watch.measure.file_reads import FileReadWatcher
 from testmon_watch.measure.imports import ImportWatcher
+from testmon_watch.measure.patches import ModulePatches
 from testmon_watch.measure.tracer import LineTracer, make_tracer
 
 SESSION_KEY = "session"
@@ -85,15 +87,19 @@ class ProjectFiles:
         self._cache: dict[str, str | None] = {}
 
     def relative(self, path: str) -> str | None:
-        """Project-relative '/'-path of `path`, or None when it is not a project file."""
+        """Project-relative '/'-path of an existing project file, else None."""
         cached = self._cache.get(path, "")
         if cached != "":
             return cached
-        result = self._classify(path)
+        result = self._classify(path, must_exist=True)
         self._cache[path] = result
         return result
 
-    def _classify(self, path: str) -> str | None:
+    def relative_path(self, path: str) -> str | None:
+        """Like `relative`, for a path that may not exist (yet): a missing data file."""
+        return self._classify(path, must_exist=False)
+
+    def _classify(self, path: str, must_exist: bool) -> str | None:
         if not path or path.startswith("<"):
             return None  # <frozen os>, <string>, <doctest ...>: no file behind it
         absolute = path if os.path.isabs(path) else os.path.abspath(path)
@@ -101,7 +107,7 @@ class ProjectFiles:
             absolute = os.path.realpath(absolute)
             if not absolute.startswith(self.prefix):
                 return None
-        if absolute.startswith(self.excluded) or not os.path.exists(absolute):
+        if absolute.startswith(self.excluded) or (must_exist and not os.path.exists(absolute)):
             return None  # also pseudo file names such as editable-install path hooks
         parts = absolute[len(self.prefix):].split(os.sep)
         if EXCLUDED_DIR_NAMES.intersection(parts[:-1]) or parts[0].startswith(".testmondata"):
@@ -127,6 +133,8 @@ class Recorder:
         self._imports = ImportWatcher(files.is_project, self._enter_import, self._exit_import)
         self._reads = FileReadWatcher(files.is_project, self._on_read, self._on_list)
         self.running = False
+        self.paused = False
+        self._patches = ModulePatches(self._on_imported, self._on_missing)
         self.children = (ChildRecording(Path(files.root), children_dir)
                          if children_dir is not None else None)
 
@@ -136,6 +144,7 @@ class Recorder:
         self._imports.install(extra_loader_classes)
         self._reads.enable()
         self._tracer.start()
+        self._patches.install()
         self.running = True
         if self.children is not None:
             self.children.install()
@@ -150,6 +159,7 @@ class Recorder:
         self._tracer.stop()
         self._reads.disable()
         self._imports.uninstall()
+        self._patches.uninstall()
         if self.children is not None:
             self.children.uninstall()
 
@@ -234,14 +244,49 @@ class Recorder:
             self.on_import_done(done)
 
     def _on_read(self, path: str) -> None:
-        rel = self.files.relative(path)
+        if self.paused:
+            return
+        rel = self.files.relative_path(path)
         if rel is not None and rel not in self.ignored_reads:
             self.current.reads.add(rel)
 
     def _on_list(self, path: str) -> None:
+        # pytest's own directory scans during collection happen in the session
+        # context; a listing there is not a dependency of every test.
+        if self.paused or len(self.stack) == 1:
+            return
         rel = self.files.relative(path)
         if rel is not None:
             self.current.listings.add(rel)
+
+    def _on_imported(self, module: Any) -> None:
+        """`importlib.import_module` returned a module: the current context uses it.
+
+        A module already imported runs no line and triggers no import hook, so
+        without this the second test that loads a module by name depends on nothing.
+        """
+        if self.paused:
+            return
+        rel = self.files.relative(getattr(module, "__file__", None) or "")
+        if rel is not None:
+            self.current.imported.add(rel)
+
+    def _on_missing(self, path: str) -> None:
+        """A stat of a project path that does not exist: creating it later matters."""
+        if self.paused or len(self.stack) == 1:
+            return
+        rel = self.files.relative_path(path)
+        if rel is not None and rel not in self.ignored_reads:
+            self.current.reads.add(rel)
+
+    @contextmanager
+    def pause(self) -> Iterator[None]:
+        """Our own file reads (change detection, saving results) are nobody's dependency."""
+        previous, self.paused = self.paused, True
+        try:
+            yield
+        finally:
+            self.paused = previous
 
     def take_finished_imports(self) -> list[Execution]:
         done, self.finished_imports = self.finished_imports, []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -141,7 +142,8 @@ class TestmonSession:
             self.db, messages = Database.open(self.mode.datafile, readonly=self.worker)
             self.messages.extend(messages)
             env = current_environment(self.mode.environment)
-            self.plan = plan_selection(self.db, self.root, env, write=not self.worker)
+            with self._engine_io():
+                self.plan = plan_selection(self.db, self.root, env, write=not self.worker)
         except (DatabaseError, OSError) as exc:
             self._disable(f"{exc}; running without selection or recording")
             return
@@ -166,6 +168,10 @@ class TestmonSession:
             self.store = RunStore(self.db, self.plan.env_id, self.root, self.plan.files)
         if self.mode.select and self.plan is not None:
             self.skipped_files = self.plan.test_files_to_skip()
+
+    def _engine_io(self) -> contextlib.AbstractContextManager[None]:
+        """Files the engine itself reads are not dependencies of the current test."""
+        return self.recorder.pause() if self.recorder is not None else contextlib.nullcontext()
 
     def _disable(self, message: str) -> None:
         self.messages.append(message)
@@ -324,7 +330,7 @@ class TestmonSession:
         self.pending_written += len(tests)
         assert self.db is not None
         try:
-            with self.db.transaction():
+            with self._engine_io(), self.db.transaction():
                 self.store.save_units(units)
                 self.store.save_tests(tests)
         except Exception as exc:
@@ -343,7 +349,7 @@ class TestmonSession:
         if self.store is None or self.db is None or not self.late_children:
             return
         try:
-            with self.db.transaction():
+            with self._engine_io(), self.db.transaction():
                 self.store.merge_late(self.late_children)
         except Exception as exc:
             self.messages.append(f"could not save child-process data ({exc})")

@@ -42,6 +42,7 @@ class RecordingHooks:
         self.sent_modules: set[str] = set()
         self._modules_seen = 0
         self.reports: dict[str, list[pytest.TestReport]] = {}
+        self.item_units: dict[str, set[str]] = {}  # nodeid -> fixture unit keys it used
         self._conftests: dict[Path, list[str]] = {}
 
     # -- payload plumbing ----------------------------------------------------
@@ -149,6 +150,7 @@ class RecordingHooks:
             if self.recorder.current.key == f"test:{item.nodeid}":
                 self.recorder.pop()
             self.reports.pop(item.nodeid, None)
+            self.item_units.pop(item.nodeid, None)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Generator[None, Any, None]:
@@ -156,6 +158,9 @@ class RecordingHooks:
         report: pytest.TestReport = outcome.get_result()
         reports = self.reports.setdefault(item.nodeid, [])
         reports.append(report)
+        # Note the fixture instances now: by the teardown report, fixtures whose
+        # scope ends with this test are already finalized and forgotten.
+        self.item_units.setdefault(item.nodeid, set()).update(self._fixture_units(item))
         if call.when != "teardown" or self.recorder.current.key != f"test:{item.nodeid}":
             return
         execution = self.recorder.pop()
@@ -166,7 +171,7 @@ class RecordingHooks:
             path=rel or os.path.relpath(item.path, self.root),
             outcome=outcome_of(reports),
             duration=sum(r.duration for r in reports),
-            units=sorted(self._fixture_units(item) | {"session"}
+            units=sorted(self.item_units.pop(item.nodeid, set()) | {"session"}
                          | ({f"collect:{rel}"} if rel else set())),
             roots=([rel] if rel else []) + self._conftest_paths(Path(item.path)),
             complete=True,

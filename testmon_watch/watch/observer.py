@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -72,6 +72,7 @@ WATCHED_EVENT_TYPES: list[type[FileSystemEvent]] = [
 ]
 
 ObserverFactory = Callable[[], BaseObserver]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -187,9 +188,14 @@ class ChangeWatcher:
         on_notice: Callable[[str], None] | None = None,
         *,
         max_wait: float = 1.0,
+        on_held: Callable[[frozenset[str]], None] | None = None,
         observer_factory: ObserverFactory | None = None,
     ) -> None:
         """`max_wait` caps how long a continuous stream of events can delay a batch.
+
+        `on_held` is called (on the watcher thread) with every path held so far
+        each time paused watching holds new changes: the front end can say
+        "changes waiting" during a run.
 
         `observer_factory` builds the native observer (default: watchdog's
         platform `Observer`); it exists so tests can simulate a platform where
@@ -200,6 +206,7 @@ class ChangeWatcher:
         self._root_prefix = self._root_str.rstrip(os.sep) + os.sep
         self._on_batch = on_batch
         self._on_notice = on_notice
+        self._on_held = on_held
         self._filter = path_filter
         self._debounce = debounce
         self._max_wait = max(max_wait, 0.0)
@@ -425,16 +432,23 @@ class ChangeWatcher:
             log.exception("testmon-watch: evaluating changes failed")
             self._notice(f"checking changed files failed: {type(exc).__name__}: {exc}")
             return
-        if batch is None:
-            return
+        if isinstance(batch, ChangeBatch):
+            self._call("on_batch", self._on_batch, batch)
+        elif batch is not None and self._on_held is not None:
+            self._call("on_held", self._on_held, batch)
+
+    def _call(self, name: str, callback: Callable[[_T], None], argument: _T) -> None:
         try:
-            self._on_batch(batch)
+            callback(argument)
         except Exception as exc:  # the callback must not end the watcher
-            log.exception("testmon-watch: on_batch failed")
+            log.exception("testmon-watch: %s failed", name)
             self._notice(f"change handler failed: {type(exc).__name__}: {exc}")
 
-    def _evaluate(self, window: _Window) -> ChangeBatch | None:
-        """Digest the window's candidates; the batch to deliver now, if any."""
+    def _evaluate(self, window: _Window) -> ChangeBatch | frozenset[str] | None:
+        """Digest the window's candidates: the batch to deliver now, if any.
+
+        While paused: the paths now held when this window added some, else None.
+        """
         with self._lock:
             candidates = set(window.paths)
             for directory in window.dirs:
@@ -465,7 +479,7 @@ class ChangeWatcher:
                 for rel, old in changed.items():
                     self._held.setdefault(rel, old)
                 self._held_span = _union(self._held_span, span)
-                return None
+                return frozenset(self._held) if changed else None
             # a held change that was undone before resume() is no change
             paths = {rel for rel, old in self._held.items() if self._known.get(rel) != old}
             if paths:

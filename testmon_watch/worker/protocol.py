@@ -154,7 +154,7 @@ class TestFinished:
     duration: float = 0.0
     longrepr: str = ""
     sections: list[list[str]] = field(default_factory=list)  # [[title, content], ...]
-    location: list[Any] | None = None  # [path, lineno or None, name]
+    location: list[Any] | None = None  # [path, 1-based lineno or None, name]
 
 
 @dataclass

@@ -450,7 +450,9 @@ class WorkerServer:
     def _tail_line(self, run: ActiveRun) -> str:
         lines = [ln for ln in run.output_tail.decode("utf-8", "replace").splitlines()
                  if ln.strip()]
-        return lines[-1].strip() if lines else "no output"
+        # pytest ends a usage error with its rootdir line: the error line says more.
+        errors = [ln for ln in lines if "error" in ln.lower()]
+        return (errors or lines or ["no output"])[-1].strip()
 
     def _read_output(self) -> None:
         run = self.run

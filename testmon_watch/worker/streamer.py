@@ -199,7 +199,10 @@ class EventStreamer:
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         reports = self.reports.pop(nodeid, [])
-        self._finish(nodeid, reports, outcome_of(reports), list(location))
+        path, lineno, name = location
+        # pytest counts lines from 0; editors and tracebacks from 1.
+        self._finish(nodeid, reports, outcome_of(reports),
+                     [path, None if lineno is None else lineno + 1, name])
 
     def _finish(self, nodeid: str, reports: list[Any], outcome: str,
                 location: list[Any] | None) -> None:

@@ -1,0 +1,75 @@
+"""Two small wrappers for what no hook reports: modules loaded by name, and files found missing.
+
+`importlib.import_module` of an already imported module runs no code and
+raises no audit event; `os.stat` of a missing file raises none either. Both
+matter for selection: the second test that loads a module by name depends on
+it, and a test that checks `os.path.exists("override.json")` depends on that
+file appearing. The wrappers cost one Python call each and are removed again
+by `uninstall()`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+
+class ModulePatches:
+    """Wraps `importlib.import_module` and `os.stat` while installed."""
+
+    def __init__(self, on_imported: Callable[[ModuleType], None],
+                 on_missing: Callable[[str], None]) -> None:
+        self.on_imported = on_imported
+        self.on_missing = on_missing
+        self._original_import: Callable[..., ModuleType] | None = None
+        self._original_stat: Callable[..., os.stat_result] | None = None
+
+    def install(self) -> None:
+        if self._original_import is not None:
+            return
+        original_import = self._original_import = importlib.import_module
+        original_stat = self._original_stat = os.stat
+        on_imported, on_missing = self.on_imported, self.on_missing
+
+        def import_module(name: str, package: str | None = None) -> ModuleType:
+            module = original_import(name, package)
+            try:
+                on_imported(module)
+            except Exception:  # noqa: BLE001 - recording must never break the import
+                pass
+            return module
+
+        def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+            try:
+                return original_stat(path, *args, **kwargs)
+            except FileNotFoundError:
+                if isinstance(path, (str, os.PathLike)) and kwargs.get("dir_fd") is None:
+                    try:
+                        on_missing(os.path.abspath(os.fspath(path)))
+                    except Exception:  # noqa: BLE001
+                        pass
+                raise
+
+        import_module.__wrapped__ = original_import  # type: ignore[attr-defined]
+        stat.__wrapped__ = original_stat  # type: ignore[attr-defined]
+        importlib.import_module = import_module
+        os.stat = stat
+
+    def uninstall(self) -> None:
+        original_import, original_stat = self._original_import, self._original_stat
+        if original_import is not None:
+            if _unwrapped(importlib.import_module) is original_import:
+                importlib.import_module = original_import
+            self._original_import = None
+        if original_stat is not None:
+            if _unwrapped(os.stat) is original_stat:
+                os.stat = original_stat
+            self._original_stat = None
+
+
+def _unwrapped(function: object) -> object:
+    """The function our wrapper wraps, or the function itself when it is not ours."""
+    return getattr(function, "__wrapped__", function)
