@@ -451,7 +451,7 @@ class WorkerServer:
         lines = [ln for ln in run.output_tail.decode("utf-8", "replace").splitlines()
                  if ln.strip()]
         # pytest ends a usage error with its rootdir line: the error line says more.
-        errors = [ln for ln in lines if "error" in ln.lower()]
+        errors = [ln for ln in lines if "error:" in ln.lower()]
         return (errors or lines or ["no output"])[-1].strip()
 
     def _read_output(self) -> None:

@@ -1,0 +1,220 @@
+"""Worker runs on a real sample project: selection, event order, results, preloading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from worker_helpers import Events, finished, make_client, run_end, write
+from testmon_watch.worker.client import WorkerClient
+from testmon_watch.worker.protocol import (
+    ChildStarted,
+    RunFinished,
+    RunStarted,
+    TestFinished,
+    TestStarted,
+    WorkerReady,
+    WorkerStatus,
+)
+
+ALL_CALC = {"test_calc.py::test_add", "test_calc.py::test_mul", "test_calc.py::test_fraction"}
+
+
+def run(client: WorkerClient, events: Events, **fields: object) -> list[object]:
+    run_id = client.run(**fields)
+    return list(events.until_finished(run_id))
+
+
+def assert_well_ordered(stream: list[object]) -> None:
+    """run_started first, each test started before it finished, run_finished last."""
+    kinds = [m for m in stream if isinstance(m, (RunStarted, TestStarted, TestFinished,
+                                                  RunFinished))]
+    assert isinstance(kinds[0], RunStarted) and isinstance(kinds[-1], RunFinished)
+    open_test = None
+    for message in kinds[1:-1]:
+        if isinstance(message, TestStarted):
+            assert open_test is None, f"{message.nodeid} started inside {open_test}"
+            open_test = message.nodeid
+        elif isinstance(message, TestFinished):
+            assert open_test == message.nodeid
+            open_test = None
+    assert open_test is None
+
+
+def test_first_run_records_all_then_an_edit_runs_only_affected(
+        client: WorkerClient, events: Events, project: Path) -> None:
+    ready = events.wait_for(WorkerReady)
+    assert ready.pid > 0 and ready.preloaded > 0
+    first = run(client, events, trigger="startup")
+    assert_well_ordered(first)
+    started = next(m for m in first if isinstance(m, RunStarted))
+    assert {s.nodeid for s in started.selected} == ALL_CALC
+    assert all(s.reasons == ["it is new"] for s in started.selected)
+    assert set(finished(first)) == ALL_CALC
+    end = run_end(first)
+    assert end.exitstatus == 0 and end.counts == {"passed": 3} and end.crashed is None
+    assert set(end.timing) == {"spawn", "collect", "first_result", "total"}
+
+    nothing = run(client, events)
+    assert finished(nothing) == {} and run_end(nothing).exitstatus == 0
+    assert next(m for m in nothing if isinstance(m, RunStarted)).deselected == 3
+
+    calc = project / "calc.py"
+    calc.write_text(calc.read_text().replace("return a * b", "return b * a"))
+    second = run(client, events, trigger={"changed": ["calc.py"]})
+    assert_well_ordered(second)
+    started = next(m for m in second if isinstance(m, RunStarted))
+    assert started.trigger == {"changed": ["calc.py"]}
+    assert "calc.py" in started.changed and "mul" in started.changed
+    assert [s.nodeid for s in started.selected] == ["test_calc.py::test_mul"]
+    assert any("mul" in r and "calc.py" in r for r in started.selected[0].reasons)
+    assert started.deselected == 2
+    result = finished(second)["test_calc.py::test_mul"]
+    assert result.outcome == "passed"
+    assert ["Captured stdout call", "hello from test_mul\n"] in result.sections
+    assert result.location == ["test_calc.py", 10, "test_mul"]
+
+
+def test_failing_test_reports_the_assertion_and_outcomes(
+        client: WorkerClient, events: Events, project: Path) -> None:
+    write(project, "test_mixed.py", """\
+        import pytest
+
+        def test_bad():
+            assert 2 + 2 == 5
+
+        def test_skip():
+            pytest.skip("not today")
+
+        @pytest.mark.xfail(reason="known")
+        def test_xfail():
+            assert False
+
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("fixture broke")
+
+        def test_error(broken):
+            pass
+
+        def test_exit():
+            import sys
+            sys.exit(3)
+    """)
+    stream = run(client, events, mode="nodeids", nodeids=["test_mixed.py"])
+    assert_well_ordered(stream)
+    results = finished(stream)
+    assert results["test_mixed.py::test_bad"].outcome == "failed"
+    assert "assert (2 + 2) == 5" in results["test_mixed.py::test_bad"].longrepr
+    assert results["test_mixed.py::test_skip"].outcome == "skipped"
+    assert "not today" in results["test_mixed.py::test_skip"].longrepr
+    assert results["test_mixed.py::test_xfail"].outcome == "xfailed"
+    assert results["test_mixed.py::test_error"].outcome == "error"
+    assert "fixture broke" in results["test_mixed.py::test_error"].longrepr
+    assert results["test_mixed.py::test_exit"].outcome == "failed"  # sys.exit is a failure
+    end = run_end(stream)
+    assert end.exitstatus == 1
+    assert end.counts == {"failed": 2, "skipped": 1, "xfailed": 1, "error": 1}
+    selected = next(m for m in stream if isinstance(m, RunStarted)).selected
+    assert all(s.reasons == ["it is new"] for s in selected)
+
+    # "failed" without ids: testmon's own record of what failed, nothing else.
+    again = run(client, events, mode="failed")
+    failing = {"test_mixed.py::test_bad", "test_mixed.py::test_error", "test_mixed.py::test_exit"}
+    assert set(finished(again)) == failing
+    selected = next(m for m in again if isinstance(m, RunStarted)).selected
+    assert all("failed last time" in s.reasons[0] or "had an error" in s.reasons[0]
+               for s in selected)
+
+    # Explicit ids of up-to-date tests: the reason is that they were asked for.
+    explicit = run(client, events, mode="nodeids", nodeids=["test_mixed.py::test_skip"])
+    selected = next(m for m in explicit if isinstance(m, RunStarted)).selected
+    assert [(s.nodeid, s.reasons) for s in selected] == [("test_mixed.py::test_skip",
+                                                          ["requested"])]
+
+
+def test_a_broken_import_shows_as_an_error_not_as_no_tests(
+        client: WorkerClient, events: Events, project: Path) -> None:
+    run(client, events)
+    calc = project / "calc.py"
+    calc.write_text(calc.read_text() + "\nimport no_such_module_here\n")
+    stream = run(client, events)
+    errors = finished(stream)
+    assert errors["test_calc.py"].outcome == "error"
+    assert "no_such_module_here" in errors["test_calc.py"].longrepr
+    assert run_end(stream).exitstatus == 2
+
+
+def test_usage_error_is_reported(client: WorkerClient, events: Events) -> None:
+    stream = run(client, events, args=["--no-such-option"])
+    assert run_end(stream).exitstatus == 4
+    notices = [m.text for m in stream if type(m).__name__ == "Notice"]
+    assert any("--no-such-option" in n for n in notices), notices
+
+
+def test_the_server_never_imports_project_modules_but_preloads_third_party(
+        client: WorkerClient, events: Events, project: Path) -> None:
+    write(project, "helpers/__init__.py", "VALUE = 1\n")
+    write(project, "test_helpers.py", """\
+        import helpers
+
+        def test_value():
+            assert helpers.VALUE == 1
+    """)
+    for _ in range(3):
+        assert run_end(run(client, events, mode="all")).exitstatus == 0
+    preload = (project / ".testmondata-preload.json").read_text()
+    assert '"fractions"' in preload and '"calc"' not in preload and '"helpers"' not in preload
+    client.request_status()
+    status = events.wait_for(WorkerStatus)
+    assert status.project_modules == []
+    assert not {"calc", "helpers", "test_calc", "test_helpers", "conftest"} & set(status.modules)
+    # Imported by the tests, so warmed up in the server after the first run.
+    assert "fractions" in status.modules
+
+
+def test_each_run_gets_a_fresh_child(client: WorkerClient, events: Events,
+                                     project: Path) -> None:
+    write(project, "test_state.py", """\
+        import calc
+
+        def test_fresh_module_state():
+            assert not hasattr(calc, "touched")
+            calc.touched = True
+    """)
+    pids = set()
+    for _ in range(2):
+        stream = run(client, events, mode="nodeids", nodeids=["test_state.py"])
+        assert run_end(stream).counts == {"passed": 1}
+        pids.add(next(m for m in stream if isinstance(m, ChildStarted)).pid)
+    assert len(pids) == 2
+
+
+def test_runs_asked_for_during_a_run_are_queued(client: WorkerClient, events: Events) -> None:
+    first = client.run(mode="all")
+    second = client.run(mode="all")
+    events.until_finished(first)
+    stream = events.until_finished(second)
+    assert set(finished(stream)) == ALL_CALC
+
+
+@pytest.mark.parametrize("crash", ["segfault", "exit"])
+def test_no_fork_fallback_runs_and_survives_crashes(
+        project: Path, events: Events, crash: str) -> None:
+    write(project, "test_crash.py", f"""\
+        import ctypes, os
+
+        def test_crash():
+            {"ctypes.string_at(0)" if crash == "segfault" else "os._exit(3)"}
+    """)
+    client = make_client(project, events, env={"TESTMON_WATCH_NO_FORK": "1"})
+    client.start()
+    try:
+        stream = run(client, events)
+        assert run_end(stream).crashed == "test_crash.py::test_crash"
+        again = run(client, events, mode="nodeids", nodeids=["test_calc.py"])
+        assert set(finished(again)) == ALL_CALC
+        assert run_end(again).exitstatus == 0
+    finally:
+        client.stop()
