@@ -1,0 +1,1 @@
+"""Tests of testmon_watch.watch: filters, configuration and the change watcher."""
