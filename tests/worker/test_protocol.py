@@ -10,11 +10,11 @@ import pytest
 
 from testmon_watch.worker.protocol import (
     PROTOCOL_VERSION,
+    ProtocolError,
     RunCommand,
     RunStarted,
     SelectedTest,
     TestFinished,
-    ProtocolError,
     decode,
     encode,
     truncate,

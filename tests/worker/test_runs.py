@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from worker_helpers import Events, finished, make_client, run_end, write
+
 from testmon_watch.worker.client import WorkerClient
 from testmon_watch.worker.protocol import (
     ChildStarted,

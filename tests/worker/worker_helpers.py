@@ -7,11 +7,8 @@ import queue
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from testmon_watch.worker.client import WorkerClient
 from testmon_watch.worker.protocol import Message, RunFinished, TestFinished
