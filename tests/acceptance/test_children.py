@@ -11,7 +11,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,6 +118,55 @@ def edit(project, fn: str) -> None:
     project.replace("work.py", old, f"def {fn}(x=1):\n    return ({bodies[fn]}) * 1\n")
 
 
+RUN_TIMEOUT = 120
+
+
+def run(project, *args: str, testmon: bool = True) -> Any:
+    """`project.run`, in its own process group, with a timeout.
+
+    A child that hangs (or outlives pytest) must fail this test, not hang the
+    suite: on timeout the whole group is killed, and processes of the group
+    still alive after pytest ended are reported.
+    """
+    flags = ["--testmon"] if testmon else []
+    cmd = [sys.executable, "-m", "pytest", *flags, "-v", "-p", "no:cacheprovider", *args]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=project.path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"pytest did not finish in {RUN_TIMEOUT}s (a child hung?)\n{out}\n{err}")
+    leftovers = _group_alive(proc.pid)
+    if leftovers:
+        time.sleep(2)  # children may still be writing their report
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"processes started by the run outlived it (killed)\n{out}\n{err}")
+    result = pytest.RunResult(proc.returncode, out.splitlines(), err.splitlines(),
+                              time.perf_counter() - start)
+    run_class = sys.modules[type(project).__module__].Run  # the acceptance conftest's
+    return run_class(result)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def first_run(project, *args: str) -> Any:
+    result = run(project, *args)
+    assert result.ret == 0, result.text
+    return result
+
+
 def children_files(project) -> list[Path]:
     base = project.path / ".testmondata-children"
     return sorted(p for p in base.rglob("*") if p.is_file()) if base.exists() else []
@@ -143,18 +194,18 @@ def test_multiprocessing_child_code_selects_exactly_its_test(project, method, ki
         def test_no_children():
             assert True
     """)
-    first = project.first_run()
+    first = first_run(project)
     assert len(first.ran) == 3
-    assert project.run().ran == set()
+    assert run(project).ran == set()
 
     edit(project, "unused")
-    assert project.run().ran == set()  # no child ran it
+    assert run(project).ran == set()  # no child ran it
 
     edit(project, "fa")
-    run = project.run()
-    assert run.ran == {"test_kids.py::test_a"}, run.text
-    assert run.ret == 0
-    assert project.run().ran == set()
+    result = run(project)
+    assert result.ran == {"test_kids.py::test_a"}, result.text
+    assert result.ret == 0
+    assert run(project).ran == set()
     assert children_files(project) == []
 
 
@@ -190,16 +241,16 @@ def test_subprocess_python_c_and_dash_m(project) -> None:
         if __name__ == "__main__":
             main()
     """)
-    project.first_run()
-    assert project.run().ran == set()
+    first_run(project)
+    assert run(project).ran == set()
     edit(project, "unused")
-    assert project.run().ran == set()
+    assert run(project).ran == set()
     edit(project, "fa")
-    assert project.run().ran == {"test_kids.py::test_dash_c"}
+    assert run(project).ran == {"test_kids.py::test_dash_c"}
     edit(project, "fb")
-    assert project.run().ran == {"test_kids.py::test_dash_m"}
+    assert run(project).ran == {"test_kids.py::test_dash_m"}
     project.replace("pkg/tool.py", "return work.fb()", "return work.fb() + 0")
-    assert project.run().ran == {"test_kids.py::test_dash_m"}
+    assert run(project).ran == {"test_kids.py::test_dash_m"}
 
 
 @pytest.mark.parametrize("how", ["minimal", "pythonpath", "copy_without_ours"])
@@ -229,13 +280,13 @@ def test_subprocess_with_explicit_env(project, how) -> None:
         def test_other():
             subprocess.run([sys.executable, "-c", "import work; work.fb()"], check=True)
     """)
-    project.first_run()
-    assert project.run().ran == set()
+    first_run(project)
+    assert run(project).ran == set()
     edit(project, "fa")
-    run = project.run()
-    assert run.ran == {"test_kids.py::test_explicit_env"}, (
+    result = run(project)
+    assert result.ran == {"test_kids.py::test_explicit_env"}, (
         "the child started with an explicit env= was not recorded: "
-        "its test is not selected after an edit of the code only the child ran\n" + run.text)
+        "its test is not selected after an edit of the code only the child ran\n" + result.text)
 
 
 # -- 3. nested children ----------------------------------------------------------------------
@@ -254,9 +305,9 @@ def test_spawn_child_starting_a_fork_child(project) -> None:
         def test_flat():
             in_children(work.fa, "spawn", "process")
     """)
-    project.first_run()
+    first_run(project)
     edit(project, "grand")
-    assert project.run().ran == {"test_kids.py::test_nested"}
+    assert run(project).ran == {"test_kids.py::test_nested"}
 
 
 def test_subprocess_child_starting_a_multiprocessing_child(project) -> None:
@@ -265,17 +316,19 @@ def test_subprocess_child_starting_a_multiprocessing_child(project) -> None:
         import sys
 
 
+        NESTED = "import work; work.outer_spawn_from_subprocess()"
+
+
         def test_nested():
-            subprocess.run([sys.executable, "-c", "import work; work.outer_spawn_from_subprocess()"],
-                           check=True)
+            subprocess.run([sys.executable, "-c", NESTED], check=True)
 
 
         def test_flat():
             subprocess.run([sys.executable, "-c", "import work; work.fa()"], check=True)
     """)
-    project.first_run()
+    first_run(project)
     edit(project, "grand")
-    assert project.run().ran == {"test_kids.py::test_nested"}
+    assert run(project).ran == {"test_kids.py::test_nested"}
 
 
 # -- 4. back-to-back tests -------------------------------------------------------------------
@@ -299,11 +352,11 @@ def test_back_to_back_tests_each_credited_with_their_own_children(project, metho
         def test_3():
             in_children(work.fc, {method!r}, "process")
     """)
-    project.first_run()
+    first_run(project)
     for fn, nodeid in [("fb", "test_2"), ("fa", "test_1"), ("fc", "test_3")]:
         edit(project, fn)
-        run = project.run()
-        assert run.ran == {f"test_kids.py::{nodeid}"}, (fn, run.text)
+        result = run(project)
+        assert result.ran == {f"test_kids.py::{nodeid}"}, (fn, result.text)
 
 
 def test_pool_shared_across_tests_never_misses(project) -> None:
@@ -337,11 +390,11 @@ def test_pool_shared_across_tests_never_misses(project) -> None:
         def test_no_pool():
             assert True
     """)
-    project.first_run()
+    first_run(project)
     edit(project, "fb")
-    run = project.run()
-    assert "test_kids.py::test_2" in run.ran, run.text
-    assert "test_kids.py::test_no_pool" not in run.ran
+    result = run(project)
+    assert "test_kids.py::test_2" in result.ran, result.text
+    assert "test_kids.py::test_no_pool" not in result.ran
 
 
 # -- 5. pytest-xdist -------------------------------------------------------------------------
@@ -373,14 +426,14 @@ def test_under_xdist(project, method) -> None:
         def test_4():
             subprocess.run([sys.executable, "-c", "import work; work.grand()"], check=True)
     """)
-    first = project.run("-n", "2")
+    first = run(project, "-n", "2")
     assert first.ret == 0, first.text
     assert len(first.ran) == 4
-    assert project.run("-n", "2").ran == set()
+    assert run(project, "-n", "2").ran == set()
     for fn, nodeid in [("fb", "test_2"), ("grand", "test_4"), ("fc", "test_3"), ("fa", "test_1")]:
         edit(project, fn)
-        run = project.run("-n", "2")
-        assert run.ran == {f"test_kids.py::{nodeid}"}, (fn, run.text)
+        result = run(project, "-n", "2")
+        assert result.ran == {f"test_kids.py::{nodeid}"}, (fn, result.text)
     assert children_files(project) == []
 
 
@@ -427,9 +480,9 @@ def test_faulty_child_is_recorded_or_its_test_reruns(project, fault, method) -> 
     body, expected = FAULTS[fault]
     project.write("work.py", WORK)
     project.write("test_kids.py", _fault_module(method, body))
-    project.first_run()
+    first_run(project)
 
-    plain = project.run()
+    plain = run(project)
     if "test_kids.py::test_fault" in plain.ran:
         happened = "rerun"
         assert plain.ran == {"test_kids.py::test_fault"}, plain.text
@@ -438,7 +491,7 @@ def test_faulty_child_is_recorded_or_its_test_reruns(project, fault, method) -> 
         assert plain.ran == set(), plain.text
     # Either way, an edit of the code the child ran selects the test.
     edit(project, "fa")
-    edited = project.run()
+    edited = run(project)
     assert edited.ran == {"test_kids.py::test_fault"}, edited.text
     assert happened == expected, f"{fault}/{method}: expected {expected}, engine did {happened}"
 
@@ -478,10 +531,10 @@ def test_no_children_files_after_a_normal_run(project) -> None:
         def test_subprocess():
             subprocess.run([sys.executable, "-c", "import work; work.fc()"], check=True)
     """)
-    project.first_run()
+    first_run(project)
     assert children_files(project) == []
     edit(project, "fa")
-    project.run()
+    run(project)
     assert children_files(project) == []
 
 
@@ -501,7 +554,7 @@ def test_stale_folder_of_a_killed_run_is_removed(project) -> None:
                 print("READY", file=sys.__stdout__, flush=True)
                 time.sleep(3600)  # until the runner kills us
     """)
-    project.first_run()
+    first_run(project)
     env = dict(os.environ, BLOCK_IN_TEST="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--testmon", "-p", "no:cacheprovider", "-s", "-q"],
@@ -517,7 +570,7 @@ def test_stale_folder_of_a_killed_run_is_removed(project) -> None:
     proc.communicate(timeout=60)
     stale = project.path / ".testmondata-children" / str(proc.pid)
     assert stale.is_dir()  # the killed run's folder is left behind
-    run = project.run()
-    assert run.ret == 0, run.text
+    result = run(project)
+    assert result.ret == 0, result.text
     assert not stale.exists()
     assert children_files(project) == []
