@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -11,6 +12,10 @@ from typing import Any
 from testmon_watch.core.changes import file_kind, read_state
 from testmon_watch.core.db import Database, FileRow, RecordedTest, RecordedUnit
 from testmon_watch.core.packing import unpack_ints, unpack_lines
+
+# File timestamps come from a coarser clock than time.time_ns(): a write just
+# after the run began can carry a slightly earlier mtime.
+MTIME_SLACK_NS = 20_000_000
 
 # Checksum for lines in a file whose blocks are unknown (it did not parse):
 # never equal to a real block's checksum, so any later change selects again.
@@ -51,8 +56,10 @@ class Dependencies:
 class RunStore:
     """Writes one run's recordings; owns the file states seen during the run."""
 
-    def __init__(self, db: Database, env_id: int, root: Path, files: dict[str, FileRow]) -> None:
+    def __init__(self, db: Database, env_id: int, root: Path, files: dict[str, FileRow],
+                 started_ns: int | None = None) -> None:
         self.db = db
+        self.started_ns = time.time_ns() if started_ns is None else started_ns
         self.env_id = env_id
         self.root = root
         self.files = files  # path -> state at the start of the run (already saved)
@@ -75,6 +82,11 @@ class RunStore:
         if row is None:
             self.db.save_file(current)
             self.files[path] = current
+            # First seen now, but modified after the run began: the code that ran
+            # may be the older content. Trust neither; its tests run again.
+            if current.mtime_ns >= self.started_ns - MTIME_SLACK_NS:
+                self._changed_during_run.add(path)
+                return current, True
             return current, False
         if changed:
             # Recorded code may be the old or the new content: trust neither.

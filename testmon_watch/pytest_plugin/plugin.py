@@ -116,6 +116,7 @@ class TestmonSession:
         self.worker = _is_worker(config)
         self.controller = _is_controller(config)
         self.started_at = time.time()
+        self.started_ns = time.time_ns()
         self.messages: list[str] = []
         self.db: Database | None = None
         self.plan: SelectionPlan | None = None
@@ -165,7 +166,8 @@ class TestmonSession:
                 self.hooks = RecordingHooks(config, self.recorder)
                 config.pluginmanager.register(self.hooks, "testmon_watch_recording")
         if not self.worker and self.db is not None and self.plan is not None:
-            self.store = RunStore(self.db, self.plan.env_id, self.root, self.plan.files)
+            self.store = RunStore(self.db, self.plan.env_id, self.root, self.plan.files,
+                                  started_ns=self.started_ns)
         if self.mode.select and self.plan is not None:
             self.skipped_files = self.plan.test_files_to_skip()
 

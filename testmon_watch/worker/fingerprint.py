@@ -119,3 +119,49 @@ def _dist_name(entry: str) -> str:
     stem = entry.rsplit(".", 1)[0]
     name, _, version = stem.partition("-")
     return f"{name} {version}".strip()
+
+
+def _metadata_key() -> tuple[tuple[str, str, int], ...]:
+    """Every distribution's metadata file on sys.path, with its mtime (stat only)."""
+    key = []
+    for entry in sys.path:
+        directory = entry or "."
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")):
+                for meta in ("METADATA", "PKG-INFO"):
+                    stamp = _stat(os.path.join(directory, name, meta))
+                    if stamp is not None:
+                        key.append((directory, name, stamp[0]))
+                        break
+                else:
+                    key.append((directory, name, 0))
+    return tuple(key)
+
+
+def cache_installed_packages() -> None:
+    """Make `core.environment.installed_packages` cheap in forked children.
+
+    It parses every distribution's metadata (tens of milliseconds per run). The
+    answer only changes when a metadata file on sys.path does, so it is kept
+    with a stat-only key and recomputed when the key differs (the child's
+    sys.path may gain entries, e.g. pytest's `pythonpath` option).
+    """
+    from testmon_watch.core import environment
+
+    original = environment.installed_packages
+    cache: dict[tuple[tuple[str, str, int], ...], dict[str, str]] = {}
+
+    def installed_packages() -> dict[str, str]:
+        key = _metadata_key()
+        if key not in cache:
+            cache.clear()
+            cache[key] = original()
+        return dict(cache[key])
+
+    installed_packages.__doc__ = original.__doc__
+    environment.installed_packages = installed_packages
+    installed_packages()  # filled here, in the server, so every child inherits it

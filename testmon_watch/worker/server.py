@@ -30,7 +30,7 @@ from typing import Any
 
 from testmon_watch.measure.recorder import ProjectFiles
 from testmon_watch.worker.child import register_stack_dump, run_child
-from testmon_watch.worker.fingerprint import Fingerprint
+from testmon_watch.worker.fingerprint import Fingerprint, cache_installed_packages
 from testmon_watch.worker.protocol import (
     EXIT_CANCELLED,
     EXIT_CRASHED,
@@ -177,6 +177,7 @@ class WorkerServer:
                 failures.append(f"{ep.name} ({type(exc).__name__}: {exc})")
         modules, conftests = read_preload_list(self.preload_path)
         failures += self.import_third_party(modules)
+        cache_installed_packages()
         if failures:
             self.notice("worker could not preload: " + ", ".join(failures[:5])
                         + (f" and {len(failures) - 5} more" if len(failures) > 5 else ""))

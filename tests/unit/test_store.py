@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,12 @@ from testmon_watch.core.changes import detect_changes, file_kind, read_state
 from testmon_watch.core.db import Database, FileRow
 from testmon_watch.core.packing import unpack_ints, unpack_lines
 from testmon_watch.core.selection import affected_tests
-from testmon_watch.core.store import UNKNOWN_BLOCK, BlockIndex, RunStore
+from testmon_watch.core.store import MTIME_SLACK_NS, UNKNOWN_BLOCK, BlockIndex, RunStore
+
+
+def after_writes() -> int:
+    """A run start time later than every file the test wrote so far."""
+    return time.time_ns() + MTIME_SLACK_NS + 1
 
 OLD_NS = 1_000_000_000_000_000_000
 LATER_NS = OLD_NS + 7_000_000_000
@@ -59,7 +65,10 @@ class Setup:
         return self.db.files()
 
     def store(self, *relpaths: str) -> RunStore:
-        return RunStore(self.db, self.env, self.root, self.known(*relpaths))
+        # The run "began" after the fixture files were written, as in a real session.
+        return RunStore(
+            self.db, self.env, self.root, self.known(*relpaths), started_ns=after_writes()
+        )
 
     def checksums(self, relpath: str, *names: str) -> set[int]:
         by_name = {b[0]: b[3] for b in self.db.files()[relpath].blocks}
@@ -257,7 +266,7 @@ def test_files_a_fixture_ran_in_become_roots(setup: Setup) -> None:
         setup.file_id(p) for p in ("conftest.py", "src/shop.py", "tests/test_a.py")
     }
     # a later store (next flush or next run) finds the unit's files through the database
-    later = RunStore(setup.db, setup.env, setup.root, setup.db.files())
+    later = RunStore(setup.db, setup.env, setup.root, setup.db.files(), started_ns=after_writes())
     with setup.db.transaction():
         later.save_tests([payload_for("tests/test_a.py::test_b", units=[key])])
     row_b = setup.test_rows()["tests/test_a.py::test_b"]
@@ -343,8 +352,9 @@ def test_save_units_import_edges_static_and_dynamic(setup: Setup) -> None:
         ids["plugins/c.py"],
     }
     assert list(unpack_ints(units["import:pkg/b.py"].edges)) == []
-    # only import units have edges
-    assert list(unpack_ints(units["fixture:session::conftest.py::x"].edges)) == []
+    # other units keep the modules they imported (or loaded by name) as edges:
+    # those become roots of every test that uses the unit
+    assert list(unpack_ints(units["fixture:session::conftest.py::x"].edges)) == [ids["pkg/a.py"]]
     assert setup.fingerprint_sets(units["import:pkg/a.py"].fingerprints) == {
         "pkg/a.py": setup.checksums("pkg/a.py", "<module>"),
     }

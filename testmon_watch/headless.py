@@ -1,0 +1,133 @@
+"""Plain-text front end: one compact block per run, streamed to a terminal or a pipe."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import TextIO
+
+from testmon_watch.session import ChangesSeen, RunDone, RunRequested, SessionEvent, SessionNotice
+from testmon_watch.worker.protocol import (
+    Notice,
+    RunStarted,
+    TestFinished,
+    WorkerReady,
+    WorkerRecycling,
+)
+
+FAILING = ("failed", "error", "crashed", "timeout", "xpassed")
+MARKS = {
+    "passed": "✓", "failed": "✗", "error": "E", "skipped": "s", "xfailed": "x",
+    "xpassed": "X", "crashed": "!", "timeout": "T",
+}
+COLOURS = {
+    "green": "32", "red": "31", "yellow": "33", "dim": "2", "bold": "1", "cyan": "36",
+}
+OUTCOME_COLOUR = {
+    "passed": "green", "failed": "red", "error": "red", "crashed": "red", "timeout": "red",
+    "xpassed": "red", "skipped": "yellow", "xfailed": "yellow",
+}
+MAX_TRACEBACK_LINES = 60
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour on a terminal, never under NO_COLOR or into a pipe."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+class HeadlessPrinter:
+    """Session listener that prints; thread-safe (events come from several threads)."""
+
+    def __init__(self, stream: TextIO = sys.stdout, colour: bool | None = None,
+                 verbose: bool = False) -> None:
+        self.stream = stream
+        self.colour = use_colour(stream) if colour is None else colour
+        self.verbose = verbose
+        self._lock = threading.Lock()
+        self.last_exitstatus: int | str | None = None
+
+    def paint(self, text: str, colour: str) -> str:
+        if not self.colour:
+            return text
+        return f"\x1b[{COLOURS[colour]}m{text}\x1b[0m"
+
+    def line(self, text: str = "") -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __call__(self, event: SessionEvent) -> None:
+        with self._lock:
+            self._print(event)
+
+    def _print(self, event: SessionEvent) -> None:
+        if isinstance(event, WorkerReady):
+            self.line(self.paint(
+                f"worker ready: {event.python}, {event.preloaded} modules preloaded "
+                f"in {event.import_seconds:.2f} s", "dim"))
+        elif isinstance(event, WorkerRecycling):
+            self.line(self.paint(f"worker recycling: {event.reason}", "yellow"))
+        elif isinstance(event, (Notice, SessionNotice)):
+            self.line(self.paint(f"testmon-watch: {event.text}", "yellow"))
+        elif isinstance(event, ChangesSeen):
+            if event.queued:
+                self.line(self.paint(
+                    f"changed during the run: {', '.join(event.paths[:3])}; runs next", "dim"))
+        elif isinstance(event, RunRequested):
+            pass
+        elif isinstance(event, RunStarted):
+            self._run_started(event)
+        elif isinstance(event, TestFinished):
+            self._test_finished(event)
+        elif isinstance(event, RunDone):
+            self._run_done(event)
+
+    def _run_started(self, event: RunStarted) -> None:
+        trigger = event.trigger if isinstance(event.trigger, str) else str(event.trigger or "")
+        title = f" {trigger or 'run'} "
+        self.line(self.paint(f"──{title}" + "─" * max(3, 60 - len(title)), "cyan"))
+        if event.changed and event.changed != "nothing":
+            self.line(f"changed: {event.changed}")
+        self.line(f"selected {len(event.selected)}, deselected {event.deselected}")
+        if self.verbose:
+            for test in event.selected:
+                self.line(self.paint(f"  {test.nodeid}: {'; '.join(test.reasons)}", "dim"))
+
+    def _test_finished(self, event: TestFinished) -> None:
+        if event.outcome not in FAILING and not self.verbose:
+            return
+        mark = self.paint(MARKS.get(event.outcome, "?"), OUTCOME_COLOUR.get(event.outcome, "bold"))
+        self.line(f"{mark} {event.nodeid} {self.paint(_ms(event.duration), 'dim')}")
+        if event.outcome in FAILING and event.longrepr:
+            lines = event.longrepr.splitlines()
+            if len(lines) > MAX_TRACEBACK_LINES:
+                lines = lines[-MAX_TRACEBACK_LINES:]
+                lines.insert(0, "  ...")
+            for text in lines:
+                self.line("    " + text)
+
+    def _run_done(self, event: RunDone) -> None:
+        finished = event.finished
+        self.last_exitstatus = finished.exitstatus
+        counts = finished.counts
+        parts = []
+        for outcome in ("passed", "failed", "error", "crashed", "timeout", "skipped", "xfailed",
+                        "xpassed"):
+            if counts.get(outcome):
+                parts.append(self.paint(f"{counts[outcome]} {outcome}",
+                                        OUTCOME_COLOUR.get(outcome, "bold")))
+        summary = ", ".join(parts) or "no tests ran"
+        if isinstance(finished.exitstatus, str):
+            summary += self.paint(f" ({finished.exitstatus})", "red")
+        timing = event.timing
+        self.line(
+            f"{summary} · change→selection {_ms(timing.get('selection'))}"
+            f" · first result {_ms(timing.get('first_result'))}"
+            f" · done {_ms(timing.get('done'))}"
+        )
