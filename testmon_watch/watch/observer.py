@@ -271,6 +271,8 @@ class ChangeWatcher:
     def ignore_writes(self, relpaths: Iterable[str]) -> None:
         """Accept the current content of these files as known, so their events yield nothing.
 
+        Paths are project-relative ('/' or os.sep) or absolute under the root.
+
         For the files the tests wrote during a run: their pending or future events
         compare equal to the digest taken now and are dropped, until someone
         changes the content again. A held change on such a file is dropped too
@@ -278,7 +280,11 @@ class ChangeWatcher:
         """
         with self._lock:
             for relpath in relpaths:
-                rel = relpath.replace(os.sep, "/").lstrip("/")
+                # absolute paths under the root are accepted too: tests report them so
+                rel = self._rel(relpath) if os.path.isabs(relpath) else relpath
+                if rel is None:
+                    continue  # outside the project: never watched anyway
+                rel = rel.replace(os.sep, "/")
                 if self._filter.ignored(rel):
                     continue
                 digest = file_digest(os.path.join(self._root_str, rel))

@@ -90,10 +90,12 @@ def test_backup_then_write_in_place_is_one_batch(watch: Start) -> None:
 def test_a_thousand_files_written_in_a_loop_arrive_together(watch: Start, poll: bool) -> None:
     """The union of the batches before the sentinel is exactly the 1,000 files, none twice.
 
-    The debounce is long and the cap far away, so natively this is one batch; a
-    polling observer may see the loop straddle one poll, hence at most two.
+    That much is deterministic. Natively the loop is also at most two batches: the
+    debounce is long (a split needs the writing loop to stall for 0.5 s) and the cap
+    far away. A polling observer reports whatever each poll saw, so on a loaded
+    machine the loop can straddle several polls; the count is not asserted there.
     """
-    w = watch(poll=poll, debounce=0.3, max_wait=5.0)
+    w = watch(poll=poll, debounce=0.5, max_wait=10.0)
     expected = {f"bulk/f{i:04d}.py" for i in range(1000)}
     for rel in sorted(expected):
         (w.root / rel).write_text(f"X = {rel!r}\n")
@@ -103,7 +105,8 @@ def test_a_thousand_files_written_in_a_loop_arrive_together(watch: Start, poll: 
         assert batch.paths <= expected, batch.paths - expected
         seen.append(batch.paths)
     assert sum(len(paths) for paths in seen) == len(expected)
-    assert len(seen) <= 2
+    if not poll:
+        assert len(seen) <= 2
     w.assert_no_batch_before_sentinel()
 
 
@@ -307,7 +310,8 @@ def test_ignore_writes_drops_events_still_on_their_way(watch: Start) -> None:
     w = watch()
     w.watcher.pause()
     w.write("data/out.bin", "x" * 100)
-    w.watcher.ignore_writes(["data/out.bin"])  # possibly before its events are even seen
+    # possibly before its events are even seen; absolute paths are accepted too
+    w.watcher.ignore_writes([str(w.root / "data/out.bin")])
     w.watcher.resume()
     w.assert_no_batch_before_sentinel()
 
@@ -315,15 +319,11 @@ def test_ignore_writes_drops_events_still_on_their_way(watch: Start) -> None:
 # -- robustness ---------------------------------------------------------------------------------
 
 
-class _NoInotifyObserver(BaseObserver):
-    pass
-
-
 def _exhausted_inotify() -> BaseObserver:
     raise OSError(errno.ENOSPC, "inotify watch limit reached")
 
 
-class _StartFails(Observer):  # type: ignore[valid-type,misc]
+class _StartFails(Observer):  # type: ignore[misc,valid-type]  # Observer is a platform alias
     def start(self) -> None:
         raise OSError(errno.EMFILE, "Too many open files")
 
