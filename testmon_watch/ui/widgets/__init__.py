@@ -1,0 +1,1 @@
+"""The app's widgets: results tree, detail pane, status bar, coverage view."""
