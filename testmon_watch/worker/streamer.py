@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -72,33 +72,44 @@ def _longrepr_of(reports: list[pytest.TestReport], outcome: str) -> str:
     return ""
 
 
-def preload_names(root: Path) -> list[str]:
-    """Top-level names of the non-project modules this process has imported."""
+def preload_names(root: Path, known: Collection[str] = ()) -> list[str]:
+    """Top-level names of the non-project modules this process has imported.
+
+    Names in `known` (what the process had imported when the worker forked it, so
+    nothing of the project) are taken as they are; only the rest is classified.
+    """
     files = ProjectFiles(root)
     names = set()
     for name, module in list(sys.modules.items()):
         if "." in name or name in NEVER_PRELOAD or module is None:
             continue
-        where = getattr(module, "__file__", None)
-        if not where:
-            path = getattr(module, "__path__", None)
-            where = next(iter(path), None) if path is not None else None
-        if where and files.relative(where) is not None:
-            continue  # a project module: the server must never import it
+        if name not in known:
+            where = getattr(module, "__file__", None)
+            if not where:
+                path = getattr(module, "__path__", None)
+                where = next(iter(path), None) if path is not None else None
+            if where and files.relative(where) is not None:
+                continue  # a project module: the server must never import it
         names.add(name)
     return sorted(names)
 
 
-def write_preload_list(path: Path, root: Path) -> None:
-    """Save what the server should import next time it starts (atomically)."""
+def write_preload_list(path: Path, root: Path, known: Collection[str] = ()) -> None:
+    """Save what the server should import next time it starts (atomically, when changed)."""
     conftests = sorted(
         f for f in (getattr(m, "__file__", None) for m in list(sys.modules.values()))
         if f and os.path.basename(f) == "conftest.py"
     )
-    data = {"version": 1, "modules": preload_names(root), "conftests": conftests}
+    data = {"version": 1, "modules": preload_names(root, known), "conftests": conftests}
+    text = json.dumps(data, indent=0)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return  # unchanged: no write, so no file event for a watcher to filter
+    except OSError:
+        pass
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=0), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)  # a read-only tree: the worker just preloads less
@@ -115,6 +126,7 @@ class EventStreamer:
         self.send = send
         self.t0 = t0  # when the run command reached the server (time.time())
         self.child_start = time.time()
+        self.modules_at_start = set(sys.modules)  # the server's imports: none of the project
         self.root = root
         self.preload_path = preload_path
         self.only_failed = only_failed
@@ -223,7 +235,7 @@ class EventStreamer:
         # After pytest_sessionfinish, so testmon has saved its results: the next run,
         # started as soon as the client sees run_finished, reads them.
         if self.preload_path is not None:
-            write_preload_list(self.preload_path, self.root)
+            write_preload_list(self.preload_path, self.root, self.modules_at_start)
         status = self.session.exitstatus if self.session is not None else 0
         self.finish(int(status))
 
