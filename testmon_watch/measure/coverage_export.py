@@ -37,8 +37,9 @@ class ExportSummary:
         parts = [f"{self.files} file{'s' if self.files != 1 else ''}",
                  f"{self.tests} test{'s' if self.tests != 1 else ''}"]
         if self.merged_deselected:
-            parts.append(f"lines of {self.merged_deselected} deselected "
-                         f"test{'s' if self.merged_deselected != 1 else ''} merged from earlier runs")
+            plural = "s" if self.merged_deselected != 1 else ""
+            parts.append(f"lines of {self.merged_deselected} deselected test{plural} "
+                         "merged from earlier runs")
         if self.skipped_pending:
             parts.append(f"{self.skipped_pending} out-of-date "
                          f"test{'s' if self.skipped_pending != 1 else ''} left out")
@@ -207,9 +208,9 @@ def export_coverage(db: Database, env_id: int, root: Path, out_path: Path,
         for context, lines in contexts:
             data.set_context(context)
             data.add_lines(lines)
-            measured.update(lines)
+            measured.update(f for f, ls in lines.items() if ls)
         if not contexts:
-            data.touch_files([])  # an empty but valid data file
+            data.add_lines({})  # an empty data file, but one of lines
         data.write()
         if out_path.exists() or out_path.is_symlink():
             out_path.unlink()
@@ -222,9 +223,14 @@ def export_coverage(db: Database, env_id: int, root: Path, out_path: Path,
 
 
 def _lines_for(lines: dict[int, set[int]], filenames: dict[int, str]) -> dict[str, list[int]]:
+    """{file id: lines} -> {absolute filename: sorted lines} for the selected files.
+
+    Line 0 marks a file whose module ran but has no line of its own (an empty
+    `__init__.py`): it is kept with no lines, as coverage.py itself measures it.
+    """
     result: dict[str, list[int]] = {}
     for file_id, file_lines in lines.items():
         filename = filenames.get(file_id)
         if filename is not None and file_lines:
             result[filename] = sorted(line for line in file_lines if line > 0)
-    return {f: ls for f, ls in result.items() if ls}
+    return result
