@@ -208,7 +208,7 @@ def export_coverage(db: Database, env_id: int, root: Path, out_path: Path,
         for context, lines in contexts:
             data.set_context(context)
             data.add_lines(lines)
-            measured.update(f for f, ls in lines.items() if ls)
+            measured.update(f for f, ls in lines.items() if any(ls))
         if not contexts:
             data.add_lines({})  # an empty data file, but one of lines
         data.write()
@@ -225,12 +225,12 @@ def export_coverage(db: Database, env_id: int, root: Path, out_path: Path,
 def _lines_for(lines: dict[int, set[int]], filenames: dict[int, str]) -> dict[str, list[int]]:
     """{file id: lines} -> {absolute filename: sorted lines} for the selected files.
 
-    Line 0 marks a file whose module ran but has no line of its own (an empty
-    `__init__.py`): it is kept with no lines, as coverage.py itself measures it.
+    Line 0 marks a module that ran without a line of its own (an empty
+    `__init__.py`); coverage.py records it the same way and reports no line for it.
     """
     result: dict[str, list[int]] = {}
     for file_id, file_lines in lines.items():
         filename = filenames.get(file_id)
         if filename is not None and file_lines:
-            result[filename] = sorted(line for line in file_lines if line > 0)
+            result[filename] = sorted(line for line in file_lines if line >= 0)
     return result

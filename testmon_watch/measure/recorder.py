@@ -231,7 +231,8 @@ class Recorder:
         rel = self.files.relative(path)
         if rel is None:
             return
-        self.current.imported.add(rel)
+        if len(self.stack) > 1:  # in the session context, pytest is loading conftest.py files
+            self.current.imported.add(rel)
         self.push(f"import:{rel}")
 
     def _exit_import(self, path: str) -> None:
@@ -265,7 +266,8 @@ class Recorder:
         A module already imported runs no line and triggers no import hook, so
         without this the second test that loads a module by name depends on nothing.
         """
-        if self.paused:
+        # In the session context this is pytest itself loading conftest.py files.
+        if self.paused or len(self.stack) == 1:
             return
         rel = self.files.relative(getattr(module, "__file__", None) or "")
         if rel is not None:
