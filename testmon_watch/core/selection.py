@@ -90,6 +90,9 @@ def affected_tests(
         hit = sorted({gone[c] for c in checksums if c in gone})
         if change.new.missing:
             fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path, "detail": "deleted"}
+        elif change.old.missing:
+            # Recorded while absent (a test looked for it): its appearance matters.
+            fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path, "detail": "created"}
         elif change.new.error:
             fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path,
                                  "detail": change.new.error}

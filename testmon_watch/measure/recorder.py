@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from testmon_watch.measure.children import ChildRecording, become_forked_child
@@ -254,7 +255,7 @@ class Recorder:
     def _on_list(self, path: str) -> None:
         # pytest's own directory scans during collection happen in the session
         # context; a listing there is not a dependency of every test.
-        if self.paused or len(self.stack) == 1:
+        if self.paused or len(self.stack) == 1 or _called_by_importlib():
             return
         rel = self.files.relative(path)
         if rel is not None:
@@ -293,6 +294,18 @@ class Recorder:
     def take_finished_imports(self) -> list[Execution]:
         done, self.finished_imports = self.finished_imports, []
         return done
+
+
+def _called_by_importlib() -> bool:
+    """True when the import system is listing a directory (its finder cache), not a test."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(12):
+        if frame is None:
+            return False
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 _fork_handler_target: list[Recorder] = []

@@ -34,7 +34,7 @@ def group_label(name: str, tests: list[TestState]) -> Text:
     label = Text(name, "bold")
     if failing:
         label.append(f"  {failing} failing", "red")
-    label.append(f"  {len(tests)}", "dim")
+    label.append(f"  {len(tests)} test{'s' if len(tests) != 1 else ''}", "dim")
     return label
 
 
