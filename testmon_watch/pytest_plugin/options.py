@@ -38,6 +38,12 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--testmon-verify", action="store_true", dest="testmon_verify",
                     help="Run the whole suite, record, and report every test that selection "
                          "would have skipped although its outcome changed (exit 1 if any).")
+    group.addoption("--testmon-cov", action="store", dest="testmon_cov", nargs="?", const="",
+                    default=None, metavar="SOURCE",
+                    help="Write .coverage for the whole suite (child processes included, one "
+                         "context per test): this run's lines plus those of deselected tests "
+                         "still up to date. SOURCE (comma-separated dirs, files or packages) "
+                         "limits it like coverage's --source.")
     parser.addini("testmon_env", "Default --testmon-env name.", default="")
     parser.addini("testmon", "Run with --testmon by default.", type="bool", default=False)
 
@@ -54,6 +60,7 @@ class RunMode:
     verify: bool
     environment: str
     datafile: Path
+    coverage_source: list[str] | None = None  # None: no --testmon-cov
 
 
 def datafile_path(config: pytest.Config) -> Path:
@@ -72,6 +79,7 @@ def run_mode(config: pytest.Config) -> RunMode:
     opt = config.getoption
     wanted = (opt("testmon") or opt("testmon_noselect") or opt("testmon_nocollect")
               or opt("testmon_forceselect") or opt("testmon_explain") or opt("testmon_verify")
+              or opt("testmon_cov") is not None
               or bool(config.getini("testmon")))
     active = bool(wanted) and not opt("no_testmon")
     verify = bool(opt("testmon_verify"))
@@ -89,4 +97,6 @@ def run_mode(config: pytest.Config) -> RunMode:
         verify=verify,
         environment=environment,
         datafile=datafile,
+        coverage_source=(None if opt("testmon_cov") is None else
+                         [p.strip() for p in str(opt("testmon_cov")).split(",") if p.strip()]),
     )

@@ -84,6 +84,11 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         return
     mode = run_mode(config)
+    if mode.active and mode.coverage_source is not None and config.getoption("cov_source", None):
+        raise pytest.UsageError(
+            "testmon-watch: --testmon-cov and pytest-cov's --cov both write .coverage; "
+            "drop one of them (--testmon-cov covers deselected tests and child processes too)"
+        )
     recorder = config.stash.get(RECORDER_KEY, None)
     if not mode.active:
         if recorder is not None:
@@ -127,6 +132,7 @@ class TestmonSession:
         self.pending_units: list[dict[str, Any]] = []
         self.late_children: list[dict[str, Any]] = []
         self.pending_written = 0
+        self.coverage_message: str | None = None
         self.last_flush = time.monotonic()
         self.selected: dict[str, list[dict[str, str]]] = {}
         self.deselected_count = 0
@@ -368,14 +374,35 @@ class TestmonSession:
         if self.recorder is not None:
             self.recorder.stop()
             self.recorder.close_children()
-        yield
+        # Before yielding: the terminal summary (printed by the terminal reporter's
+        # own wrapper) must already see what we saved and exported.
         if not self.worker:
             self._flush()
             self._merge_late()
             self._finish_run(session)
+            self._export_coverage()
+        yield
         if self.db is not None:
             self.db.close()
             self.db = None
+
+    def _export_coverage(self) -> None:
+        if self.mode.coverage_source is None or self.plan is None or self.db is None:
+            return
+        from testmon_watch.measure.coverage_export import SourceError, export_coverage
+
+        try:
+            summary = export_coverage(
+                self.db, self.plan.env_id, self.root, self.root / ".coverage",
+                source=self.mode.coverage_source, ran=set(self.outcomes),
+            )
+        except SourceError as exc:
+            self.messages.append(f"could not write .coverage: {exc}")
+            return
+        except Exception as exc:  # a coverage.py or SQLite failure: say it, keep the run
+            self.messages.append(f"could not write .coverage ({exc})")
+            return
+        self.coverage_message = summary.message(Path(self.config.invocation_params.dir))
 
     def _finish_run(self, session: pytest.Session) -> None:
         if self.plan is None or self.db is None:
@@ -422,6 +449,8 @@ class TestmonSession:
         for message in self.messages[-3:]:
             if message.startswith("could not"):
                 tr.write_line(f"testmon-watch: {message}", yellow=True)
+        if self.coverage_message:
+            tr.write_line(self.coverage_message)
 
     def _nodeid_of_arg(self, arg: str) -> str:
         path, _, rest = arg.partition("::")

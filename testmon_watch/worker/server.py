@@ -445,6 +445,7 @@ class WorkerServer:
             # Held until the child has exited and its process group is gone, so that
             # run_finished means: nothing of this run is still running or writing.
             run.final_line = line
+            print('DBG got run_finished', time.time() - run.t0, file=sys.stderr, flush=True)
             return
         self.emit_raw(line)
 
@@ -494,6 +495,7 @@ class WorkerServer:
                 return
             code = os.waitstatus_to_exitcode(status)
         run.exit_code = code
+        print('DBG exit', time.time() - run.t0, file=sys.stderr, flush=True)
         self._read_events()  # whatever it wrote before dying comes first
         self._read_output()
         self._end_run(run)
@@ -548,6 +550,7 @@ class WorkerServer:
             if not run.run_started and run.exit_code not in (0, 1, 5):
                 self.notice("pytest stopped before running tests: " + self._tail_line(run))
             self.emit_raw(run.final_line)
+            print('DBG emitted', time.time() - run.t0, file=sys.stderr, flush=True)
         self.run = None
         # Warm up for next time: modules the tests needed that this process lacks.
         modules, conftests = read_preload_list(self.preload_path)
