@@ -1,0 +1,83 @@
+"""The real app on a real WatchSession with a real warm worker and watcher, on a sample project."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from testmon_watch.session import WatchSession
+from testmon_watch.ui.app import TestmonWatchApp
+from testmon_watch.ui.widgets.results import ResultsTree
+from testmon_watch.watch.config import WatchConfig
+
+from .conftest import SIZE
+
+WAIT = 90  # seconds; generous for a busy machine, the loop ends as soon as it holds
+
+pytestmark = pytest.mark.slow
+
+
+async def until(pilot: Pilot[int], condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def status(app: TestmonWatchApp, nodeid: str) -> str | None:
+    test = app.state.tests.get(nodeid)
+    return test.status if test is not None else None
+
+
+def done_runs(app: TestmonWatchApp) -> int:
+    return sum(1 for r in app.state.runs if r.finished)
+
+
+async def test_break_fix_cancel_and_quit(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TESTMON_DATAFILE", raising=False)
+
+    def make_session(listener: object) -> WatchSession:
+        return WatchSession(project, listener, WatchConfig(debounce_ms=50))  # type: ignore[arg-type]
+
+    app = TestmonWatchApp(project, make_session)
+    mul = "test_calc.py::test_mul"
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: done_runs(app) >= 1, "the first run")
+        assert status(app, mul) == "passed"
+        assert app.state.worker_state == "warm"
+        await until(pilot, lambda: app.session.watched_files > 0, "the watcher")
+
+        calc = project / "calc.py"
+        calc.write_text(calc.read_text().replace("return a * b", "return a * b + 1"))
+        await until(pilot, lambda: status(app, mul) == "failed", "test_mul to fail")
+        await until(pilot, lambda: not app.state.running, "the run to end")
+        assert status(app, "test_calc.py::test_add") == "deselected"
+        assert app.query_one(ResultsTree).shown[0] == mul
+        assert any(f"{mul} now fails" == n.message for n in app._notifications)
+        assert app.state.last_latency is not None
+        test = app.state.tests[mul]
+        assert any("calc.py" in reason for reason in test.reasons)
+
+        calc.write_text(calc.read_text().replace("return a * b + 1", "return a * b"))
+        await until(pilot, lambda: status(app, mul) == "passed", "test_mul to pass again")
+        await until(pilot, lambda: not app.state.running, "the run to end")
+
+        runs = done_runs(app)
+        await pilot.press("a")
+        await until(pilot, lambda: done_runs(app) > runs, "the full run")
+        assert app.state.runs[-1].mode == "all" and app.state.runs[-1].selected == 3
+
+        worker_pid = app.session.worker.worker_pid
+        assert worker_pid is not None
+        await pilot.press("q")
+    assert app.session.worker.state == "stopped"
+    with pytest.raises(ProcessLookupError):
+        for _ in range(100):  # reaped by stop(); give the kernel a moment
+            os.kill(worker_pid, 0)
+            time.sleep(0.05)
