@@ -94,6 +94,7 @@ class TestmonWatchApp(App[int]):
         self._flush_timer: Any = None
         self._tree_version = -1
         self._session_started = False
+        self.flushes = 0  # batches applied (a flood of events must give few of them)
         self.opened: list[list[str]] = []  # editor commands run (for the status line/tests)
         if self.ui_config.keys:
             self.set_keymap(dict(self.ui_config.keys))
@@ -172,6 +173,7 @@ class TestmonWatchApp(App[int]):
     def flush_events(self) -> None:
         self._flush_timer = None
         self._last_flush = time.monotonic()
+        self.flushes += 1
         self.apply_events(self.pump.drain())
 
     def on_session_events(self, message: SessionEvents) -> None:
