@@ -1,5 +1,7 @@
-"""Coverage for the coverage view, from `.testmondata`: per-file statements, missed, percent,
-and which tests executed each line. No Textual import: unit-tested on its own.
+"""Coverage for the coverage view, read from `.testmondata`.
+
+Per-file statements, missed lines and percent, and which tests executed each
+line. No Textual import: unit-tested on its own.
 """
 
 from __future__ import annotations
