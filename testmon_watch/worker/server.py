@@ -12,6 +12,7 @@ test does (segfault, os._exit, hang, a flood of output).
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import importlib.util
 import json
@@ -333,6 +334,9 @@ class WorkerServer:
         sys.stderr.flush()
         proc = None
         if fork_available():
+            # The preloaded heap goes to the permanent generation: the child's collections
+            # (pytest runs gc.collect five times at exit) skip it, and its pages stay shared.
+            gc.freeze()
             pid = os.fork()
             if pid == 0:
                 self._child(cmd, t0, event_r, event_w, output_r, output_w)
@@ -445,7 +449,6 @@ class WorkerServer:
             # Held until the child has exited and its process group is gone, so that
             # run_finished means: nothing of this run is still running or writing.
             run.final_line = line
-            print('DBG got run_finished', time.time() - run.t0, file=sys.stderr, flush=True)
             return
         self.emit_raw(line)
 
@@ -495,7 +498,6 @@ class WorkerServer:
                 return
             code = os.waitstatus_to_exitcode(status)
         run.exit_code = code
-        print('DBG exit', time.time() - run.t0, file=sys.stderr, flush=True)
         self._read_events()  # whatever it wrote before dying comes first
         self._read_output()
         self._end_run(run)
@@ -550,7 +552,6 @@ class WorkerServer:
             if not run.run_started and run.exit_code not in (0, 1, 5):
                 self.notice("pytest stopped before running tests: " + self._tail_line(run))
             self.emit_raw(run.final_line)
-            print('DBG emitted', time.time() - run.t0, file=sys.stderr, flush=True)
         self.run = None
         # Warm up for next time: modules the tests needed that this process lacks.
         modules, conftests = read_preload_list(self.preload_path)
