@@ -129,16 +129,24 @@ def run(project, *args: str, testmon: bool = True) -> Any:
     still alive after pytest ended are reported.
     """
     flags = ["--testmon"] if testmon else []
-    cmd = [sys.executable, "-m", "pytest", *flags, "-v", "-p", "no:cacheprovider", *args]
+    # -s and faulthandler: on a hang, every process of the group prints its stacks.
+    cmd = [sys.executable, "-m", "pytest", *flags, "-v", "-s", "-p", "no:cacheprovider", *args]
+    env = dict(os.environ, PYTHONFAULTHANDLER="1")
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=project.path, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=project.path, stdout=subprocess.PIPE, env=env,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired:
+        ps = subprocess.run(["ps", "-o", "pid,ppid,stat,wchan:24,args", "-g", str(proc.pid)],
+                            capture_output=True, text=True).stdout
+        files = "\n".join(str(p.relative_to(project.path)) for p in children_files(project))
+        os.killpg(proc.pid, signal.SIGABRT)
+        time.sleep(2)
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
-        pytest.fail(f"pytest did not finish in {RUN_TIMEOUT}s (a child hung?)\n{out}\n{err}")
+        pytest.fail(f"pytest did not finish in {RUN_TIMEOUT}s (a child hung?)\n"
+                    f"processes:\n{ps}\nchildren files:\n{files}\n{out}\n{err}")
     leftovers = _group_alive(proc.pid)
     if leftovers:
         time.sleep(2)  # children may still be writing their report
@@ -555,6 +563,7 @@ def test_stale_folder_of_a_killed_run_is_removed(project) -> None:
                 time.sleep(3600)  # until the runner kills us
     """)
     first_run(project)
+    edit(project, "fa")  # so that the next run selects test_blocks
     env = dict(os.environ, BLOCK_IN_TEST="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--testmon", "-p", "no:cacheprovider", "-s", "-q"],
