@@ -19,33 +19,72 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="testmon-watch",
         description="Watch the project and rerun the tests each change affects, in a warm worker. "
-                    "Arguments after -- go to pytest.",
+        "Arguments after -- go to pytest.",
     )
     parser.add_argument("--version", action="version", version=f"testmon-watch {__version__}")
-    parser.add_argument("--root", type=Path, default=Path.cwd(),
-                        help="project root to watch and test (default: the current directory)")
-    parser.add_argument("--no-tui", action="store_true",
-                        help="plain streamed text instead of the terminal app "
-                             "(the default when stdout is not a terminal)")
-    parser.add_argument("--once", action="store_true",
-                        help="run what is affected once and exit with pytest's exit code")
-    parser.add_argument("--no-run-on-start", action="store_true",
-                        help="do not run the tests affected since the last run when starting")
-    parser.add_argument("--poll", action="store_true", help="poll for changes instead of "
-                        "native file events")
-    parser.add_argument("--on-change", choices=("queue", "restart"), default="queue",
-                        help="a change during a run: run right after it (queue, default) or "
-                             "cancel it and start again (restart)")
-    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                        help="per-test timeout (default: none)")
-    parser.add_argument("--include", action="append", default=[], metavar="GLOB",
-                        help="watch paths matching GLOB even if ignored (repeatable)")
-    parser.add_argument("--ignore", action="append", default=[], metavar="GLOB",
-                        help="ignore paths matching GLOB (repeatable)")
-    parser.add_argument("--debounce-ms", type=int, default=None, metavar="MS",
-                        help="quiet time that ends a burst of changes (default 50)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="print every test and why it was selected")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path.cwd(),
+        help="project root to watch and test (default: the current directory)",
+    )
+    parser.add_argument(
+        "--no-tui",
+        action="store_true",
+        help="plain streamed text instead of the terminal app "
+        "(the default when stdout is not a terminal)",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="run what is affected once and exit with pytest's exit code",
+    )
+    parser.add_argument(
+        "--no-run-on-start",
+        action="store_true",
+        help="do not run the tests affected since the last run when starting",
+    )
+    parser.add_argument(
+        "--poll", action="store_true", help="poll for changes instead of native file events"
+    )
+    parser.add_argument(
+        "--on-change",
+        choices=("queue", "restart"),
+        default=None,
+        help="a change during a run: run right after it (queue, default) or "
+        "cancel it and start again (restart)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="per-test timeout (default: none)",
+    )
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="watch paths matching GLOB even if ignored (repeatable)",
+    )
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="ignore paths matching GLOB (repeatable)",
+    )
+    parser.add_argument(
+        "--debounce-ms",
+        type=int,
+        default=None,
+        metavar="MS",
+        help="quiet time that ends a burst of changes (default 50)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print every test and why it was selected"
+    )
     return parser
 
 
@@ -53,7 +92,7 @@ def split_pytest_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     args = list(argv)
     if "--" in args:
         index = args.index("--")
-        return args[:index], args[index + 1:]
+        return args[:index], args[index + 1 :]
     return args, []
 
 
@@ -81,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ignore=[*config.ignore, *options.ignore],
         poll=config.poll or options.poll,
         debounce_ms=options.debounce_ms if options.debounce_ms is not None else config.debounce_ms,
+        timeout=options.timeout if options.timeout is not None else config.timeout,
+        run_on_start=config.run_on_start and not options.no_run_on_start,
+        on_change=options.on_change or config.on_change,
     )
     headless = options.no_tui or options.once or not sys.stdout.isatty()
     if not headless:
@@ -96,17 +138,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def run_headless(root: Path, config: object, pytest_args: list[str],
-                 options: argparse.Namespace) -> int:
+def run_headless(
+    root: Path, config: object, pytest_args: list[str], options: argparse.Namespace
+) -> int:
     from testmon_watch.headless import HeadlessPrinter
     from testmon_watch.session import WatchSession
     from testmon_watch.watch.config import WatchConfig
 
     assert isinstance(config, WatchConfig)
     printer = HeadlessPrinter(verbose=options.verbose)
-    session = WatchSession(root, printer, config, pytest_args=pytest_args,
-                           on_change=options.on_change, timeout=options.timeout,
-                           watch=not options.once)
+    session = WatchSession(
+        root,
+        printer,
+        config,
+        pytest_args=pytest_args,
+        on_change=config.on_change,
+        timeout=config.timeout,
+        watch=not options.once,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -115,7 +164,7 @@ def run_headless(root: Path, config: object, pytest_args: list[str],
     previous = signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        session.start(run_on_start=options.once or not options.no_run_on_start)
+        session.start(run_on_start=options.once or config.run_on_start)
         if options.once:
             while not stop.is_set() and not session.wait_idle(0.2):
                 pass
@@ -126,8 +175,11 @@ def run_headless(root: Path, config: object, pytest_args: list[str],
             if isinstance(status, int):
                 return 0 if status == 5 else status
             return 1
-        printer.line(printer.paint(
-            f"watching {session.watched_files} files in {root} · Ctrl-C to stop", "dim"))
+        printer.line(
+            printer.paint(
+                f"watching {session.watched_files} files in {root} · Ctrl-C to stop", "dim"
+            )
+        )
         while not stop.wait(0.5):
             pass
         return 0

@@ -18,15 +18,32 @@ from testmon_watch.worker.protocol import (
 
 FAILING = ("failed", "error", "crashed", "timeout", "xpassed")
 MARKS = {
-    "passed": "✓", "failed": "✗", "error": "E", "skipped": "s", "xfailed": "x",
-    "xpassed": "X", "crashed": "!", "timeout": "T",
+    "passed": "✓",
+    "failed": "✗",
+    "error": "E",
+    "skipped": "s",
+    "xfailed": "x",
+    "xpassed": "X",
+    "crashed": "!",
+    "timeout": "T",
 }
 COLOURS = {
-    "green": "32", "red": "31", "yellow": "33", "dim": "2", "bold": "1", "cyan": "36",
+    "green": "32",
+    "red": "31",
+    "yellow": "33",
+    "dim": "2",
+    "bold": "1",
+    "cyan": "36",
 }
 OUTCOME_COLOUR = {
-    "passed": "green", "failed": "red", "error": "red", "crashed": "red", "timeout": "red",
-    "xpassed": "red", "skipped": "yellow", "xfailed": "yellow",
+    "passed": "green",
+    "failed": "red",
+    "error": "red",
+    "crashed": "red",
+    "timeout": "red",
+    "xpassed": "red",
+    "skipped": "yellow",
+    "xfailed": "yellow",
 }
 MAX_TRACEBACK_LINES = 60
 
@@ -45,8 +62,9 @@ def _ms(seconds: float | None) -> str:
 class HeadlessPrinter:
     """Session listener that prints; thread-safe (events come from several threads)."""
 
-    def __init__(self, stream: TextIO = sys.stdout, colour: bool | None = None,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self, stream: TextIO = sys.stdout, colour: bool | None = None, verbose: bool = False
+    ) -> None:
         self.stream = stream
         self.colour = use_colour(stream) if colour is None else colour
         self.verbose = verbose
@@ -68,17 +86,24 @@ class HeadlessPrinter:
 
     def _print(self, event: SessionEvent) -> None:
         if isinstance(event, WorkerReady):
-            self.line(self.paint(
-                f"worker ready: {event.python}, {event.preloaded} modules preloaded "
-                f"in {event.import_seconds:.2f} s", "dim"))
+            self.line(
+                self.paint(
+                    f"worker ready: {event.python}, {event.preloaded} modules preloaded "
+                    f"in {event.import_seconds:.2f} s",
+                    "dim",
+                )
+            )
         elif isinstance(event, WorkerRecycling):
             self.line(self.paint(f"worker recycling: {event.reason}", "yellow"))
         elif isinstance(event, (Notice, SessionNotice)):
             self.line(self.paint(f"testmon-watch: {event.text}", "yellow"))
         elif isinstance(event, ChangesSeen):
             if event.queued:
-                self.line(self.paint(
-                    f"changed during the run: {', '.join(event.paths[:3])}; runs next", "dim"))
+                self.line(
+                    self.paint(
+                        f"changed during the run: {', '.join(event.paths[:3])}; runs next", "dim"
+                    )
+                )
         elif isinstance(event, RunRequested):
             pass
         elif isinstance(event, RunStarted):
@@ -117,11 +142,20 @@ class HeadlessPrinter:
         self.last_exitstatus = finished.exitstatus
         counts = finished.counts
         parts = []
-        for outcome in ("passed", "failed", "error", "crashed", "timeout", "skipped", "xfailed",
-                        "xpassed"):
+        for outcome in (
+            "passed",
+            "failed",
+            "error",
+            "crashed",
+            "timeout",
+            "skipped",
+            "xfailed",
+            "xpassed",
+        ):
             if counts.get(outcome):
-                parts.append(self.paint(f"{counts[outcome]} {outcome}",
-                                        OUTCOME_COLOUR.get(outcome, "bold")))
+                parts.append(
+                    self.paint(f"{counts[outcome]} {outcome}", OUTCOME_COLOUR.get(outcome, "bold"))
+                )
         summary = ", ".join(parts) or "no tests ran"
         if isinstance(finished.exitstatus, str):
             summary += self.paint(f" ({finished.exitstatus})", "red")

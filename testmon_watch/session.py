@@ -81,10 +81,17 @@ class _RunRecord:
 class WatchSession:
     """Coalesces changes into runs: never two at once, never a change lost."""
 
-    def __init__(self, root: Path, listener: Listener, config: WatchConfig,
-                 pytest_args: Sequence[str] = (), on_change: str = "queue",
-                 timeout: float | None = None, watch: bool = True,
-                 python: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        listener: Listener,
+        config: WatchConfig,
+        pytest_args: Sequence[str] = (),
+        on_change: str = "queue",
+        timeout: float | None = None,
+        watch: bool = True,
+        python: str | None = None,
+    ) -> None:
         if on_change not in ON_CHANGE_MODES:
             raise ValueError(f"--on-change must be one of {', '.join(ON_CHANGE_MODES)}")
         self.root = root.resolve()
@@ -100,14 +107,19 @@ class WatchSession:
         self._idle.set()
         self.last_done: RunDone | None = None
         client_kwargs: dict[str, Any] = {"python": python} if python else {}
-        self.worker = WorkerClient(self.root, pytest_args, on_event=self._on_worker_event,
-                                   **client_kwargs)
+        self.worker = WorkerClient(
+            self.root, pytest_args, on_event=self._on_worker_event, **client_kwargs
+        )
         self.watcher: ChangeWatcher | None = None
         if watch:
             path_filter = PathFilter(self.root, include=config.include, ignore=config.ignore)
             self.watcher = ChangeWatcher(
-                self.root, self._on_batch, path_filter, debounce=config.debounce_ms / 1000,
-                poll=config.poll, on_notice=lambda text: self._emit(SessionNotice(text)),
+                self.root,
+                self._on_batch,
+                path_filter,
+                debounce=config.debounce_ms / 1000,
+                poll=config.poll,
+                on_notice=lambda text: self._emit(SessionNotice(text)),
             )
 
     # -- lifecycle -----------------------------------------------------------------
@@ -134,12 +146,18 @@ class WatchSession:
 
     # -- commands --------------------------------------------------------------------
 
-    def run(self, mode: str = "affected", nodeids: Iterable[str] = (), trigger: str = "manual",
-            event_at: float | None = None) -> str:
+    def run(
+        self,
+        mode: str = "affected",
+        nodeids: Iterable[str] = (),
+        trigger: str = "manual",
+        event_at: float | None = None,
+    ) -> str:
         with self._lock:
             now = time.monotonic()
-            run_id = self.worker.run(mode=mode, nodeids=list(nodeids), trigger=trigger,
-                                     timeout=self.timeout)
+            run_id = self.worker.run(
+                mode=mode, nodeids=list(nodeids), trigger=trigger, timeout=self.timeout
+            )
             self._runs[run_id] = _RunRecord(run_id, mode, trigger, event_at or now, now)
             if self._current is None:
                 self._current = run_id

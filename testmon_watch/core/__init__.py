@@ -1,1 +1,4 @@
-"""Pure dependency engine: blocks, database, change detection, selection (no pytest/textual/watchdog)."""
+"""Pure dependency engine: blocks, database, change detection and selection.
+
+Nothing here imports pytest, textual or watchdog.
+"""

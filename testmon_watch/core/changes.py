@@ -37,7 +37,9 @@ def _missing(relpath: str, kind: str) -> FileRow:
     return FileRow(relpath, kind, MISSING_MTIME, 0, "", [], [], None)
 
 
-def parse_state(root: Path, relpath: str, kind: str, content: bytes, mtime_ns: int, size: int) -> FileRow:
+def parse_state(
+    root: Path, relpath: str, kind: str, content: bytes, mtime_ns: int, size: int
+) -> FileRow:
     """A file's full state from its content: digest, blocks and imports."""
     digest = _digest(content)
     if kind == "python":
@@ -47,14 +49,26 @@ def parse_state(root: Path, relpath: str, kind: str, content: bytes, mtime_ns: i
             parsed = blocks_mod.parse_python(content, module or None, is_package)
         except SyntaxError as exc:
             where = f"{relpath}:{exc.lineno}" if exc.lineno else relpath
-            return FileRow(relpath, kind, mtime_ns, size, digest, [], [], f"syntax error at {where}: {exc.msg}")
+            return FileRow(
+                relpath, kind, mtime_ns, size, digest, [], [], f"syntax error at {where}: {exc.msg}"
+            )
         rows: list[BlockRow] = [(b.name, b.start, b.end, b.checksum) for b in parsed.blocks]
         return FileRow(relpath, kind, mtime_ns, size, digest, rows, list(parsed.imports), None)
-    return FileRow(relpath, kind, mtime_ns, size, digest,
-                   [("<content>", 0, 0, blocks_mod.data_checksum(content))], [], None)
+    return FileRow(
+        relpath,
+        kind,
+        mtime_ns,
+        size,
+        digest,
+        [("<content>", 0, 0, blocks_mod.data_checksum(content))],
+        [],
+        None,
+    )
 
 
-def read_state(root: Path, relpath: str, kind: str, previous: FileRow | None = None) -> tuple[FileRow, bool]:
+def read_state(
+    root: Path, relpath: str, kind: str, previous: FileRow | None = None
+) -> tuple[FileRow, bool]:
     """Current state of a file, reusing `previous` when stat or content is unchanged.
 
     Returns (state, content_changed). A vanished file has mtime -1 and no blocks.
@@ -81,14 +95,25 @@ def read_state(root: Path, relpath: str, kind: str, previous: FileRow | None = N
         state.error = f"cannot read {relpath}: {exc.strerror}"
         return state, True
     if previous is not None and previous.digest == _digest(content) and not previous.missing:
-        same = FileRow(previous.path, previous.kind, st.st_mtime_ns, st.st_size, previous.digest,
-                       previous.blocks, previous.imports, previous.error, previous.id)
+        same = FileRow(
+            previous.path,
+            previous.kind,
+            st.st_mtime_ns,
+            st.st_size,
+            previous.digest,
+            previous.blocks,
+            previous.imports,
+            previous.error,
+            previous.id,
+        )
         return same, False
     state = parse_state(root, relpath, kind, content, st.st_mtime_ns, st.st_size)
     return state, True
 
 
-def _read_dir(root: Path, relpath: str, mtime_ns: int, previous: FileRow | None) -> tuple[FileRow, bool]:
+def _read_dir(
+    root: Path, relpath: str, mtime_ns: int, previous: FileRow | None
+) -> tuple[FileRow, bool]:
     if previous is not None and previous.mtime_ns == mtime_ns:
         return previous, False
     try:
@@ -146,8 +171,11 @@ class ChangeSet:
                 parts.append(f"{change.old.path} (deleted)")
                 continue
             names = sorted(set(change.removed_blocks().values()))
-            parts.append(f"{change.old.path} ({', '.join(names)})" if names and change.old.kind == "python"
-                         else change.old.path)
+            parts.append(
+                f"{change.old.path} ({', '.join(names)})"
+                if names and change.old.kind == "python"
+                else change.old.path
+            )
         if len(self.changed) > limit:
             parts.append(f"and {len(self.changed) - limit} more")
         return ", ".join(parts)

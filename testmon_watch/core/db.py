@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testmon_watch.core.packing import pack_ints, pack_lines, unpack_ints, unpack_lines
+from testmon_watch.core.packing import pack_ints, pack_lines, unpack_ints
 from testmon_watch.core.schema import SCHEMA, SCHEMA_VERSION, TOOL_NAME
 
 BlockRow = tuple[str, int, int, int]  # name, start, end, checksum
@@ -39,12 +39,32 @@ class FileRow:
     run reads thousands of rows and needs none of them.
     """
 
-    __slots__ = ("path", "kind", "mtime_ns", "size", "digest", "error", "id",
-                 "_blocks", "_imports", "_raw_blocks", "_raw_imports")
+    __slots__ = (
+        "path",
+        "kind",
+        "mtime_ns",
+        "size",
+        "digest",
+        "error",
+        "id",
+        "_blocks",
+        "_imports",
+        "_raw_blocks",
+        "_raw_imports",
+    )
 
-    def __init__(self, path: str, kind: str, mtime_ns: int, size: int, digest: str,
-                 blocks: list[BlockRow], imports: list[str], error: str | None = None,
-                 id: int = 0) -> None:
+    def __init__(
+        self,
+        path: str,
+        kind: str,
+        mtime_ns: int,
+        size: int,
+        digest: str,
+        blocks: list[BlockRow],
+        imports: list[str],
+        error: str | None = None,
+        id: int = 0,
+    ) -> None:
         self.path = path
         self.kind = kind
         self.mtime_ns = mtime_ns
@@ -58,8 +78,18 @@ class FileRow:
         self._raw_imports = ""
 
     @classmethod
-    def stored(cls, id: int, path: str, kind: str, mtime_ns: int, size: int, digest: str,
-               raw_blocks: str, raw_imports: str, error: str | None) -> FileRow:
+    def stored(
+        cls,
+        id: int,
+        path: str,
+        kind: str,
+        mtime_ns: int,
+        size: int,
+        digest: str,
+        raw_blocks: str,
+        raw_imports: str,
+        error: str | None,
+    ) -> FileRow:
         row = cls(path, kind, mtime_ns, size, digest, [], [], error, id)
         row._blocks = row._imports = None
         row._raw_blocks, row._raw_imports = raw_blocks, raw_imports
@@ -82,8 +112,17 @@ class FileRow:
         return self.digest == ""
 
     def _key(self) -> tuple[object, ...]:
-        return (self.path, self.kind, self.mtime_ns, self.size, self.digest, self.blocks,
-                self.imports, self.error, self.id)
+        return (
+            self.path,
+            self.kind,
+            self.mtime_ns,
+            self.size,
+            self.digest,
+            self.blocks,
+            self.imports,
+            self.error,
+            self.id,
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FileRow) and self._key() == other._key()
@@ -199,7 +238,10 @@ def _inspect(conn: sqlite3.Connection) -> str | None:
     if version < SCHEMA_VERSION:
         return f"it has the older schema version {version} (now {SCHEMA_VERSION})"
     if version > SCHEMA_VERSION:
-        return f"it was written by a newer testmon-watch (schema {version}, this one reads {SCHEMA_VERSION})"
+        return (
+            f"it was written by a newer testmon-watch "
+            f"(schema {version}, this one reads {SCHEMA_VERSION})"
+        )
     expected = ("environment", "file", "fingerprint", "unit", "test", "run")
     missing = [t for t in expected if t not in tables]
     if missing:
@@ -220,7 +262,9 @@ class Database:
     # -- opening ---------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], readonly: bool = False) -> tuple[Database, list[str]]:
+    def open(
+        cls, path: str | os.PathLike[str], readonly: bool = False
+    ) -> tuple[Database, list[str]]:
         """Open or create the file; an unusable one is moved aside with a message."""
         path = Path(path)
         messages: list[str] = []
@@ -258,8 +302,12 @@ class Database:
             try:
                 target = _move_aside(path)
             except OSError as exc:
-                raise DatabaseError(f"cannot use {path}: {problem}; moving it aside failed: {exc}") from exc
-            messages.append(f"{path.name}: {problem}; moved it to {target.name} and started a new one")
+                raise DatabaseError(
+                    f"cannot use {path}: {problem}; moving it aside failed: {exc}"
+                ) from exc
+            messages.append(
+                f"{path.name}: {problem}; moved it to {target.name} and started a new one"
+            )
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -318,7 +366,8 @@ class Database:
     def save_environment(self, name: str, python: str, packages: Mapping[str, str]) -> int:
         self.conn.execute(
             "INSERT INTO environment (name, python, packages) VALUES (?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET python = excluded.python, packages = excluded.packages",
+            "ON CONFLICT (name) DO UPDATE SET "
+            "python = excluded.python, packages = excluded.packages",
             (name, python, json.dumps(dict(packages), sort_keys=True)),
         )
         row = self.conn.execute("SELECT id FROM environment WHERE name = ?", (name,)).fetchone()
@@ -342,8 +391,16 @@ class Database:
             "kind = excluded.kind, mtime_ns = excluded.mtime_ns, size = excluded.size, "
             "digest = excluded.digest, blocks = excluded.blocks, imports = excluded.imports, "
             "error = excluded.error",
-            (row.path, row.kind, _stored_mtime(row.mtime_ns), row.size, row.digest,
-             json.dumps([list(b) for b in row.blocks]), json.dumps(row.imports), row.error),
+            (
+                row.path,
+                row.kind,
+                _stored_mtime(row.mtime_ns),
+                row.size,
+                row.digest,
+                json.dumps([list(b) for b in row.blocks]),
+                json.dumps(row.imports),
+                row.error,
+            ),
         )
         found = self.conn.execute("SELECT id FROM file WHERE path = ?", (row.path,)).fetchone()
         row.id = int(found[0])
@@ -352,7 +409,8 @@ class Database:
     def touch_file(self, file_id: int, mtime_ns: int, size: int) -> None:
         """Content unchanged, only the stat differs: remember the new stat."""
         self.conn.execute(
-            "UPDATE file SET mtime_ns = ?, size = ? WHERE id = ?", (_stored_mtime(mtime_ns), size, file_id)
+            "UPDATE file SET mtime_ns = ?, size = ? WHERE id = ?",
+            (_stored_mtime(mtime_ns), size, file_id),
         )
 
     # -- fingerprints ----------------------------------------------------
@@ -403,7 +461,9 @@ class Database:
         where, args = ("WHERE env_id = ?", (env_id,)) if env_id is not None else ("", ())
         result = []
         for row in self.conn.execute(f"SELECT {columns} FROM test {where}", args):
-            test = TestRow(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]) if row[5] else None)
+            test = TestRow(
+                row[0], row[1], row[2], row[3], row[4], json.loads(row[5]) if row[5] else None
+            )
             if with_blobs:
                 test.fingerprints, test.units, test.roots = row[6], row[7], row[8]
             result.append(test)
@@ -442,8 +502,13 @@ class Database:
             "INSERT INTO unit (env_id, key, fingerprints, lines, edges) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (env_id, key) DO UPDATE SET fingerprints = excluded.fingerprints, "
             "lines = excluded.lines, edges = excluded.edges",
-            (env_id, unit.key, pack_ints(unit.fingerprint_ids), pack_lines(unit.lines),
-             pack_ints(unit.edges)),
+            (
+                env_id,
+                unit.key,
+                pack_ints(unit.fingerprint_ids),
+                pack_lines(unit.lines),
+                pack_ints(unit.edges),
+            ),
         )
         row = self.conn.execute(
             "SELECT id FROM unit WHERE env_id = ? AND key = ?", (env_id, unit.key)
@@ -477,10 +542,21 @@ class Database:
             "ON CONFLICT (env_id, nodeid) DO UPDATE SET file_id = excluded.file_id, "
             "outcome = excluded.outcome, duration = excluded.duration, "
             "fingerprints = excluded.fingerprints, lines = excluded.lines, units = excluded.units, "
-            "roots = excluded.roots, pending = excluded.pending, recorded_at = excluded.recorded_at",
-            (env_id, test.nodeid, test.file_id, test.outcome, test.duration,
-             pack_ints(test.fingerprint_ids), pack_lines(test.lines), pack_ints(unit_ids),
-             pack_ints(test.roots), json.dumps(test.pending) if test.pending else None, time.time()),
+            "roots = excluded.roots, pending = excluded.pending, "
+            "recorded_at = excluded.recorded_at",
+            (
+                env_id,
+                test.nodeid,
+                test.file_id,
+                test.outcome,
+                test.duration,
+                pack_ints(test.fingerprint_ids),
+                pack_lines(test.lines),
+                pack_ints(unit_ids),
+                pack_ints(test.roots),
+                json.dumps(test.pending) if test.pending else None,
+                time.time(),
+            ),
         )
 
     def test_dependencies(self, env_id: int, nodeid: str) -> tuple[bytes, bytes] | None:
@@ -490,8 +566,13 @@ class Database:
         ).fetchone()
         return (bytes(row[0]), bytes(row[1])) if row else None
 
-    def update_test_dependencies(self, env_id: int, nodeid: str, fingerprint_ids: Iterable[int],
-                                 lines: Mapping[int, Iterable[int]]) -> None:
+    def update_test_dependencies(
+        self,
+        env_id: int,
+        nodeid: str,
+        fingerprint_ids: Iterable[int],
+        lines: Mapping[int, Iterable[int]],
+    ) -> None:
         self.conn.execute(
             "UPDATE test SET fingerprints = ?, lines = ? WHERE env_id = ? AND nodeid = ?",
             (pack_ints(fingerprint_ids), pack_lines(lines), env_id, nodeid),
@@ -521,8 +602,9 @@ class Database:
             (outcome, duration, env_id, nodeid),
         )
 
-    def save_run(self, env_id: int, started_at: float, selected: int, deselected: int,
-                 saved_seconds: float) -> None:
+    def save_run(
+        self, env_id: int, started_at: float, selected: int, deselected: int, saved_seconds: float
+    ) -> None:
         self.conn.execute(
             "INSERT INTO run (env_id, started_at, selected, deselected, saved_seconds) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -546,6 +628,8 @@ class Database:
         for (fps,) in self.conn.execute("SELECT fingerprints FROM unit"):
             used_fps.update(unpack_ints(fps))
         stale_fps = [
-            (fid,) for (fid,) in self.conn.execute("SELECT id FROM fingerprint") if fid not in used_fps
+            (fid,)
+            for (fid,) in self.conn.execute("SELECT id FROM fingerprint")
+            if fid not in used_fps
         ]
         self.conn.executemany("DELETE FROM fingerprint WHERE id = ?", stale_fps)

@@ -39,7 +39,9 @@ def current_environment(name: str = DEFAULT_ENVIRONMENT) -> Environment:
     return Environment(name, python_identity(), installed_packages())
 
 
-def describe_difference(old_python: str, old_packages: Mapping[str, str], new: Environment) -> str | None:
+def describe_difference(
+    old_python: str, old_packages: Mapping[str, str], new: Environment
+) -> str | None:
     """One line naming what changed, or None when nothing did."""
     if old_python != new.python:
         return f"Python {old_python} -> {new.python}"

@@ -51,7 +51,8 @@ CREATE TABLE fingerprint (
 CREATE TABLE unit (
     id           INTEGER PRIMARY KEY,
     env_id       INTEGER NOT NULL REFERENCES environment(id),
-    key          TEXT NOT NULL,         -- 'fixture:...', 'import:<path>', 'collect:<path>', 'session'
+    -- key: 'fixture:...', 'import:<path>', 'collect:<path>' or 'session'
+    key          TEXT NOT NULL,
     fingerprints BLOB NOT NULL,         -- sorted int64 array of fingerprint ids
     lines        BLOB NOT NULL,         -- zlib JSON {file id: [[first, last], ...]}
     edges        BLOB NOT NULL,         -- import units: int64 array of file ids the module imports

@@ -20,13 +20,13 @@ Reason = dict[str, str]
 def describe_unit(key: str) -> str:
     """'fixture:session::conftest.py::db' -> 'session fixture db' (for reasons)."""
     if key.startswith("fixture:"):
-        scope, _, rest = key[len("fixture:"):].partition(":")
+        scope, _, rest = key[len("fixture:") :].partition(":")
         name = rest.rsplit("::", 1)[-1]
         return f"{scope}-scoped fixture {name}"
     if key.startswith("import:"):
-        return f"import of {key[len('import:'):]}"
+        return f"import of {key[len('import:') :]}"
     if key.startswith("collect:"):
-        return f"collection of {key[len('collect:'):]}"
+        return f"collection of {key[len('collect:') :]}"
     return key
 
 
@@ -94,13 +94,18 @@ def affected_tests(
             # Recorded while absent (a test looked for it): its appearance matters.
             fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path, "detail": "created"}
         elif change.new.error:
-            fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path,
-                                 "detail": change.new.error}
+            fp_reasons[fp_id] = {
+                "kind": "changed",
+                "file": change.old.path,
+                "detail": change.new.error,
+            }
         elif hit:
             names = [n for n in hit if not n.startswith("<") or n == "<module>"]
             fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path}
             if names:
-                fp_reasons[fp_id]["blocks"] = ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
+                fp_reasons[fp_id]["blocks"] = ", ".join(names[:4]) + (
+                    " ..." if len(names) > 4 else ""
+                )
 
     # 2. Shared units that contain an affected fingerprint.
     unit_reasons: dict[int, Reason] = {}
@@ -116,10 +121,11 @@ def affected_tests(
     for unit_id, reason in unit_reasons.items():
         key = units[unit_id].key
         if key.startswith("import:"):
-            module_file = file_id_of.get(key[len("import:"):])
+            module_file = file_id_of.get(key[len("import:") :])
             if module_file is not None:
                 import_reason[module_file] = {
-                    "kind": "imports", "file": reason["file"],
+                    "kind": "imports",
+                    "file": reason["file"],
                     "detail": reason.get("blocks") or reason.get("detail", ""),
                 }
     for change in changes.changed:
@@ -130,7 +136,7 @@ def affected_tests(
     importers: dict[int, list[int]] = {}
     for unit in units.values():
         if unit.key.startswith("import:"):
-            source = file_id_of.get(unit.key[len("import:"):])
+            source = file_id_of.get(unit.key[len("import:") :])
             if source is not None:
                 for target in unpack_ints(unit.edges):
                     importers.setdefault(target, []).append(source)

@@ -1,4 +1,4 @@
-"""Turns recorded executions (lines, reads, imports per file) into fingerprints and database rows."""
+"""Turns recorded executions (lines, reads, imports) into fingerprints and database rows."""
 
 from __future__ import annotations
 
@@ -56,8 +56,14 @@ class Dependencies:
 class RunStore:
     """Writes one run's recordings; owns the file states seen during the run."""
 
-    def __init__(self, db: Database, env_id: int, root: Path, files: dict[str, FileRow],
-                 started_ns: int | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        env_id: int,
+        root: Path,
+        files: dict[str, FileRow],
+        started_ns: int | None = None,
+    ) -> None:
         self.db = db
         self.started_ns = time.time_ns() if started_ns is None else started_ns
         self.env_id = env_id
@@ -149,7 +155,7 @@ class RunStore:
             deps = self.resolve(unit)
             key: str = unit["key"]
             if key.startswith("import:"):
-                edges = self._edges(key[len("import:"):], unit["imported"])
+                edges = self._edges(key[len("import:") :], unit["imported"])
             else:
                 # Modules this unit imported or loaded by name: roots of its users.
                 edges = {self._file_id(p, file_kind(p))[0] for p in unit["imported"]}
@@ -182,14 +188,28 @@ class RunStore:
             elif test.get("incomplete_children", 0):
                 pending = [CHILD_LOST]
             elif deps.changed_during_run:
-                pending = [{"kind": "changed", "file": deps.changed_during_run[0],
-                            "detail": "changed during the run"}]
-            self.db.save_test(self.env_id, RecordedTest(
-                nodeid=test["nodeid"], file_id=self._test_file_id(test),
-                outcome=test["outcome"], duration=test["duration"],
-                fingerprint_ids=deps.fingerprint_ids, lines=deps.lines, unit_keys=set(test["units"]),
-                roots=roots, pending=pending,
-            ), ids)
+                pending = [
+                    {
+                        "kind": "changed",
+                        "file": deps.changed_during_run[0],
+                        "detail": "changed during the run",
+                    }
+                ]
+            self.db.save_test(
+                self.env_id,
+                RecordedTest(
+                    nodeid=test["nodeid"],
+                    file_id=self._test_file_id(test),
+                    outcome=test["outcome"],
+                    duration=test["duration"],
+                    fingerprint_ids=deps.fingerprint_ids,
+                    lines=deps.lines,
+                    unit_keys=set(test["units"]),
+                    roots=roots,
+                    pending=pending,
+                ),
+                ids,
+            )
 
     def _test_file_id(self, test: Mapping[str, Any]) -> int:
         path: str = test["path"]
@@ -216,7 +236,7 @@ class RunStore:
             deps = self.resolve(execution)
             incomplete = execution.get("incomplete_children", 0) > 0
             if key.startswith("test:"):
-                nodeid = key[len("test:"):]
+                nodeid = key[len("test:") :]
                 stored = self.db.test_dependencies(self.env_id, nodeid)
                 if stored is None:
                     continue
@@ -237,10 +257,15 @@ class RunStore:
             lines = unpack_lines(lines_blob)
             for file_id, file_lines in deps.lines.items():
                 lines.setdefault(file_id, set()).update(file_lines)
-            self.db.save_unit(self.env_id, RecordedUnit(
-                key, set(unpack_ints(fps_blob)) | deps.fingerprint_ids, lines,
-                set(unpack_ints(edges_blob)),
-            ))
+            self.db.save_unit(
+                self.env_id,
+                RecordedUnit(
+                    key,
+                    set(unpack_ints(fps_blob)) | deps.fingerprint_ids,
+                    lines,
+                    set(unpack_ints(edges_blob)),
+                ),
+            )
             if incomplete:
                 self.db.mark_pending(
                     {i: [CHILD_LOST] for i in self.db.tests_using_unit(self.env_id, unit_id)}

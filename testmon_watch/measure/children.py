@@ -47,8 +47,8 @@ class ChildData:
     lines: dict[str, set[int]] = field(default_factory=dict)
     reads: set[str] = field(default_factory=set)
     listings: set[str] = field(default_factory=set)
-    complete: int = 0      # children that ended and wrote their data
-    incomplete: int = 0    # children that started and have not written (yet, or ever)
+    complete: int = 0  # children that ended and wrote their data
+    incomplete: int = 0  # children that started and have not written (yet, or ever)
 
     def merge_file(self, data: dict[str, Any]) -> None:
         for path, lines in data.get("lines", {}).items():
@@ -84,7 +84,8 @@ class ChildRecording:
         values = {
             CHILD_ENV: json.dumps({"root": str(self.root), "dir": str(self.dir)}),
             "PYTHONPATH": os.pathsep.join(
-                [str(BOOT_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+                [str(BOOT_DIR)]
+                + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
             ),
         }
         for name, value in values.items():
@@ -226,8 +227,7 @@ def _restart_forkserver() -> None:
 class ChildRecorder:
     """Runs in a child: records everything the process executes, writes it on exit."""
 
-    def __init__(self, root: Path, out_dir: Path, key: str,
-                 tracer: Any = None) -> None:
+    def __init__(self, root: Path, out_dir: Path, key: str, tracer: Any = None) -> None:
         from testmon_watch.measure.file_reads import FileReadWatcher
         from testmon_watch.measure.recorder import ProjectFiles
         from testmon_watch.measure.tracer import make_tracer

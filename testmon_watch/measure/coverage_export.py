@@ -234,3 +234,19 @@ def _lines_for(lines: dict[int, set[int]], filenames: dict[int, str]) -> dict[st
         if filename is not None and file_lines:
             result[filename] = sorted(line for line in file_lines if line >= 0)
     return result
+
+
+def export_coverage_file(root: Path, environment: str = "default") -> Path:
+    """What the app's export key does: `.coverage` at the root from `.testmondata`, as now."""
+    from testmon_watch.core.db import DatabaseError
+
+    root = Path(root)
+    datafile = Path(os.environ.get("TESTMON_DATAFILE") or root / ".testmondata")
+    db, _ = Database.open(datafile, readonly=True)
+    try:
+        env = db.environment(environment)
+        if env is None:
+            raise DatabaseError(f"{datafile.name} has no data for environment {environment!r} yet")
+        return export_coverage(db, env.id, root, root / ".coverage").path
+    finally:
+        db.close()

@@ -21,11 +21,29 @@ from testmon_watch.measure.tracer import LineTracer, make_tracer
 SESSION_KEY = "session"
 
 # Directory names that never hold project code even when they sit inside the root.
-EXCLUDED_DIR_NAMES = frozenset({
-    ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", "env", ".env", "__pycache__",
-    "site-packages", "dist-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules",
-    "build", "dist", ".eggs",
-})
+EXCLUDED_DIR_NAMES = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".tox",
+        ".nox",
+        ".venv",
+        "venv",
+        "env",
+        ".env",
+        "__pycache__",
+        "site-packages",
+        "dist-packages",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "node_modules",
+        "build",
+        "dist",
+        ".eggs",
+    }
+)
 
 
 @dataclass
@@ -110,7 +128,7 @@ class ProjectFiles:
                 return None
         if absolute.startswith(self.excluded) or (must_exist and not os.path.exists(absolute)):
             return None  # also pseudo file names such as editable-install path hooks
-        parts = absolute[len(self.prefix):].split(os.sep)
+        parts = absolute[len(self.prefix) :].split(os.sep)
         if EXCLUDED_DIR_NAMES.intersection(parts[:-1]) or parts[0].startswith(".testmondata"):
             return None  # our own data (database, child-process reports) is no dependency
         return "/".join(parts)
@@ -122,9 +140,13 @@ class ProjectFiles:
 class Recorder:
     """A stack of contexts fed by the line tracer, the import watcher and the file-read hook."""
 
-    def __init__(self, files: ProjectFiles, ignored_reads: Sequence[str] = (),
-                 on_import_done: Callable[[Execution], None] | None = None,
-                 children_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        files: ProjectFiles,
+        ignored_reads: Sequence[str] = (),
+        on_import_done: Callable[[Execution], None] | None = None,
+        children_dir: Path | None = None,
+    ) -> None:
         self.files = files
         self.ignored_reads = {files.relative(p) for p in ignored_reads}
         self.stack: list[Execution] = [Execution(SESSION_KEY)]
@@ -136,8 +158,9 @@ class Recorder:
         self.running = False
         self.paused = False
         self._patches = ModulePatches(self._on_imported, self._on_missing)
-        self.children = (ChildRecording(Path(files.root), children_dir)
-                         if children_dir is not None else None)
+        self.children = (
+            ChildRecording(Path(files.root), children_dir) if children_dir is not None else None
+        )
 
     # -- lifecycle -------------------------------------------------------
 
@@ -201,8 +224,9 @@ class Recorder:
             return []
         late = []
         for key, data in self.children.leftover_keys().items():
-            late.append(Execution(key, data.lines, data.reads, data.listings, set(),
-                                  data.incomplete))
+            late.append(
+                Execution(key, data.lines, data.reads, data.listings, set(), data.incomplete)
+            )
         return late
 
     def close_children(self) -> None:
@@ -328,7 +352,8 @@ def _after_fork_in_child() -> None:
         return
     recorder.running = False  # this copy of the pytest process records nothing else
     try:
-        become_forked_child(recorder._tracer, recorder.current.key,
-                            Path(recorder.files.root), recorder.children.dir)
+        become_forked_child(
+            recorder._tracer, recorder.current.key, Path(recorder.files.root), recorder.children.dir
+        )
     except Exception:  # noqa: BLE001 - never break the child
         pass

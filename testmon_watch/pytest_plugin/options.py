@@ -17,33 +17,74 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup(
         "testmon-watch", "testmon-watch: run only the tests affected by your changes"
     )
-    group.addoption("--testmon", action="store_true", dest="testmon",
-                    help="Select tests affected by changes since the last run, and record "
-                         "what each test executes into .testmondata.")
-    group.addoption("--testmon-noselect", action="store_true", dest="testmon_noselect",
-                    help="Record and reorder (failures first, fastest first), deselect nothing.")
-    group.addoption("--testmon-nocollect", action="store_true", dest="testmon_nocollect",
-                    help="Select affected tests but record nothing (no tracing overhead).")
-    group.addoption("--testmon-forceselect", action="store_true", dest="testmon_forceselect",
-                    help="Apply selection even when -k, -m or node ids are given "
-                         "(by default they run everything they match).")
-    group.addoption("--no-testmon", action="store_true", dest="no_testmon",
-                    help="Switch testmon-watch off, even if another option turns it on.")
-    group.addoption("--testmon-env", action="store", dest="testmon_env", default=None, metavar="NAME",
-                    help="Keep a separate data set for this environment name (default: "
-                         "the ini option testmon_env, else 'default').")
-    group.addoption("--testmon-explain", action="store_true", dest="testmon_explain",
-                    help="Say why each selected test was selected; for node ids given on the "
-                         "command line, also why they would not be.")
-    group.addoption("--testmon-verify", action="store_true", dest="testmon_verify",
-                    help="Run the whole suite, record, and report every test that selection "
-                         "would have skipped although its outcome changed (exit 1 if any).")
-    group.addoption("--testmon-cov", action="store", dest="testmon_cov", nargs="?", const="",
-                    default=None, metavar="SOURCE",
-                    help="Write .coverage for the whole suite (child processes included, one "
-                         "context per test): this run's lines plus those of deselected tests "
-                         "still up to date. SOURCE (comma-separated dirs, files or packages) "
-                         "limits it like coverage's --source.")
+    group.addoption(
+        "--testmon",
+        action="store_true",
+        dest="testmon",
+        help="Select tests affected by changes since the last run, and record "
+        "what each test executes into .testmondata.",
+    )
+    group.addoption(
+        "--testmon-noselect",
+        action="store_true",
+        dest="testmon_noselect",
+        help="Record and reorder (failures first, fastest first), deselect nothing.",
+    )
+    group.addoption(
+        "--testmon-nocollect",
+        action="store_true",
+        dest="testmon_nocollect",
+        help="Select affected tests but record nothing (no tracing overhead).",
+    )
+    group.addoption(
+        "--testmon-forceselect",
+        action="store_true",
+        dest="testmon_forceselect",
+        help="Apply selection even when -k, -m or node ids are given "
+        "(by default they run everything they match).",
+    )
+    group.addoption(
+        "--no-testmon",
+        action="store_true",
+        dest="no_testmon",
+        help="Switch testmon-watch off, even if another option turns it on.",
+    )
+    group.addoption(
+        "--testmon-env",
+        action="store",
+        dest="testmon_env",
+        default=None,
+        metavar="NAME",
+        help="Keep a separate data set for this environment name (default: "
+        "the ini option testmon_env, else 'default').",
+    )
+    group.addoption(
+        "--testmon-explain",
+        action="store_true",
+        dest="testmon_explain",
+        help="Say why each selected test was selected; for node ids given on the "
+        "command line, also why they would not be.",
+    )
+    group.addoption(
+        "--testmon-verify",
+        action="store_true",
+        dest="testmon_verify",
+        help="Run the whole suite, record, and report every test that selection "
+        "would have skipped although its outcome changed (exit 1 if any).",
+    )
+    group.addoption(
+        "--testmon-cov",
+        action="store",
+        dest="testmon_cov",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="SOURCE",
+        help="Write .coverage for the whole suite (child processes included, one "
+        "context per test): this run's lines plus those of deselected tests "
+        "still up to date. SOURCE (comma-separated dirs, files or packages) "
+        "limits it like coverage's --source.",
+    )
     parser.addini("testmon_env", "Default --testmon-env name.", default="")
     parser.addini("testmon", "Run with --testmon by default.", type="bool", default=False)
 
@@ -53,8 +94,8 @@ class RunMode:
     """What this pytest session does, derived from the options."""
 
     active: bool
-    select: bool        # deselect unaffected tests
-    record: bool        # trace and store dependencies
+    select: bool  # deselect unaffected tests
+    record: bool  # trace and store dependencies
     reorder: bool
     explain: bool
     verify: bool
@@ -77,16 +118,24 @@ def _has_narrowing(config: pytest.Config) -> bool:
 
 def run_mode(config: pytest.Config) -> RunMode:
     opt = config.getoption
-    wanted = (opt("testmon") or opt("testmon_noselect") or opt("testmon_nocollect")
-              or opt("testmon_forceselect") or opt("testmon_explain") or opt("testmon_verify")
-              or opt("testmon_cov") is not None
-              or bool(config.getini("testmon")))
+    wanted = (
+        opt("testmon")
+        or opt("testmon_noselect")
+        or opt("testmon_nocollect")
+        or opt("testmon_forceselect")
+        or opt("testmon_explain")
+        or opt("testmon_verify")
+        or opt("testmon_cov") is not None
+        or bool(config.getini("testmon"))
+    )
     active = bool(wanted) and not opt("no_testmon")
     verify = bool(opt("testmon_verify"))
     select = not opt("testmon_noselect") and not verify
     if select and _has_narrowing(config) and not opt("testmon_forceselect"):
         select = False
-    environment = opt("testmon_env") or str(config.getini("testmon_env") or "") or DEFAULT_ENVIRONMENT
+    environment = (
+        opt("testmon_env") or str(config.getini("testmon_env") or "") or DEFAULT_ENVIRONMENT
+    )
     datafile = datafile_path(config)
     return RunMode(
         active=active,
@@ -97,6 +146,9 @@ def run_mode(config: pytest.Config) -> RunMode:
         verify=verify,
         environment=environment,
         datafile=datafile,
-        coverage_source=(None if opt("testmon_cov") is None else
-                         [p.strip() for p in str(opt("testmon_cov")).split(",") if p.strip()]),
+        coverage_source=(
+            None
+            if opt("testmon_cov") is None
+            else [p.strip() for p in str(opt("testmon_cov")).split(",") if p.strip()]
+        ),
     )

@@ -47,26 +47,38 @@ def _is_controller(config: pytest.Config) -> bool:
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
-                                  args: list[str]) -> None:
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
     """Start tracing before conftest.py files are imported, so their import is recorded."""
     if _pytest_testmon_installed():
         return
     ns = early_config.known_args_namespace
-    wanted = any(getattr(ns, name, False) for name in (
-        "testmon", "testmon_noselect", "testmon_forceselect", "testmon_explain", "testmon_verify"))
+    wanted = any(
+        getattr(ns, name, False)
+        for name in (
+            "testmon",
+            "testmon_noselect",
+            "testmon_forceselect",
+            "testmon_explain",
+            "testmon_verify",
+        )
+    )
     if not wanted or getattr(ns, "no_testmon", False) or getattr(ns, "testmon_nocollect", False):
         return
     xdist_worker = "PYTEST_XDIST_WORKER" in os.environ
-    if not xdist_worker and (getattr(ns, "dist", "no") not in ("no", None)
-                             or getattr(ns, "numprocesses", None)):
+    if not xdist_worker and (
+        getattr(ns, "dist", "no") not in ("no", None) or getattr(ns, "numprocesses", None)
+    ):
         return  # xdist controller: its workers record
     if sys.version_info < (3, 12) and sys.gettrace() is not None:
         return  # another tracer (pytest-cov, a debugger) owns sys.settrace; configure says so
     from _pytest.assertion.rewrite import AssertionRewritingHook
 
-    recorder = Recorder(ProjectFiles(early_config.rootpath),
-                        children_dir=datafile_path(early_config).parent / ".testmondata-children")
+    recorder = Recorder(
+        ProjectFiles(early_config.rootpath),
+        children_dir=datafile_path(early_config).parent / ".testmondata-children",
+    )
     try:
         recorder.start(extra_loader_classes=[AssertionRewritingHook])
     except RuntimeError:
@@ -155,8 +167,10 @@ class TestmonSession:
             self._disable(f"{exc}; running without selection or recording")
             return
         except Exception as exc:  # a damaged file can fail in many sqlite ways
-            self._disable(f"cannot use {self.mode.datafile.name} ({exc}); "
-                          "running without selection or recording")
+            self._disable(
+                f"cannot use {self.mode.datafile.name} ({exc}); "
+                "running without selection or recording"
+            )
             return
         if self.plan.environment_change:
             self.messages.append(f"environment changed: {self.plan.environment_change}")
@@ -172,8 +186,9 @@ class TestmonSession:
                 self.hooks = RecordingHooks(config, self.recorder)
                 config.pluginmanager.register(self.hooks, "testmon_watch_recording")
         if not self.worker and self.db is not None and self.plan is not None:
-            self.store = RunStore(self.db, self.plan.env_id, self.root, self.plan.files,
-                                  started_ns=self.started_ns)
+            self.store = RunStore(
+                self.db, self.plan.env_id, self.root, self.plan.files, started_ns=self.started_ns
+            )
         if self.mode.select and self.plan is not None:
             self.skipped_files = self.plan.test_files_to_skip()
 
@@ -199,8 +214,15 @@ class TestmonSession:
             known = len(self.plan.known)
             text = f"testmon-watch: changed: {what}; {affected} of {known} recorded tests to run"
             if not self.mode.select:
-                text += " (not deselecting: " + ("--testmon-verify" if self.mode.verify else
-                                                 "-k/-m/node ids or --testmon-noselect") + ")"
+                text += (
+                    " (not deselecting: "
+                    + (
+                        "--testmon-verify"
+                        if self.mode.verify
+                        else "-k/-m/node ids or --testmon-noselect"
+                    )
+                    + ")"
+                )
             lines.append(text)
         return lines
 
@@ -216,8 +238,9 @@ class TestmonSession:
         return True if rel in self.skipped_files else None
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
-                                      items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
         if self.plan is None:
             return
         plan = self.plan
@@ -239,20 +262,22 @@ class TestmonSession:
             keep = [i for i in items if i.nodeid in selected]
             drop = [i for i in items if i.nodeid not in selected]
             self.deselected_count = len(drop) + sum(
-                1 for t in plan.known.values() if t.path in self.skipped_files)
+                1 for t in plan.known.values() if t.path in self.skipped_files
+            )
             if drop:
                 config.hook.pytest_deselected(items=drop)
             items[:] = keep
         if self.mode.reorder:
-            position = {n: i for i, n in enumerate(run_order([i.nodeid for i in items],
-                                                             durations, failed))}
+            position = {
+                n: i for i, n in enumerate(run_order([i.nodeid for i in items], durations, failed))
+            }
             items.sort(key=lambda i: position[i.nodeid])
 
     def _rel(self, item: pytest.Item) -> str | None:
         path = str(item.path)
         if not path.startswith(self.root_prefix):
             return None
-        return path[len(self.root_prefix):].replace(os.sep, "/")
+        return path[len(self.root_prefix) :].replace(os.sep, "/")
 
     def _forget_deleted(self, items: list[pytest.Item], session: pytest.Session) -> None:
         """Tests gone from a fully collected file, and tests of deleted files, leave the data."""
@@ -260,7 +285,8 @@ class TestmonSession:
             return
         narrowed = any("::" in str(a) for a in self.config.args)
         failed_files = {
-            Path(str(r.fspath)).as_posix() for r in getattr(session, "_testmon_collect_failures", [])
+            Path(str(r.fspath)).as_posix()
+            for r in getattr(session, "_testmon_collect_failures", [])
         }
         present = {i.nodeid for i in items}
         gone = []
@@ -270,8 +296,9 @@ class TestmonSession:
             file_row = self.plan.files.get(test.path)
             if file_row is not None and file_row.missing:
                 gone.append(nodeid)
-            elif (not narrowed and test.path in self.collected_files
-                  and test.path not in failed_files):
+            elif (
+                not narrowed and test.path in self.collected_files and test.path not in failed_files
+            ):
                 gone.append(nodeid)
         if gone:
             with self.db.transaction():
@@ -293,8 +320,9 @@ class TestmonSession:
             collector.session._testmon_collect_failures = failures  # type: ignore[attr-defined]
             self.collected_files.discard(rel)
 
-    def pytest_report_collectionfinish(self, config: pytest.Config, start_path: Path,
-                                       items: list[pytest.Item]) -> list[str]:
+    def pytest_report_collectionfinish(
+        self, config: pytest.Config, start_path: Path, items: list[pytest.Item]
+    ) -> list[str]:
         if self.plan is None:
             return []
         new = sum(1 for r in self.selected.values() if r and r[0].get("kind") == "new")
@@ -315,8 +343,10 @@ class TestmonSession:
         self.pending_tests.append(payload["test"])
         if self.mode.verify:
             self._check_verify(payload["test"])
-        if (len(self.pending_tests) >= FLUSH_TESTS
-                or time.monotonic() - self.last_flush > FLUSH_SECONDS):
+        if (
+            len(self.pending_tests) >= FLUSH_TESTS
+            or time.monotonic() - self.last_flush > FLUSH_SECONDS
+        ):
             self._flush()
 
     def _check_verify(self, test: dict[str, Any]) -> None:
@@ -363,7 +393,9 @@ class TestmonSession:
             self.messages.append(f"could not save child-process data ({exc})")
 
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, Any, None]:
+    def pytest_sessionfinish(
+        self, session: pytest.Session, exitstatus: int
+    ) -> Generator[None, Any, None]:
         if self.hooks is not None:
             payload = self.hooks.session_payload()
             payload["late"] = [e.to_payload() for e in self.hooks.recorder.late_children()]
@@ -393,8 +425,12 @@ class TestmonSession:
 
         try:
             summary = export_coverage(
-                self.db, self.plan.env_id, self.root, self.root / ".coverage",
-                source=self.mode.coverage_source, ran=set(self.outcomes),
+                self.db,
+                self.plan.env_id,
+                self.root,
+                self.root / ".coverage",
+                source=self.mode.coverage_source,
+                ran=set(self.outcomes),
             )
         except SourceError as exc:
             self.messages.append(f"could not write .coverage: {exc}")
@@ -407,26 +443,34 @@ class TestmonSession:
     def _finish_run(self, session: pytest.Session) -> None:
         if self.plan is None or self.db is None:
             return
-        saved = sum(t.duration for t in self.plan.known.values()
-                    if t.path in self.skipped_files)
+        saved = sum(t.duration for t in self.plan.known.values() if t.path in self.skipped_files)
         try:
             with self.db.transaction():
-                self.db.save_run(self.plan.env_id, self.started_at, len(self.selected),
-                                 self.deselected_count, saved)
+                self.db.save_run(
+                    self.plan.env_id,
+                    self.started_at,
+                    len(self.selected),
+                    self.deselected_count,
+                    saved,
+                )
                 # Garbage appears only when tests are deleted or re-recorded; a
                 # no-change run has none, and scanning every row costs time.
                 if self.pending_written and session.testsfailed == 0:
                     self.db.collect_garbage()
         except Exception as exc:
             self.messages.append(f"could not save run statistics ({exc})")
-        if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.mode.select and (
-            self.deselected_count or self.plan.known
+        if (
+            session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
+            and self.mode.select
+            and (self.deselected_count or self.plan.known)
         ):
             session.exitstatus = pytest.ExitCode.OK
         if self.misses and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
-    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    def pytest_terminal_summary(
+        self, terminalreporter: Any, exitstatus: int, config: pytest.Config
+    ) -> None:
         tr = terminalreporter
         if self.mode.explain and self.plan is not None:
             tr.write_sep("-", "testmon-watch: why these tests")
@@ -444,8 +488,10 @@ class TestmonSession:
                     tr.write_line(f"MISSED {miss}")
             else:
                 checked = sum(1 for t in self.plan.known.values() if not t.reasons)
-                tr.write_line(f"testmon-watch verify: no misses ({checked} deselectable tests "
-                              "kept their outcome)")
+                tr.write_line(
+                    f"testmon-watch verify: no misses ({checked} deselectable tests "
+                    "kept their outcome)"
+                )
         for message in self.messages[-3:]:
             if message.startswith("could not"):
                 tr.write_line(f"testmon-watch: {message}", yellow=True)

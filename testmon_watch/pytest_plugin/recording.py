@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from testmon_watch.measure.recorder import Execution, ProjectFiles, Recorder
+from testmon_watch.measure.recorder import Execution, Recorder
 
 PAYLOAD_ATTR = "testmon_watch"
 WIDE_SCOPES = ("session", "package", "module", "class")
@@ -93,7 +93,10 @@ class RecordingHooks:
         if fixturedef.scope not in WIDE_SCOPES:
             yield
             return
-        key = f"fixture:{fixturedef.scope}:{request.node.nodeid}:{fixturedef.baseid}::{fixturedef.argname}"
+        key = (
+            f"fixture:{fixturedef.scope}:{request.node.nodeid}:"
+            f"{fixturedef.baseid}::{fixturedef.argname}"
+        )
         if getattr(fixturedef, "params", None) is not None and hasattr(request, "param_index"):
             key += f"[{request.param_index}]"
         self.recorder.push(key)
@@ -140,7 +143,9 @@ class RecordingHooks:
     # -- tests -----------------------------------------------------------------
 
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: Any) -> Generator[None, Any, None]:
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: Any
+    ) -> Generator[None, Any, None]:
         self.recorder.push(f"test:{item.nodeid}")
         self.reports[item.nodeid] = []
         try:
@@ -171,8 +176,11 @@ class RecordingHooks:
             path=rel or os.path.relpath(item.path, self.root),
             outcome=outcome_of(reports),
             duration=sum(r.duration for r in reports),
-            units=sorted(self.item_units.pop(item.nodeid, set()) | {"session"}
-                         | ({f"collect:{rel}"} if rel else set())),
+            units=sorted(
+                self.item_units.pop(item.nodeid, set())
+                | {"session"}
+                | ({f"collect:{rel}"} if rel else set())
+            ),
             roots=([rel] if rel else []) + self._conftest_paths(Path(item.path)),
             complete=True,
             incomplete_children=execution.incomplete_children,

@@ -62,8 +62,9 @@ class SelectionPlan:
 def _reasons_for(test: TestRow) -> list[Reason] | None:
     reasons: list[Reason] = list(test.pending or [])
     if test.outcome in ("failed", "error"):
-        reasons.append({"kind": "failed", "detail": "failed" if test.outcome == "failed" else
-                        "had an error"})
+        reasons.append(
+            {"kind": "failed", "detail": "failed" if test.outcome == "failed" else "had an error"}
+        )
     return reasons or None
 
 

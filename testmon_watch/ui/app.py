@@ -365,9 +365,7 @@ class TestmonWatchApp(App[int]):
 
     def action_export_coverage(self) -> None:
         try:
-            from testmon_watch.measure.coverage_export import (  # type: ignore[attr-defined]
-                export_coverage_file,
-            )
+            from testmon_watch.measure.coverage_export import export_coverage_file
         except ImportError:
             self.notify("coverage export not available", severity="warning")
             return
@@ -444,11 +442,10 @@ def run_app(root: Path, config: WatchConfig, pytest_args: Sequence[str],
 
     def make_session(listener: Listener) -> WatchSession:
         return WatchSession(root, listener, config, pytest_args=pytest_args,
-                            on_change=getattr(options, "on_change", "queue"),
-                            timeout=getattr(options, "timeout", None))
+                            on_change=config.on_change, timeout=config.timeout)
 
     app = TestmonWatchApp(root, make_session, ui_config,
-                          run_on_start=not getattr(options, "no_run_on_start", False))
+                          run_on_start=config.run_on_start)
     try:
         app.check_theme()
     except ConfigError as exc:

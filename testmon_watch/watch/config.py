@@ -20,11 +20,12 @@ else:  # Python 3.10: the same parser, from PyPI
 
 TABLE = "[tool.testmon-watch]"
 
-Kind = Literal["bool", "int", "str", "str-list"]
+Kind = Literal["bool", "int", "number", "str", "str-list"]
 
 _KIND_NAMES: dict[Kind, str] = {
     "bool": "true or false",
     "int": "an integer",
+    "number": "a number",
     "str": "a string",
     "str-list": "a list of strings",
 }
@@ -53,6 +54,9 @@ class WatchConfig:
     ignore: list[str] = field(default_factory=list)
     debounce_ms: int = 50
     poll: bool = False
+    timeout: float | None = None  # seconds per test
+    run_on_start: bool = True
+    on_change: str = "queue"
 
 
 KEYS: tuple[ConfigKey, ...] = (
@@ -60,7 +64,13 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("ignore", "ignore", "str-list", []),
     ConfigKey("debounce-ms", "debounce_ms", "int", 50, minimum=0),
     ConfigKey("poll", "poll", "bool", False),
+    ConfigKey("timeout", "timeout", "number", None, minimum=0),
+    ConfigKey("run-on-start", "run_on_start", "bool", True),
+    ConfigKey("on-change", "on_change", "str", "queue"),
 )
+
+# Keys the terminal app reads itself (testmon_watch.ui.config validates them).
+FRONT_END_KEYS = ("keys", "theme", "editor", "bell")
 
 
 def _check(spec: ConfigKey, value: Any) -> Any:
@@ -70,6 +80,7 @@ def _check(spec: ConfigKey, value: Any) -> Any:
     ok = (
         (kind == "bool" and isinstance(value, bool))
         or (kind == "int" and isinstance(value, int) and not isinstance(value, bool))
+        or (kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool))
         or (kind == "str" and isinstance(value, str))
         or (
             kind == "str-list"
@@ -81,6 +92,8 @@ def _check(spec: ConfigKey, value: Any) -> Any:
         raise ConfigError(f"{TABLE} {spec.key} must be {_KIND_NAMES[kind]}, got {value!r}")
     if spec.minimum is not None and value < spec.minimum:
         raise ConfigError(f"{TABLE} {spec.key} must be at least {spec.minimum}, got {value!r}")
+    if spec.key == "on-change" and value not in ("queue", "restart"):
+        raise ConfigError(f"{TABLE} on-change must be 'queue' or 'restart', got {value!r}")
     return list(value) if kind == "str-list" else value
 
 
@@ -89,9 +102,9 @@ def parse_watch_table(table: Any) -> WatchConfig:
     if not isinstance(table, dict):
         raise ConfigError(f"{TABLE} must be a table, got {table!r}")
     by_key = {spec.key: spec for spec in KEYS}
-    unknown = sorted(set(table) - set(by_key))
+    unknown = sorted(set(table) - set(by_key) - set(FRONT_END_KEYS))
     if unknown:
-        known = ", ".join(sorted(by_key))
+        known = ", ".join(sorted([*by_key, *FRONT_END_KEYS]))
         raise ConfigError(f"{TABLE} unknown key {unknown[0]!r} (known keys: {known})")
     values = {spec.field: _check(spec, table[spec.key]) for spec in KEYS if spec.key in table}
     return WatchConfig(**values)
