@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from collections.abc import Mapping
@@ -23,8 +24,34 @@ def python_identity() -> str:
     return f"{platform.python_implementation()} {platform.python_version()} ({platform.machine()})"
 
 
+_packages_cache: dict[tuple[tuple[str, int], ...], dict[str, str]] = {}
+
+
+def _path_state() -> tuple[tuple[str, int], ...]:
+    """sys.path directories and their mtimes: installing or removing a package changes one."""
+    state = []
+    for entry in sys.path:
+        try:
+            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(state)
+
+
 def installed_packages() -> dict[str, str]:
-    """{normalised distribution name: version} of everything importable."""
+    """{normalised distribution name: version} of everything importable.
+
+    Scanning every dist-info costs tens of milliseconds; the warm worker asks
+    before every run, so the answer is kept while no sys.path directory changed.
+    """
+    key = _path_state()
+    cached = _packages_cache.get(key)
+    if cached is None:
+        cached = _packages_cache[key] = _scan_packages()
+    return dict(cached)
+
+
+def _scan_packages() -> dict[str, str]:
     packages: dict[str, str] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"] if dist.metadata else None
