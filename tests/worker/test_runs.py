@@ -57,7 +57,8 @@ def test_first_run_records_all_then_an_edit_runs_only_affected(
     assert set(end.timing) == {"spawn", "collect", "first_result", "total"}
 
     nothing = run(client, events)
-    assert finished(nothing) == {} and run_end(nothing).exitstatus == 0
+    # The worker relays pytest's status; whether "all deselected" is 0 or 5 is the plugin's call.
+    assert finished(nothing) == {} and run_end(nothing).exitstatus in (0, 5)
     assert next(m for m in nothing if isinstance(m, RunStarted)).deselected == 3
 
     calc = project / "calc.py"
