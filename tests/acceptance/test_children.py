@@ -69,6 +69,11 @@ WORK = """
         os._exit(0)
 
 
+    def late(x=1):
+        time.sleep(1.0)  # still running when the test that started it has ended
+        return fa(x)
+
+
     def then_segfault():
         import ctypes
 
@@ -297,6 +302,37 @@ def test_subprocess_with_explicit_env(project, how) -> None:
         "its test is not selected after an edit of the code only the child ran\n" + result.text)
 
 
+@pytest.mark.xfail(strict=True, reason="engine: a Python child started with -E/-I/-S never loads "
+                   "our sitecustomize and leaves no marker, so its code is silently lost")
+@pytest.mark.parametrize("flag", ["-E", "-I", "-S"])
+def test_subprocess_python_ignoring_the_environment(project, flag) -> None:
+    """`python -E/-I` ignores PYTHONPATH, `-S` skips site: our sitecustomize never runs.
+
+    The child's code must still not be silently lost: either it is recorded or
+    the test is marked to run again.
+    """
+    code = "import sys; sys.path.insert(0, '.'); import work; work.fa()"
+    make_project(project, f"""
+        import subprocess
+        import sys
+
+
+        def test_flagged():
+            subprocess.run([sys.executable, {flag!r}, "-c", {code!r}], check=True)
+
+
+        def test_other():
+            assert True
+    """)
+    first_run(project)
+    plain = run(project)
+    edit(project, "fa")
+    edited = run(project)
+    assert plain.ran == {"test_kids.py::test_flagged"} or edited.ran == {
+        "test_kids.py::test_flagged"}, (
+        f"python {flag}: the child's code is lost (neither recorded nor rerun)\n" + edited.text)
+
+
 # -- 3. nested children ----------------------------------------------------------------------
 
 
@@ -403,6 +439,69 @@ def test_pool_shared_across_tests_never_misses(project) -> None:
     result = run(project)
     assert "test_kids.py::test_2" in result.ran, result.text
     assert "test_kids.py::test_no_pool" not in result.ran
+
+
+def test_child_reporting_after_its_test_ended(project) -> None:
+    """A child still running when its test ends: its late report is credited to that test."""
+    make_project(project, """
+        import multiprocessing
+        import time
+
+        import work
+
+        children = []
+
+
+        def test_starts_and_leaves():
+            p = multiprocessing.get_context("spawn").Process(target=work.late)
+            p.start()
+            children.append(p)
+
+
+        def test_next():
+            children[0].join(30)  # the child ends while this test runs
+            assert children[0].exitcode == 0
+            time.sleep(0.2)
+    """)
+    first_run(project)
+    plain = run(project)
+    edit(project, "fa")
+    edited = run(project)
+    if plain.ran:
+        assert plain.ran == {"test_kids.py::test_starts_and_leaves"}, plain.text
+    assert "test_kids.py::test_starts_and_leaves" in edited.ran, edited.text
+    assert "test_kids.py::test_next" not in edited.ran, edited.text
+    assert plain.ran == set(), "a late report that arrived during the run was not merged"
+
+
+def test_daemon_child_still_running_at_session_end(project) -> None:
+    """Killed by multiprocessing at exit, after the session: recorded or rerun, never lost."""
+    make_project(project, """
+        import multiprocessing
+
+        import work
+
+
+        def test_leaves_a_daemon():
+            ready = multiprocessing.get_context("spawn").Event()
+            p = multiprocessing.get_context("spawn").Process(
+                target=work.then_block, args=(ready,), daemon=True)
+            p.start()
+            assert ready.wait(60)
+
+
+        def test_other():
+            assert True
+    """)
+    first_run(project)
+    plain = run(project)
+    assert plain.ran <= {"test_kids.py::test_leaves_a_daemon"}
+    if not plain.ran:
+        edit(project, "fa")
+        edited = run(project)
+        assert edited.ran == {"test_kids.py::test_leaves_a_daemon"}, (
+            "the daemon child's code was lost\n" + edited.text)
+    assert children_files(project) == []
 
 
 # -- 5. pytest-xdist -------------------------------------------------------------------------
