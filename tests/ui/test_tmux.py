@@ -1,0 +1,175 @@
+"""End to end in a real terminal: the `testmon-watch` command in tmux on a copy of examples/shop.
+
+Break `bulk_price`, see its test fail in the pane; fix it, see it pass; press `c` and
+read the exported `.coverage` with `coverage report`; press `q` and check that the
+command ended and left no worker behind. The screen is awaited by polling
+`tmux capture-pane` with a deadline per step.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
+WIDTH, HEIGHT = 160, 48
+STEP = 60.0  # seconds per step; each poll is short, the loop ends as soon as the screen holds
+POLL = 0.1
+TEST = "test_bulk_price_at_threshold_gets_discount"
+GOOD = "total = total * BULK_FACTOR"
+BAD = "total = total * BULK_FACTOR * 2"
+
+
+def command() -> list[str]:
+    """The installed console script next to the interpreter, else `python -m testmon_watch.cli`."""
+    script = Path(sys.executable).with_name("testmon-watch")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "testmon_watch.cli"]
+
+
+class Tmux:
+    """One detached tmux session on its own server socket (never the user's server)."""
+
+    def __init__(self, cwd: Path, argv: list[str]) -> None:
+        self.socket = f"testmon-watch-test-{uuid.uuid4().hex[:8]}"
+        self.target = "app"
+        env = {k: v for k, v in os.environ.items() if k not in ("TESTMON_DATAFILE", "TMUX")}
+        env["TERM"] = "xterm-256color"
+        # The server starts with this environment; remain-on-exit keeps the pane to read
+        # the exit status after `q`.
+        self.tmux("new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), "-s", self.target,
+                  "-c", str(cwd), *argv, env=env)
+        self.tmux("set-option", "-t", self.target, "remain-on-exit", "on")
+
+    def tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
+                              text=True, env=env, timeout=30)
+        if done.returncode != 0:
+            raise RuntimeError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.target)
+
+    def pane(self, fmt: str) -> str:
+        return self.tmux("display-message", "-p", "-t", self.target, fmt).strip()
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", self.target, *keys)
+
+    def wait(self, condition: Callable[[str], bool], what: str, timeout: float = STEP) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if condition(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; "
+                                     f"the pane shows:\n{screen}")
+            time.sleep(POLL)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
+                       timeout=30)
+
+
+def line_of(screen: str, name: str) -> str:
+    """The results tree's row for test `name` ('' when it is not shown)."""
+    for line in screen.splitlines():
+        left = line.split("││", 1)[0]
+        if f" {name}" in left and not left.rstrip(" │").endswith("tests"):
+            return left
+    return ""
+
+
+def marked(name: str, mark: str) -> Callable[[str], bool]:
+    return lambda screen: f"{mark} {name}" in line_of(screen, name)
+
+
+def workers_for(root: Path) -> list[str]:
+    """Command lines of worker servers still running on `root`."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True,
+                         text=True).stdout  # -ww: full command lines, not cut at 80 columns
+    return [line.strip() for line in out.splitlines()
+            if "testmon_watch.worker.server" in line and f"--root {root}" in line]
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(
+        ".testmondata*", ".coverage*", "__pycache__", ".pytest_cache"))
+    return root.resolve()
+
+
+@pytest.fixture
+def tmux(shop: Path) -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    if shutil.which("ps") is None:
+        pytest.skip("ps is not installed")
+    session = Tmux(shop, command())
+    try:
+        yield session
+    finally:
+        session.close()
+        deadline = time.monotonic() + 10  # a killed server leaves the worker to its own exit
+        while workers_for(shop) and time.monotonic() < deadline:
+            time.sleep(POLL)
+
+
+def test_break_fix_export_quit_in_tmux(shop: Path, tmux: Tmux) -> None:
+    screen = tmux.wait(lambda s: "30 passed" in s and "worker warm" in s, "the first run")
+    assert marked(TEST, "✓")(screen), screen
+    assert "watching" in screen and "Run affected" in screen  # status bar and footer
+    # The watcher is up once the status bar counts the files it watches.
+    tmux.wait(lambda s: "watching 0 files" not in s, "the watcher")
+
+    pricing = shop / "shop" / "pricing.py"
+    source = pricing.read_text()
+    assert GOOD in source
+    pricing.write_text(source.replace(GOOD, BAD))
+    screen = tmux.wait(marked(TEST, "✗"), f"{TEST} to fail")
+    screen = tmux.wait(lambda s: "worker warm" in s, "the run to end")
+    assert "failed" in screen.splitlines()[0], screen  # the summary line counts it
+    assert "last: shop/pricing.py" in screen, screen
+    assert "up to date" in screen, screen  # deselected tests kept their result
+
+    pricing.write_text(source)
+    tmux.wait(marked(TEST, "✓"), f"{TEST} to pass again")
+    screen = tmux.wait(lambda s: "worker warm" in s and "failed" not in s.splitlines()[0],
+                       "the run to end with no failure")
+    assert "✗" not in screen, screen
+
+    coverage_file = shop / ".coverage"
+    assert not coverage_file.exists()
+    tmux.keys("c")
+    tmux.wait(lambda s: "wrote" in s and coverage_file.is_file(), "the export notification")
+    report = subprocess.run([sys.executable, "-m", "coverage", "report"], cwd=shop,
+                            capture_output=True, text=True, timeout=60)
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "shop/pricing.py" in report.stdout and "shop/cart.py" in report.stdout, report.stdout
+    assert "tests/test_pricing.py" in report.stdout, report.stdout
+
+    assert workers_for(shop), "the app's worker should be running before q"
+    tmux.keys("q")
+    deadline = time.monotonic() + STEP
+    while tmux.pane("#{pane_dead}") != "1":
+        assert time.monotonic() < deadline, f"testmon-watch did not exit:\n{tmux.screen()}"
+        time.sleep(POLL)
+    assert tmux.pane("#{pane_dead_status}") == "0"
+    deadline = time.monotonic() + 10  # stop() reaps the worker before the app exits
+    while workers_for(shop):
+        assert time.monotonic() < deadline, f"worker left behind: {workers_for(shop)}"
+        time.sleep(POLL)
