@@ -145,6 +145,7 @@ class TestmonSession:
         self.late_children: list[dict[str, Any]] = []
         self.pending_written = 0
         self.coverage_message: str | None = None
+        self.session: pytest.Session | None = None
         self.last_flush = time.monotonic()
         self.selected: dict[str, list[dict[str, str]]] = {}
         self.deselected_count = 0
@@ -459,6 +460,14 @@ class TestmonSession:
                     self.db.collect_garbage()
         except Exception as exc:
             self.messages.append(f"could not save run statistics ({exc})")
+        self.session = session
+        self._fix_exit_status()
+
+    def _fix_exit_status(self) -> None:
+        """Everything deselected is success, not "no tests ran"; a verify miss is failure."""
+        session = self.session
+        if session is None or self.plan is None:
+            return
         if (
             session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
             and self.mode.select
@@ -467,6 +476,12 @@ class TestmonSession:
             session.exitstatus = pytest.ExitCode.OK
         if self.misses and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # Again, last: other plugins' sessionfinish hooks may have put the old status
+        # back (syrupy ORs in the status the hook was called with).
+        self._fix_exit_status()
 
     def pytest_terminal_summary(
         self, terminalreporter: Any, exitstatus: int, config: pytest.Config

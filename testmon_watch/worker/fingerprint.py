@@ -143,25 +143,11 @@ def _metadata_key() -> tuple[tuple[str, str, int], ...]:
 
 
 def cache_installed_packages() -> None:
-    """Make `core.environment.installed_packages` cheap in forked children.
+    """Fill `core.environment`'s package cache in the server, so every child inherits it.
 
-    It parses every distribution's metadata (tens of milliseconds per run). The
-    answer only changes when a metadata file on sys.path does, so it is kept
-    with a stat-only key and recomputed when the key differs (the child's
-    sys.path may gain entries, e.g. pytest's `pythonpath` option).
+    The scan parses every distribution's metadata (tens of milliseconds); core
+    keeps its answer while no sys.path directory changes.
     """
     from testmon_watch.core import environment
 
-    original = environment.installed_packages
-    cache: dict[tuple[tuple[str, str, int], ...], dict[str, str]] = {}
-
-    def installed_packages() -> dict[str, str]:
-        key = _metadata_key()
-        if key not in cache:
-            cache.clear()
-            cache[key] = original()
-        return dict(cache[key])
-
-    installed_packages.__doc__ = original.__doc__
-    environment.installed_packages = installed_packages
-    installed_packages()  # filled here, in the server, so every child inherits it
+    environment.installed_packages()
