@@ -121,27 +121,6 @@ def _dist_name(entry: str) -> str:
     return f"{name} {version}".strip()
 
 
-def _metadata_key() -> tuple[tuple[str, str, int], ...]:
-    """Every distribution's metadata file on sys.path, with its mtime (stat only)."""
-    key = []
-    for entry in sys.path:
-        directory = entry or "."
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue
-        for name in names:
-            if name.endswith((".dist-info", ".egg-info")):
-                for meta in ("METADATA", "PKG-INFO"):
-                    stamp = _stat(os.path.join(directory, name, meta))
-                    if stamp is not None:
-                        key.append((directory, name, stamp[0]))
-                        break
-                else:
-                    key.append((directory, name, 0))
-    return tuple(key)
-
-
 def cache_installed_packages() -> None:
     """Fill `core.environment`'s package cache in the server, so every child inherits it.
 
