@@ -214,6 +214,15 @@ class WatchSession:
                 record.results[message.nodeid] = message
             elif isinstance(message, RunFinished) and record is not None:
                 done = self._finish(record, message, now)
+                if message.written and self.watcher is not None:
+                    # What the tests wrote is no edit: drop it now and when it arrives.
+                    self.watcher.ignore_writes(message.written)
+                    written = set(message.written)
+                    self._waiting = [
+                        ChangeBatch(b.paths - written, b.first_event_at, b.last_event_at)
+                        for b in self._waiting
+                        if b.paths - written
+                    ]
                 if self._waiting:
                     start_next, self._waiting = self._waiting, []
                 self._restart_pending = False

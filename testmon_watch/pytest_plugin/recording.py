@@ -10,24 +10,11 @@ from typing import Any
 
 import pytest
 
+from testmon_watch.core.outcomes import outcome_of
 from testmon_watch.measure.recorder import Execution, Recorder
 
 PAYLOAD_ATTR = "testmon_watch"
 WIDE_SCOPES = ("session", "package", "module", "class")
-
-
-def outcome_of(reports: list[pytest.TestReport]) -> str:
-    """One word for a test's result across setup, call and teardown."""
-    outcome = "passed"
-    for report in reports:
-        xfail = hasattr(report, "wasxfail")
-        if report.failed:
-            return "failed" if report.when == "call" else "error"
-        if report.skipped:
-            outcome = "xfailed" if xfail else "skipped"
-        elif report.when == "call" and xfail:
-            outcome = "xpassed"
-    return outcome
 
 
 class RecordingHooks:

@@ -167,6 +167,8 @@ class RunFinished:
     counts: dict[str, int] = field(default_factory=dict)
     timing: dict[str, float | None] = field(default_factory=dict)
     crashed: str | None = None  # the test that crashed or timed out
+    # Project files the run opened for writing: the watcher must not rerun for them.
+    written: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from testmon_watch.core.outcomes import outcome_of
 from testmon_watch.core.selection import format_reason
 from testmon_watch.measure.recorder import ProjectFiles
 from testmon_watch.worker.protocol import (
@@ -39,20 +40,6 @@ TESTMON_PLUGIN_NAME = "testmon_watch_session"
 # Names never preloaded by the server, even when a run imported them: they have
 # visible side effects at import (`this` prints, `antigravity` opens a browser).
 NEVER_PRELOAD = frozenset({"__main__", "__mp_main__", "this", "antigravity", "conftest"})
-
-
-def outcome_of(reports: list[pytest.TestReport]) -> str:
-    """One word for a test's result across setup, call and teardown (as the recorder says)."""
-    outcome = "passed"
-    for report in reports:
-        xfail = hasattr(report, "wasxfail")
-        if report.failed:
-            return "failed" if report.when == "call" else "error"
-        if report.skipped:
-            outcome = "xfailed" if xfail else "skipped"
-        elif report.when == "call" and xfail:
-            outcome = "xpassed"
-    return outcome
 
 
 def _longrepr_of(reports: list[pytest.TestReport], outcome: str) -> str:
@@ -115,6 +102,37 @@ def write_preload_list(path: Path, root: Path, known: Collection[str] = ()) -> N
         tmp.unlink(missing_ok=True)  # a read-only tree: the worker just preloads less
 
 
+class WriteRecorder:
+    """Project files this process opens for writing (snapshots, caches the tests write).
+
+    Reported with run_finished so the watcher does not take the tests' own
+    output for an edit and start a run of its own: no rerun loops.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.prefix = str(root.resolve()) + os.sep
+        self.written: set[str] = set()
+        sys.addaudithook(self._on_audit)
+
+    def _on_audit(self, event: str, args: tuple[Any, ...]) -> None:
+        # "open" carries (path, mode, flags): mode is a str for open(), None for os.open().
+        if event != "open" or len(args) < 3 or not isinstance(args[0], str):
+            return
+        path, mode, flags = args[0], args[1], args[2]
+        if isinstance(mode, str):
+            writing = any(c in mode for c in "wax+")
+        else:
+            writing = isinstance(flags, int) and bool(flags & (os.O_WRONLY | os.O_RDWR))
+        if not writing:
+            return
+        absolute = path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
+        if absolute.startswith(self.prefix):
+            self.written.add(absolute[len(self.prefix):].replace(os.sep, "/"))
+
+    def paths(self) -> list[str]:
+        return sorted(self.written)
+
+
 class EventStreamer:
     """Streams run_started, test_started, test_finished and run_finished for one run."""
 
@@ -138,6 +156,7 @@ class EventStreamer:
         self.collect_done: float | None = None
         self.first_result: float | None = None
         self.finished = False
+        self.writes = WriteRecorder(root)
         self.run_started_sent = False
 
     def _testmon(self, config: pytest.Config) -> Any:
@@ -252,4 +271,4 @@ class EventStreamer:
         timing = {"spawn": since(self.child_start), "collect": since(self.collect_done),
                   "first_result": since(self.first_result), "total": since(now)}
         self.send(RunFinished(run_id=self.run_id, exitstatus=exitstatus, counts=dict(self.counts),
-                              timing=timing, crashed=None))
+                              timing=timing, crashed=None, written=self.writes.paths()))

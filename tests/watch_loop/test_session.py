@@ -182,3 +182,22 @@ def test_a_crashing_test_is_reported_and_the_loop_survives(loop: Loop) -> None:
     loop.replace("test_crash.py", "os._exit(3)", "pass")
     done = loop.next_run()
     assert done.results["test_crash.py::test_crashes"].outcome == "passed"
+
+
+def test_files_the_tests_write_do_not_trigger_runs(loop: Loop) -> None:
+    loop.write("test_writer.py", """
+        from pathlib import Path
+
+
+        def test_writes_a_snapshot():
+            Path(__file__).with_name("snapshot.txt").write_text("output")
+    """)
+    loop.session.start()
+    first = loop.next_run()
+    assert "test_writer.py::test_writes_a_snapshot" in ran(first)
+    assert (loop.root / "snapshot.txt").exists()
+    # The snapshot written during the run is no edit: the next run is for the next edit.
+    loop.replace("calc.py", "return a * b", "return b * a")
+    done = loop.next_run()
+    assert ran(done) == {"test_calc.py::test_mul"}
+    assert "snapshot.txt" not in done.trigger
