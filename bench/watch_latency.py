@@ -17,8 +17,9 @@ end-of-run line (save-to-done). The next save waits until the run is done.
 
 Memory (ours, small project): VmRSS of the watcher plus its worker server
 (every descendant alive at idle) after the initial run and after 500 more
-saves (each save waits only until the watcher has seen it; queued changes
-coalesce; the last run is waited for).
+saves (each save waits only until the run containing it has started, so the
+next save lands during that run and is queued: one run per save; the last run
+is waited for).
 
 Prints a table with ratios and pass/miss for the targets, writes
 bench/results-watch.md and bench/.work/watch-results.json; every process's
@@ -479,8 +480,9 @@ class Session:
         )
 
     def memory_saves(self, n: int) -> int:
-        """n saves of distinct content, each waiting only until the watcher showed it saw
-        it (a run header or a 'changed during the run' line); then waits for idle.
+        """n saves of distinct content, each waiting only until the run that contains it
+        has started (the next run header: a save made during a run is queued and starts
+        the next one), not for it to end; then waits for idle. One run per save.
         Returns the number of runs that ran."""
         starts_before = self.starts
         for k in range(n):
@@ -488,8 +490,8 @@ class Session:
                 # Idle first: then the next run header can only be this save's.
                 self.wait_idle(SAVE_TIMEOUT, "the memory-phase runs to end")
             self.edit.save_unique(k)
-            self.until(("start", "queued"), time.monotonic() + SEEN_TIMEOUT,
-                       f"memory save {k + 1} to be seen")
+            self.until(("start",), time.monotonic() + SAVE_TIMEOUT,
+                       f"memory save {k + 1}'s run to start")
         self.wait_idle(SAVE_TIMEOUT, "the last memory-phase run to end")
         return self.starts - starts_before
 
