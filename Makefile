@@ -13,14 +13,15 @@ DEMO_DIR  := .demo
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv venv312 test check lint typecheck demo bench clean
+.PHONY: help venv venv312 test check lint typecheck demo demo-plugin bench clean
 
 help:
 	@echo "make venv      create .venv ($(PYTHON)) with the package and test tools"
 	@echo "make venv312   create .venv312 (Python 3.12) the same way"
 	@echo "make test      run the test suite on both interpreters"
 	@echo "make check     what CI runs: test, ruff, mypy"
-	@echo "make demo      run pytest --testmon twice on examples/shop, editing one function between"
+	@echo "make demo      open the testmon-watch app on a copy of examples/shop (edit files in .demo/shop)"
+	@echo "make demo-plugin  run pytest --testmon twice on examples/shop, editing one function between"
 	@echo "make bench     run the benchmarks (bench/run.py)"
 	@echo "make clean     remove virtualenvs, caches and demo/bench scratch"
 
@@ -52,8 +53,15 @@ typecheck: $(STAMP)
 
 check: test lint typecheck
 
-# The demo works on a scratch copy so examples/shop stays pristine.
+# The demos work on a scratch copy so examples/shop stays pristine.
 demo: $(STAMP)
+	rm -rf $(DEMO_DIR)
+	mkdir -p $(DEMO_DIR)
+	cp -R examples/shop $(DEMO_DIR)/shop
+	@echo "testmon-watch on $(DEMO_DIR)/shop: edit a file there (e.g. shop/pricing.py) in another pane; q quits"
+	cd $(DEMO_DIR)/shop && ../../$(VENV)/bin/testmon-watch
+
+demo-plugin: $(STAMP)
 	rm -rf $(DEMO_DIR)
 	mkdir -p $(DEMO_DIR)
 	cp -R examples/shop $(DEMO_DIR)/shop
