@@ -13,7 +13,7 @@ DEMO_DIR  := .demo
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv venv312 test check lint typecheck demo demo-plugin bench clean
+.PHONY: help venv venv312 test check lint typecheck demo demo-plugin bench clean screenshots
 
 help:
 	@echo "make venv      create .venv ($(PYTHON)) with the package and test tools"
@@ -23,6 +23,7 @@ help:
 	@echo "make demo      open the testmon-watch app on a copy of examples/shop (edit files in .demo/shop)"
 	@echo "make demo-plugin  run pytest --testmon twice on examples/shop, editing one function between"
 	@echo "make bench     run the benchmarks (bench/run.py)"
+	@echo "make screenshots  regenerate screenshots/*.svg from the real app on examples/shop"
 	@echo "make clean     remove virtualenvs, caches and demo/bench scratch"
 
 venv: $(STAMP)
@@ -89,6 +90,10 @@ demo-plugin: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
+
+# The app headless on a scratch copy of examples/shop, driven through its main states.
+screenshots: $(STAMP)
+	$(VENV)/bin/python scripts/make_screenshots.py
 
 clean:
 	rm -rf $(VENV) $(VENV312) $(DEMO_DIR) bench/.work build dist *.egg-info
