@@ -135,7 +135,10 @@ def run(project, *args: str, testmon: bool = True) -> Any:
     """
     flags = ["--testmon"] if testmon else []
     # -s and faulthandler: on a hang, every process of the group prints its stacks.
-    cmd = [sys.executable, "-m", "pytest", *flags, "-v", "-s", "-p", "no:cacheprovider", *args]
+    # (Not under xdist: there -s drops the percentage from the result lines the parser reads.)
+    no_capture = [] if "-n" in args else ["-s"]
+    cmd = [sys.executable, "-m", "pytest", *flags, "-v", *no_capture, "-p", "no:cacheprovider",
+           *args]
     env = dict(os.environ, PYTHONFAULTHANDLER="1")
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=project.path, stdout=subprocess.PIPE, env=env,
