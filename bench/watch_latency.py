@@ -623,9 +623,9 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> s
         f"load average {args.load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.",
         "",
         "- **ours**: `testmon-watch --no-tui -v --root <project>` (warm forking worker).",
-        "- **ptw**: `ptw --now <project> --testmon -v`: pytest-watcher 0.6.3 (watchdog<6, "
-        "default `--delay 0.2`) running `pytest --testmon` with pytest-testmon 2.2.0, a cold "
-        "pytest process per save.",
+        "- **ptw**: `ptw --now <project> --testmon -v`: pytest-watcher 0.6.3 (watchdog<6; "
+        "its `--delay` default of 0.2 s is never applied by 0.6.3, it triggers at once) "
+        "running `pytest --testmon` with pytest-testmon 2.2.0, a cold pytest process per save.",
         "",
         "Latency in ms from `time.monotonic()` right after the save's write to the watcher's "
         "stdout line being read: the first test result line, and the end-of-run line. "
@@ -662,9 +662,8 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> s
             "Where ours spends the time (medians, ms). `save→event` is our measured "
             "save-to-done minus the loop's own `done` (timed from the first file event the "
             "watcher received); `event→selection` includes the 50 ms debounce, the worker's "
-            "fork and the selection; `selection→first` is collection plus the first test; "
-            "`output` is the loop's `done` to the line being read by the benchmark "
-            "(negative when rounding).",
+            "fork, pytest's start-up in the child and the selection; `selection→first` is "
+            "collection plus the first test.",
             "",
             "| project | save→event | event→selection | selection→first result | "
             "first result→done |",
@@ -689,8 +688,9 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> s
             "",
             "Memory (ours, small project): VmRSS of the watcher plus its worker server, at idle.",
             "",
-            "| after initial run | after timed saves | after N more saves (runs) | growth |",
-            "|---|---|---|---|",
+            "| after initial run | after timed saves | after N more saves (runs) | growth | "
+            "growth over the N saves |",
+            "|---|---|---|---|---|",
         ]
         for r in mem:
             a = _mem_mb(r.memory["after_initial"])
@@ -700,7 +700,8 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> s
             lines.append(
                 f"| {a:.1f} MB | {'-' if t is None else f'{t:.1f} MB'} | {z:.1f} MB after "
                 f"{r.memory['memory_saves']} ({r.memory['memory_runs']} runs) | "
-                f"{'-' if growth is None else f'{growth:+.1f}%'} |"
+                f"{'-' if growth is None else f'{growth:+.1f}%'} | "
+                f"{'-' if not t or not z else f'{(z - t) / t * 100:+.1f}%'} |"
             )
     problems = [f"{r.project}/{r.tool}: {n}" for r in results for n in r.notes]
     problems += [f"{r.project}/{r.tool}: FAILED: {r.error}" for r in results if r.error]
