@@ -113,8 +113,8 @@ def test_corrupt_database_is_moved_aside(project, content: bytes) -> None:
         datafile.write_bytes(content)
     else:  # a truncated database: the header survives, the pages do not
         data = datafile.read_bytes()
-        for companion in project.path.glob(".testmondata-*"):
-            companion.unlink()
+        for suffix in ("-wal", "-shm"):
+            (project.path / f".testmondata{suffix}").unlink(missing_ok=True)
         datafile.write_bytes(data[:200])
     run = project.run()
     assert run.ret == 0
