@@ -66,7 +66,9 @@ def pytest_load_initial_conftests(
     )
     if not wanted or getattr(ns, "no_testmon", False) or getattr(ns, "testmon_nocollect", False):
         return
-    xdist_worker = "PYTEST_XDIST_WORKER" in os.environ
+    # An xdist worker is an execnet process started as `python -c ...`; the variable
+    # alone may be inherited from an outer xdist run (pytest run by a test).
+    xdist_worker = "PYTEST_XDIST_WORKER" in os.environ and sys.argv[:1] == ["-c"]
     if not xdist_worker and (
         getattr(ns, "dist", "no") not in ("no", None) or getattr(ns, "numprocesses", None)
     ):
