@@ -336,6 +336,23 @@ def test_subprocess_python_ignoring_the_environment(project, flag) -> None:
         f"python {flag}: the child's code is lost (neither recorded nor rerun)\n" + edited.text)
 
 
+def test_recording_prints_nothing_in_the_child(project) -> None:
+    """A recorded child's stderr is the program's own: tests that check it keep passing."""
+    make_project(project, """
+        import subprocess
+        import sys
+
+
+        def test_quiet_child():
+            done = subprocess.run([sys.executable, "-c", "import work; work.fa()"],
+                                  capture_output=True, text=True, check=True)
+            assert done.stderr == ""
+            assert done.stdout == ""
+    """)
+    result = first_run(project)
+    assert result.ran == {"test_kids.py::test_quiet_child"}
+
+
 # -- 3. nested children ----------------------------------------------------------------------
 
 
