@@ -44,6 +44,7 @@ class Tmux:
     def __init__(self, cwd: Path, argv: list[str]) -> None:
         self.socket = f"testmon-watch-test-{uuid.uuid4().hex[:8]}"
         self.target = "app"
+        self.socket_path: Path | None = None
         env = {k: v for k, v in os.environ.items() if k not in ("TESTMON_DATAFILE", "TMUX")}
         env["TERM"] = "xterm-256color"
         # The server starts with this environment; remain-on-exit keeps the pane to read
@@ -51,6 +52,7 @@ class Tmux:
         self.tmux("new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), "-s", self.target,
                   "-c", str(cwd), *argv, env=env)
         self.tmux("set-option", "-t", self.target, "remain-on-exit", "on")
+        self.socket_path = Path(self.tmux("display-message", "-p", "#{socket_path}").strip())
 
     def tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
         done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
@@ -82,6 +84,8 @@ class Tmux:
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
                        timeout=30)
+        if self.socket_path is not None:  # kill-server leaves the socket file
+            self.socket_path.unlink(missing_ok=True)
 
 
 def line_of(screen: str, name: str) -> str:
