@@ -27,14 +27,35 @@ def python_identity() -> str:
 _packages_cache: dict[tuple[tuple[str, int], ...], dict[str, str]] = {}
 
 
+_holds_metadata: dict[tuple[str, int], bool] = {}
+
+
 def _path_state() -> tuple[tuple[str, int], ...]:
-    """sys.path directories and their mtimes: installing or removing a package changes one."""
+    """The sys.path directories that hold package metadata, with their mtimes.
+
+    Installing or removing a package changes such a directory's mtime. Other
+    entries (the project root that pytest's `pythonpath` adds, whose mtime
+    changes whenever a file is created there) are left out of the key.
+    """
+    if len(_holds_metadata) > 4096:
+        _holds_metadata.clear()
     state = []
     for entry in sys.path:
         try:
-            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+            key = (entry, os.stat(entry or ".").st_mtime_ns)
         except OSError:
             continue
+        holds = _holds_metadata.get(key)
+        if holds is None:
+            try:
+                names = os.listdir(entry or ".")
+            except OSError:
+                names = []
+            holds = _holds_metadata[key] = any(
+                n.endswith((".dist-info", ".egg-info")) for n in names
+            )
+        if holds:
+            state.append(key)
     return tuple(state)
 
 

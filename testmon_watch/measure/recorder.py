@@ -123,6 +123,8 @@ class ProjectFiles:
             return None  # <frozen os>, <string>, <doctest ...>: no file behind it
         absolute = path if os.path.isabs(path) else os.path.abspath(path)
         if not absolute.startswith(self.prefix):
+            if absolute.startswith(self.excluded):
+                return None  # site-packages, the stdlib: no realpath needed to say no
             absolute = os.path.realpath(absolute)
             if not absolute.startswith(self.prefix):
                 return None

@@ -82,6 +82,17 @@ def read_preload_list(path: Path) -> tuple[list[str], list[str]]:
     return modules, conftests
 
 
+def _engine_modules() -> list[str]:
+    """What every run imports anyway: pytest's built-in plugins and our recording stack."""
+    from _pytest.config import default_plugins
+
+    names = [f"_pytest.{name}" for name in default_plugins if "." not in name]
+    names += ["coverage", "coverage.tracer", "sqlite3", "testmon_watch.measure.recorder",
+              "testmon_watch.measure.children", "testmon_watch.measure.coverage_export",
+              "testmon_watch.pytest_plugin.plugin", "testmon_watch.worker.streamer"]
+    return names
+
+
 def fork_available() -> bool:
     return hasattr(os, "fork") and not os.environ.get(NO_FORK_ENV)
 
@@ -176,6 +187,7 @@ class WorkerServer:
                 ep.load()
             except BaseException as exc:  # a broken plugin must not stop the worker
                 failures.append(f"{ep.name} ({type(exc).__name__}: {exc})")
+        failures += self.import_third_party(_engine_modules())
         modules, conftests = read_preload_list(self.preload_path)
         failures += self.import_third_party(modules)
         cache_installed_packages()
