@@ -10,8 +10,10 @@ copy into a child recorder for the context current at fork time.
 
 Child side: a child writes `<key hash>-<pid>.started` when it begins and
 `<key hash>-<pid>.json` (lines, reads, listings) when it ends: normal exit,
-`sys.exit`, `os._exit` (multiprocessing's fork children end that way) and
-SIGTERM (`Pool.terminate`). A child killed by SIGKILL or a segfault leaves
+`sys.exit`, `os._exit` (multiprocessing's fork children end that way); a
+`multiprocessing.Pool` worker also writes it after start-up and after every
+task, since `Pool.terminate()` ends workers with SIGTERM. A child killed
+before it could report (SIGKILL, a segfault, SIGTERM outside a pool) leaves
 only the `.started` marker: its context is then reported incomplete, and the
 test is marked to run again rather than trusted.
 """
@@ -22,7 +24,6 @@ import atexit
 import hashlib
 import json
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+STARTING, RUNNING = "starting", "running"  # what a child's .started marker says
 CHILD_ENV = "TESTMON_WATCH_CHILD"  # JSON {"root": ..., "dir": ...}
 CONTEXT_ENV = "TESTMON_WATCH_CONTEXT"
 BOOT_DIR = Path(__file__).with_name("child_boot")
@@ -131,7 +133,12 @@ class ChildRecording:
             (self.dir / f"{stem}.started").unlink(missing_ok=True)
         for name in mine:
             if name.endswith(".started") and name[: -len(".started")] not in finished:
-                data.incomplete += 1
+                try:
+                    state = (self.dir / name).read_text()
+                except OSError:
+                    continue
+                if state != STARTING:
+                    data.incomplete += 1
         return data
 
     def leftover_keys(self) -> dict[str, ChildData]:
@@ -173,6 +180,11 @@ def _on_audit(event: str, args: tuple[Any, ...]) -> None:
     """
     if event != "subprocess.Popen" or not _explicit_env_additions:
         return
+    try:
+        if _ignores_our_environment(args[0], args[1]):
+            _mark_unrecordable_child()
+    except Exception:  # noqa: BLE001 - an audit hook must never raise into the program
+        pass
     env = args[3] if len(args) > 3 else None
     if not isinstance(env, dict):
         return
@@ -187,6 +199,44 @@ def _on_audit(event: str, args: tuple[Any, ...]) -> None:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (boot, current) if p)
     except Exception:  # noqa: BLE001 - an audit hook must never raise into the program
         pass
+
+
+def _ignores_our_environment(executable: Any, argv: Any) -> bool:
+    """A Python started with -E, -I or -S never runs our sitecustomize: nothing is recorded."""
+    if not isinstance(argv, (list, tuple)) or not argv:
+        return False
+    program = os.path.basename(str(executable or argv[0]))
+    if not program.startswith("python"):
+        return False
+    for token in argv[1:]:
+        token = str(token)
+        if not token.startswith("-") or token.startswith("--") or token == "-":
+            return False
+        letters = token[1:]
+        for letter in letters:
+            if letter in "EIS":
+                return True
+            if letter in "cmWXQ":  # the rest of the token is this option's value
+                break
+        if letters[:1] in ("c", "m"):
+            return False
+    return False
+
+
+_unrecordable_count = 0
+
+
+def _mark_unrecordable_child() -> None:
+    """Leave a marker that is never completed: the current test will run again."""
+    global _unrecordable_count
+    key = os.environ.get(CONTEXT_ENV)
+    settings = json.loads(_explicit_env_additions[CHILD_ENV])
+    if not key:
+        return
+    out_dir = Path(settings["dir"])
+    _unrecordable_count += 1
+    (out_dir / f"{key_hash(key)}.key").write_text(key)
+    (out_dir / f"{key_hash(key)}-unrecordable{_unrecordable_count}.started").write_text("")
 
 
 def remove_stale_dirs(base_dir: Path) -> None:
@@ -227,13 +277,15 @@ def _restart_forkserver() -> None:
 class ChildRecorder:
     """Runs in a child: records everything the process executes, writes it on exit."""
 
-    def __init__(self, root: Path, out_dir: Path, key: str, tracer: Any = None) -> None:
+    def __init__(self, root: Path, out_dir: Path, key: str, tracer: Any = None,
+                 multiprocessing_child: bool = False) -> None:
         from testmon_watch.measure.file_reads import FileReadWatcher
         from testmon_watch.measure.recorder import ProjectFiles
         from testmon_watch.measure.tracer import make_tracer
 
         self.files = ProjectFiles(root)
         self.files_root = root
+        self.multiprocessing_child = multiprocessing_child
         self.out_dir = out_dir
         self.key = key
         self.lines: dict[str, set[int]] = {}
@@ -241,9 +293,7 @@ class ChildRecorder:
         self.listings: set[str] = set()
         self.tracer = tracer if tracer is not None else make_tracer(self.files.is_project)
         self.reads_watcher = FileReadWatcher(self.files.is_project, self._on_read, self._on_list)
-        self.written = False
-        self.writing = False
-        self.terminate_after_write = False
+        self._written_sizes = (-1, -1)
         self.lock = threading.RLock()
         stem = f"{key_hash(key)}-{os.getpid()}"
         self.started_path = out_dir / f"{stem}.started"
@@ -265,43 +315,52 @@ class ChildRecorder:
         _current[:] = [self]
         atexit.register(_write_current)
         _wrap_os_exit(_write_current)
-        _handle_sigterm(_write_current)
+        install_pool_hook()
         (self.out_dir / f"{key_hash(self.key)}.key").write_text(self.key)
-        self.started_path.write_text("")
+        # A multiprocessing child is "starting" until its target runs (see
+        # _bootstrap): killed before that, it ran nothing and lost nothing.
+        self.started_path.write_text(STARTING if self.multiprocessing_child else RUNNING)
         self.reads_watcher.enable()
         if not tracer_running:
             self.tracer.start()
         if hasattr(os, "register_at_fork") and not _fork_hook_installed:
             _install_fork_hook()
 
-    def write(self) -> None:
-        """Save everything recorded so far; idempotent.
+    def mark_running(self) -> None:
+        try:
+            self.started_path.write_text(RUNNING)
+        except OSError:
+            pass
 
-        A SIGTERM that arrives while this runs (Pool.terminate during our own
-        exit) must not re-enter it: the handler only asks to be re-delivered
-        once the report is safely on disk.
+    def write(self, snapshot: bool = False) -> None:
+        """Save everything recorded so far, replacing the previous report.
+
+        Also called between pool tasks (`snapshot=True`): `Pool.terminate()` ends
+        its workers with SIGTERM, which no handler can catch safely (one that
+        interrupts a semaphore wait can hang the pool), so what counts is the
+        report written after the worker's last task. A snapshot with nothing
+        new is skipped.
         """
         with self.lock:
-            if self.written:
-                return
-            self.written = True
-            self.writing = True
-            try:
-                self._write_report()
-            finally:
-                self.writing = False
-        if self.terminate_after_write:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
+            self._write_report(skip_if_unchanged=snapshot)
 
-    def _write_report(self) -> None:
+    def _write_report(self, skip_if_unchanged: bool) -> None:
+        changed = not self.data_path.exists()
         try:
             for path, lines in self.tracer.take().items():
                 rel = self.files.relative(path)
                 if rel is not None:
-                    self.lines.setdefault(rel, set()).update(lines)
+                    known = self.lines.setdefault(rel, set())
+                    if not lines <= known:
+                        known.update(lines)
+                        changed = True
         except Exception:  # noqa: BLE001 - a broken tracer must not hide the rest
-            pass
+            changed = True
+        size = (len(self.reads), len(self.listings))
+        changed = changed or size != self._written_sizes
+        if skip_if_unchanged and not changed:
+            return
+        self._written_sizes = size
         payload = {
             "key": self.key,
             "pid": os.getpid(),
@@ -322,9 +381,70 @@ _current: list[ChildRecorder] = []  # the recorder of this process (a fork gets 
 _fork_hook_installed = False
 
 
-def _write_current() -> None:
+def _write_current(snapshot: bool = False) -> None:
     if _current:
-        _current[0].write()
+        _current[0].write(snapshot=snapshot)
+
+
+# -- multiprocessing.Pool workers ----------------------------------------------
+
+
+class _ReportingQueue:
+    """A pool worker's result queue that saves the report before each result is sent.
+
+    The parent sees a task's result only after the child's lines are on disk.
+    """
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+
+    def put(self, obj: Any) -> None:
+        _write_current(snapshot=True)
+        self._queue.put(obj)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
+
+
+_original_pool_worker: Callable[..., Any] | None = None
+
+
+def _pool_worker(inqueue: Any, outqueue: Any, *args: Any, **kwargs: Any) -> Any:
+    """multiprocessing.pool.worker, reporting after start-up and after every task.
+
+    Module level, so a spawn child can unpickle it by name.
+    """
+    install_pool_hook()
+    assert _original_pool_worker is not None
+    _write_current(snapshot=True)  # an idle worker ends with a (complete) report too
+    return _original_pool_worker(inqueue, _ReportingQueue(outqueue), *args, **kwargs)
+
+
+_original_bootstrap: Callable[..., Any] | None = None
+
+
+def _bootstrap(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """multiprocessing's process entry: the target is about to run (pool workers report)."""
+    if getattr(self, "_target", None) is not _pool_worker and _current:
+        _current[0].mark_running()
+    assert _original_bootstrap is not None
+    return _original_bootstrap(self, *args, **kwargs)
+
+
+def install_pool_hook() -> None:
+    """Pools use `_pool_worker`; processes say when their target starts (here and in forks)."""
+    global _original_pool_worker, _original_bootstrap
+    import multiprocessing.pool as pool_module
+    from multiprocessing.process import BaseProcess
+
+    if BaseProcess._bootstrap is not _bootstrap:  # type: ignore[attr-defined]
+        _original_bootstrap = BaseProcess._bootstrap  # type: ignore[attr-defined]
+        BaseProcess._bootstrap = _bootstrap  # type: ignore[attr-defined]
+
+    current = getattr(pool_module, "worker")  # noqa: B009 - private to multiprocessing
+    if current is not _pool_worker:
+        _original_pool_worker = current
+        setattr(pool_module, "worker", _pool_worker)  # noqa: B010
 
 
 def _install_fork_hook() -> None:
@@ -359,31 +479,6 @@ def _wrap_os_exit(flush: Callable[[], None]) -> None:
     os._exit = _exit  # type: ignore[assignment]
 
 
-def _handle_sigterm(flush: Callable[[], None]) -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        previous = signal.getsignal(signal.SIGTERM)
-    except ValueError:
-        return
-    if previous not in (signal.SIG_DFL, None):
-        return  # the program handles SIGTERM itself and will exit through atexit
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        recorder = _current[0] if _current else None
-        if recorder is not None and recorder.writing:
-            recorder.terminate_after_write = True
-            return
-        flush()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    try:
-        signal.signal(signal.SIGTERM, on_sigterm)
-    except (ValueError, OSError):
-        pass
-
-
 def start_child_recording() -> ChildRecorder | None:
     """Entry point for a new interpreter (called from our sitecustomize)."""
     config = os.environ.get(CHILD_ENV)
@@ -396,14 +491,30 @@ def start_child_recording() -> ChildRecorder | None:
     out_dir = Path(settings["dir"])
     if not out_dir.is_dir():
         return None  # the run that started us is over
-    recorder = ChildRecorder(Path(settings["root"]), out_dir, key)
+    spawned = any("multiprocessing" in arg for arg in getattr(sys, "orig_argv", ()))
+    recorder = ChildRecorder(Path(settings["root"]), out_dir, key, multiprocessing_child=spawned)
     recorder.start()
     return recorder
+
+
+def _forking_for_multiprocessing() -> bool:
+    """True when os.fork() was called by multiprocessing (its Popen or the forkserver)."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name.endswith(("popen_fork.py", "forkserver.py")) and "multiprocessing" in name:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def become_forked_child(tracer: Any, key: str, root: Path, out_dir: Path) -> ChildRecorder:
     """In a child made by os.fork(): keep the inherited tracer, record for `key`."""
     tracer.take()  # lines before the fork belong to the parent, which has them too
-    recorder = ChildRecorder(root, out_dir, key, tracer=tracer)
+    # Forked by multiprocessing (or by hand): "starting" until a target runs. A bare
+    # os.fork() never reaches _bootstrap, so it is marked running right away.
+    in_multiprocessing = _forking_for_multiprocessing()
+    recorder = ChildRecorder(root, out_dir, key, tracer=tracer,
+                             multiprocessing_child=in_multiprocessing)
     recorder.start(tracer_running=True)
     return recorder

@@ -12,7 +12,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from testmon_watch.measure.children import ChildRecording, become_forked_child
+from testmon_watch.measure.children import (
+    ChildRecording,
+    become_forked_child,
+    install_pool_hook,
+)
 from testmon_watch.measure.file_reads import FileReadWatcher
 from testmon_watch.measure.imports import ImportWatcher
 from testmon_watch.measure.patches import ModulePatches
@@ -176,6 +180,7 @@ class Recorder:
             self.children.install()
             self.children.set_context(self.current.key)
             _register_fork_handler(self)
+            install_pool_hook()
 
     def stop(self) -> None:
         if not self.running:

@@ -19,7 +19,8 @@ except Exception:  # noqa: BLE001 - another interpreter or a broken install: run
     pass
 
 # Chain to the sitecustomize this one shadows (a distribution's or a virtualenv's).
-sys.modules.pop("sitecustomize", None)
+# Only then is our entry in sys.modules replaced: importlib looks it up after this
+# file has run, and a missing entry makes `site` print an error.
 _path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 _spec = importlib.machinery.PathFinder.find_spec("sitecustomize", _path)
 if _spec is not None and _spec.loader is not None:
