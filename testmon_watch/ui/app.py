@@ -252,7 +252,9 @@ class TestmonWatchApp(App[int]):
         box.placeholder = "filter by name" if kind == "name" else "filter by file"
         box.value = self.name_filter if kind == "name" else self.file_filter
         box.display = True
-        box.focus()
+        # Synchronously, not box.focus() (which is deferred): keys typed right after
+        # the slash, already queued, must land in the box and not in the tree.
+        self.set_focus(box)
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
