@@ -155,12 +155,14 @@ def run(project, *args: str, testmon: bool = True) -> Any:
         out, err = proc.communicate()
         pytest.fail(f"pytest did not finish in {RUN_TIMEOUT}s (a child hung?)\n"
                     f"processes:\n{ps}\nchildren files:\n{files}\n{out}\n{err}")
-    leftovers = _group_alive(proc.pid)
-    if leftovers:
-        time.sleep(2)  # children may still be writing their report
-        if _group_alive(proc.pid):
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"processes started by the run outlived it (killed)\n{out}\n{err}")
+    # Children (and multiprocessing's resource tracker) exit when the run closes
+    # their pipes; on a busy machine that takes a moment. Await their exit.
+    deadline = time.monotonic() + 20
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _group_alive(proc.pid):
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"processes started by the run outlived it by 20 s (killed)\n{out}\n{err}")
     result = pytest.RunResult(proc.returncode, out.splitlines(), err.splitlines(),
                               time.perf_counter() - start)
     run_class = sys.modules[type(project).__module__].Run  # the acceptance conftest's
