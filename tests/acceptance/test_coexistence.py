@@ -65,7 +65,8 @@ def test_xdist_workers_record_and_one_writer_stores(project) -> None:
 
 def coverage_lines(path: Path) -> dict[str, list[int]]:
     out = subprocess.run(
-        [sys.executable, "-m", "coverage", "json", "-o", "-", "--data-file", str(path / ".coverage")],
+        [sys.executable, "-m", "coverage", "json", "-o", "-",
+         "--data-file", str(path / ".coverage")],
         cwd=path, capture_output=True, text=True, check=True,
     ).stdout
     data = json.loads(out)

@@ -53,7 +53,7 @@ def make_project(project) -> None:
 
 
 def start_blocking_run(project) -> subprocess.Popen[str]:
-    """A `pytest --testmon` run that stops inside test_waits_when_asked; returns once it is there."""
+    """A `pytest --testmon` run blocked inside test_waits_when_asked (returns once it is)."""
     env = dict(__import__("os").environ, BLOCK_IN_TEST="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--testmon", "-p", "no:cacheprovider", "-s", "-q"],

@@ -137,7 +137,9 @@ def test_verify_reports_a_test_whose_outcome_changed_although_deselected(project
         outside.unlink()
     assert run.ran == {"test_calc.py::test_flag", "test_calc.py::test_steady"}
     assert run.ret != 0
-    run.result.stdout.fnmatch_lines(["*1 missed*", "MISSED test_calc.py::test_flag: passed -> failed"])
+    run.result.stdout.fnmatch_lines(
+        ["*1 missed*", "MISSED test_calc.py::test_flag: passed -> failed"]
+    )
 
 
 def test_environments_are_kept_apart(project) -> None:

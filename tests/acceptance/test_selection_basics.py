@@ -32,7 +32,9 @@ def make_calc(project) -> None:
 def test_first_run_records_and_second_deselects_everything(project) -> None:
     make_calc(project)
     first = project.first_run()
-    assert first.ran == {"test_calc.py::test_add", "test_calc.py::test_mul", "test_calc.py::test_nothing"}
+    assert first.ran == {
+        "test_calc.py::test_add", "test_calc.py::test_mul", "test_calc.py::test_nothing"
+    }
     assert (project.path / ".testmondata").exists()
     second = project.run()
     assert second.ran == set()
