@@ -137,8 +137,11 @@ def run(project, *args: str, testmon: bool = True) -> Any:
     # -s and faulthandler: on a hang, every process of the group prints its stacks.
     # (Not under xdist: there -s drops the percentage from the result lines the parser reads.)
     no_capture = [] if "-n" in args else ["-s"]
+    # An explicit --basetemp, as pytester gives its own runs: with the default one the
+    # inner pytest would prune numbered temp dirs, the outer session's among them.
+    basetemp = project.path.parent / f"{project.path.name}-inner-tmp"
     cmd = [sys.executable, "-m", "pytest", *flags, "-v", *no_capture, "-p", "no:cacheprovider",
-           *args]
+           f"--basetemp={basetemp}", *args]
     env = dict(os.environ, PYTHONFAULTHANDLER="1")
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=project.path, stdout=subprocess.PIPE, env=env,
