@@ -558,12 +558,6 @@ class WorkerServer:
             os.close(run.event_fd)
             run.event_fd = None
         self._close_output(run)
-        if run.final_line is None:
-            self._report_unfinished(run)
-        else:
-            if not run.run_started and run.exit_code not in (0, 1, 5):
-                self.notice("pytest stopped before running tests: " + self._tail_line(run))
-            self.emit_raw(run.final_line)
         self.run = None
         # Warm up for next time: modules the tests needed that this process lacks.
         modules, conftests = read_preload_list(self.preload_path)
@@ -575,6 +569,14 @@ class WorkerServer:
         if self.fingerprint.changed() is None:
             self.fingerprint.refresh(conftests)  # cover what was just imported
         # else: stale already; the next run command recycles with that reason
+        # The run is reported over only now: a configuration edit made after the
+        # client hears run_finished must not fall into the refresh above.
+        if run.final_line is None:
+            self._report_unfinished(run)
+        else:
+            if not run.run_started and run.exit_code not in (0, 1, 5):
+                self.notice("pytest stopped before running tests: " + self._tail_line(run))
+            self.emit_raw(run.final_line)
 
     def _report_unfinished(self, run: ActiveRun) -> None:
         code = run.exit_code if run.exit_code is not None else -9

@@ -62,6 +62,10 @@ class Run:
 class Project:
     """A throw-away project: write files, run pytest --testmon, edit, run again."""
 
+    # Tests that start pytest themselves wrap results in this (`conftest` is not a
+    # unique module name once several conftest.py files are loaded).
+    run_class = Run
+
     def __init__(self, pytester: pytest.Pytester) -> None:
         self.pytester = pytester
         self.path = pytester.path

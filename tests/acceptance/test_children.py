@@ -168,7 +168,7 @@ def run(project, *args: str, testmon: bool = True) -> Any:
         pytest.fail(f"processes started by the run outlived it by 20 s (killed)\n{out}\n{err}")
     result = pytest.RunResult(proc.returncode, out.splitlines(), err.splitlines(),
                               time.perf_counter() - start)
-    run_class = sys.modules[type(project).__module__].Run  # the acceptance conftest's
+    run_class = project.run_class
     return run_class(result)
 
 
