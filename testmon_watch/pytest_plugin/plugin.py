@@ -7,7 +7,7 @@ import importlib.util
 import os
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,9 @@ from testmon_watch.pytest_plugin.recording import PAYLOAD_ATTR, RecordingHooks
 from testmon_watch.pytest_plugin.selecting import SelectionPlan, format_counts, plan_selection
 
 PLUGIN_NAME = "testmon_watch_session"
+# A plugin registered under this name (the warm worker's standby child) holds the
+# run at a gate until it is told what to run: selection waits for `gate.wait()`.
+GATE_PLUGIN_NAME = "testmon_watch_gate"
 RECORDER_KEY = pytest.StashKey[Recorder]()
 FLUSH_SECONDS = 1.0
 FLUSH_TESTS = 200
@@ -46,7 +49,10 @@ def _is_controller(config: pytest.Config) -> bool:
     return not _is_worker(config) and getattr(config.option, "dist", "no") != "no"
 
 
-@pytest.hookimpl(trylast=True)
+# Neither tryfirst nor trylast: after pytest-cov's tryfirst hook has claimed the tracer
+# (we must see that), and before pytest's own trylast hook imports the start-up
+# conftest.py files (a later trylast hook runs after it, and their imports went unseen).
+@pytest.hookimpl
 def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> None:
@@ -155,29 +161,23 @@ class TestmonSession:
         self.collected_files: set[str] = set()
         self.misses: list[str] = []
         self.outcomes: dict[str, str] = {}
+        self.gate: Any = config.pluginmanager.get_plugin(GATE_PLUGIN_NAME)
+        self.planned = False
         self._open(config)
+        if self.gate is None:
+            self._plan()
 
     # -- setup -----------------------------------------------------------------
 
     def _open(self, config: pytest.Config) -> None:
-        try:
+        """Open the data file and start recording; selection is `_plan`'s job."""
+
+        def open_db() -> None:
             self.db, messages = Database.open(self.mode.datafile, readonly=self.worker)
             self.messages.extend(messages)
-            env = current_environment(self.mode.environment)
-            with self._engine_io():
-                self.plan = plan_selection(self.db, self.root, env, write=not self.worker)
-        except (DatabaseError, OSError) as exc:
-            self._disable(f"{exc}; running without selection or recording")
+
+        if not self._guarded(open_db):
             return
-        except Exception as exc:  # a damaged file can fail in many sqlite ways
-            self._disable(
-                f"cannot use {self.mode.datafile.name} ({exc}); "
-                "running without selection or recording"
-            )
-            return
-        if self.plan.environment_change:
-            self.messages.append(f"environment changed: {self.plan.environment_change}")
-        self.messages.extend(self.plan.messages)
         if self.mode.record and not self.controller:
             if self.recorder is None:
                 if sys.version_info < (3, 12) and sys.gettrace() is not None:
@@ -188,6 +188,35 @@ class TestmonSession:
             else:
                 self.hooks = RecordingHooks(config, self.recorder)
                 config.pluginmanager.register(self.hooks, "testmon_watch_recording")
+
+    def _ensure_planned(self) -> None:
+        """Select now if not done yet: after the gate, when a standby child is released."""
+        if self.planned:
+            return
+        if self.gate is not None:
+            self.gate.wait()
+            # The run starts now, not when the standby child configured pytest: a file
+            # saved in between is a change this run selects for, not one made during it.
+            self.started_at = time.time()
+            self.started_ns = time.time_ns()
+        self._plan()
+
+    def _plan(self) -> None:
+        self.planned = True
+        db = self.db
+        if db is None:
+            return
+
+        def select() -> None:
+            env = current_environment(self.mode.environment)
+            with self._engine_io():
+                self.plan = plan_selection(db, self.root, env, write=not self.worker)
+
+        if not self._guarded(select) or self.plan is None:
+            return
+        if self.plan.environment_change:
+            self.messages.append(f"environment changed: {self.plan.environment_change}")
+        self.messages.extend(self.plan.messages)
         if not self.worker and self.db is not None and self.plan is not None:
             self.store = RunStore(
                 self.db, self.plan.env_id, self.root, self.plan.files, started_ns=self.started_ns
@@ -199,10 +228,28 @@ class TestmonSession:
         """Files the engine itself reads are not dependencies of the current test."""
         return self.recorder.pause() if self.recorder is not None else contextlib.nullcontext()
 
+    def _guarded(self, action: Callable[[], None]) -> bool:
+        """Run a data-file step; on failure go on without selection or recording."""
+        try:
+            action()
+        except (DatabaseError, OSError) as exc:
+            self._disable(f"{exc}; running without selection or recording")
+            return False
+        except Exception as exc:  # a damaged file can fail in many sqlite ways
+            self._disable(
+                f"cannot use {self.mode.datafile.name} ({exc}); "
+                "running without selection or recording"
+            )
+            return False
+        return True
+
     def _disable(self, message: str) -> None:
         self.messages.append(message)
         self.plan = None
         self.store = None
+        if self.hooks is not None:
+            self.config.pluginmanager.unregister(self.hooks)
+            self.hooks = None
         if self.recorder is not None:
             self.recorder.stop()
             self.recorder = None
@@ -210,6 +257,7 @@ class TestmonSession:
     # -- reporting ---------------------------------------------------------------
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        self._ensure_planned()
         lines = [f"testmon-watch: {m}" for m in self.messages]
         if self.plan is not None:
             what = self.plan.changes.describe() or "nothing"
@@ -230,6 +278,10 @@ class TestmonSession:
         return lines
 
     # -- collection ----------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:
+        self._ensure_planned()  # without a terminal reporter no header asked for it
 
     def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
         if not self.skipped_files or collection_path.suffix != ".py":

@@ -30,7 +30,7 @@ class RecordingHooks:
         self._modules_seen = 0
         self.reports: dict[str, list[pytest.TestReport]] = {}
         self.item_units: dict[str, set[str]] = {}  # nodeid -> fixture unit keys it used
-        self._conftests: dict[Path, list[str]] = {}
+        self._conftests: dict[Path, tuple[list[str], list[str]]] = {}
 
     # -- payload plumbing ----------------------------------------------------
 
@@ -108,19 +108,27 @@ class RecordingHooks:
                     keys.add(key)
         return keys
 
-    def _conftest_paths(self, path: Path) -> list[str]:
-        """conftest.py files that apply to a test file: every one in its directory or above."""
+    def _conftest_paths(self, path: Path) -> tuple[list[str], list[str]]:
+        """conftest.py files that apply to a test file: every one in its directory or above.
+
+        Returns (existing, absent): a conftest.py created later in one of those
+        directories applies to the test too, so the absent ones are dependencies.
+        """
         directory = path.parent
         cached = self._conftests.get(directory)
         if cached is None:
-            cached = []
+            cached = ([], [])
             current = directory
             while True:
                 candidate = current / "conftest.py"
                 if candidate.is_file():
                     rel = self.recorder.files.relative(str(candidate))
                     if rel is not None:
-                        cached.append(rel)
+                        cached[0].append(rel)
+                else:
+                    rel = self.recorder.files.relative_path(str(candidate))
+                    if rel is not None:
+                        cached[1].append(rel)
                 if current == self.root or current.parent == current:
                     break
                 current = current.parent
@@ -157,6 +165,7 @@ class RecordingHooks:
             return
         execution = self.recorder.pop()
         rel = self.recorder.files.relative(str(item.path))
+        conftests, absent_conftests = self._conftest_paths(Path(item.path))
         payload = execution.to_payload()
         payload.update(
             nodeid=item.nodeid,
@@ -168,10 +177,12 @@ class RecordingHooks:
                 | {"session"}
                 | ({f"collect:{rel}"} if rel else set())
             ),
-            roots=([rel] if rel else []) + self._conftest_paths(Path(item.path)),
+            roots=([rel] if rel else []) + conftests,
             complete=True,
             incomplete_children=execution.incomplete_children,
         )
+        if absent_conftests:
+            payload["reads"] = sorted(set(payload["reads"]).union(absent_conftests))
         units, modules = self.take_units()
         setattr(report, PAYLOAD_ATTR, {"test": payload, "units": units, "modules": modules})
 

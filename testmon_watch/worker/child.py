@@ -14,9 +14,10 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from testmon_watch.worker.protocol import Message, RunCommand, decode, encode
+from testmon_watch.worker.protocol import Message, RunCommand, StandbyReady, decode, encode
 
 DEFAULT_REASONS = {
     "all": "full run requested",
@@ -40,37 +41,76 @@ def pytest_args(cmd: RunCommand) -> tuple[list[str], bool]:
     return [*args, "--testmon"], False
 
 
-def run_child(cmd: RunCommand, event_fd: int, root: Path, preload_path: Path | None,
-              t0: float) -> int:
-    """Run pytest for `cmd`, streaming events to `event_fd`; returns pytest's exit code."""
+def _prepare_process(root: Path, args: list[str]) -> None:
     # Signals as a plain Python process has them: the server's handlers are not ours.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for name in ("SIGTERM", "SIGCHLD", "SIGPIPE"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
     os.chdir(root)
-    args, only_failed = pytest_args(cmd)
     sys.argv = ["pytest", *args]
 
+
+def _pipe_writer(event_fd: int) -> Callable[[Message], None]:
     def send(message: Message) -> None:
         data = encode(message)
         while data:
             data = data[os.write(event_fd, data):]
+    return send
 
+
+def _main(args: list[str], plugins: list[object]) -> int:
     import pytest
 
-    from testmon_watch.worker.streamer import EventStreamer
-
-    streamer = EventStreamer(cmd.run_id, cmd.trigger, send, t0, root, preload_path,
-                             only_failed=only_failed, default_reason=DEFAULT_REASONS[cmd.mode])
     try:
-        code = int(pytest.main(args, plugins=[streamer]))
+        return int(pytest.main(args, plugins=plugins))
     except SystemExit as exc:  # a plugin or conftest calling sys.exit at configure time
-        code = exc.code if isinstance(exc.code, int) else 1
+        return exc.code if isinstance(exc.code, int) else 1
     except BaseException as exc:
         print(f"testmon-watch worker child: {type(exc).__name__}: {exc}", file=sys.stderr)
-        code = 3
+        return 3
+
+
+def run_child(cmd: RunCommand, event_fd: int, root: Path, preload_path: Path | None,
+              t0: float) -> int:
+    """Run pytest for `cmd`, streaming events to `event_fd`; returns pytest's exit code."""
+    args, only_failed = pytest_args(cmd)
+    _prepare_process(root, args)
+    from testmon_watch.worker.streamer import EventStreamer
+
+    streamer = EventStreamer(cmd.run_id, cmd.trigger, _pipe_writer(event_fd), t0, root,
+                             preload_path, only_failed=only_failed,
+                             default_reason=DEFAULT_REASONS[cmd.mode])
+    code = _main(args, [streamer])
     # Usage errors end pytest before our plugin is configured: say the run is over anyway.
+    streamer.finish(code)
+    return code
+
+
+def run_standby(run_args: list[str], control_fd: int, event_fd: int, root: Path,
+                preload_path: Path | None) -> int:
+    """Start the next 'affected' run now and hold it at the gate (see standby.py).
+
+    Nothing is sent before the release, so a standby that is dropped, or that
+    finds itself stale, leaves no trace in the event stream.
+    """
+    args, _ = pytest_args(RunCommand(args=list(run_args), mode="affected"))
+    _prepare_process(root, args)
+    from testmon_watch.worker.standby import UNUSED_EXIT, RunGate
+    from testmon_watch.worker.streamer import EventStreamer
+
+    write = _pipe_writer(event_fd)
+
+    def send(message: Message) -> None:
+        if gate.released:
+            write(message)
+
+    streamer = EventStreamer("", None, send, time.time(), root, preload_path)
+    gate = RunGate(control_fd, root, lambda: write(StandbyReady(pid=os.getpid())),
+                   lambda cmd, t0: streamer.start_run(cmd.run_id, cmd.trigger, t0))
+    code = _main(args, [streamer, gate])
+    if not gate.released:
+        return UNUSED_EXIT
     streamer.finish(code)
     return code
 

@@ -111,6 +111,14 @@ class ChildStarted:
 
 
 @dataclass
+class StandbyReady:
+    """The next run's child is configured and waits: a run started now starts warm."""
+
+    TYPE: ClassVar[str] = "standby_ready"
+    pid: int = 0
+
+
+@dataclass
 class SelectedTest:
     """One test a run will execute, and why it was selected."""
 
@@ -181,15 +189,16 @@ class Notice:
 
 Message = (
     RunCommand | CancelCommand | ShutdownCommand | StatusCommand
-    | WorkerReady | WorkerRecycling | WorkerStatus | ChildStarted | RunStarted | TestStarted
+    | WorkerReady | WorkerRecycling | WorkerStatus | ChildStarted | StandbyReady | RunStarted
+    | TestStarted
     | TestFinished | RunFinished | Notice
 )
 MESSAGE_TYPES: dict[str, type[Any]] = {
     cls.TYPE: cls
     for cls in (
         RunCommand, CancelCommand, ShutdownCommand, StatusCommand,
-        WorkerReady, WorkerRecycling, WorkerStatus, ChildStarted, RunStarted, TestStarted,
-        TestFinished, RunFinished, Notice,
+        WorkerReady, WorkerRecycling, WorkerStatus, ChildStarted, StandbyReady, RunStarted,
+        TestStarted, TestFinished, RunFinished, Notice,
     )
 }
 

@@ -24,13 +24,14 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from testmon_watch.measure.recorder import ProjectFiles
-from testmon_watch.worker.child import register_stack_dump, run_child
+from testmon_watch.worker.child import register_stack_dump, run_child, run_standby
 from testmon_watch.worker.fingerprint import Fingerprint, cache_installed_packages
 from testmon_watch.worker.protocol import (
     EXIT_CANCELLED,
@@ -45,6 +46,7 @@ from testmon_watch.worker.protocol import (
     RunFinished,
     RunStarted,
     ShutdownCommand,
+    StandbyReady,
     StatusCommand,
     TestFinished,
     TestStarted,
@@ -54,8 +56,10 @@ from testmon_watch.worker.protocol import (
     decode,
     encode,
 )
+from testmon_watch.worker.standby import STALE_EXIT, UNUSED_EXIT, encode_release, standby_matches
 
 NO_FORK_ENV = "TESTMON_WATCH_NO_FORK"
+NO_STANDBY_ENV = "TESTMON_WATCH_NO_STANDBY"  # fork each run's child only when it is asked for
 DATAFILE_ENV = "TESTMON_DATAFILE"
 OUTPUT_TAIL = 16 * 1024  # bytes of the child's own stdout/stderr kept for crash reports
 DUMP_GRACE = 0.5  # seconds a timed-out child gets to dump its stack before SIGKILL
@@ -95,6 +99,10 @@ def _engine_modules() -> list[str]:
 
 def fork_available() -> bool:
     return hasattr(os, "fork") and not os.environ.get(NO_FORK_ENV)
+
+
+def standby_enabled() -> bool:
+    return fork_available() and not os.environ.get(NO_STANDBY_ENV)
 
 
 def _describe_exit(code: int) -> str:
@@ -137,6 +145,27 @@ class ActiveRun:
     first_result: float | None = None
     exit_code: int | None = None
     final_line: bytes | None = None
+    from_standby: bool = False
+
+
+@dataclass
+class Standby:
+    """The next run's child, forked ahead and waiting at its gate (see standby.py)."""
+
+    pid: int
+    args: list[str]
+    control_fd: int  # the gate's pipe: the release line goes here
+    event_fd: int
+    output_fd: int
+    ready: bool = False
+    buffer: bytearray = field(default_factory=bytearray)
+
+    def close(self) -> None:
+        for fd in (self.control_fd, self.event_fd, self.output_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 class WorkerServer:
@@ -158,6 +187,8 @@ class WorkerServer:
         self.running = True
         self.preloaded: set[str] = set()
         self.fingerprint: Fingerprint | None = None
+        self.standby: Standby | None = None
+        self.last_args: list[str] | None = None  # of the last run: what a standby prepares
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -258,11 +289,15 @@ class WorkerServer:
                     self._read_events()
                 elif key.data == "output":
                     self._read_output()
+                elif key.data == "standby":
+                    self._read_standby()
             self._check_child()
+            self._check_standby()
             self._check_deadlines()
             self._handle_lines()
         if self.run is not None:
             self._kill(self.run)
+        self._drop_standby()
         return 0
 
     def _stop_soon(self) -> None:
@@ -340,36 +375,159 @@ class WorkerServer:
         if reason is not None:
             self._recycle(reason, [encode(cmd).decode().strip()])
             return
+        self.last_args = list(cmd.args)
+        standby, self.standby = self.standby, None
+        if standby is not None:
+            if standby_matches(standby.args, cmd) and self._release(standby, cmd, t0):
+                return
+            self._drop_standby(standby)
+        self._launch(cmd, t0)
+
+    def _launch(self, cmd: RunCommand, t0: float) -> None:
+        """Start a fresh child (forked, or a new process without fork) for `cmd`."""
+        proc = None
+        if fork_available():
+            pid, event_r, output_r = self._fork(
+                lambda event_w: run_child(cmd, event_w, self.root, self.preload_path, t0))
+        else:
+            event_r, event_w = os.pipe()
+            output_r, output_w = os.pipe()
+            proc = self._spawn(cmd, t0, event_w, output_w)
+            pid = proc.pid
+            os.close(event_w)
+            os.close(output_w)
+            for fd in (event_r, output_r):
+                os.set_blocking(fd, False)
+        self._begin(ActiveRun(cmd=cmd, t0=t0, pid=pid, event_fd=event_r, output_fd=output_r,
+                              proc=proc))
+
+    def _begin(self, run: ActiveRun) -> None:
+        assert run.event_fd is not None and run.output_fd is not None
+        self.run = run
+        self.selector.register(run.event_fd, selectors.EVENT_READ, "events")
+        self.selector.register(run.output_fd, selectors.EVENT_READ, "output")
+        self.emit(ChildStarted(run_id=run.cmd.run_id, pid=run.pid))
+
+    def _fork(self, body: Callable[[int], int],
+              close_in_child: tuple[int, ...] = ()) -> tuple[int, int, int]:
+        """Fork a child that runs `body(event_fd)`; returns (pid, event fd, output fd)."""
         event_r, event_w = os.pipe()
         output_r, output_w = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
-        proc = None
-        if fork_available():
-            # The preloaded heap goes to the permanent generation: the child's collections
-            # (pytest runs gc.collect five times at exit) skip it, and its pages stay shared.
-            gc.freeze()
-            pid = os.fork()
-            if pid == 0:
-                self._child(cmd, t0, event_r, event_w, output_r, output_w)
-            try:
-                os.setpgid(pid, pid)  # also in the parent: no window before the child does it
-            except OSError:
-                pass  # the child did it first, or is already gone
-        else:
-            proc = self._spawn(cmd, t0, event_w, output_w)
-            pid = proc.pid
+        # The preloaded heap goes to the permanent generation: the child's collections
+        # (pytest runs gc.collect five times at exit) skip it, and its pages stay shared.
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:
+            self._child(body, (event_r, output_r, *close_in_child), event_w, output_w)
+        try:
+            os.setpgid(pid, pid)  # also in the parent: no window before the child does it
+        except OSError:
+            pass  # the child did it first, or is already gone
         os.close(event_w)
         os.close(output_w)
         for fd in (event_r, output_r):
             os.set_blocking(fd, False)
-        self.run = ActiveRun(cmd=cmd, t0=t0, pid=pid, event_fd=event_r, output_fd=output_r,
-                             proc=proc)
-        self.selector.register(event_r, selectors.EVENT_READ, "events")
-        self.selector.register(output_r, selectors.EVENT_READ, "output")
-        self.emit(ChildStarted(run_id=cmd.run_id, pid=pid))
+        return pid, event_r, output_r
 
-    def _child(self, cmd: RunCommand, t0: float, event_r: int, event_w: int, output_r: int,
+    # -- the standby child ------------------------------------------------------------------
+
+    def _start_standby(self) -> None:
+        """Fork the next run's child now, so that a save finds it configured and waiting."""
+        if (not standby_enabled() or self.last_args is None or self.standby is not None
+                or self.run is not None or not self.running):
+            return
+        args = list(self.last_args)
+        control_r, control_w = os.pipe()
+        pid, event_r, output_r = self._fork(
+            lambda event_w: run_standby(args, control_r, event_w, self.root, self.preload_path),
+            close_in_child=(control_w,))
+        os.close(control_r)
+        self.standby = Standby(pid=pid, args=args, control_fd=control_w, event_fd=event_r,
+                               output_fd=output_r)
+        self.selector.register(event_r, selectors.EVENT_READ, "standby")
+
+    def _read_standby(self) -> None:
+        """Before its release a standby sends one line: standby_ready, when at the gate."""
+        standby = self.standby
+        if standby is None:
+            return
+        try:
+            data = os.read(standby.event_fd, 4096)
+        except BlockingIOError:
+            return
+        if not data:  # it died; _check_standby reaps it
+            self.selector.unregister(standby.event_fd)
+            return
+        standby.buffer += data
+        if b"\n" in standby.buffer and not standby.ready:
+            line = bytes(standby.buffer).partition(b"\n")[0]
+            try:
+                event = decode(line)
+            except ProtocolError:
+                return
+            if isinstance(event, StandbyReady):
+                standby.ready = True
+                self.emit(event)
+
+    def _release(self, standby: Standby, cmd: RunCommand, t0: float) -> bool:
+        """Hand `cmd` to the waiting standby; False when it is gone (a fresh child runs)."""
+        if self._reap(standby.pid) is not None:
+            self._unregister(standby.event_fd)
+            standby.close()
+            return False
+        try:
+            data = encode_release(cmd, t0)
+            while data:
+                data = data[os.write(standby.control_fd, data):]
+        except OSError:  # it died just now
+            self._drop_standby(standby)
+            return False
+        os.close(standby.control_fd)
+        self._unregister(standby.event_fd)
+        self._begin(ActiveRun(cmd=cmd, t0=t0, pid=standby.pid, event_fd=standby.event_fd,
+                              output_fd=standby.output_fd, from_standby=True))
+        return True
+
+    def _reap(self, pid: int) -> int | None:
+        """The exit code of `pid` if it has ended (reaping it), else None."""
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return -1
+        return None if done == 0 else os.waitstatus_to_exitcode(status)
+
+    def _unregister(self, fd: int) -> None:
+        try:
+            self.selector.unregister(fd)
+        except (KeyError, ValueError):
+            pass  # not registered (any more)
+
+    def _check_standby(self) -> None:
+        standby = self.standby
+        if standby is not None and self._reap(standby.pid) is not None:
+            # It ended before its run (a conftest raising at import, a usage error): the
+            # next run gets a fresh child, which reports the error. No new standby until
+            # then, or a broken conftest would fork one after another.
+            self.standby = None
+            self._unregister(standby.event_fd)
+            standby.close()
+
+    def _drop_standby(self, standby: Standby | None = None) -> None:
+        if standby is None:
+            standby, self.standby = self.standby, None
+        if standby is None:
+            return
+        _kill_group(standby.pid)
+        try:
+            os.waitpid(standby.pid, 0)
+        except ChildProcessError:
+            pass
+        self._unregister(standby.event_fd)
+        standby.close()
+
+    def _child(self, body: Callable[[int], int], close: tuple[int, ...], event_w: int,
                output_w: int) -> None:
         """In the forked child: detach from the server's fds and signals, run, _exit."""
         code = 70
@@ -377,7 +535,10 @@ class WorkerServer:
             os.setpgid(0, 0)
             signal.set_wakeup_fd(-1)
             self.selector.close()
-            for fd in (event_r, output_r, self.out_fd, self.wake_r, self.wake_w):
+            if self.standby is not None:
+                close += (self.standby.control_fd, self.standby.event_fd,
+                          self.standby.output_fd)
+            for fd in (*close, self.out_fd, self.wake_r, self.wake_w):
                 os.close(fd)
             devnull = os.open(os.devnull, os.O_RDONLY)
             os.dup2(devnull, 0)
@@ -388,7 +549,7 @@ class WorkerServer:
             os.close(output_w)
             os.set_blocking(event_w, True)
             register_stack_dump()
-            code = run_child(cmd, event_w, self.root, self.preload_path, t0)
+            code = body(event_w)
         except BaseException:
             traceback.print_exc()
         finally:
@@ -559,6 +720,12 @@ class WorkerServer:
             run.event_fd = None
         self._close_output(run)
         self.run = None
+        if (run.from_standby and run.exit_code in (STALE_EXIT, UNUSED_EXIT)
+                and not run.run_started and run.final_line is None and not run.cancelled):
+            # The standby found its early work out of date and sent nothing: the same
+            # command, with the same start time, runs in a fresh child.
+            self._launch(run.cmd, run.t0)
+            return
         # Warm up for next time: modules the tests needed that this process lacks.
         modules, conftests = read_preload_list(self.preload_path)
         if any(m not in sys.modules and m not in self.preloaded for m in modules):
@@ -566,7 +733,8 @@ class WorkerServer:
             if failures:
                 self.notice("worker could not preload: " + ", ".join(failures[:5]))
         assert self.fingerprint is not None
-        if self.fingerprint.changed() is None:
+        stale = self.fingerprint.changed()
+        if stale is None:
             self.fingerprint.refresh(conftests)  # cover what was just imported
         # else: stale already; the next run command recycles with that reason
         # The run is reported over only now: a configuration edit made after the
@@ -577,6 +745,8 @@ class WorkerServer:
             if not run.run_started and run.exit_code not in (0, 1, 5):
                 self.notice("pytest stopped before running tests: " + self._tail_line(run))
             self.emit_raw(run.final_line)
+        if stale is None:
+            self._start_standby()  # else the next run command recycles the worker first
 
     def _report_unfinished(self, run: ActiveRun) -> None:
         code = run.exit_code if run.exit_code is not None else -9
@@ -617,6 +787,7 @@ class WorkerServer:
     def _recycle(self, reason: str, first: list[str]) -> None:
         """Re-exec this process; unhandled commands (the run first) are carried over."""
         self.emit(WorkerRecycling(reason=reason))
+        self._drop_standby()
         lines = first + [line.decode() for line in self.pending_lines]
         # A partial line stays partial: its remainder is still in the stdin pipe.
         resume = {"lines": lines, "partial": bytes(self.stdin_buf).decode("utf-8", "replace")}

@@ -159,6 +159,13 @@ class EventStreamer:
         self.writes = WriteRecorder(root)
         self.run_started_sent = False
 
+    def start_run(self, run_id: str, trigger: Any, t0: float) -> None:
+        """A standby child was released: this is the run it now belongs to."""
+        self.run_id = run_id
+        self.trigger = trigger
+        self.t0 = t0
+        self.child_start = time.time()
+
     def _testmon(self, config: pytest.Config) -> Any:
         return config.pluginmanager.get_plugin(TESTMON_PLUGIN_NAME)
 

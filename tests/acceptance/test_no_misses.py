@@ -7,6 +7,8 @@ engine can tell, tests that cannot be affected must not.
 
 from __future__ import annotations
 
+import pytest
+
 
 def error_collecting(run, module: str) -> bool:
     """pytest reports a module whose import failed as 'ERROR collecting <module>'."""
@@ -458,6 +460,60 @@ def test_conftest_fixture_body_selects_only_its_users(project) -> None:
     project.replace("a/conftest.py", "return 2 * 2", "return 2 * 3")
     run = project.run()
     assert run.outcomes == {"a/test_a.py::test_doubled": "FAILED"}
+
+
+@pytest.mark.parametrize("conftest", ["conftest.py", "tests/conftest.py"])
+def test_a_module_a_startup_conftest_imports_is_a_dependency(project, conftest) -> None:
+    # pytest imports these conftest.py files while it starts, before any collection:
+    # what they import at that moment must be recorded too.
+    project.write("settings.py", "FACTOR = 2\n")
+    project.write(
+        conftest,
+        """
+        import pytest
+
+        from settings import FACTOR
+
+
+        @pytest.fixture
+        def factor():
+            return FACTOR
+    """,
+    )
+    project.write(
+        "tests/test_factor.py",
+        """
+        def test_factor(factor):
+            assert factor == 2
+    """,
+    )
+    project.first_run()
+    project.replace("settings.py", "FACTOR = 2", "FACTOR = 3")
+    run = project.run()
+    assert run.outcomes == {"tests/test_factor.py::test_factor": "FAILED"}
+
+
+@pytest.mark.parametrize("conftest", ["conftest.py", "tests/conftest.py", "tests/unit/conftest.py"])
+def test_a_new_conftest_selects_the_tests_below_it(project, conftest) -> None:
+    project.write("tests/unit/test_value.py", "def test_value():\n    pass\n")
+    project.write("other/test_other.py", "def test_other():\n    pass\n")
+    project.first_run()
+    project.write(
+        conftest,
+        """
+        import pytest
+
+
+        @pytest.fixture(autouse=True)
+        def boom():
+            raise RuntimeError("a new conftest.py applies")
+    """,
+    )
+    run = project.run()
+    expected = {"tests/unit/test_value.py::test_value": "ERROR"}
+    if conftest == "conftest.py":
+        expected["other/test_other.py::test_other"] = "ERROR"
+    assert run.outcomes == expected
 
 
 # -- d. parametrization computed at collection ---------------------------------------

@@ -1,0 +1,189 @@
+"""The standby child: a forked pytest run that waits, configured, until told what to run.
+
+Most of a run's start-up does not depend on the edit that triggers it: pytest's
+configuration, plugin registration, the fixture manager, conftest.py files and
+what they import. The server forks the next run's child as soon as a run ends;
+that child gets this far and stops at a gate, just before selection. When a run
+command comes, the server writes it to the gate's pipe and the run goes on from
+there: selection, collection and the tests, with nothing left to start.
+
+Early work is only worth keeping if it is still what a fresh child would do. At
+the gate the child checks every project file it imported or opened (and every
+place an initial conftest.py could have appeared since): if one was written
+after the fork, it exits with `STALE_EXIT` before sending a single event, and
+the server forks a fresh child for the same command. A standby that ends before
+the gate (a conftest raising, a usage error) is dropped the same way, silently:
+the fresh child reports the error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testmon_watch.measure.recorder import ProjectFiles
+from testmon_watch.worker.protocol import ProtocolError, RunCommand, decode
+
+# testmon_watch.pytest_plugin.plugin looks the gate up by this name (and waits on it
+# before selecting); the worker does not import the plugin, so the name is repeated.
+GATE_PLUGIN_NAME = "testmon_watch_gate"
+STALE_EXIT = 75  # the standby's early work is out of date: fork a fresh child instead
+UNUSED_EXIT = 76  # pytest ended before the gate; nothing was sent
+# File times come from a coarse kernel clock: a write just after the fork may carry
+# a time slightly before it. Anything this close to the fork counts as after it.
+CLOCK_SLACK_NS = 50_000_000
+
+
+def encode_release(cmd: RunCommand, t0: float) -> bytes:
+    """The line the server writes to a standby's gate: the command and when it arrived."""
+    from testmon_watch.worker.protocol import encode
+
+    return (json.dumps({"t0": t0, "command": encode(cmd).decode().strip()}) + "\n").encode()
+
+
+def decode_release(line: bytes) -> tuple[RunCommand, float]:
+    data = json.loads(line)
+    cmd = decode(data["command"])
+    if not isinstance(cmd, RunCommand):
+        raise ProtocolError(f"a standby can only run a run command, not {type(cmd).__name__}")
+    return cmd, float(data["t0"])
+
+
+def standby_matches(standby_args: list[str], cmd: RunCommand) -> bool:
+    """Whether a standby started for `standby_args` can run `cmd` (affected tests only)."""
+    return cmd.mode == "affected" and list(cmd.args) == list(standby_args)
+
+
+class RunGate:
+    """pytest plugin that holds the run before selection until the server releases it."""
+
+    def __init__(self, control_fd: int, root: Path, announce: Any, on_release: Any) -> None:
+        self.__name__ = GATE_PLUGIN_NAME  # the name pluggy registers us under
+        self.control_fd = control_fd
+        self.announce = announce  # tells the server we wait (before any run event)
+        self.files = ProjectFiles(root)
+        self.on_release = on_release  # called with (RunCommand, t0) once released
+        self.fork_ns = time.time_ns()
+        self.opened: set[str] = set()
+        self.watching_opens = True
+        self.config: pytest.Config | None = None
+        self.released = False
+        sys.addaudithook(self._on_audit)
+
+    def _on_audit(self, event: str, args: tuple[Any, ...]) -> None:
+        # Audit hooks cannot be removed: after the gate this is one comparison per event.
+        if not self.watching_opens or event != "open" or not args:
+            return
+        path = args[0]
+        if isinstance(path, str) and self.files.relative(path) is not None:
+            self.opened.add(os.path.abspath(path))
+
+    # -- hooks: the gate is the first of these to run ------------------------------------
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_header(self, config: pytest.Config) -> None:
+        self.wait()
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> Generator[None, Any, None]:
+        self.wait()
+        yield
+
+    # -- the gate ------------------------------------------------------------------------
+
+    def wait(self) -> None:
+        """Block until the server sends a command; exit if it never will or we are stale."""
+        if self.released:
+            return
+        self.announce()
+        line = self._read_line()
+        if not line:
+            os._exit(0)  # the server dropped this standby (or died)
+        try:
+            cmd, t0 = decode_release(line)
+        except (ValueError, KeyError, TypeError) as exc:
+            print(f"testmon-watch standby: bad release line ({exc})", file=sys.stderr)
+            os._exit(STALE_EXIT)
+        self.watching_opens = False
+        reason = self.stale_reason()
+        if reason is not None:
+            print(f"testmon-watch standby: {reason}; a fresh child runs instead",
+                  file=sys.stderr)
+            os._exit(STALE_EXIT)
+        self.released = True
+        self.on_release(cmd, t0)
+
+    def _read_line(self) -> bytes:
+        data = bytearray()
+        while not data.endswith(b"\n"):
+            try:
+                chunk = os.read(self.control_fd, 65536)
+            except InterruptedError:
+                continue
+            if not chunk:
+                return b""
+            data += chunk
+        return bytes(data)
+
+    def loaded_files(self) -> set[str]:
+        """Project files this process has imported or opened since the fork."""
+        paths = set(self.opened)
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None)
+            if isinstance(path, str) and self.files.relative(path) is not None:
+                paths.add(os.path.abspath(path))
+        return paths
+
+    def stale_reason(self) -> str | None:
+        """Why this standby's early work may differ from a fresh child's, or None."""
+        loaded = self.loaded_files()
+        missing = self._unloaded_conftest(loaded)
+        if missing is not None:
+            return f"{self._show(missing)} appeared"
+        limit = self.fork_ns - CLOCK_SLACK_NS
+        for path in sorted(loaded):
+            try:
+                st = os.stat(path)
+            except OSError:
+                return f"{self._show(path)} vanished"
+            if max(st.st_mtime_ns, st.st_ctime_ns) >= limit:
+                return f"{self._show(path)} changed after the standby started"
+        return None
+
+    def _unloaded_conftest(self, loaded: set[str]) -> str | None:
+        """A conftest.py pytest would load at start-up now but did not: created since."""
+        pm = self.config.pluginmanager if self.config is not None else None
+        scanned = getattr(pm, "_dirpath2confmods", None)
+        if not isinstance(scanned, dict):
+            return "conftest.py (pytest's conftest bookkeeping is unknown)"
+        root = Path(self.files.root)
+        directories: set[Path] = set()
+        for scanned_dir in list(scanned):
+            directory = Path(scanned_dir)
+            # pytest looked in the directory and its parents (up to the rootdir, its
+            # default confcutdir) and, for a start-up anchor, in its test* subfolders.
+            directories.add(directory)
+            directories.update(p for p in directory.parents if p == root or root in p.parents)
+            try:
+                directories.update(x for x in directory.glob("test*") if x.is_dir())
+            except OSError:
+                pass
+        for directory in sorted(directories):
+            candidate = directory / "conftest.py"
+            if candidate.is_file() and os.path.abspath(candidate) not in loaded:
+                return str(candidate)
+        return None
+
+    def _show(self, path: str) -> str:
+        rel = self.files.relative(path)
+        return rel if rel is not None else path

@@ -1,0 +1,193 @@
+"""The standby child: the next run's child waits configured; stale early work is never used.
+
+Each test lets a standby reach its gate (the server says so with standby_ready),
+then edits the project the way a developer would, and checks that the run sees
+the edit: through the standby when its early work is still valid, through a
+fresh child when the edit touched something the standby had already imported
+or read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from worker_helpers import Events, alive, finished, make_client, run_end, write
+
+from testmon_watch.worker.client import WorkerClient
+from testmon_watch.worker.protocol import ChildStarted, RunStarted, StandbyReady, WorkerReady
+
+CONFTEST_WITH_HELPER = '''\
+import json
+import pathlib
+
+import pytest
+
+from helper import FACTOR
+
+SETTINGS = json.loads((pathlib.Path(__file__).parent.parent / "settings.json").read_text())
+
+
+@pytest.fixture
+def factor():
+    return FACTOR
+
+
+@pytest.fixture
+def offset():
+    return SETTINGS["offset"]
+'''
+
+TEST_WITH_FIXTURES = '''\
+def test_factor(factor):
+    assert factor == 2
+
+
+def test_offset(offset):
+    assert offset == 10
+
+
+def test_plain():
+    assert 1 + 1 == 2
+'''
+
+
+def _run(client: WorkerClient, events: Events, **fields: object) -> tuple[list[object], int]:
+    """The run's events and the pid of the child that ran it."""
+    run_id = client.run(**fields)
+    stream = list(events.until_finished(run_id))
+    pids = [m.pid for m in stream if isinstance(m, ChildStarted)]
+    return stream, pids[-1]
+
+
+def _outcomes(stream: list[object]) -> dict[str, str]:
+    return {nodeid: m.outcome for nodeid, m in finished(stream).items()}
+
+
+def _project_with_conftest(root: Path) -> None:
+    write(root, "pytest.ini", "[pytest]\npythonpath = .\n")
+    write(root, "helper.py", "FACTOR = 2\n")
+    write(root, "settings.json", '{"offset": 10}\n')
+    write(root, "tests/conftest.py", CONFTEST_WITH_HELPER)
+    write(root, "tests/test_fixtures.py", TEST_WITH_FIXTURES)
+
+
+def _started_with_standby(project: Path, events: Events) -> tuple[WorkerClient, int]:
+    client = make_client(project, events)
+    client.start()
+    events.wait_for(WorkerReady)
+    first, _ = _run(client, events, trigger="startup")
+    assert run_end(first).exitstatus == 0
+    ready = events.wait_for(StandbyReady)
+    return client, ready.pid
+
+
+def test_an_edit_runs_in_the_waiting_standby_and_sees_the_new_code(
+        client: WorkerClient, events: Events, project: Path) -> None:
+    events.wait_for(WorkerReady)
+    _run(client, events, trigger="startup")
+    standby = events.wait_for(StandbyReady).pid
+
+    calc = project / "calc.py"
+    calc.write_text(calc.read_text().replace("return a * b", "return a * b + 1"))
+    stream, pid = _run(client, events, trigger="calc.py")
+
+    assert pid == standby  # no fork on the critical path: the waiting child ran it
+    started = next(m for m in stream if isinstance(m, RunStarted))
+    assert [s.nodeid for s in started.selected] == ["test_calc.py::test_mul"]
+    assert _outcomes(stream) == {"test_calc.py::test_mul": "failed"}  # the new code ran
+
+    # The run's end starts the next standby, and it serves the next edit too.
+    standby = events.wait_for(StandbyReady).pid
+    calc.write_text(calc.read_text().replace("return a * b + 1", "return a * b"))
+    stream, pid = _run(client, events, trigger="calc.py")
+    assert pid == standby
+    assert _outcomes(stream) == {"test_calc.py::test_mul": "passed"}
+
+
+def test_a_module_the_conftest_imported_changed_so_a_fresh_child_runs(
+        tmp_path: Path, events: Events) -> None:
+    project = tmp_path / "proj"
+    _project_with_conftest(project)
+    client, standby = _started_with_standby(project, events)
+    try:
+        write(project, "helper.py", "FACTOR = 3\n")
+        stream, pid = _run(client, events, trigger="helper.py")
+        assert pid != standby
+        assert not alive(standby)
+        assert _outcomes(stream)["tests/test_fixtures.py::test_factor"] == "failed"
+    finally:
+        client.stop()
+
+
+def test_a_data_file_the_conftest_read_changed_so_a_fresh_child_runs(
+        tmp_path: Path, events: Events) -> None:
+    project = tmp_path / "proj"
+    _project_with_conftest(project)
+    client, standby = _started_with_standby(project, events)
+    try:
+        write(project, "settings.json", '{"offset": 11}\n')
+        stream, pid = _run(client, events, trigger="settings.json")
+        assert pid != standby
+        assert _outcomes(stream)["tests/test_fixtures.py::test_offset"] == "failed"
+    finally:
+        client.stop()
+
+
+def test_a_conftest_created_where_pytest_found_none_at_start_up_is_loaded(
+        tmp_path: Path, events: Events) -> None:
+    project = tmp_path / "proj"
+    write(project, "pytest.ini", "[pytest]\n")
+    write(project, "tests/test_value.py", "def test_value():\n    pass\n")
+    client, standby = _started_with_standby(project, events)
+    try:
+        # pytest looked for tests/conftest.py while the standby started and remembers
+        # there was none: only a fresh child loads it.
+        write(project, "tests/conftest.py",
+              "import pytest\n\n\n@pytest.fixture(autouse=True)\ndef boom():\n"
+              "    raise RuntimeError('new conftest')\n")
+        stream, pid = _run(client, events, trigger="tests/conftest.py")
+        assert pid != standby
+        result = finished(stream)["tests/test_value.py::test_value"]
+        assert result.outcome == "error" and "new conftest" in result.longrepr
+    finally:
+        client.stop()
+
+
+def test_a_run_of_another_mode_drops_the_standby_and_a_new_one_follows(
+        client: WorkerClient, events: Events) -> None:
+    events.wait_for(WorkerReady)
+    _run(client, events, trigger="startup")
+    standby = events.wait_for(StandbyReady).pid
+    stream, pid = _run(client, events, mode="all")
+    assert pid != standby and not alive(standby)
+    assert set(_outcomes(stream).values()) == {"passed"}
+    assert events.wait_for(StandbyReady).pid not in (standby, pid)
+
+
+def test_a_standby_that_cannot_start_is_dropped_and_the_error_is_reported(
+        tmp_path: Path, events: Events) -> None:
+    project = tmp_path / "proj"
+    _project_with_conftest(project)
+    client, standby = _started_with_standby(project, events)
+    try:
+        write(project, "helper.py", "raise ImportError('helper is broken')\n")
+        stream, pid = _run(client, events, trigger="helper.py")
+        assert pid != standby
+        end = run_end(stream)
+        assert end.exitstatus not in (0, 5) and not _outcomes(stream).get(
+            "tests/test_fixtures.py::test_plain") == "passed"
+        # The standby forked after that run dies at its conftest import: dropped quietly,
+        # and the run after the fix starts a fresh child that passes.
+        write(project, "helper.py", "FACTOR = 2\n")
+        stream, _ = _run(client, events, mode="all")
+        assert set(_outcomes(stream).values()) == {"passed"}
+        assert run_end(stream).exitstatus == 0
+    finally:
+        client.stop()
+
+
+def test_stopping_the_worker_ends_its_standby(project: Path, events: Events) -> None:
+    client, standby = _started_with_standby(project, events)
+    assert alive(standby)
+    client.stop()
+    assert not alive(standby)
