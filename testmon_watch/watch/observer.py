@@ -54,6 +54,11 @@ from testmon_watch.watch.filters import PathFilter
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.5
+# Quiet period after a single file's writer closed it (the usual editor save): a
+# third of the debounce, at least this. Long enough for the events of the same save
+# that follow a close (a backup's removal, a chmod); far shorter than the debounce,
+# which waits for the end of bursts (a burst has several files and waits in full).
+CLOSED_DEBOUNCE = 0.015
 # Files above this size are compared by (size, mtime) instead of being read and
 # hashed on every event: a dataset or a log in the tree must not stall the loop.
 DIGEST_LIMIT = 8 * 1024 * 1024
@@ -117,6 +122,7 @@ class _Raw:
     kind: RawKind
     relpath: str = ""
     at: float = 0.0
+    closed: bool = False  # the writer closed the file (inotify IN_CLOSE_WRITE)
 
 
 @dataclass
@@ -129,6 +135,7 @@ class _Window:
     rescan: bool = False
     first_at: float | None = None
     last_at: float = 0.0
+    closed: bool = False
 
     def add(self, raw: _Raw) -> None:
         if raw.kind == "path":
@@ -142,6 +149,17 @@ class _Window:
         if self.first_at is None:
             self.first_at = raw.at
         self.last_at = max(self.last_at, raw.at)
+        self.closed = raw.closed
+
+    def written_and_closed(self) -> bool:
+        """One file, and the last event says its writer closed it: the save is complete.
+
+        Editors end a save by closing the file they wrote (in place), or by
+        renaming a closed temp file over it (a move, which does not count here).
+        A burst touches several files and always waits the full quiet period.
+        """
+        return self.closed and len(self.paths) == 1 and not (self.dirs or self.gone
+                                                              or self.rescan)
 
 
 class _EventSink(FileSystemEventHandler):
@@ -399,7 +417,7 @@ class ChangeWatcher:
                 self._filter.invalidate()
                 self._queue.put(_Raw("rescan", rel, now))
             if not self._filter.ignored(rel):
-                self._queue.put(_Raw("path", rel, now))
+                self._queue.put(_Raw("path", rel, now, closed=event.event_type == "closed"))
 
     def _queue_dir(self, kind: RawKind, rel: str, now: float) -> None:
         if not self._filter.is_dir_ignored(rel):
@@ -412,7 +430,10 @@ class ChangeWatcher:
         while True:
             timeout: float | None = None
             if window.first_at is not None:
-                deadline = min(window.last_at + self._debounce, window.first_at + self._max_wait)
+                quiet = self._debounce
+                if window.written_and_closed():
+                    quiet = min(quiet, max(CLOSED_DEBOUNCE, quiet / 3))
+                deadline = min(window.last_at + quiet, window.first_at + self._max_wait)
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     self._flush(window)

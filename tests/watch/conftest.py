@@ -64,8 +64,8 @@ class Watching:
         path.write_text(text)
         return path
 
-    def next_batch(self) -> ChangeBatch:
-        return self.batches.get(timeout=TIMEOUT)
+    def next_batch(self, timeout: float = TIMEOUT) -> ChangeBatch:
+        return self.batches.get(timeout=timeout)
 
     def next_paths(self) -> set[str]:
         return set(self.next_batch().paths)

@@ -21,6 +21,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from testmon_watch.watch import ChangeBatch, ChangeWatcher, PathFilter
+from testmon_watch.watch.observer import _Raw, _Window
 
 from .conftest import SENTINEL, TIMEOUT, Watching
 
@@ -402,3 +403,32 @@ def test_snapshot_skips_ignored_trees(project: Path) -> None:
         assert w.watcher.watched_count == 7
     finally:
         w.watcher.stop()
+
+
+# -- a completed save is not held for the whole debounce -------------------------------------
+
+
+def test_a_single_file_written_and_closed_is_delivered_before_the_debounce_ends(
+        watch: Start) -> None:
+    # The writer's close ends an editor save: a third of the debounce is enough. Were the
+    # watcher to wait the full 6 s, nothing would arrive within the 4 s allowed here.
+    w = watch(debounce=6.0, max_wait=30.0)
+    w.write("app.py", "def f():\n    return 2\n")
+    assert w.next_batch(timeout=4.0).paths == {"app.py"}
+
+
+def test_only_a_single_closed_file_ends_the_quiet_period_early() -> None:
+    window = _Window()
+    window.add(_Raw("path", "app.py", 1.0))
+    assert not window.written_and_closed()  # modified, not yet closed
+    window.add(_Raw("path", "app.py", 1.001, closed=True))
+    assert window.written_and_closed()
+    window.add(_Raw("path", "app.py", 1.002))  # a chmod after the close: wait again
+    assert not window.written_and_closed()
+    window.add(_Raw("path", "app.py", 1.003, closed=True))
+    window.add(_Raw("path", "other.py", 1.004, closed=True))  # a burst: always the full wait
+    assert not window.written_and_closed()
+    burst = _Window()
+    burst.add(_Raw("dir", "pkg", 1.0))
+    burst.add(_Raw("path", "pkg/a.py", 1.0, closed=True))
+    assert not burst.written_and_closed()
