@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -45,9 +46,16 @@ LINE_FIRST_EDITORS = ("vi", "vim", "nvim", "nano", "emacs", "emacsclient", "micr
 NOTIFY_LIMIT = 3  # more flips than this at once: one summary notification
 
 
+# Keys that move the focus to the filter box are priority bindings: the app handles
+# them before it forwards later keys to the focused widget, so text typed in one
+# burst with them ("/zer", a paste) lands in the box, not in the tree.
+FOCUS_MOVING_ACTIONS = ("filter", "filter_file")
+
+
 def _bindings() -> list[BindingType]:
     bindings: list[BindingType] = [Binding(a.keys, a.action, a.description, show=a.show,
-                                           id=a.name) for a in ACTIONS]
+                                           id=a.name, priority=a.name in FOCUS_MOVING_ACTIONS)
+                                   for a in ACTIONS]
     bindings.append(Binding("escape", "clear_filter", "Clear filter", show=False))
     return bindings
 
@@ -247,13 +255,15 @@ class TestmonWatchApp(App[int]):
     # -- filter ----------------------------------------------------------------------------------
 
     def open_filter(self, kind: str) -> None:
+        if isinstance(self.focused, Input) or len(self.screen_stack) > 1:
+            # Typing in a box, or another screen is open: the key is theirs (the
+            # binding is a priority one, so it would fire here first).
+            raise SkipAction()
         self.filter_kind = kind
         box = self.query_one("#filter", Input)
         box.placeholder = "filter by name" if kind == "name" else "filter by file"
         box.value = self.name_filter if kind == "name" else self.file_filter
         box.display = True
-        # Synchronously, not box.focus() (which is deferred): keys typed right after
-        # the slash, already queued, must land in the box and not in the tree.
         self.set_focus(box)
 
     @on(Input.Changed, "#filter")

@@ -11,6 +11,7 @@ import io
 import sys
 from pathlib import Path
 
+from textual import events
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from testmon_watch.ui.app import TestmonWatchApp
@@ -258,3 +259,25 @@ async def test_quit_key(project: Path) -> None:
         await pilot.pause()
     assert app.return_code in (0, None)
     assert app.session.worker.state == "stopped"
+
+
+async def test_keys_typed_in_one_burst_after_the_slash_go_to_the_filter(project: Path) -> None:
+    # A fast typist or a paste: the terminal delivers "/zer" at once, and the keys after
+    # the slash are on their way to the tree before the slash has moved the focus.
+    app = make_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(pilot, first_run())
+        for char, key in (("/", "slash"), ("z", "z"), ("e", "e"), ("r", "r")):
+            app.post_message(events.Key(key, char))
+        await pilot.pause()
+        await pilot.pause()
+        box = app.query_one("#filter", Input)
+        assert box.has_focus and box.value == "zer"
+        assert tree(app).shown == ["test_calc.py::TestMore::test_add_zero"]
+        assert requested(app) == [("affected", "start")]  # no key reached the tree's bindings
+        # In the box, the slash and the file-filter key are text: "p" filters by file elsewhere.
+        await pilot.press("slash", "p")
+        assert box.value == "zer/p" and app.filter_kind == "name"
+        # On another screen the filter keys do nothing.
+        await pilot.press("escape", "question_mark", "slash")
+        assert isinstance(app.screen, HelpScreen) and not box.display
