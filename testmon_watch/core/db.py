@@ -11,7 +11,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testmon_watch.core.packing import pack_ints, pack_lines, unpack_ints
+from testmon_watch.core.packing import (
+    pack_blocks,
+    pack_checksums,
+    pack_ints,
+    pack_lines,
+    unpack_blocks,
+    unpack_checksums,
+    unpack_ints,
+)
 from testmon_watch.core.schema import SCHEMA, SCHEMA_VERSION, TOOL_NAME
 
 BlockRow = tuple[str, int, int, int]  # name, start, end, checksum
@@ -20,6 +28,37 @@ BlockRow = tuple[str, int, int, int]  # name, start, end, checksum
 # within the same timestamp tick (git's "racy" files): store its mtime as 0 so
 # that the next check hashes the content instead of trusting the stat.
 RACY_NS = 2_000_000_000
+
+# Page size of a new file (SQLite's default is 4096). Every table and index
+# takes at least one page and most end in a partly filled one: small pages keep
+# a small project's file small; a big project's file is the same size either way,
+# and reads no slower (measured: bench/.work, 20,000 tests).
+PAGE_SIZE = 1024
+
+# After a run the WAL is emptied by a checkpoint but keeps its size unless told.
+WAL_SIZE_LIMIT = 1 << 20
+
+
+def _pack_digest(digest: str) -> str | bytes:
+    """A lowercase hex digest is stored as its bytes (half the size); anything else as text."""
+    try:
+        packed = bytes.fromhex(digest)
+    except ValueError:
+        return digest
+    return packed if digest and packed.hex() == digest else digest
+
+
+def _unpack_digest(stored: str | bytes) -> str:
+    return stored.hex() if isinstance(stored, bytes) else stored
+
+
+def _pack_imports(imports: Iterable[str]) -> str:
+    """Dotted module names, one a line (a name never contains a newline or is empty)."""
+    return "\n".join(name for name in imports if name)
+
+
+def _unpack_imports(stored: str) -> list[str]:
+    return stored.split("\n") if stored else []
 
 
 def _stored_mtime(mtime_ns: int) -> int:
@@ -74,7 +113,7 @@ class FileRow:
         self.id = id
         self._blocks: list[BlockRow] | None = blocks
         self._imports: list[str] | None = imports
-        self._raw_blocks = ""
+        self._raw_blocks = b""
         self._raw_imports = ""
 
     @classmethod
@@ -85,12 +124,12 @@ class FileRow:
         kind: str,
         mtime_ns: int,
         size: int,
-        digest: str,
-        raw_blocks: str,
+        digest: str | bytes,
+        raw_blocks: bytes,
         raw_imports: str,
         error: str | None,
     ) -> FileRow:
-        row = cls(path, kind, mtime_ns, size, digest, [], [], error, id)
+        row = cls(path, kind, mtime_ns, size, _unpack_digest(digest), [], [], error, id)
         row._blocks = row._imports = None
         row._raw_blocks, row._raw_imports = raw_blocks, raw_imports
         return row
@@ -98,13 +137,13 @@ class FileRow:
     @property
     def blocks(self) -> list[BlockRow]:
         if self._blocks is None:
-            self._blocks = [(b[0], b[1], b[2], b[3]) for b in json.loads(self._raw_blocks)]
+            self._blocks = unpack_blocks(self._raw_blocks)
         return self._blocks
 
     @property
     def imports(self) -> list[str]:
         if self._imports is None:
-            self._imports = list(json.loads(self._raw_imports))
+            self._imports = _unpack_imports(self._raw_imports)
         return self._imports
 
     @property
@@ -192,10 +231,18 @@ class RecordedTest:
 
 
 def _statements(script: str) -> Iterator[str]:
-    """Split a SQL script into statements (executescript would commit our transaction)."""
+    """Split a SQL script into statements (executescript would commit our transaction).
+
+    `--` comments are left out: SQLite keeps each CREATE statement's text in
+    the file, and the comments are for readers of schema.py (no literal in the
+    schema contains `--`).
+    """
     pending = ""
     for line in script.splitlines(keepends=True):
-        pending += line
+        line = line.split("--", 1)[0].rstrip()
+        if not line:
+            continue
+        pending += line + "\n"
         if sqlite3.complete_statement(pending):
             yield pending
             pending = ""
@@ -319,10 +366,15 @@ class Database:
     @staticmethod
     def _configure(conn: sqlite3.Connection) -> None:
         """Only once the file is known to be ours: switching to WAL rewrites its header."""
+        # Both only take effect on a new, empty file and must come before WAL.
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+        # Pages freed by deleting rows can be given back (see `_release_free_pages`).
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         if mode is None or str(mode[0]).lower() != "wal":
             conn.execute("PRAGMA journal_mode = DELETE")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
 
     def _ensure_schema(self) -> None:
         with self.transaction():
@@ -396,9 +448,9 @@ class Database:
                 row.kind,
                 _stored_mtime(row.mtime_ns),
                 row.size,
-                row.digest,
-                json.dumps([list(b) for b in row.blocks]),
-                json.dumps(row.imports),
+                _pack_digest(row.digest),
+                pack_blocks(row.blocks),
+                _pack_imports(row.imports),
                 row.error,
             ),
         )
@@ -416,7 +468,7 @@ class Database:
     # -- fingerprints ----------------------------------------------------
 
     def fingerprint_id(self, file_id: int, checksums: Iterable[int]) -> int:
-        blob = pack_ints(checksums)
+        blob = pack_checksums(checksums)
         self.conn.execute(
             "INSERT OR IGNORE INTO fingerprint (file_id, checksums) VALUES (?, ?)", (file_id, blob)
         )
@@ -435,7 +487,7 @@ class Database:
             for fp_id, file_id, blob in self.conn.execute(
                 f"SELECT id, file_id, checksums FROM fingerprint WHERE file_id IN ({marks})", chunk
             ):
-                result[fp_id] = (file_id, set(unpack_ints(blob)))
+                result[fp_id] = (file_id, set(unpack_checksums(blob)))
         return result
 
     def fingerprint_files(self, fingerprint_ids: Iterable[int]) -> dict[int, int]:
@@ -633,3 +685,32 @@ class Database:
             if fid not in used_fps
         ]
         self.conn.executemany("DELETE FROM fingerprint WHERE id = ?", stale_fps)
+        self._release_free_pages()
+
+    def _release_free_pages(self) -> None:
+        """Shrink the file when more than a quarter of it is free pages (after deletions).
+
+        Runs inside the caller's transaction. Each `incremental_vacuum` statement
+        frees one page as Python's sqlite3 steps it, hence the loop.
+        """
+        (mode,) = self.conn.execute("PRAGMA auto_vacuum").fetchone()
+        if mode != 2:  # a file created without INCREMENTAL cannot shrink this way
+            return
+        (free,) = self.conn.execute("PRAGMA freelist_count").fetchone()
+        (total,) = self.conn.execute("PRAGMA page_count").fetchone()
+        if free * 4 <= total:
+            return
+        for _ in range(free):
+            self.conn.execute("PRAGMA incremental_vacuum(1)")
+
+    def test_file_summary(self, env_id: int) -> dict[int | None, tuple[int, int]]:
+        """Test module id -> (tests, tests due to run: pending or failed last time)."""
+        return {
+            file_id: (int(count), int(due or 0))
+            for file_id, count, due in self.conn.execute(
+                "SELECT file_id, count(*), "
+                "sum(pending IS NOT NULL OR outcome IN ('failed', 'error')) "
+                "FROM test WHERE env_id = ? GROUP BY file_id",
+                (env_id,),
+            )
+        }

@@ -5,14 +5,16 @@ from __future__ import annotations
 TOOL_NAME = "testmon-watch"
 
 # Bump on every incompatible change, and teach `db.py` to migrate or move aside.
-SCHEMA_VERSION = 1
+# 2: compact binary blobs (packing.py), 1 KiB pages, incremental auto-vacuum,
+#    no test_file index.
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 -- Key/value facts about this file: tool = 'testmon-watch', schema_version.
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
 -- One row per --testmon-env name: the interpreter and installed packages that
 -- the recorded tests ran under. A difference invalidates the environment.
@@ -31,9 +33,9 @@ CREATE TABLE file (
     kind     TEXT NOT NULL,             -- 'python' | 'data' | 'dir'
     mtime_ns INTEGER NOT NULL,          -- -1 when the file is missing
     size     INTEGER NOT NULL,
-    digest   TEXT NOT NULL,             -- content hash; '' when missing
-    blocks   TEXT NOT NULL,             -- JSON [[name, start, end, checksum], ...]
-    imports  TEXT NOT NULL,             -- python: JSON [dotted module names it may import]
+    digest   BLOB NOT NULL,             -- content hash (bytes if hex, else text); '' when missing
+    blocks   BLOB NOT NULL,             -- packing.pack_blocks [(name, start, end, checksum), ...]
+    imports  TEXT NOT NULL,             -- python: dotted module names it may import, one a line
     error    TEXT                       -- why the file could not be read or parsed
 );
 
@@ -42,7 +44,7 @@ CREATE TABLE file (
 CREATE TABLE fingerprint (
     id        INTEGER PRIMARY KEY,
     file_id   INTEGER NOT NULL REFERENCES file(id),
-    checksums BLOB NOT NULL,            -- sorted int64 array
+    checksums BLOB NOT NULL,            -- packing.pack_checksums: sorted int64 array
     UNIQUE (file_id, checksums)
 );
 
@@ -53,9 +55,9 @@ CREATE TABLE unit (
     env_id       INTEGER NOT NULL REFERENCES environment(id),
     -- key: 'fixture:...', 'import:<path>', 'collect:<path>' or 'session'
     key          TEXT NOT NULL,
-    fingerprints BLOB NOT NULL,         -- sorted int64 array of fingerprint ids
-    lines        BLOB NOT NULL,         -- zlib JSON {file id: [[first, last], ...]}
-    edges        BLOB NOT NULL,         -- import units: int64 array of file ids the module imports
+    fingerprints BLOB NOT NULL,         -- packing.pack_ints of fingerprint ids
+    lines        BLOB NOT NULL,         -- packing.pack_lines {file id: executed lines}
+    edges        BLOB NOT NULL,         -- packing.pack_ints of file ids the module imports
     UNIQUE (env_id, key)
 );
 
@@ -68,15 +70,15 @@ CREATE TABLE test (
     file_id      INTEGER REFERENCES file(id),  -- the test module
     outcome      TEXT NOT NULL,         -- passed | failed | error | skipped | xfailed | xpassed
     duration     REAL NOT NULL,         -- seconds, setup + call + teardown
-    fingerprints BLOB NOT NULL,         -- sorted int64 array of fingerprint ids
-    lines        BLOB NOT NULL,         -- zlib JSON {file id: [[first, last], ...]}
-    units        BLOB NOT NULL,         -- sorted int64 array of unit ids
-    roots        BLOB NOT NULL,         -- int64 file ids whose import closure the test depends on
+    fingerprints BLOB NOT NULL,         -- packing.pack_ints of fingerprint ids
+    lines        BLOB NOT NULL,         -- packing.pack_lines {file id: executed lines}
+    units        BLOB NOT NULL,         -- packing.pack_ints of unit ids
+    roots        BLOB NOT NULL,         -- packing.pack_ints of file ids whose import closure
+                                        -- the test depends on
     pending      TEXT,                  -- NULL when up to date, else JSON [reason, ...]
     recorded_at  REAL NOT NULL,
     UNIQUE (env_id, nodeid)
 );
-CREATE INDEX test_file ON test (env_id, file_id);
 
 -- One row per pytest session that recorded or selected, for statistics.
 CREATE TABLE run (

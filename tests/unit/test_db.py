@@ -107,6 +107,33 @@ def test_create_new_file(tmp_path: Path) -> None:
     assert broken_files(tmp_path) == []
 
 
+def test_new_file_is_compact(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    db = open_new(path)
+    conn = db.conn
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 1024
+    assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+    schema = " ".join(sql for (sql,) in conn.execute("SELECT sql FROM sqlite_master") if sql)
+    assert "--" not in schema and "CREATE TABLE test" in schema
+    db.close()
+    assert path.stat().st_size <= 20 * 1024  # about one 1 KiB page per table and index
+    assert not path.with_name(path.name + "-wal").exists()
+
+
+def test_existing_file_keeps_its_page_size(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    make_sqlite(path, "PRAGMA page_size = 4096", "CREATE TABLE scratch (x)")
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE scratch")
+    conn.close()
+    db = open_new(path)  # an empty database: ours to fill
+    assert db.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    with db.transaction():
+        db.save_file(file_row("a.py"))
+    assert list(db.files()) == ["a.py"]
+    db.close()
+
+
 def test_reopen_keeps_data(tmp_path: Path) -> None:
     path = tmp_path / ".testmondata"
     db = open_new(path)
@@ -321,6 +348,31 @@ def test_save_file_and_files_round_trip(db: Database) -> None:
     assert files["src/a.py"].imports == ["os", "pkg.mod"]
     assert files["data/x.json"] == data
     assert not files["src/a.py"].missing
+
+
+def test_hex_digest_is_stored_as_bytes(db: Database) -> None:
+    digest = "00ee20dfbf5d5b622528732613a232b9"
+    with db.transaction():
+        db.save_file(file_row("a.py", digest=digest))
+        db.save_file(file_row("dir", kind="dir", digest="abc", blocks=[("<listing>", 0, 0, 9)]))
+        db.save_file(file_row("upper.py", digest="ABCD"))
+    stored = dict(db.conn.execute("SELECT path, digest FROM file").fetchall())
+    assert stored["a.py"] == bytes.fromhex(digest)
+    assert stored["dir"] == "abc" and stored["upper.py"] == "ABCD"  # odd length, not lowercase
+    files = db.files()
+    assert files["a.py"].digest == digest
+    assert files["dir"].digest == "abc" and files["upper.py"].digest == "ABCD"
+
+
+def test_imports_and_blocks_round_trip(db: Database) -> None:
+    blocks = [("<module>", 1, 300, -(2**63)), ("C.m", 5, 9, 2**63 - 1), ("f\u00e9", 10, 10, 0)]
+    with db.transaction():
+        db.save_file(file_row("a.py", blocks=blocks, imports=["a", "b.c", "d.e.f"]))
+        db.save_file(file_row("b.py", blocks=[], imports=[]))
+    files = db.files()
+    assert files["a.py"].blocks == blocks
+    assert files["a.py"].imports == ["a", "b.c", "d.e.f"]
+    assert files["b.py"].blocks == [] and files["b.py"].imports == []
 
 
 def test_save_file_updates_in_place(db: Database) -> None:
@@ -562,6 +614,38 @@ def test_collect_garbage(db: Database, env_id: int) -> None:
     remaining = set(db.fingerprints_of_files([f]))
     assert remaining == {fp_test, fp_fixture, fp_import}
     assert fp_orphan_unit not in remaining and fp_loose not in remaining
+
+
+def test_collect_garbage_gives_freed_pages_back(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    db = open_new(path)
+    with db.transaction():
+        env = db.save_environment("default", "py", {})
+        f = db.save_file(file_row("a.py"))
+        # a few hundred bytes each, not compressible
+        lines = {f: {line * line % 7919 for line in range(1, 400)}}
+        names = [f"t{i}" for i in range(400)]
+        for name in names:
+            db.save_test(env, recorded_test(name, lines=lines), [])
+    grown = db.conn.execute("PRAGMA page_count").fetchone()[0]
+    with db.transaction():
+        db.delete_tests(env, names[1:])
+        db.collect_garbage()
+    assert db.conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    assert db.conn.execute("PRAGMA page_count").fetchone()[0] < grown / 4
+    assert [t.nodeid for t in db.tests(env)] == ["t0"]
+    assert {n: unpack_lines(b) for n, b, _ in db.test_lines(env)} == {"t0": lines}
+    db.close()
+    assert path.stat().st_size < grown * 1024 / 4
+
+
+def test_collect_garbage_keeps_free_pages_when_few(db: Database, env_id: int) -> None:
+    with db.transaction():
+        for name in ("a", "b"):
+            db.save_test(env_id, recorded_test(name), [])
+        db.delete_tests(env_id, ["a"])
+        db.collect_garbage()
+    assert [t.nodeid for t in db.tests(env_id)] == ["b"]
 
 
 def test_transaction_that_raises_writes_nothing(db: Database, env_id: int) -> None:
