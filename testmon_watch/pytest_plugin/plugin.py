@@ -18,6 +18,7 @@ from testmon_watch.core.environment import current_environment
 from testmon_watch.core.selection import format_reason, run_order
 from testmon_watch.core.store import RunStore
 from testmon_watch.measure.recorder import ProjectFiles, Recorder
+from testmon_watch.pytest_plugin import fast_path
 from testmon_watch.pytest_plugin.options import RunMode, add_options, datafile_path, run_mode
 from testmon_watch.pytest_plugin.recording import PAYLOAD_ATTR, RecordingHooks
 from testmon_watch.pytest_plugin.selecting import SelectionPlan, format_counts, plan_selection
@@ -81,6 +82,8 @@ def pytest_load_initial_conftests(
         return  # xdist controller: its workers record
     if sys.version_info < (3, 12) and sys.gettrace() is not None:
         return  # another tracer (pytest-cov, a debugger) owns sys.settrace; configure says so
+    if fast_path.decide(early_config, args) is not None:
+        return  # nothing will run: no tracer, no conftest.py imports (see fast_path)
     from _pytest.assertion.rewrite import AssertionRewritingHook
 
     recorder = Recorder(
@@ -92,6 +95,12 @@ def pytest_load_initial_conftests(
     except RuntimeError:
         return
     early_config.stash[RECORDER_KEY] = recorder
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """End a run that has nothing to do before configuration and collection."""
+    return fast_path.end_session(config)
 
 
 @pytest.hookimpl(tryfirst=True)

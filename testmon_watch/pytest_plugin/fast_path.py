@@ -1,0 +1,559 @@
+"""The no-change fast path: end `pytest --testmon` before collection when nothing would run.
+
+A run with nothing to do still pays for pytest's configuration, the tracer, the
+project's conftest.py imports, selection and collection. When the data file shows
+that nothing can run, this module ends the session right after the command line
+is parsed, without importing conftest.py files (`noconftest`) or starting the
+tracer, and prints what the normal path would have concluded.
+
+"Nothing would run" is decided conservatively, before conftest.py files load,
+and every doubt sends the run down the normal path:
+
+- only options that change output, never what runs or what is written (an
+  allowlist), no option unknown at this point, no `-k`/`-m`/node ids/`--lf`,
+  no xdist, no plugins passed to `pytest.main`, no gate (the warm worker);
+- no plugin other than pytest's, xdist's and ours adds collection hooks or a
+  `pytest_cmdline_main`; no conftest.py in the collection scope mentions one
+  (nor `pytest_plugins`, `pluginmanager` or `sys.path`) and none is new;
+- the environment is unchanged: same interpreter, and the installed packages
+  read from the same metadata files as `importlib.metadata` reads them;
+- no tracked file changed: the engine's own stat, hash and blocks comparison
+  (`detect_changes`); a file with a new mtime but the same content is stored
+  as the normal path would store it;
+- no test of the environment is pending or failed last time;
+- every file of the collection scope that pytest would collect (`python_files`,
+  doctest globs, honouring `norecursedirs` and virtualenvs, but not `--ignore`
+  or `collect_ignore`, so a superset) is a known test file; recorded tests all
+  live in files matching those patterns (no custom collector at work).
+
+The normal path, in that state, skips every known test file without importing
+it and selects nothing; the fast path reports the same deselection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# The warm worker's standby child registers a plugin under this name
+# (plugin.GATE_PLUGIN_NAME; not imported from there: plugin imports this module).
+GATE_PLUGIN_NAME = "testmon_watch_gate"
+DEBUG_ENV = "TESTMON_WATCH_DEBUG_FAST_PATH"  # set: say on stderr why the fast path was not taken
+
+# Options (argparse dests) that may differ from their defaults: they change only
+# how a run reports, or narrow what it collects. Anything else, and any option
+# pytest does not know before conftest.py files load, means the normal path.
+HARMLESS_OPTIONS = frozenset(
+    {
+        "testmon",
+        "testmon_env",
+        "verbose",
+        "quiet",
+        "reportchars",
+        "disable_warnings",
+        "showlocals",
+        "tbstyle",
+        "showcapture",
+        "fulltrace",
+        "color",
+        "code_highlight",
+        "no_header",
+        "no_summary",
+        "fold_skipped",
+        "force_short_summary",
+        "xfail_tb",
+        "durations",
+        "durations_min",
+        "capture",
+        "pythonwarnings",
+        "exitfirst",
+        "maxfail",
+        "strict",
+        "strict_markers",
+        "strict_config",
+        "rootdir",
+        "inifilename",
+        "override_ini",
+        "confcutdir",
+        "noconftest",
+        "importmode",
+        "assertmode",
+        "basetemp",
+        "ignore",
+        "ignore_glob",
+        "deselect",
+        "log_level",
+        "log_format",
+        "log_date_format",
+        "log_cli_level",
+        "log_cli_format",
+        "log_cli_date_format",
+        "log_auto_indent",
+        "logger_disable",
+        "plugins",  # only `-p no:NAME`, checked below
+        "file_or_dir",  # only existing paths, checked below
+    }
+)
+
+# Hooks through which a plugin can collect files our walk would not find, or take
+# over the command line before us.
+COLLECTION_HOOKS = (
+    "pytest_collect_file",
+    "pytest_collect_directory",
+    "pytest_ignore_collect",
+    "pytest_collection",
+    "pytest_pycollect_makemodule",
+    "pytest_cmdline_main",
+)
+# Plugins whose implementations of those hooks we know: they only ignore more
+# (hypothesis: its `.hypothesis` folder) or act on options the allowlist refuses.
+TRUSTED_PLUGIN_MODULES = (
+    "_pytest.",
+    "pytest.",
+    "testmon_watch.",
+    "xdist.",
+    "_hypothesis_pytestplugin",
+)
+# Text in a conftest.py that sends the run down the normal path.
+CONFTEST_DOUBTS = re.compile(
+    r"\b(?:pytest_collect_file|pytest_collect_directory|pytest_ignore_collect"
+    r"|pytest_collection|pytest_pycollect_makemodule|pytest_cmdline_main"
+    r"|pytest_plugins|pluginmanager)\b|sys\.path"
+)
+METADATA_SUFFIXES = (".dist-info", ".egg-info")
+
+
+class NotFast(Exception):
+    """The fast path does not apply; the message says why (for debugging)."""
+
+
+@dataclass(frozen=True)
+class NothingToRun:
+    """The fast path's conclusion: every recorded test is up to date."""
+
+    recorded: int
+    started: float
+
+
+FAST_PATH_KEY = pytest.StashKey[NothingToRun]()
+
+
+# -- the decision ----------------------------------------------------------------
+
+
+def decide(early_config: pytest.Config, args: Sequence[str]) -> NothingToRun | None:
+    """In `pytest_load_initial_conftests`, before the tracer starts: may the run end early?
+
+    On yes, conftest.py files are not imported and `pytest_cmdline_main` ends the
+    session; on no (or any error while deciding) nothing has been changed.
+    """
+    started = time.perf_counter()
+    try:
+        recorded = _nothing_to_run(early_config, args)
+    except Exception as exc:  # NotFast, or anything unexpected: the normal path decides
+        if os.environ.get(DEBUG_ENV):
+            print(f"testmon-watch fast path: no: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+    result = NothingToRun(recorded, started)
+    early_config.stash[FAST_PATH_KEY] = result
+    # Read by pytest's own (trylast) hook right after ours.
+    early_config.known_args_namespace.noconftest = True
+    return result
+
+
+def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> int:
+    if config.invocation_params.plugins:
+        raise NotFast("plugins passed to pytest.main")
+    if config.pluginmanager.get_plugin(GATE_PLUGIN_NAME) is not None:
+        raise NotFast("warm worker")
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        raise NotFast("xdist worker")
+    ns = _check_options(config, args)
+    _check_plugins(config)
+    root = config.rootpath
+    scope = _scope(config, ns)
+    from testmon_watch.core.db import Database
+    from testmon_watch.core.environment import DEFAULT_ENVIRONMENT, python_identity
+    from testmon_watch.pytest_plugin.options import datafile_path
+
+    datafile = datafile_path(config)
+    if not datafile.is_file():
+        raise NotFast("no data file")
+    db, _ = Database.open(datafile, readonly=True)
+    try:
+        env_name = ns.testmon_env or str(config.getini("testmon_env") or "") or DEFAULT_ENVIRONMENT
+        stored = db.environment(env_name)
+        if stored is None or stored.python != python_identity():
+            raise NotFast("environment unknown or other interpreter")
+        summary = db.test_file_summary(stored.id)
+        if not summary or None in summary or any(due for _, due in summary.values()):
+            raise NotFast("tests to run again, or none recorded")
+        files = db.files()
+        path_of = {row.id: path for path, row in files.items()}
+        test_files = {path_of.get(file_id) for file_id in summary if file_id is not None}
+        if None in test_files:
+            raise NotFast("a test of an unknown file")
+        patterns = _collect_patterns(config, ns)
+        if not all(_matches(root / p, patterns) for p in test_files if p is not None):
+            raise NotFast("tests collected by a custom collector")
+        conftests = _walk_scope(root, scope, patterns, config, test_files, files)
+        _check_conftests(root, conftests, files)
+        _check_environment(stored.packages, root, conftests)
+        _check_files(db, root, files)
+        return sum(count for count, _ in summary.values())
+    finally:
+        db.close()
+
+
+def _check_options(config: pytest.Config, args: Sequence[str]) -> argparse.Namespace:
+    """Every option is known and harmless; returns the parsed namespace."""
+    parser = config._parser
+    ns, unknown = parser.parse_known_and_unknown_args(list(args), namespace=argparse.Namespace())
+    if unknown:
+        raise NotFast(f"unknown arguments {unknown}")
+    defaults, _ = parser.parse_known_and_unknown_args([], namespace=argparse.Namespace())
+    missing = object()
+    for dest, value in vars(ns).items():
+        if value != getattr(defaults, dest, missing) and dest not in HARMLESS_OPTIONS:
+            raise NotFast(f"option {dest}")
+    if not (ns.testmon or config.getini("testmon")) or getattr(ns, "no_testmon", False):
+        raise NotFast("testmon-watch not asked for")
+    if any(not str(p).strip().startswith("no:") for p in ns.plugins or ()):
+        raise NotFast("-p loads a plugin")
+    for arg in ns.file_or_dir or ():
+        if "::" in str(arg) or not (config.invocation_params.dir / str(arg)).exists():
+            raise NotFast(f"argument {arg}")
+    return ns
+
+
+def _check_plugins(config: pytest.Config) -> None:
+    hook = config.pluginmanager.hook
+    for name in COLLECTION_HOOKS:
+        caller = getattr(hook, name, None)
+        if caller is None:
+            continue
+        for impl in caller.get_hookimpls():
+            module = getattr(impl.plugin, "__name__", None)
+            if not isinstance(module, str) or not module.startswith(TRUSTED_PLUGIN_MODULES):
+                module = type(impl.plugin).__module__
+            if not module.startswith(TRUSTED_PLUGIN_MODULES):
+                raise NotFast(f"plugin {impl.plugin_name} implements {name}")
+
+
+def _scope(config: pytest.Config, ns: argparse.Namespace) -> list[Path]:
+    """The paths pytest collects from, as `Config._decide_args` computes them."""
+    invocation = Path(config.invocation_params.dir)
+    args: list[str] = [str(a) for a in ns.file_or_dir or ()]
+    if not args and invocation == config.rootpath:
+        for pattern in config.getini("testpaths"):
+            args.extend(sorted(_glob(pattern)))
+    if not args:
+        args = [str(invocation)]
+    return [Path(os.path.abspath(invocation / a)) for a in args]
+
+
+def _glob(pattern: str) -> Iterable[str]:
+    import glob
+
+    return glob.iglob(pattern, recursive=True)
+
+
+# -- the collection scope --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    python_files: list[str]
+    doctest_globs: list[str]
+    norecursedirs: list[str]
+
+
+def _collect_patterns(config: pytest.Config, ns: argparse.Namespace) -> _Patterns:
+    return _Patterns(
+        [str(p) for p in config.getini("python_files")],
+        [str(p) for p in (getattr(ns, "doctestglob", None) or ["test*.txt"])],
+        [str(p) for p in config.getini("norecursedirs")],
+    )
+
+
+def _matches_any(patterns: list[str], path: Path) -> bool:
+    """pytest's `fnmatch_ex`: a pattern without a separator matches the file name."""
+    for pattern in patterns:
+        if os.sep in pattern or "/" in pattern:
+            from _pytest.pathlib import fnmatch_ex
+
+            if fnmatch_ex(pattern, path):
+                return True
+        elif fnmatch(path.name, pattern):
+            return True
+    return False
+
+
+def _matches(path: Path, patterns: _Patterns) -> bool:
+    """Would pytest collect this file as a test module or doctest file?"""
+    if path.suffix == ".py" and _matches_any(patterns.python_files, path):
+        return True
+    return _matches_any(patterns.doctest_globs, path)
+
+
+def _walk_scope(
+    root: Path,
+    scope: list[Path],
+    patterns: _Patterns,
+    config: pytest.Config,
+    test_files: set[str | None],
+    files: dict[str, Any],
+) -> list[Path]:
+    """Raise on any collectable file that is not a known test file; return the conftests."""
+    root_prefix = str(root) + os.sep
+    conftests: set[Path] = set()
+
+    def relative(path: Path) -> str:
+        text = str(path)
+        if not text.startswith(root_prefix):
+            raise NotFast(f"{path} is outside the root")
+        return text[len(root_prefix) :].replace(os.sep, "/")
+
+    def check_file(path: Path, given: bool) -> None:
+        if path.name == "conftest.py":
+            conftests.add(path)
+            return
+        # A file named on the command line is collected whatever its name.
+        if (given or _matches(path, patterns)) and relative(path) not in test_files:
+            raise NotFast(f"new test file {path}")
+
+    confcut = _confcutdir(config, root)
+    seen: set[str] = set()
+    for start in scope:
+        for parent in [start.parent, *start.parent.parents] if start.is_file() else [
+            start,
+            *start.parents,
+        ]:
+            candidate = parent / "conftest.py"
+            if candidate.is_file():
+                conftests.add(candidate)
+            if parent == confcut or parent == parent.parent:
+                break
+        if start.is_file():
+            check_file(start, given=True)
+            continue
+        stack = [start]
+        while stack:
+            directory = stack.pop()
+            real = os.path.realpath(directory)
+            if real in seen:
+                continue
+            seen.add(real)
+            if len(seen) > 100_000:
+                raise NotFast("too many directories")
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    path = directory / entry.name
+                    if entry.is_dir():
+                        if entry.name == "__pycache__" or _ignored_dir(path, patterns):
+                            continue
+                        stack.append(path)
+                    elif entry.is_file():
+                        check_file(path, given=False)
+    return sorted(conftests)
+
+
+def _ignored_dir(path: Path, patterns: _Patterns) -> bool:
+    if _matches_any(patterns.norecursedirs, path):
+        return True
+    return (path / "pyvenv.cfg").is_file() or (path / "conda-meta" / "history").is_file()
+
+
+def _confcutdir(config: pytest.Config, root: Path) -> Path:
+    value = getattr(config.known_args_namespace, "confcutdir", None)
+    if value:
+        return Path(os.path.abspath(Path(config.invocation_params.dir) / str(value)))
+    return config.inipath.parent if config.inipath is not None else root
+
+
+def _check_conftests(root: Path, conftests: list[Path], files: dict[str, Any]) -> None:
+    """Known and unchanged (checked with the other files), and no hook that we cannot see."""
+    root_prefix = str(root) + os.sep
+    for path in conftests:
+        text = str(path)
+        rel = text[len(root_prefix) :].replace(os.sep, "/") if text.startswith(root_prefix) else ""
+        row = files.get(rel)
+        if row is None or row.missing:
+            raise NotFast(f"new conftest {path}")
+        if CONFTEST_DOUBTS.search(path.read_text(encoding="utf-8", errors="replace")):
+            raise NotFast(f"{path} may change collection")
+
+
+# -- environment -------------------------------------------------------------------
+
+
+def _check_environment(stored: dict[str, str], root: Path, conftests: list[Path]) -> None:
+    """Installed packages as `core.environment` would read them, without `email` parsing.
+
+    Importing conftest.py files may put more directories on sys.path before the
+    normal path looks; none of them may hold package metadata.
+    """
+    packages = installed_packages_fast()
+    if packages != stored:
+        raise NotFast("packages differ")
+    on_path = {os.path.abspath(p or ".") for p in sys.path}
+    extra = {root}
+    for conftest in conftests:
+        directory = conftest.parent
+        extra.add(directory)
+        while (directory / "__init__.py").is_file() and directory != directory.parent:
+            directory = directory.parent
+            extra.add(directory)
+        extra.update(p for p in conftest.parent.parents if root in (p, *p.parents))
+    for directory in extra:
+        if str(directory) in on_path:
+            continue
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        if any(n.lower().endswith(METADATA_SUFFIXES) for n in names):
+            raise NotFast(f"package metadata in {directory}")
+
+
+def installed_packages_fast() -> dict[str, str]:
+    """{normalised name: version}, equal to `environment.installed_packages()` when it can be.
+
+    Mirrors `importlib.metadata.distributions()` for directories on sys.path and
+    reads only the Name and Version headers; raises NotFast on anything else
+    (zip files on sys.path, other distribution finders, unusual metadata).
+    """
+    for finder in sys.meta_path:
+        if hasattr(finder, "find_distributions") and not _is_path_finder(finder):
+            raise NotFast(f"distribution finder {finder!r}")
+    packages: dict[str, str] = {}
+    for entry in sys.path:
+        directory = entry or "."
+        try:
+            children = os.listdir(directory)
+        except OSError:
+            if os.path.isfile(directory):
+                raise NotFast(f"{entry} may be a zip file") from None
+            continue
+        base = os.path.basename(entry).lower()
+        infos: dict[str, list[str]] = {}
+        eggs: list[str] = []
+        for child in children:
+            low = child.lower()
+            if low.endswith(METADATA_SUFFIXES):
+                name = low.rpartition(".")[0].partition("-")[0]
+                normalized = re.sub(r"[-_.]+", "-", name).lower().replace("-", "_")
+                infos.setdefault(normalized, []).append(child)
+            elif base.endswith(".egg") and low == "egg-info":
+                eggs.append(child)
+        for child in [c for group in infos.values() for c in group] + eggs:
+            header = _name_and_version(os.path.join(directory, child))
+            if header is None:
+                continue
+            name, version = header
+            key = name.lower().replace("_", "-").replace(".", "-")
+            packages.setdefault(key, version)
+    return packages
+
+
+def _is_path_finder(finder: object) -> bool:
+    import importlib.machinery
+
+    return finder is importlib.machinery.PathFinder
+
+
+_HEADER = re.compile(r"([\x21-\x39\x3b-\x7e]+):[ \t]*(.*)")
+
+
+def _name_and_version(path: str) -> tuple[str, str] | None:
+    """(Name, Version) from a METADATA/PKG-INFO header; None when it has no Name."""
+    text = None
+    for candidate in ("METADATA", "PKG-INFO", ""):
+        try:
+            with open(os.path.join(path, candidate) if candidate else path, encoding="utf-8") as f:
+                text = f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+            continue
+        if text:
+            break
+    if not text:
+        return None
+    found: dict[str, str] = {}
+    last = ""
+    for line in re.split(r"\r\n|\r|\n", text):
+        if not line:
+            break
+        if line[0] in " \t":
+            if last in ("name", "version"):
+                raise NotFast(f"folded header in {path}")
+            continue
+        match = _HEADER.fullmatch(line)
+        if match is None:
+            raise NotFast(f"unusual metadata in {path}")
+        last = match[1].lower()
+        if last in ("name", "version"):
+            found.setdefault(last, match[2])
+    if not found.get("name"):
+        return None
+    if "version" not in found:
+        raise NotFast(f"no version in {path}")
+    return found["name"], found["version"]
+
+
+# -- files ---------------------------------------------------------------------------
+
+
+def _check_files(db: Any, root: Path, files: dict[str, Any]) -> None:
+    """The engine's own comparison; content-identical files get their new stat stored."""
+    from testmon_watch.core.changes import detect_changes
+
+    changes = detect_changes(root, files)
+    if changes.changed:
+        raise NotFast("files changed")
+    if changes.restat:
+        with db.transaction():
+            for row in changes.restat:
+                db.touch_file(row.id, row.mtime_ns, row.size)
+
+
+# -- ending the session ------------------------------------------------------------------
+
+
+def end_session(config: pytest.Config) -> int | None:
+    """In `pytest_cmdline_main`: print pytest-like output and return 0, if decided so."""
+    result = config.stash.get(FAST_PATH_KEY, None)
+    if result is None:
+        return None
+    from _pytest.config import create_terminal_writer
+
+    verbosity = config.get_verbosity()
+    tw = create_terminal_writer(config, sys.stdout)
+    duration = time.perf_counter() - result.started
+    summary = f"{result.recorded} deselected in {duration:.2f}s"
+    if verbosity >= 0:
+        tw.sep("=", "test session starts", bold=True)
+        tw.line(
+            f"testmon-watch: changed: nothing; 0 of {result.recorded} recorded tests to run"
+        )
+        tw.line(
+            f"testmon-watch: selected 0, deselected {result.recorded} "
+            "(nothing changed: not collected)"
+        )
+        tw.line()
+        tw.sep("=", summary, yellow=True, bold=True)
+    else:
+        if verbosity == -1:
+            tw.line(f"testmon-watch: nothing changed, deselected {result.recorded}")
+        tw.line(summary, yellow=True, bold=True)
+    tw.flush()
+    return 0

@@ -1,0 +1,219 @@
+"""The no-change fast path: taken only when nothing can run, never when something might."""
+
+from __future__ import annotations
+
+import pytest
+
+FAST = "nothing changed: not collected"
+
+ALL = {
+    "tests/test_calc.py::test_add",
+    "tests/test_calc.py::test_mul",
+    "tests/test_data.py::test_limit",
+}
+
+
+def make_project(project) -> None:
+    project.write("pytest.ini", "[pytest]\npythonpath = .\ntestpaths = tests\n")
+    project.write("calc.py", """
+        def add(a, b):
+            return a + b
+
+
+        def mul(a, b):
+            return a * b
+    """)
+    project.write("tests/conftest.py", """
+        import pytest
+
+
+        @pytest.fixture
+        def two():
+            return 2
+    """)
+    project.write("tests/test_calc.py", """
+        from calc import add, mul
+
+
+        def test_add(two):
+            assert add(1, two) == 3
+
+
+        def test_mul(two):
+            assert mul(two, 3) == 6
+    """)
+    project.write("tests/limit.json", '{"limit": 3}\n')
+    project.write("tests/test_data.py", """
+        import json
+        from pathlib import Path
+
+
+        def test_limit():
+            data = json.loads((Path(__file__).parent / "limit.json").read_text())
+            assert data["limit"] == 3
+    """)
+    first = project.first_run()
+    assert first.ran == ALL
+
+
+def assert_fast(run, recorded: int = 3) -> None:
+    assert FAST in run.text, run.text
+    assert run.ran == set()
+    assert run.ret == 0, run.text
+    assert f"deselected {recorded}" in run.text
+    assert f"{recorded} deselected in " in run.text  # pytest's summary line, for parsers
+
+
+def assert_not_fast(run) -> None:
+    assert FAST not in run.text, run.text
+
+
+def test_nothing_changed_ends_early_with_a_pytest_summary(project) -> None:
+    make_project(project)
+    run = project.run()
+    assert_fast(run)
+    assert "changed: nothing; 0 of 3 recorded tests to run" in run.text
+    assert "test session starts" in run.text
+
+
+def test_quiet_output_keeps_the_summary_line(project) -> None:
+    make_project(project)
+    result = project.pytester.runpytest_subprocess("--testmon", "-q", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    lines = [line for line in result.outlines if line.strip()]
+    assert lines[-1].startswith("3 deselected in "), result.outlines
+    assert "test session starts" not in result.stdout.str()
+
+
+def test_a_mtime_change_alone_keeps_the_fast_path(project) -> None:
+    make_project(project)
+    path = project.path / "calc.py"
+    path.write_text(path.read_text())  # same content, new mtime
+    assert_fast(project.run())
+    assert_fast(project.run())
+
+
+def test_a_changed_source_file_runs_its_tests(project) -> None:
+    make_project(project)
+    project.replace("calc.py", "return a * b", "return b * a")
+    run = project.run()
+    assert_not_fast(run)
+    assert run.ran == {"tests/test_calc.py::test_mul"}
+    assert_fast(project.run())
+
+
+def test_a_changed_conftest_runs_its_tests(project) -> None:
+    make_project(project)
+    project.replace("tests/conftest.py", "return 2", "return 1 + 1")
+    run = project.run()
+    assert_not_fast(run)
+    assert {"tests/test_calc.py::test_add", "tests/test_calc.py::test_mul"} <= run.ran
+
+
+def test_a_new_test_file_runs(project) -> None:
+    make_project(project)
+    project.write("tests/sub/test_new.py", """
+        def test_new():
+            assert True
+    """)
+    run = project.run()
+    assert_not_fast(run)
+    assert run.ran == {"tests/sub/test_new.py::test_new"}
+    assert_fast(project.run(), recorded=4)
+
+
+def test_a_new_conftest_is_not_skipped(project) -> None:
+    make_project(project)
+    project.write("tests/sub/conftest.py", "import pytest\n")
+    assert_not_fast(project.run())
+
+
+def test_a_test_that_failed_last_time_runs_again(project, monkeypatch) -> None:
+    make_project(project)
+    monkeypatch.setenv("TMW_FAST_PATH_FAIL", "1")  # not a file: no change to detect
+    project.write("tests/test_env.py", """
+        import os
+
+
+        def test_env():
+            assert os.environ.get("TMW_FAST_PATH_FAIL") != "1"
+    """)
+    failing = project.run()
+    assert failing.outcomes == {"tests/test_env.py::test_env": "FAILED"}
+    monkeypatch.delenv("TMW_FAST_PATH_FAIL")
+    again = project.run()
+    assert_not_fast(again)
+    assert again.outcomes == {"tests/test_env.py::test_env": "PASSED"}
+    assert_fast(project.run(), recorded=4)
+
+
+def test_a_deleted_test_file_takes_the_normal_path(project) -> None:
+    make_project(project)
+    project.delete("tests/test_data.py")
+    run = project.run()
+    assert_not_fast(run)
+    assert run.ran == set()
+    assert run.ret == 0, run.text
+    assert_fast(project.run(), recorded=2)
+
+
+def test_a_changed_data_file_runs_its_reader(project) -> None:
+    make_project(project)
+    project.write("tests/limit.json", '{"limit": 4}\n')
+    run = project.run()
+    assert_not_fast(run)
+    assert run.outcomes == {"tests/test_data.py::test_limit": "FAILED"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-k", "add"],
+        ["-m", "not slow"],
+        ["tests/test_calc.py::test_add"],
+        ["--testmon-noselect"],
+        ["--testmon-verify"],
+        ["--testmon-forceselect", "-k", "add"],
+        ["--collect-only"],
+        ["--unknown-option-of-a-conftest"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_options_that_change_what_runs_take_the_normal_path(project, args) -> None:
+    make_project(project)
+    run = project.run(*args)
+    assert_not_fast(run)
+
+
+def test_k_runs_the_tests_it_matches(project) -> None:
+    make_project(project)
+    run = project.run("-k", "add or mul")
+    assert_not_fast(run)
+    assert run.ran == {"tests/test_calc.py::test_add", "tests/test_calc.py::test_mul"}
+
+
+def test_a_path_argument_keeps_the_fast_path(project) -> None:
+    make_project(project)
+    assert_fast(project.run("tests/test_calc.py"))
+
+
+def test_an_installed_package_runs_everything(project) -> None:
+    make_project(project)
+    # The project root is on sys.path (pythonpath = .): metadata there is a package.
+    project.write("fakepkg-1.0.dist-info/METADATA", """
+        Metadata-Version: 2.1
+        Name: fakepkg
+        Version: 1.0
+    """)
+    run = project.run()
+    assert_not_fast(run)
+    assert run.ran == ALL
+    assert "fakepkg" in run.text
+    assert_fast(project.run())
+
+
+def test_another_environment_name_takes_the_normal_path(project) -> None:
+    make_project(project)
+    run = project.run("--testmon-env", "other")
+    assert_not_fast(run)
+    assert run.ran == ALL
