@@ -88,8 +88,11 @@ demo-plugin: $(STAMP)
 	@echo "================================================================"
 	cd $(DEMO_DIR)/shop && ../../$(VENV)/bin/pytest --testmon -v
 
+# Both interpreters: on 3.12 ours traces with sys.monitoring (results-py312.md).
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
+	@test -n "$(PYTHON312)" || { echo "make: no Python 3.12 found (set PYTHON312=/path/to/python3.12)" >&2; exit 1; }
+	$(VENV)/bin/python bench/run.py --python $(PYTHON312)
 
 # The app headless on a scratch copy of examples/shop, driven through its main states.
 screenshots: $(STAMP)

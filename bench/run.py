@@ -9,9 +9,14 @@ the same phases on their own fresh copy of the generated project:
 4. size of .testmondata after the full run.
 
 Prints a table, writes bench/results.md and bench/.work/results.json; pytest
-output of each run goes to bench/.work/logs/.
+output of each run goes to bench/.work/logs/. With ``--python PATH`` (another
+Python version than the one running this script) the tools run in venvs of
+that interpreter and everything is kept apart by a version suffix:
+bench/results-py312.md, bench/.work/results-py312.json, logs-py312/,
+scratch-py312/, venvs-py312/.
 
-Usage: ``python bench/run.py [--quick] [--project small|large] [--tools ...]``.
+Usage: ``python bench/run.py [--quick] [--project small|large] [--tools ...]
+[--python PATH]``.
 """
 
 from __future__ import annotations
@@ -43,11 +48,41 @@ from measure import (  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORK_DIR = BENCH_DIR / ".work"
-SCRATCH_DIR = WORK_DIR / "scratch"
-LOG_DIR = WORK_DIR / "logs"
-RESULTS_MD = BENCH_DIR / "results.md"
-RESULTS_JSON = WORK_DIR / "results.json"
 TOOLS = ("plain", "testmon", "ours")
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where one interpreter's runs go: "" suffix for the running one, "-py312" else."""
+
+    version: str  # of the benchmarked interpreter, "3.12.4"
+    suffix: str
+
+    @classmethod
+    def for_version(cls, version: str) -> Outputs:
+        default = venvs.is_default_version(version)
+        return cls(version, "" if default else f"-{venvs.version_tag(version)}")
+
+    @property
+    def scratch(self) -> Path:
+        return WORK_DIR / f"scratch{self.suffix}"
+
+    @property
+    def logs(self) -> Path:
+        return WORK_DIR / f"logs{self.suffix}"
+
+    @property
+    def results_md(self) -> Path:
+        return BENCH_DIR / f"results{self.suffix}.md"
+
+    @property
+    def results_json(self) -> Path:
+        return WORK_DIR / f"results{self.suffix}.json"
+
+    @property
+    def warm_stamp(self) -> str:
+        """File in the template saying its .pyc files for this version are written."""
+        return f".bench-warm-{venvs.version_tag(self.version)}"
 
 
 @dataclass(frozen=True)
@@ -113,9 +148,15 @@ class ProjectBench:
     """Runs every phase for every tool on one generated project."""
 
     def __init__(
-        self, info: gen_projects.ProjectInfo, tools: list[str], reps: Reps, pythons: dict[str, Path]
+        self,
+        info: gen_projects.ProjectInfo,
+        tools: list[str],
+        reps: Reps,
+        pythons: dict[str, Path],
+        out: Outputs,
     ) -> None:
         self.info = info
+        self.out = out
         self.template = Path(info.root)
         self.reps = reps
         self.pythons = pythons
@@ -125,11 +166,11 @@ class ProjectBench:
                 self.results[t].error = f"venv {TOOL_SPECS[t].venv} unavailable"
 
     def _scratch(self, tool: str) -> Path:
-        return SCRATCH_DIR / f"{self.info.name}-{tool}"
+        return self.out.scratch / f"{self.info.name}-{tool}"
 
     def _run(self, tool: str, phase: str, rep: int) -> RunResult:
         spec = TOOL_SPECS[tool]
-        log = LOG_DIR / f"{self.info.name}-{tool}-{phase}-{rep}.log"
+        log = self.out.logs / f"{self.info.name}-{tool}-{phase}-{rep}.log"
         res = run_pytest(
             self.pythons[tool], self._scratch(tool), list(spec.args), log, self.reps.timeout
         )
@@ -154,7 +195,7 @@ class ProjectBench:
 
     def warm(self) -> None:
         """Run plain pytest once in the template so .pyc caches are warm in every copy."""
-        stamp = self.template / ".bench-warm"
+        stamp = self.template / self.out.warm_stamp
         if stamp.exists() or "plain" not in self.pythons and "testmon" not in self.pythons:
             return
         py = self.pythons.get("plain") or self.pythons["testmon"]
@@ -163,7 +204,7 @@ class ProjectBench:
             py,
             self.template,
             list(TOOL_SPECS["plain"].args),
-            LOG_DIR / f"{self.info.name}-warm.log",
+            self.out.logs / f"{self.info.name}-warm.log",
         )
         if res.ok and res.counts.get("passed") == self.info.tests:
             stamp.write_text("ok\n")
@@ -386,12 +427,23 @@ def _describe(bench: ProjectBench) -> str:
     )
 
 
-def write_reports(benches: list[ProjectBench], started: float) -> None:
-    """Write bench/results.md and bench/.work/results.json."""
+def _tracers(version: str) -> str:
+    """What each tool traces with on this Python version."""
+    major, minor = (int(x) for x in version.split(".")[:2])
+    if (major, minor) >= (3, 12):
+        return (
+            "Tracing: ours uses sys.monitoring, pytest-testmon coverage.py's CTracer "
+            "(sys.settrace)."
+        )
+    return "Tracing: both tools use coverage.py's CTracer (sys.settrace)."
+
+
+def write_reports(benches: list[ProjectBench], started: float, out: Outputs) -> None:
+    """Write bench/results.md and bench/.work/results.json (with out's suffix)."""
     now = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     meta = {
         "date": now,
-        "python": platform.python_version(),
+        "python": out.version,
         "cores": os.cpu_count(),
         "machine": platform.machine(),
         "total_seconds": round(time.time() - started, 1),
@@ -405,20 +457,21 @@ def write_reports(benches: list[ProjectBench], started: float) -> None:
         f"({meta['machine']}), {meta['pytest']}, baseline {meta['baseline']}; "
         f"the whole benchmark took {meta['total_seconds']:.0f}s. "
         "Wall times include interpreter start-up; each tool runs on its own copy of "
-        "the generated project. Ratios below 1 mean ours is faster/smaller.",
+        "the generated project. Ratios below 1 mean ours is faster/smaller. "
+        + _tracers(out.version),
         "",
     ]
     for b in benches:
         md += [f"## {b.info.name} project", "", _describe(b), "", md_table(table_rows(b)), ""]
         md += [f"- {e}" for e in _errors(b)] + ([""] if _errors(b) else [])
-    RESULTS_MD.write_text("\n".join(md))
+    out.results_md.write_text("\n".join(md))
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    RESULTS_JSON.write_text(
+    out.results_json.write_text(
         json.dumps({"meta": meta, "projects": [b.to_json() for b in benches]}, indent=1)
     )
 
 
-def _venvs(tools: list[str]) -> dict[str, Path]:
+def _venvs(tools: list[str], python: str) -> dict[str, Path]:
     """Interpreter per tool; tools whose venv fails are left out (error printed)."""
     pythons: dict[str, Path] = {}
     cache: dict[str, Path | None] = {}
@@ -426,7 +479,7 @@ def _venvs(tools: list[str]) -> dict[str, Path]:
         name = TOOL_SPECS[tool].venv
         if name not in cache:
             try:
-                cache[name] = venvs.ensure(name).python
+                cache[name] = venvs.ensure(name, python).python
             except venvs.VenvError as exc:
                 _log(f"  error: venv {name}: {exc}")
                 cache[name] = None
@@ -444,28 +497,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tools", default=",".join(TOOLS), help="comma-separated subset of plain,testmon,ours"
     )
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="interpreter to benchmark (default: this one); another version gets its own "
+        "venvs and results-pyXY.md",
+    )
     args = parser.parse_args(argv)
     started = time.time()
+    try:
+        out = Outputs.for_version(venvs.python_version(args.python))
+    except venvs.VenvError as exc:
+        _log(f"error: --python: {exc}")
+        return 2
     projects = (
         ["small"]
         if args.quick
         else (["small", "large"] if args.project == "all" else [args.project])
     )
     tools = [t for t in args.tools.split(",") if t in TOOL_SPECS]
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    _log("== venvs")
-    pythons = _venvs(tools)
+    out.logs.mkdir(parents=True, exist_ok=True)
+    _log(f"== venvs (Python {out.version})")
+    pythons = _venvs(tools, args.python)
     benches = []
     for name in projects:
         _log(f"== {name} project")
         info = gen_projects.generate(name)
-        bench = ProjectBench(info, tools, REPS[name], pythons)
+        bench = ProjectBench(info, tools, REPS[name], pythons, out)
         try:
             bench.run()
         except Exception as exc:  # report and go on with what was measured
             _log(f"  error: {name} benchmark stopped: {type(exc).__name__}: {exc}")
         benches.append(bench)
-    write_reports(benches, started)
+    write_reports(benches, started, out)
     print()
     for b in benches:
         print(_describe(b))
@@ -474,9 +538,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {e}")
         print()
     print(
-        f"total {time.time() - started:.0f}s; wrote {RESULTS_MD.relative_to(BENCH_DIR.parent)}"
-        f" and {RESULTS_JSON.relative_to(BENCH_DIR.parent)}; logs in "
-        f"{LOG_DIR.relative_to(BENCH_DIR.parent)}/"
+        f"total {time.time() - started:.0f}s; wrote "
+        f"{out.results_md.relative_to(BENCH_DIR.parent)} and "
+        f"{out.results_json.relative_to(BENCH_DIR.parent)}; logs in "
+        f"{out.logs.relative_to(BENCH_DIR.parent)}/"
     )
     return 0
 

@@ -3,8 +3,11 @@
 * ``ours``: ``pip install -e <repo root>`` plus the pinned pytest.
 * ``testmon``: the pinned pytest plus pytest-testmon 2.2.0 (not our package).
 
-A venv is reused when its stamp file matches the wanted requirements, the
-interpreter version and (for ``ours``) the repo's packaging metadata.
+Venvs of the interpreter running this script live in ``bench/.work/venvs/``;
+those of another Python version (``ensure(name, python)``, ``run.py --python``)
+in ``bench/.work/venvs-py<XY>/`` (``venvs-py312``). A venv is reused when its
+stamp file matches the wanted requirements, the interpreter version and (for
+``ours``) the repo's packaging metadata.
 """
 
 from __future__ import annotations
@@ -51,7 +54,45 @@ def _packaging_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def _wanted(name: str) -> tuple[list[str], dict[str, str]]:
+def python_version(python: str | Path) -> str:
+    """Full version ("3.12.4") of an interpreter; VenvError when it does not run."""
+    if str(python) == sys.executable:
+        return sys.version.split()[0]
+    try:
+        proc = subprocess.run(
+            [str(python), "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise VenvError(f"cannot run {python}: {exc}") from exc
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise VenvError(f"cannot run {python}: {(proc.stderr.strip() or 'no output')[-200:]}")
+    return proc.stdout.strip()
+
+
+def version_tag(version: str) -> str:
+    """ "3.12.4" -> "py312"."""
+    major, minor = version.split(".")[:2]
+    return f"py{major}{minor}"
+
+
+def is_default_version(version: str) -> bool:
+    """Same major.minor as the interpreter running the benchmark."""
+    return version_tag(version) == version_tag(sys.version.split()[0])
+
+
+def venv_dir(version: str) -> Path:
+    """Where the venvs for interpreters of `version` live."""
+    return (
+        VENV_DIR
+        if is_default_version(version)
+        else VENV_DIR.with_name(f"venvs-{version_tag(version)}")
+    )
+
+
+def _wanted(name: str, version: str) -> tuple[list[str], dict[str, str]]:
     """pip arguments and stamp contents for tool ``name``."""
     if name == "ours":
         args = ["-e", str(REPO_ROOT), PYTEST_PIN]
@@ -61,7 +102,7 @@ def _wanted(name: str) -> tuple[list[str], dict[str, str]]:
         extra = {}
     else:
         raise ValueError(f"unknown venv {name!r}")
-    stamp = {"args": " ".join(args), "python": sys.version.split()[0], **extra}
+    stamp = {"args": " ".join(args), "python": version, **extra}
     return args, stamp
 
 
@@ -78,10 +119,12 @@ def _run(cmd: list[str], log: Path) -> None:
         )
 
 
-def ensure(name: str, python: str = sys.executable) -> Venv:
-    """Return venv ``name``, creating or re-installing it when its stamp is stale."""
-    args, stamp = _wanted(name)
-    root = VENV_DIR / name
+def ensure(name: str, python: str | Path = sys.executable) -> Venv:
+    """Return venv ``name`` for interpreter ``python``, creating or re-installing it
+    when its stamp is stale."""
+    version = python_version(python)
+    args, stamp = _wanted(name, version)
+    root = venv_dir(version) / name
     stamp_file = root / ".bench-stamp.json"
     py = root / "bin" / "python"
     if py.exists() and stamp_file.exists():
@@ -91,12 +134,13 @@ def ensure(name: str, python: str = sys.executable) -> Venv:
         except json.JSONDecodeError:
             pass
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log = LOG_DIR / f"venv-{name}.log"
+    suffix = "" if is_default_version(version) else f"-{version_tag(version)}"
+    log = LOG_DIR / f"venv-{name}{suffix}.log"
     log.write_text("")
     if root.exists():
         shutil.rmtree(root)
-    print(f"  creating venv {name} ({' '.join(args)}) ...", flush=True)
-    _run([python, "-m", "venv", str(root)], log)
+    print(f"  creating venv {name} on Python {version} ({' '.join(args)}) ...", flush=True)
+    _run([str(python), "-m", "venv", str(root)], log)
     constraints = root / "constraints.txt"
     constraints.write_text(f"{PYTEST_PIN}\n{COVERAGE_PIN}\n")
     _run(
@@ -118,10 +162,14 @@ def ensure(name: str, python: str = sys.executable) -> Venv:
 
 
 def main() -> None:
-    """Command line: create both venvs and print their interpreters."""
+    """Command line: create both venvs and print their interpreters.
+
+    ``python bench/venvs.py [PYTHON]``: for another interpreter than this one.
+    """
+    python = sys.argv[1] if len(sys.argv) > 1 else sys.executable
     for name in ("testmon", "ours"):
         try:
-            print(name, ensure(name).python)
+            print(name, ensure(name, python).python)
         except VenvError as exc:
             print(f"{name}: {exc}")
 
