@@ -185,7 +185,17 @@ def detect_changes(root: Path, rows: Mapping[str, FileRow] | Iterable[FileRow]) 
     """Compare every stored file with the disk: the cheap stat check first."""
     values = rows.values() if isinstance(rows, Mapping) else rows
     result = ChangeSet()
+    prefix = os.path.join(root, "")
     for row in values:
+        if row.kind != "dir" and row.mtime_ns > 0:
+            # read_state's first step, on plain strings: most files are unchanged.
+            try:
+                st = os.stat(prefix + row.path)
+            except OSError:
+                pass
+            else:
+                if st.st_mtime_ns == row.mtime_ns and st.st_size == row.size:
+                    continue
         state, content_changed = read_state(root, row.path, row.kind, row)
         state.id = row.id
         if content_changed:

@@ -714,3 +714,12 @@ class Database:
                 (env_id,),
             )
         }
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that see one committed state, whatever writers do meanwhile (no lock taken)."""
+        self.conn.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            self.conn.execute("ROLLBACK")

@@ -108,6 +108,7 @@ HARMLESS_OPTIONS = frozenset(
 # Hooks through which a plugin can collect files our walk would not find, or take
 # over the command line before us.
 COLLECTION_HOOKS = (
+    "pytest_make_collect_report",
     "pytest_collect_file",
     "pytest_collect_directory",
     "pytest_ignore_collect",
@@ -126,8 +127,8 @@ TRUSTED_PLUGIN_MODULES = (
 )
 # Text in a conftest.py that sends the run down the normal path.
 CONFTEST_DOUBTS = re.compile(
-    r"\b(?:pytest_collect_file|pytest_collect_directory|pytest_ignore_collect"
-    r"|pytest_collection|pytest_pycollect_makemodule|pytest_cmdline_main"
+    r"\b(?:pytest_make_collect_report|pytest_collect_file|pytest_collect_directory"
+    r"|pytest_ignore_collect|pytest_collection|pytest_pycollect_makemodule|pytest_cmdline_main"
     r"|pytest_plugins|pluginmanager)\b|sys\.path"
 )
 METADATA_SUFFIXES = (".dist-info", ".egg-info")
@@ -192,19 +193,20 @@ def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> int:
     db, _ = Database.open(datafile, readonly=True)
     try:
         env_name = ns.testmon_env or str(config.getini("testmon_env") or "") or DEFAULT_ENVIRONMENT
-        stored = db.environment(env_name)
-        if stored is None or stored.python != python_identity():
-            raise NotFast("environment unknown or other interpreter")
-        summary = db.test_file_summary(stored.id)
+        with db.snapshot():  # a concurrent run cannot mark tests between our reads
+            stored = db.environment(env_name)
+            if stored is None or stored.python != python_identity():
+                raise NotFast("environment unknown or other interpreter")
+            summary = db.test_file_summary(stored.id)
+            files = db.files()
         if not summary or None in summary or any(due for _, due in summary.values()):
             raise NotFast("tests to run again, or none recorded")
-        files = db.files()
         path_of = {row.id: path for path, row in files.items()}
         test_files = {path_of.get(file_id) for file_id in summary if file_id is not None}
         if None in test_files:
             raise NotFast("a test of an unknown file")
         patterns = _collect_patterns(config, ns)
-        if not all(_matches(root / p, patterns) for p in test_files if p is not None):
+        if not all(_matches(os.path.join(root, p), patterns) for p in test_files if p):
             raise NotFast("tests collected by a custom collector")
         conftests = _walk_scope(root, scope, patterns, config, test_files, files)
         _check_conftests(root, conftests, files)
@@ -286,22 +288,24 @@ def _collect_patterns(config: pytest.Config, ns: argparse.Namespace) -> _Pattern
     )
 
 
-def _matches_any(patterns: list[str], path: Path) -> bool:
+def _matches_any(patterns: list[str], path: str) -> bool:
     """pytest's `fnmatch_ex`: a pattern without a separator matches the file name."""
+    name = os.path.basename(path)
     for pattern in patterns:
         if os.sep in pattern or "/" in pattern:
             from _pytest.pathlib import fnmatch_ex
 
             if fnmatch_ex(pattern, path):
                 return True
-        elif fnmatch(path.name, pattern):
+        elif fnmatch(name, pattern):
             return True
     return False
 
 
-def _matches(path: Path, patterns: _Patterns) -> bool:
+def _matches(path: str, patterns: _Patterns) -> bool:
     """Would pytest collect this file as a test module or doctest file?"""
-    if path.suffix == ".py" and _matches_any(patterns.python_files, path):
+    suffix = os.path.splitext(os.path.basename(path))[1]
+    if suffix == ".py" and _matches_any(patterns.python_files, path):
         return True
     return _matches_any(patterns.doctest_globs, path)
 
@@ -329,7 +333,7 @@ def _walk_scope(
             conftests.add(path)
             return
         # A file named on the command line is collected whatever its name.
-        if (given or _matches(path, patterns)) and relative(path) not in test_files:
+        if (given or _matches(str(path), patterns)) and relative(path) not in test_files:
             raise NotFast(f"new test file {path}")
 
     confcut = _confcutdir(config, root)
@@ -348,13 +352,11 @@ def _walk_scope(
             check_file(start, given=True)
             continue
         stack = [start]
+        visited = 0
         while stack:
             directory = stack.pop()
-            real = os.path.realpath(directory)
-            if real in seen:
-                continue
-            seen.add(real)
-            if len(seen) > 100_000:
+            visited += 1
+            if visited > 100_000:
                 raise NotFast("too many directories")
             with os.scandir(directory) as entries:
                 for entry in entries:
@@ -362,6 +364,11 @@ def _walk_scope(
                     if entry.is_dir():
                         if entry.name == "__pycache__" or _ignored_dir(path, patterns):
                             continue
+                        if entry.is_symlink():  # only links can lead in circles
+                            real = os.path.realpath(path)
+                            if real in seen:
+                                continue
+                            seen.add(real)
                         stack.append(path)
                     elif entry.is_file():
                         check_file(path, given=False)
@@ -369,7 +376,7 @@ def _walk_scope(
 
 
 def _ignored_dir(path: Path, patterns: _Patterns) -> bool:
-    if _matches_any(patterns.norecursedirs, path):
+    if _matches_any(patterns.norecursedirs, str(path)):
         return True
     return (path / "pyvenv.cfg").is_file() or (path / "conda-meta" / "history").is_file()
 
@@ -473,10 +480,15 @@ def _is_path_finder(finder: object) -> bool:
 
 
 _HEADER = re.compile(r"([\x21-\x39\x3b-\x7e]+):[ \t]*(.*)")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
 
 
 def _name_and_version(path: str) -> tuple[str, str] | None:
-    """(Name, Version) from a METADATA/PKG-INFO header; None when it has no Name."""
+    """(Name, Version) from a METADATA/PKG-INFO header; None when it has no Name.
+
+    Reads what `email.message_from_string` would: the first non-empty of the
+    candidate files, as UTF-8 (a decoding error raises, as it does there).
+    """
     text = None
     for candidate in ("METADATA", "PKG-INFO", ""):
         try:
@@ -490,19 +502,24 @@ def _name_and_version(path: str) -> tuple[str, str] | None:
         return None
     found: dict[str, str] = {}
     last = ""
-    for line in re.split(r"\r\n|\r|\n", text):
+    pos = 0
+    while pos < len(text):
+        match = _LINE.match(text, pos)
+        assert match is not None  # the pattern matches the empty string
+        pos = match.end()
+        line = match[0].rstrip("\r\n")
         if not line:
-            break
+            break  # end of the header
         if line[0] in " \t":
             if last in ("name", "version"):
                 raise NotFast(f"folded header in {path}")
             continue
-        match = _HEADER.fullmatch(line)
-        if match is None:
+        header = _HEADER.fullmatch(line)
+        if header is None:
             raise NotFast(f"unusual metadata in {path}")
-        last = match[1].lower()
+        last = header[1].lower()
         if last in ("name", "version"):
-            found.setdefault(last, match[2])
+            found.setdefault(last, header[2])
     if not found.get("name"):
         return None
     if "version" not in found:
