@@ -317,10 +317,15 @@ class Recorder:
     def pause(self) -> Iterator[None]:
         """Our own file reads (change detection, saving results) are nobody's dependency."""
         previous, self.paused = self.paused, True
+        # Nothing of the project runs in here: no trace events either. Called
+        # from this generator on both sides, so at the same depth (see suspend).
+        token = self._tracer.suspend() if self.running and not previous else None
         try:
             yield
         finally:
             self.paused = previous
+            if token is not None:
+                self._tracer.resume(token)
 
     def take_finished_imports(self) -> list[Execution]:
         done, self.finished_imports = self.finished_imports, []

@@ -68,6 +68,16 @@ class LineTracer(Protocol):
     def take(self) -> LineData:
         """Lines executed since the previous take() (or start), by absolute file name."""
 
+    def suspend(self) -> object:
+        """Stop tracing this thread for a while (our own bookkeeping); returns a token.
+
+        Only worth it where untraced code pays per call (settrace); the
+        sys.monitoring tracer does nothing here and may record what runs.
+        """
+
+    def resume(self, token: object) -> None:
+        """Undo the suspend() that returned `token`, from the same frame depth."""
+
 
 def absolute_filename(co_filename: str) -> str:
     """The name a code object's file is reported under."""
@@ -209,6 +219,13 @@ class MonitoringTracer:
             else:
                 existing.update(lines)
         return taken
+
+    def suspend(self) -> object:
+        # Untraced code already runs without events (DISABLE): nothing to gain.
+        return None
+
+    def resume(self, token: object) -> None:
+        return None
 
     def _arm(self, code: CodeType) -> None:
         if self._tool is None or self._filter.traced_name(code.co_filename) is None:
@@ -352,12 +369,39 @@ class _SettraceBase:
         self._previous = self._previous_threading = None
 
     def take(self) -> LineData:
+        self._reinstall_if_cleared()
+        return _take_in_place(self._data)
+
+    def suspend(self) -> object:
+        """Remove this thread's trace function; resume(token) puts it back.
+
+        No trace events at all while suspended: calls made and finished in
+        between are simply unseen. The frames that were running keep their
+        data-stack entries, so suspend() and resume() must be called at the
+        same depth below the frame that brackets them (a `with` block's
+        __enter__ and __exit__), or CTracer's stack would drift: this frame
+        gets a call event but no return event, resume()'s the opposite.
+        """
+        if not self._started:
+            return None
+        current = sys.gettrace()
+        if current is None:
+            return None
+        sys.settrace(None)
+        return current
+
+    def resume(self, token: object) -> None:
+        # The trace function goes back in this very frame (no helper call):
+        # see suspend().
+        if token is not None and self._started and sys.gettrace() is None:
+            sys.settrace(token)  # type: ignore[arg-type]
+
+    def _reinstall_if_cleared(self) -> None:
         if self._started and sys.gettrace() is None:
             # Someone cleared the trace function (pdb's `continue` does):
             # resume from here rather than record nothing for the rest of
             # the session.
             self._install_here()
-        return _take_in_place(self._data)
 
     def _install_in_thread(self, frame: FrameType, event: str, arg: Any) -> Any:
         sys.settrace(None)
@@ -424,6 +468,8 @@ class CoverageCTracer(_SettraceBase):
         # Separate from self._lock (the list of tracers): CTracer holds this
         # one while it adds a file to `data`.
         self._data_lock = threading.Lock()
+        # Per-file sets of earlier `data` dicts that a frame may still add to.
+        self._shared: list[tuple[str, set[int]]] = []
         # Configure one now so that a coverage release whose CTracer lacks an
         # attribute we set fails here, where make_tracer can fall back.
         self._configured_ctracer()
@@ -466,14 +512,62 @@ class CoverageCTracer(_SettraceBase):
             tracer.disable_plugin = None
         return tracer
 
+    def take(self) -> LineData:
+        """Swap in a fresh `data` dict: the cost is O(files touched), not O(files seen).
+
+        CTracer keeps, in each active frame's data-stack entry, an owned
+        reference to the per-file set it found in `data` when the frame
+        started. A frame running across take() (a module body importing
+        another module, a test calling a project function that pushes a
+        context) keeps adding to the old set: such sets are spotted by their
+        reference count, emptied in place rather than handed over, and looked
+        at again on each take() until nothing but us holds them.
+        """
+        self._reinstall_if_cleared()
+        with self._lock:
+            old, self._data = self._data, {}
+            for tracer in self._thread_tracers:
+                tracer.data = self._data
+        taken: LineData = {}
+        shared: list[tuple[str, set[int]]] = []
+        for name, lines in self._shared:
+            if lines:
+                _merge(taken, name, _drain(lines))
+            if sys.getrefcount(lines) > _HELD_BY_SHARED:
+                shared.append((name, lines))
+        while old:
+            name, lines = old.popitem()
+            if sys.getrefcount(lines) > _HELD_BY_LOCAL:
+                shared.append((name, lines))
+                if lines:
+                    _merge(taken, name, _drain(lines))
+            elif lines:
+                # Nobody else can add to it any more: hand it over as it is.
+                _merge(taken, name, lines)
+        self._shared = shared
+        return taken
+
     def _install_here(self) -> TraceFunction:
-        tracer = self._configured_ctracer()
+        # Under the lock: take() must not swap `data` between configuring
+        # this tracer and listing it.
+        with self._lock:
+            tracer = self._configured_ctracer()
+            self._thread_tracers.append(tracer)
         # start() installs the C trace function on this thread itself
         # (PyEval_SetTrace), bypassing the slower sys.settrace trampoline.
         function: TraceFunction = tracer.start()
-        with self._lock:
-            self._thread_tracers.append(tracer)
         return function
+
+    def resume(self, token: object) -> None:
+        # Like the base class, in this very frame (see suspend()).
+        if token is None or not self._started or sys.gettrace() is not None:
+            return
+        if isinstance(token, self._ctracer_class):
+            # start() again: PyEval_SetTrace with the same tracer and its
+            # data stack, not sys.settrace's slower Python-level trampoline.
+            token.start()
+        else:
+            sys.settrace(token)  # type: ignore[arg-type]
 
     def _stop_trace_functions(self) -> None:
         # CTracer.stop() only clears a flag; each thread's tracer uninstalls
@@ -491,6 +585,47 @@ class CoverageCTracer(_SettraceBase):
             if any(frame.f_trace is tracer for tracer in tracers):
                 frame.f_trace = None
             frame = frame.f_back
+
+
+def _drain(lines: set[int]) -> set[int]:
+    """Copy out and empty a set that a tracer may still add to."""
+    snapshot = lines.copy()
+    # difference_update, not clear(): a line another thread added after the
+    # copy stays for the next take() instead of being lost.
+    lines.difference_update(snapshot)
+    return snapshot
+
+
+def _merge(taken: LineData, name: str, lines: set[int]) -> None:
+    existing = taken.get(name)
+    if existing is None:
+        taken[name] = lines
+    else:
+        existing.update(lines)
+
+
+def _calibrate() -> tuple[int, int]:
+    """sys.getrefcount of a set held only the way CoverageCTracer.take holds it.
+
+    Popped from a dict into a local variable, and in take()'s list of shared
+    sets while its loop looks at it; measured rather than assumed, since the
+    count of the call's own references varies between interpreters.
+    """
+    data: dict[str, set[int]] = {"probe": set()}
+    name, lines = data.popitem()
+    held_by_local = sys.getrefcount(lines)
+    del lines
+    shared: list[tuple[str, set[int]]] = [("probe", set())]
+    held_by_shared = 0
+    for _name, lines in shared:
+        held_by_shared = sys.getrefcount(lines)
+    return held_by_local, held_by_shared
+
+
+# References take() itself holds on a set popped from `data` (a local
+# variable), and on one in its list of shared sets (the list's tuple and the
+# loop variable), measured rather than assumed.
+_HELD_BY_LOCAL, _HELD_BY_SHARED = _calibrate()
 
 
 def _ignore_warning(msg: str, slug: str | None = None, once: bool = False) -> None:

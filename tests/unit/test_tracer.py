@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -381,3 +382,99 @@ def test_take_reinstalls_a_cleared_trace_function(project: Project, tracing: Lin
     tracing.take()
     module.add(1, 2)
     assert tracing.take() == {str(path): lines_of(path, "add")}
+
+
+def test_frames_running_across_many_takes_and_nested_calls(
+    project: Project, tracing: LineTracer
+) -> None:
+    """A frame running across take() keeps reporting into later takes, then stops."""
+    path = project.write(
+        "outer",
+        """
+        def leaf(x):
+            return x + 1  # leaf
+
+        def outer(switch):
+            a = leaf(1)  # first
+            switch()  # first
+            b = leaf(2)  # second
+            switch()  # second
+            c = a + b  # third
+            return c  # third
+        """,
+    )
+    module = project.load(path)
+    tracing.start()
+    taken: list[dict[str, set[int]]] = []
+    module.outer(lambda: taken.append(tracing.take()))
+    taken.append(tracing.take())
+    for _ in range(3):
+        module.leaf(0)
+        taken.append(tracing.take())
+    tracing.stop()
+    leaf = lines_of(path, "leaf")
+    assert taken[0][str(path)] == lines_of(path, "first") | leaf
+    assert taken[1][str(path)] == lines_of(path, "second") | leaf
+    assert taken[2][str(path)] == lines_of(path, "third")
+    assert [t[str(path)] for t in taken[3:]] == [leaf] * 3
+    shared = getattr(tracing, "_shared", [])
+    assert len(shared) <= 1  # only stale data-stack entries may still hold a set
+
+
+@contextmanager
+def _suspended(tracer: LineTracer) -> Iterator[None]:
+    # The shape Recorder.pause() has: suspend and resume from one generator.
+    token = tracer.suspend()
+    try:
+        yield
+    finally:
+        tracer.resume(token)
+
+
+def test_suspend_records_nothing_and_resume_keeps_the_frames_right(
+    project: Project, tracing: LineTracer
+) -> None:
+    path = project.write(
+        "susp",
+        """
+        def inner(x):
+            return x * 2  # inner
+
+        def hidden(x):
+            return x - 1  # hidden
+
+        def work(bracket, fail):
+            a = inner(1)  # work-before
+            try:  # work-before
+                with bracket():  # work-before
+                    hidden(a)  # inside
+                    if fail:  # inside
+                        raise KeyError(fail)  # raising
+            except KeyError:  # handler
+                a = 5  # handler
+            b = inner(a)  # work-after
+            return b  # work-after
+
+        def caller(bracket, fail):
+            r = work(bracket, fail)  # caller
+            return inner(r)  # caller
+        """,
+    )
+    module = project.load(path)
+    tracing.start()
+    for fail in ("", "boom"):
+        tracing.take()
+        module.caller(lambda: _suspended(tracing), fail)
+        module.inner(3)
+        taken = tracing.take()[str(path)]
+        expected = lines_of(path, "inner", "work-before", "work-after", "caller")
+        if isinstance(tracing, tracer_mod.MonitoringTracer):
+            # suspend() is a no-op there
+            expected |= lines_of(path, "hidden", "inside", *(["raising"] if fail else []))
+        if fail:
+            expected |= lines_of(path, "handler")
+        assert taken == expected
+    # Deeper and shallower calls after the bracket still land in the right file.
+    module.hidden(1)
+    assert tracing.take()[str(path)] == lines_of(path, "hidden")
+    tracing.stop()
