@@ -117,11 +117,12 @@ class _FileFilter:
 def _take_in_place(data: LineData) -> LineData:
     """Copy out and empty the per-file sets of `data` without replacing them.
 
-    The settrace tracers keep a reference to the current frame's per-file set
-    (coverage's CTracer stores it in its data stack when the frame starts), so
-    swapping `data` for a new dict would send the rest of every active frame's
-    lines (a generator suspended across take(), the test function itself) into
-    a set nobody looks at again. Emptying the same sets keeps them live.
+    The pure-Python settrace tracer keeps a reference to each active frame's
+    per-file set (its local trace function closes over `add`), so swapping
+    `data` for a new dict would send the rest of every active frame's lines (a
+    generator suspended across take(), the test function itself) into a set
+    nobody looks at again. Emptying the same sets keeps them live. (The CTracer
+    holds them too, in its data stack; CoverageCTracer.take() tracks those.)
     """
     taken: LineData = {}
     # list() snapshots under the GIL: another thread may add a file meanwhile.
