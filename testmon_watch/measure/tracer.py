@@ -148,12 +148,15 @@ class MonitoringTracer:
     def __init__(self, should_trace: ShouldTrace) -> None:
         self._filter = _FileFilter(should_trace)
         self._tool: int | None = None
-        # Code objects given local LINE events, to take them back on stop().
+        # Code objects given local LINE events, to take them back on stop(),
+        # by id(): code objects compare equal by content, not file, so two
+        # files' identical functions (generated code, copies) would count as
+        # one in a set or as dict keys, and the second would never be armed.
         # Weak: a code object compiled by exec() should not live forever.
-        self._armed: weakref.WeakSet[CodeType] = weakref.WeakSet()
-        # Lines fired since the last take(), per code object. Keyed by code,
-        # not file, because take() must re-arm exactly these code objects.
-        self._fired: dict[CodeType, set[int]] = {}
+        self._armed: dict[int, weakref.ref[CodeType]] = {}
+        # Lines fired since the last take(), per code object (by id, holding
+        # the code object): take() must re-arm exactly these code objects.
+        self._fired: dict[int, tuple[CodeType, set[int]]] = {}
         self._rearm_locally = True
 
     @property
@@ -187,9 +190,11 @@ class MonitoringTracer:
         mon.set_events(tool, 0)
         # Local events outlive free_tool_id() on 3.12 and would fire for the
         # next owner of the id.
-        for code in list(self._armed):
-            mon.set_local_events(tool, code, 0)
-        self._armed = weakref.WeakSet()
+        for ref in list(self._armed.values()):
+            code = ref()
+            if code is not None:
+                mon.set_local_events(tool, code, 0)
+        self._armed = {}
         for event in (mon.events.PY_START, mon.events.PY_RESUME, mon.events.LINE):
             mon.register_callback(tool, event, None)
         mon.free_tool_id(tool)
@@ -203,7 +208,7 @@ class MonitoringTracer:
                 # which re-enables its DISABLEd lines. Only the code objects
                 # that fired pay; untraced code keeps PY_START disabled.
                 line = mon.events.LINE
-                for code in fired:
+                for code, _ in fired.values():
                     mon.set_local_events(self._tool, code, 0)
                     mon.set_local_events(self._tool, code, line)
             else:
@@ -212,7 +217,7 @@ class MonitoringTracer:
                 mon.restart_events()
         taken: LineData = {}
         names = self._filter.cache
-        for code, lines in fired.items():
+        for code, lines in fired.values():
             name = names.get(code.co_filename) or absolute_filename(code.co_filename)
             existing = taken.get(name)
             if existing is None:
@@ -231,10 +236,12 @@ class MonitoringTracer:
     def _arm(self, code: CodeType) -> None:
         if self._tool is None or self._filter.traced_name(code.co_filename) is None:
             return
-        if code not in self._armed:
+        key = id(code)
+        ref = self._armed.get(key)
+        if ref is None or ref() is not code:
             mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
             mon.set_local_events(self._tool, code, mon.events.LINE)
-            self._armed.add(code)
+            self._armed[key] = weakref.ref(code, self._forget(key))
 
     def _on_code_start(self, code: CodeType, offset: int) -> Any:
         # Called once per code object (and per generator resume point): after
@@ -245,12 +252,19 @@ class MonitoringTracer:
             pass
         return sys.monitoring.DISABLE  # type: ignore[attr-defined,unused-ignore]
 
+    def _forget(self, key: int) -> Callable[[weakref.ref[CodeType]], None]:
+        def forget(ref: weakref.ref[CodeType]) -> None:
+            if self._armed.get(key) is ref:
+                del self._armed[key]
+
+        return forget
+
     def _on_line(self, code: CodeType, line: int) -> Any:
-        lines = self._fired.get(code)
-        if lines is None:
-            self._fired[code] = {line}
+        entry = self._fired.get(id(code))
+        if entry is None:
+            self._fired[id(code)] = (code, {line})
         else:
-            lines.add(line)
+            entry[1].add(line)
         return sys.monitoring.DISABLE  # type: ignore[attr-defined,unused-ignore]
 
 

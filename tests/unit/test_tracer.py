@@ -478,3 +478,24 @@ def test_suspend_records_nothing_and_resume_keeps_the_frames_right(
     module.hidden(1)
     assert tracing.take()[str(path)] == lines_of(path, "hidden")
     tracing.stop()
+
+
+def test_identical_functions_in_two_files_are_told_apart(
+    project: Project, tracing: LineTracer
+) -> None:
+    # Code objects compare equal by content, whatever their file: generated
+    # modules (or copies) have identical functions that must not be merged.
+    source = """
+        def twin(x):
+            y = x * 2  # twin
+            return y  # twin
+        """
+    first, second = project.write("first", source), project.write("second", source)
+    one, two = project.load(first), project.load(second)
+    tracing.start()
+    for _ in range(2):
+        one.twin(1)
+        assert tracing.take() == {str(first): lines_of(first, "twin")}
+        two.twin(1)
+        assert tracing.take() == {str(second): lines_of(second, "twin")}
+    tracing.stop()
