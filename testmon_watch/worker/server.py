@@ -495,7 +495,7 @@ class WorkerServer:
         try:
             done, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            return -1
+            return 0  # reaped already
         return None if done == 0 else os.waitstatus_to_exitcode(status)
 
     def _unregister(self, fd: int) -> None:
@@ -663,13 +663,9 @@ class WorkerServer:
             if code is None:
                 return
         else:
-            try:
-                pid, status = os.waitpid(run.pid, os.WNOHANG)
-            except ChildProcessError:
-                pid, status = run.pid, 0
-            if pid == 0:
+            code = self._reap(run.pid)
+            if code is None:
                 return
-            code = os.waitstatus_to_exitcode(status)
         run.exit_code = code
         self._read_events()  # whatever it wrote before dying comes first
         self._read_output()

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from testmon_watch.measure.recorder import ProjectFiles
-from testmon_watch.worker.protocol import ProtocolError, RunCommand, decode
+from testmon_watch.worker.protocol import ProtocolError, RunCommand, decode, encode
 
 # testmon_watch.pytest_plugin.plugin looks the gate up by this name (and waits on it
 # before selecting); the worker does not import the plugin, so the name is repeated.
@@ -43,8 +43,6 @@ CLOCK_SLACK_NS = 50_000_000
 
 def encode_release(cmd: RunCommand, t0: float) -> bytes:
     """The line the server writes to a standby's gate: the command and when it arrived."""
-    from testmon_watch.worker.protocol import encode
-
     return (json.dumps({"t0": t0, "command": encode(cmd).decode().strip()}) + "\n").encode()
 
 

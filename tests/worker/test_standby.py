@@ -9,8 +9,10 @@ or read.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from worker_helpers import Events, alive, finished, make_client, run_end, write
 
 from testmon_watch.worker.client import WorkerClient
@@ -71,14 +73,33 @@ def _project_with_conftest(root: Path) -> None:
     write(root, "tests/test_fixtures.py", TEST_WITH_FIXTURES)
 
 
-def _started_with_standby(project: Path, events: Events) -> tuple[WorkerClient, int]:
-    client = make_client(project, events)
-    client.start()
-    events.wait_for(WorkerReady)
-    first, _ = _run(client, events, trigger="startup")
-    assert run_end(first).exitstatus == 0
-    ready = events.wait_for(StandbyReady)
-    return client, ready.pid
+@pytest.fixture
+def conftest_project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    _project_with_conftest(root)
+    return root
+
+
+StartWithStandby = Callable[[Path], tuple[WorkerClient, int]]
+
+
+@pytest.fixture
+def start_with_standby(events: Events) -> Iterator[StartWithStandby]:
+    """Start a worker on a project, run everything once, wait for the standby; stopped after."""
+    clients: list[WorkerClient] = []
+
+    def start(project: Path) -> tuple[WorkerClient, int]:
+        client = make_client(project, events)
+        clients.append(client)
+        client.start()
+        events.wait_for(WorkerReady)
+        first, _ = _run(client, events, trigger="startup")
+        assert run_end(first).exitstatus == 0
+        return client, events.wait_for(StandbyReady).pid
+
+    yield start
+    for client in clients:
+        client.stop()
 
 
 def test_an_edit_runs_in_the_waiting_standby_and_sees_the_new_code(
@@ -105,52 +126,39 @@ def test_an_edit_runs_in_the_waiting_standby_and_sees_the_new_code(
 
 
 def test_a_module_the_conftest_imported_changed_so_a_fresh_child_runs(
-        tmp_path: Path, events: Events) -> None:
-    project = tmp_path / "proj"
-    _project_with_conftest(project)
-    client, standby = _started_with_standby(project, events)
-    try:
-        write(project, "helper.py", "FACTOR = 3\n")
-        stream, pid = _run(client, events, trigger="helper.py")
-        assert pid != standby
-        assert not alive(standby)
-        assert _outcomes(stream)["tests/test_fixtures.py::test_factor"] == "failed"
-    finally:
-        client.stop()
+        conftest_project: Path, events: Events, start_with_standby: StartWithStandby) -> None:
+    client, standby = start_with_standby(conftest_project)
+    write(conftest_project, "helper.py", "FACTOR = 3\n")
+    stream, pid = _run(client, events, trigger="helper.py")
+    assert pid != standby
+    assert not alive(standby)
+    assert _outcomes(stream)["tests/test_fixtures.py::test_factor"] == "failed"
 
 
 def test_a_data_file_the_conftest_read_changed_so_a_fresh_child_runs(
-        tmp_path: Path, events: Events) -> None:
-    project = tmp_path / "proj"
-    _project_with_conftest(project)
-    client, standby = _started_with_standby(project, events)
-    try:
-        write(project, "settings.json", '{"offset": 11}\n')
-        stream, pid = _run(client, events, trigger="settings.json")
-        assert pid != standby
-        assert _outcomes(stream)["tests/test_fixtures.py::test_offset"] == "failed"
-    finally:
-        client.stop()
+        conftest_project: Path, events: Events, start_with_standby: StartWithStandby) -> None:
+    client, standby = start_with_standby(conftest_project)
+    write(conftest_project, "settings.json", '{"offset": 11}\n')
+    stream, pid = _run(client, events, trigger="settings.json")
+    assert pid != standby
+    assert _outcomes(stream)["tests/test_fixtures.py::test_offset"] == "failed"
 
 
 def test_a_conftest_created_where_pytest_found_none_at_start_up_is_loaded(
-        tmp_path: Path, events: Events) -> None:
+        tmp_path: Path, events: Events, start_with_standby: StartWithStandby) -> None:
     project = tmp_path / "proj"
     write(project, "pytest.ini", "[pytest]\n")
     write(project, "tests/test_value.py", "def test_value():\n    pass\n")
-    client, standby = _started_with_standby(project, events)
-    try:
-        # pytest looked for tests/conftest.py while the standby started and remembers
-        # there was none: only a fresh child loads it.
-        write(project, "tests/conftest.py",
-              "import pytest\n\n\n@pytest.fixture(autouse=True)\ndef boom():\n"
-              "    raise RuntimeError('new conftest')\n")
-        stream, pid = _run(client, events, trigger="tests/conftest.py")
-        assert pid != standby
-        result = finished(stream)["tests/test_value.py::test_value"]
-        assert result.outcome == "error" and "new conftest" in result.longrepr
-    finally:
-        client.stop()
+    client, standby = start_with_standby(project)
+    # pytest looked for tests/conftest.py while the standby started and remembers
+    # there was none: only a fresh child loads it.
+    write(project, "tests/conftest.py",
+          "import pytest\n\n\n@pytest.fixture(autouse=True)\ndef boom():\n"
+          "    raise RuntimeError('new conftest')\n")
+    stream, pid = _run(client, events, trigger="tests/conftest.py")
+    assert pid != standby
+    result = finished(stream)["tests/test_value.py::test_value"]
+    assert result.outcome == "error" and "new conftest" in result.longrepr
 
 
 def test_a_run_of_another_mode_drops_the_standby_and_a_new_one_follows(
@@ -165,29 +173,25 @@ def test_a_run_of_another_mode_drops_the_standby_and_a_new_one_follows(
 
 
 def test_a_standby_that_cannot_start_is_dropped_and_the_error_is_reported(
-        tmp_path: Path, events: Events) -> None:
-    project = tmp_path / "proj"
-    _project_with_conftest(project)
-    client, standby = _started_with_standby(project, events)
-    try:
-        write(project, "helper.py", "raise ImportError('helper is broken')\n")
-        stream, pid = _run(client, events, trigger="helper.py")
-        assert pid != standby
-        end = run_end(stream)
-        assert end.exitstatus not in (0, 5) and not _outcomes(stream).get(
-            "tests/test_fixtures.py::test_plain") == "passed"
-        # The standby forked after that run dies at its conftest import: dropped quietly,
-        # and the run after the fix starts a fresh child that passes.
-        write(project, "helper.py", "FACTOR = 2\n")
-        stream, _ = _run(client, events, mode="all")
-        assert set(_outcomes(stream).values()) == {"passed"}
-        assert run_end(stream).exitstatus == 0
-    finally:
-        client.stop()
+        conftest_project: Path, events: Events, start_with_standby: StartWithStandby) -> None:
+    client, standby = start_with_standby(conftest_project)
+    write(conftest_project, "helper.py", "raise ImportError('helper is broken')\n")
+    stream, pid = _run(client, events, trigger="helper.py")
+    assert pid != standby
+    end = run_end(stream)
+    assert end.exitstatus not in (0, 5) and not _outcomes(stream).get(
+        "tests/test_fixtures.py::test_plain") == "passed"
+    # The standby forked after that run dies at its conftest import: dropped quietly,
+    # and the run after the fix starts a fresh child that passes.
+    write(conftest_project, "helper.py", "FACTOR = 2\n")
+    stream, _ = _run(client, events, mode="all")
+    assert set(_outcomes(stream).values()) == {"passed"}
+    assert run_end(stream).exitstatus == 0
 
 
-def test_stopping_the_worker_ends_its_standby(project: Path, events: Events) -> None:
-    client, standby = _started_with_standby(project, events)
+def test_stopping_the_worker_ends_its_standby(
+        project: Path, start_with_standby: StartWithStandby) -> None:
+    client, standby = start_with_standby(project)
     assert alive(standby)
     client.stop()
     assert not alive(standby)
