@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import metadata
 
 DEFAULT_ENVIRONMENT = "default"
+METADATA_SUFFIXES = (".dist-info", ".egg-info")
+
+
+class UnusualMetadata(Exception):
+    """The quick package reader cannot promise importlib.metadata's answer; says why."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,17 @@ def installed_packages() -> dict[str, str]:
 
 
 def _scan_packages() -> dict[str, str]:
+    try:
+        return read_installed_packages()
+    except UnusualMetadata:
+        return _scan_with_importlib_metadata()
+
+
+def _scan_with_importlib_metadata() -> dict[str, str]:
+    # Imported here: importlib.metadata pulls in email, zipfile and csv, which
+    # the no-change fast path and the usual run never need.
+    from importlib import metadata
+
     packages: dict[str, str] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"] if dist.metadata else None
@@ -81,6 +97,103 @@ def _scan_packages() -> dict[str, str]:
         key = name.lower().replace("_", "-").replace(".", "-")
         packages.setdefault(key, dist.version)  # first on sys.path wins, as for imports
     return packages
+
+
+def read_installed_packages() -> dict[str, str]:
+    """{normalised name: version} as `importlib.metadata` would give it, in a few milliseconds.
+
+    Mirrors `importlib.metadata.distributions()` for directories on sys.path and
+    reads only the Name and Version headers, without its `email` parsing (tens
+    of milliseconds for a few hundred packages). Raises UnusualMetadata on
+    anything it does not mirror exactly (zip files on sys.path, other
+    distribution finders, folded or unusual headers): callers fall back to
+    `importlib.metadata` there.
+    """
+    for finder in sys.meta_path:
+        if hasattr(finder, "find_distributions") and not _is_path_finder(finder):
+            raise UnusualMetadata(f"distribution finder {finder!r}")
+    packages: dict[str, str] = {}
+    for entry in sys.path:
+        directory = entry or "."
+        try:
+            children = os.listdir(directory)
+        except OSError:
+            if os.path.isfile(directory):
+                raise UnusualMetadata(f"{entry} may be a zip file") from None
+            continue
+        base = os.path.basename(entry).lower()
+        infos: dict[str, list[str]] = {}
+        eggs: list[str] = []
+        for child in children:
+            low = child.lower()
+            if low.endswith(METADATA_SUFFIXES):
+                name = low.rpartition(".")[0].partition("-")[0]
+                normalized = re.sub(r"[-_.]+", "-", name).lower().replace("-", "_")
+                infos.setdefault(normalized, []).append(child)
+            elif base.endswith(".egg") and low == "egg-info":
+                eggs.append(child)
+        for child in [c for group in infos.values() for c in group] + eggs:
+            header = _name_and_version(os.path.join(directory, child))
+            if header is None:
+                continue
+            name, version = header
+            key = name.lower().replace("_", "-").replace(".", "-")
+            packages.setdefault(key, version)
+    return packages
+
+
+def _is_path_finder(finder: object) -> bool:
+    import importlib.machinery
+
+    return finder is importlib.machinery.PathFinder
+
+
+_HEADER = re.compile(r"([\x21-\x39\x3b-\x7e]+):[ \t]*(.*)")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
+
+
+def _name_and_version(path: str) -> tuple[str, str] | None:
+    """(Name, Version) from a METADATA/PKG-INFO header; None when it has no Name.
+
+    Reads what `email.message_from_string` would: the first non-empty of the
+    candidate files, as UTF-8 (a decoding error raises, as it does there).
+    """
+    text = None
+    for candidate in ("METADATA", "PKG-INFO", ""):
+        try:
+            with open(os.path.join(path, candidate) if candidate else path, encoding="utf-8") as f:
+                text = f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+            continue
+        if text:
+            break
+    if not text:
+        return None
+    found: dict[str, str] = {}
+    last = ""
+    pos = 0
+    while pos < len(text):
+        match = _LINE.match(text, pos)
+        assert match is not None  # the pattern matches the empty string
+        pos = match.end()
+        line = match[0].rstrip("\r\n")
+        if not line:
+            break  # end of the header
+        if line[0] in " \t":
+            if last in ("name", "version"):
+                raise UnusualMetadata(f"folded header in {path}")
+            continue
+        header = _HEADER.fullmatch(line)
+        if header is None:
+            raise UnusualMetadata(f"unusual metadata in {path}")
+        last = header[1].lower()
+        if last in ("name", "version"):
+            found.setdefault(last, header[2])
+    if not found.get("name"):
+        return None
+    if "version" not in found:
+        raise UnusualMetadata(f"no version in {path}")
+    return found["name"], found["version"]
 
 
 def current_environment(name: str = DEFAULT_ENVIRONMENT) -> Environment:

@@ -163,6 +163,7 @@ class Recorder:
         self._reads = FileReadWatcher(files.is_project, self._on_read, self._on_list)
         self.running = False
         self.paused = False
+        self._import_windows: list[object] = []
         self._patches = ModulePatches(self._on_imported, self._on_missing)
         self.children = (
             ChildRecording(Path(files.root), children_dir) if children_dir is not None else None
@@ -266,10 +267,18 @@ class Recorder:
         if len(self.stack) > 1:  # in the session context, pytest is loading conftest.py files
             self.current.imported.add(rel)
         self.push(f"import:{rel}")
+        # A module body is project code: traced even when pytest imports it in
+        # a quiet stretch. (Opened here and closed in _exit_import: a window
+        # may end in another frame than it began; see CoverageCTracer._start_window.)
+        self._import_windows.append(self.open_window())
 
     def _exit_import(self, path: str) -> None:
         rel = self.files.relative(path)
-        if rel is None or self.current.key != f"import:{rel}":
+        if rel is None:
+            return
+        if self._import_windows:
+            self.close_window(self._import_windows.pop())
+        if self.current.key != f"import:{rel}":
             return
         done = self.pop()
         self.finished_imports.append(done)
@@ -326,6 +335,23 @@ class Recorder:
             self.paused = previous
             if token is not None:
                 self._tracer.resume(token)
+
+    # -- quiet stretches (see LineTracer.quiet) -------------------------------
+    #
+    # Each pair must be called from one frame: quiet()/unquiet() and
+    # open_window()/close_window() in the same function or generator.
+
+    def quiet(self) -> object:
+        return self._tracer.quiet() if self.running else None
+
+    def unquiet(self, token: object) -> None:
+        self._tracer.unquiet(token)
+
+    def open_window(self) -> object:
+        return self._tracer.open_window() if self.running else None
+
+    def close_window(self, token: object) -> None:
+        self._tracer.close_window(token)
 
     def take_finished_imports(self) -> list[Execution]:
         done, self.finished_imports = self.finished_imports, []

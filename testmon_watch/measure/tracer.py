@@ -78,6 +78,23 @@ class LineTracer(Protocol):
     def resume(self, token: object) -> None:
         """Undo the suspend() that returned `token`, from the same frame depth."""
 
+    def quiet(self) -> object:
+        """Trace this thread only inside windows until unquiet(token); returns the token.
+
+        For stretches where only the test framework runs (pytest between a
+        test's phases) and project code is reached through known doors, each
+        of which opens a window. A no-op where untraced code costs nothing.
+        """
+
+    def unquiet(self, token: object) -> None:
+        """Undo quiet(), from the frame that called it."""
+
+    def open_window(self) -> object:
+        """While quiet, trace what this frame calls until close_window(token)."""
+
+    def close_window(self, token: object) -> None:
+        """End the window open_window() opened, from the same frame."""
+
 
 def absolute_filename(co_filename: str) -> str:
     """The name a code object's file is reported under."""
@@ -233,6 +250,18 @@ class MonitoringTracer:
     def resume(self, token: object) -> None:
         return None
 
+    def quiet(self) -> object:
+        return None  # untraced code sends no events here: nothing to save
+
+    def unquiet(self, token: object) -> None:
+        return None
+
+    def open_window(self) -> object:
+        return None
+
+    def close_window(self, token: object) -> None:
+        return None
+
     def _arm(self, code: CodeType) -> None:
         if self._tool is None or self._filter.traced_name(code.co_filename) is None:
             return
@@ -355,6 +384,9 @@ class _SettraceBase:
         self._previous_threading: Any = None
         self._thread_tracers: list[Any] = []
         self._lock = threading.Lock()
+        # quiet(): the thread that went quiet and the trace function it had.
+        self._quiet_thread: int | None = None
+        self._quiet_token: Any = None
 
     def _install_here(self) -> TraceFunction:
         """Install a trace function on the calling thread and return it."""
@@ -378,6 +410,7 @@ class _SettraceBase:
         if not self._started:
             return
         self._started = False
+        self._quiet_thread = self._quiet_token = None
         self._stop_trace_functions()
         sys.settrace(self._previous)
         threading.settrace(self._previous_threading)
@@ -411,7 +444,52 @@ class _SettraceBase:
         if token is not None and self._started and sys.gettrace() is None:
             sys.settrace(token)  # type: ignore[arg-type]
 
+    # -- quiet stretches and their windows ----------------------------------
+    #
+    # Below 3.12 a trace function makes every Python call and line of every
+    # file slower, project or not: most of pytest's own per-test work is paid
+    # for. quiet() removes it for such a stretch; open_window() traces the
+    # doors into project code inside it (a test's setup, call and teardown, a
+    # project-defined hook).
+
+    def quiet(self) -> object:
+        if not self._started or self._quiet_thread is not None:
+            return None
+        token = self.suspend()
+        if token is None:
+            return None  # not tracing here (another tool's trace function, pdb)
+        self._quiet_thread = threading.get_ident()
+        self._quiet_token = token
+        return token
+
+    def unquiet(self, token: object) -> None:
+        if token is None or token is not self._quiet_token:
+            return
+        self._quiet_thread = None
+        self._quiet_token = None
+        self.resume(token)
+
+    def open_window(self) -> object:
+        if self._quiet_thread != threading.get_ident() or sys.gettrace() is not None:
+            return None  # not quiet (or already inside a window): tracing goes on as it is
+        return self._start_window()
+
+    def close_window(self, token: object) -> None:
+        if token is not None and sys.gettrace() is token:
+            self._stop_window(token)
+
+    def _start_window(self) -> Any:
+        # The thread's own trace function: the pure-Python tracer keeps no
+        # per-frame state that a window opened at another depth could upset.
+        sys.settrace(self._quiet_token)
+        return self._quiet_token
+
+    def _stop_window(self, token: Any) -> None:
+        sys.settrace(None)
+
     def _reinstall_if_cleared(self) -> None:
+        if self._quiet_thread == threading.get_ident():
+            return  # quiet on purpose
         if self._started and sys.gettrace() is None:
             # Someone cleared the trace function (pdb's `continue` does):
             # resume from here rather than record nothing for the rest of
@@ -485,6 +563,8 @@ class CoverageCTracer(_SettraceBase):
         self._data_lock = threading.Lock()
         # Per-file sets of earlier `data` dicts that a frame may still add to.
         self._shared: list[tuple[str, set[int]]] = []
+        self._window_tracer: Any = None
+        self._windows_opened = 0
         # Configure one now so that a coverage release whose CTracer lacks an
         # attribute we set fails here, where make_tracer can fall back.
         self._configured_ctracer()
@@ -562,6 +642,34 @@ class CoverageCTracer(_SettraceBase):
         self._shared = shared
         return taken
 
+    def _start_window(self) -> Any:
+        """Start the window tracer: a CTracer of its own, never the thread's.
+
+        CTracer keeps a stack of the frames it saw start. A window is opened
+        in a frame it never saw start (a pytest hook wrapper) and closed after
+        that frame was resumed, which it sees as a start: each window leaves
+        one entry behind. Such entries belong to our own frames, so lines are
+        never attributed to the wrong file; the thread's tracer keeps its own
+        stack intact, and the window tracer is replaced now and then so the
+        leftovers stay few.
+        """
+        tracer = self._window_tracer
+        if tracer is None or self._windows_opened >= _WINDOWS_PER_TRACER:
+            with self._lock:
+                if tracer is not None:
+                    tracer.stop()
+                    self._thread_tracers.remove(tracer)
+                tracer = self._window_tracer = self._configured_ctracer()
+                self._thread_tracers.append(tracer)
+            self._windows_opened = 0
+        self._windows_opened += 1
+        tracer.start()
+        return tracer
+
+    def _stop_window(self, token: Any) -> None:
+        token.stop()
+        sys.settrace(None)
+
     def _install_here(self) -> TraceFunction:
         # Under the lock: take() must not swap `data` between configuring
         # this tracer and listing it.
@@ -589,6 +697,7 @@ class CoverageCTracer(_SettraceBase):
         # itself at its next event.
         with self._lock:
             tracers, self._thread_tracers = self._thread_tracers, []
+            self._window_tracer = None
         for tracer in tracers:
             tracer.stop()
         # CTracer set itself as f_trace on every frame it saw start. When such
@@ -600,6 +709,11 @@ class CoverageCTracer(_SettraceBase):
             if any(frame.f_trace is tracer for tracer in tracers):
                 frame.f_trace = None
             frame = frame.f_back
+
+
+# Windows one window tracer serves before a fresh one takes over (see
+# CoverageCTracer._start_window): bounds its stack of leftover entries.
+_WINDOWS_PER_TRACER = 1000
 
 
 def _drain(lines: set[int]) -> set[int]:

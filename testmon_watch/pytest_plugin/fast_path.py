@@ -131,7 +131,6 @@ CONFTEST_DOUBTS = re.compile(
     r"|pytest_ignore_collect|pytest_collection|pytest_pycollect_makemodule|pytest_cmdline_main"
     r"|pytest_plugins|pluginmanager)\b|sys\.path"
 )
-METADATA_SUFFIXES = (".dist-info", ".egg-info")
 
 
 class NotFast(Exception):
@@ -410,7 +409,16 @@ def _check_environment(stored: dict[str, str], root: Path, conftests: list[Path]
     Importing conftest.py files may put more directories on sys.path before the
     normal path looks; none of them may hold package metadata.
     """
-    packages = installed_packages_fast()
+    from testmon_watch.core.environment import (
+        METADATA_SUFFIXES,
+        UnusualMetadata,
+        read_installed_packages,
+    )
+
+    try:
+        packages = read_installed_packages()
+    except UnusualMetadata as exc:
+        raise NotFast(str(exc)) from None
     if packages != stored:
         raise NotFast("packages differ")
     on_path = {os.path.abspath(p or ".") for p in sys.path}
@@ -431,100 +439,6 @@ def _check_environment(stored: dict[str, str], root: Path, conftests: list[Path]
             continue
         if any(n.lower().endswith(METADATA_SUFFIXES) for n in names):
             raise NotFast(f"package metadata in {directory}")
-
-
-def installed_packages_fast() -> dict[str, str]:
-    """{normalised name: version}, equal to `environment.installed_packages()` when it can be.
-
-    Mirrors `importlib.metadata.distributions()` for directories on sys.path and
-    reads only the Name and Version headers; raises NotFast on anything else
-    (zip files on sys.path, other distribution finders, unusual metadata).
-    """
-    for finder in sys.meta_path:
-        if hasattr(finder, "find_distributions") and not _is_path_finder(finder):
-            raise NotFast(f"distribution finder {finder!r}")
-    packages: dict[str, str] = {}
-    for entry in sys.path:
-        directory = entry or "."
-        try:
-            children = os.listdir(directory)
-        except OSError:
-            if os.path.isfile(directory):
-                raise NotFast(f"{entry} may be a zip file") from None
-            continue
-        base = os.path.basename(entry).lower()
-        infos: dict[str, list[str]] = {}
-        eggs: list[str] = []
-        for child in children:
-            low = child.lower()
-            if low.endswith(METADATA_SUFFIXES):
-                name = low.rpartition(".")[0].partition("-")[0]
-                normalized = re.sub(r"[-_.]+", "-", name).lower().replace("-", "_")
-                infos.setdefault(normalized, []).append(child)
-            elif base.endswith(".egg") and low == "egg-info":
-                eggs.append(child)
-        for child in [c for group in infos.values() for c in group] + eggs:
-            header = _name_and_version(os.path.join(directory, child))
-            if header is None:
-                continue
-            name, version = header
-            key = name.lower().replace("_", "-").replace(".", "-")
-            packages.setdefault(key, version)
-    return packages
-
-
-def _is_path_finder(finder: object) -> bool:
-    import importlib.machinery
-
-    return finder is importlib.machinery.PathFinder
-
-
-_HEADER = re.compile(r"([\x21-\x39\x3b-\x7e]+):[ \t]*(.*)")
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
-
-
-def _name_and_version(path: str) -> tuple[str, str] | None:
-    """(Name, Version) from a METADATA/PKG-INFO header; None when it has no Name.
-
-    Reads what `email.message_from_string` would: the first non-empty of the
-    candidate files, as UTF-8 (a decoding error raises, as it does there).
-    """
-    text = None
-    for candidate in ("METADATA", "PKG-INFO", ""):
-        try:
-            with open(os.path.join(path, candidate) if candidate else path, encoding="utf-8") as f:
-                text = f.read()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
-            continue
-        if text:
-            break
-    if not text:
-        return None
-    found: dict[str, str] = {}
-    last = ""
-    pos = 0
-    while pos < len(text):
-        match = _LINE.match(text, pos)
-        assert match is not None  # the pattern matches the empty string
-        pos = match.end()
-        line = match[0].rstrip("\r\n")
-        if not line:
-            break  # end of the header
-        if line[0] in " \t":
-            if last in ("name", "version"):
-                raise NotFast(f"folded header in {path}")
-            continue
-        header = _HEADER.fullmatch(line)
-        if header is None:
-            raise NotFast(f"unusual metadata in {path}")
-        last = header[1].lower()
-        if last in ("name", "version"):
-            found.setdefault(last, header[2])
-    if not found.get("name"):
-        return None
-    if "version" not in found:
-        raise NotFast(f"no version in {path}")
-    return found["name"], found["version"]
 
 
 # -- files ---------------------------------------------------------------------------

@@ -18,10 +18,12 @@ from testmon_watch.core.environment import current_environment
 from testmon_watch.core.selection import format_reason, run_order
 from testmon_watch.core.store import RunStore
 from testmon_watch.measure.recorder import ProjectFiles, Recorder
+from testmon_watch.measure.tracer import HAS_MONITORING
 from testmon_watch.pytest_plugin import fast_path
 from testmon_watch.pytest_plugin.options import RunMode, add_options, datafile_path, run_mode
 from testmon_watch.pytest_plugin.recording import PAYLOAD_ATTR, RecordingHooks
 from testmon_watch.pytest_plugin.selecting import SelectionPlan, format_counts, plan_selection
+from testmon_watch.pytest_plugin.windows import TracingWindows
 
 PLUGIN_NAME = "testmon_watch_session"
 # A plugin registered under this name (the warm worker's standby child) holds the
@@ -182,7 +184,8 @@ class TestmonSession:
         """Open the data file and start recording; selection is `_plan`'s job."""
 
         def open_db() -> None:
-            self.db, messages = Database.open(self.mode.datafile, readonly=self.worker)
+            with self._engine_io():
+                self.db, messages = Database.open(self.mode.datafile, readonly=self.worker)
             self.messages.extend(messages)
 
         if not self._guarded(open_db):
@@ -197,6 +200,12 @@ class TestmonSession:
             else:
                 self.hooks = RecordingHooks(config, self.recorder)
                 config.pluginmanager.register(self.hooks, "testmon_watch_recording")
+                if not HAS_MONITORING:
+                    # Only settrace tracers pay for untraced code (see windows.py).
+                    config.pluginmanager.register(
+                        TracingWindows(config.pluginmanager, self.recorder),
+                        "testmon_watch_windows",
+                    )
 
     def _ensure_planned(self) -> None:
         """Select now if not done yet: after the gate, when a standby child is released."""
@@ -217,8 +226,8 @@ class TestmonSession:
             return
 
         def select() -> None:
-            env = current_environment(self.mode.environment)
             with self._engine_io():
+                env = current_environment(self.mode.environment)
                 self.plan = plan_selection(db, self.root, env, write=not self.worker)
 
         if not self._guarded(select) or self.plan is None:

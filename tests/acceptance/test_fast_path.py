@@ -219,30 +219,3 @@ def test_another_environment_name_takes_the_normal_path(project) -> None:
     assert run.ran == ALL
 
 
-def test_the_package_reader_agrees_with_importlib_metadata(tmp_path, monkeypatch) -> None:
-    from testmon_watch.core.environment import _scan_packages
-    from testmon_watch.pytest_plugin.fast_path import installed_packages_fast
-
-    egg = "Metadata-Version: 1.0\nName: Old_Style\nVersion: 2\n"
-    (tmp_path / "Old_Style.egg-info").write_text(egg)
-    dist = tmp_path / "new.pkg-1.0.dist-info"
-    dist.mkdir()
-    metadata = "Metadata-Version: 2.1\r\nName: new.pkg\r\nVersion: 1.0 \r\n\r\nbody\n"
-    (dist / "METADATA").write_text(metadata)
-    (tmp_path / "empty-0.dist-info").mkdir()  # no metadata at all: not a package
-    monkeypatch.syspath_prepend(str(tmp_path))
-    fast = installed_packages_fast()
-    assert fast == _scan_packages()
-    assert fast["old-style"] == "2"
-    assert fast["new-pkg"] == "1.0 "
-
-
-def test_the_package_reader_gives_up_on_folded_headers(tmp_path, monkeypatch) -> None:
-    from testmon_watch.pytest_plugin.fast_path import NotFast, installed_packages_fast
-
-    dist = tmp_path / "odd-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: odd\nVersion: 1.0\n  .post1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(NotFast):
-        installed_packages_fast()

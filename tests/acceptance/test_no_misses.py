@@ -516,6 +516,92 @@ def test_a_new_conftest_selects_the_tests_below_it(project, conftest) -> None:
     assert run.outcomes == expected
 
 
+# -- c2. project hooks that run between a test's phases --------------------------
+#
+# Below Python 3.12 the recorder traces a test's setup, call and teardown and the
+# project's own hook implementations, not pytest's work in between (see
+# pytest_plugin/windows.py). Hooks like these run in between.
+
+
+def test_a_report_hook_wrapper_in_a_conftest_is_a_dependency(project) -> None:
+    project.write(
+        "policy.py",
+        """
+        def verdict(outcome):
+            return outcome
+    """,
+    )
+    project.write(
+        "sub/conftest.py",
+        """
+        import pytest
+
+        import policy
+
+
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_makereport(item, call):
+            outcome = yield
+            report = outcome.get_result()
+            if call.when == "call":
+                report.outcome = policy.verdict(report.outcome)
+    """,
+    )
+    project.write(
+        "sub/test_sub.py",
+        """
+        def test_fails():
+            assert False
+
+
+        def test_passes():
+            assert True
+    """,
+    )
+    project.write("test_other.py", "def test_other():\n    assert True\n")
+    first = project.run()  # not first_run(): one test fails
+    assert first.outcomes["sub/test_sub.py::test_fails"] == "FAILED"
+    project.replace("policy.py", "return outcome", 'return "passed"')
+    run = project.run()
+    assert run.outcomes == {
+        "sub/test_sub.py::test_fails": "PASSED",
+        "sub/test_sub.py::test_passes": "PASSED",
+    }
+
+
+def test_a_plain_hook_in_the_startup_conftest_is_a_dependency(project) -> None:
+    project.write(
+        "journal.py",
+        """
+        SEEN = []
+
+
+        def record(report):
+            SEEN.append(report.nodeid)
+    """,
+    )
+    project.write(
+        "conftest.py",
+        """
+        import journal
+
+
+        def pytest_runtest_logreport(report):
+            journal.record(report)
+
+
+        def pytest_report_teststatus(report, config):
+            journal.record(report)
+    """,
+    )
+    project.write("test_one.py", "def test_one():\n    assert True\n")
+    project.write("test_two.py", "def test_two():\n    assert True\n")
+    project.first_run()
+    project.replace("journal.py", "SEEN.append(report.nodeid)", "SEEN.append(report.when)")
+    run = project.run()
+    assert run.ran == {"test_one.py::test_one", "test_two.py::test_two"}
+
+
 # -- d. parametrization computed at collection ---------------------------------------
 
 

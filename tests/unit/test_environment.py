@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import sys
+import zipfile
+
+import pytest
 
 from testmon_watch.core.environment import (
     DEFAULT_ENVIRONMENT,
     Environment,
+    UnusualMetadata,
+    _scan_packages,
+    _scan_with_importlib_metadata,
     current_environment,
     describe_difference,
     installed_packages,
     python_identity,
+    read_installed_packages,
 )
 
 PY = "CPython 3.11.7 (x86_64)"
@@ -73,3 +80,50 @@ def test_current_environment_is_stable() -> None:
     assert first.name == DEFAULT_ENVIRONMENT
     assert describe_difference(first.python, first.packages, second) is None
     assert current_environment("other").name == "other"
+
+
+# -- the quick package reader ------------------------------------------------------
+
+
+def test_the_quick_reader_agrees_with_importlib_metadata_on_this_interpreter() -> None:
+    quick = read_installed_packages()
+    assert "pytest" in quick
+    assert quick == _scan_with_importlib_metadata()
+
+
+def test_the_quick_reader_agrees_on_odd_but_valid_metadata(tmp_path, monkeypatch) -> None:
+    egg = "Metadata-Version: 1.0\nName: Old_Style\nVersion: 2\n"
+    (tmp_path / "Old_Style.egg-info").write_text(egg)
+    dist = tmp_path / "new.pkg-1.0.dist-info"
+    dist.mkdir()
+    metadata = "Metadata-Version: 2.1\r\nName: new.pkg\r\nVersion: 1.0 \r\n\r\nbody\n"
+    (dist / "METADATA").write_text(metadata)
+    (tmp_path / "empty-0.dist-info").mkdir()  # no metadata at all: not a package
+    monkeypatch.syspath_prepend(str(tmp_path))
+    quick = read_installed_packages()
+    assert quick == _scan_with_importlib_metadata()
+    assert quick["old-style"] == "2"
+    assert quick["new-pkg"] == "1.0 "
+
+
+def test_folded_headers_fall_back_to_importlib_metadata(tmp_path, monkeypatch) -> None:
+    dist = tmp_path / "odd-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: odd\nVersion: 1.0\n  .post1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UnusualMetadata):
+        read_installed_packages()
+    packages = _scan_packages()
+    assert packages == _scan_with_importlib_metadata()
+    assert "odd" in packages
+
+
+def test_a_zip_on_sys_path_falls_back_to_importlib_metadata(tmp_path, monkeypatch) -> None:
+    archive = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        metadata = "Metadata-Version: 2.1\nName: zipped\nVersion: 3.1\n"
+        zf.writestr("zipped-3.1.dist-info/METADATA", metadata)
+    monkeypatch.syspath_prepend(str(archive))
+    with pytest.raises(UnusualMetadata):
+        read_installed_packages()
+    assert _scan_packages()["zipped"] == "3.1"

@@ -499,3 +499,87 @@ def test_identical_functions_in_two_files_are_told_apart(
         two.twin(1)
         assert tracing.take() == {str(second): lines_of(second, "twin")}
     tracing.stop()
+
+
+def _hook_wrapper_window(tracing: LineTracer) -> Iterator[None]:
+    """Opens its window the way a pytest hook wrapper does: before a yield, closed after it."""
+    token = tracing.open_window()
+    try:
+        yield
+    finally:
+        tracing.close_window(token)
+
+
+def test_quiet_traces_only_inside_windows_and_many_windows_stay_exact(
+    project: Project, tracing: LineTracer
+) -> None:
+    path = project.write(
+        "quiet",
+        """
+        def outside(x):
+            return x + 1  # outside
+
+        def inside(x):
+            return x * 2  # inside
+        """,
+    )
+    module = project.load(path)
+    monitoring = isinstance(tracing, tracer_mod.MonitoringTracer)
+    tracing.start()
+    tracing.take()
+    token = tracing.quiet()
+    # More windows than one window tracer serves, so a replacement is exercised.
+    for _ in range(2 * getattr(tracer_mod, "_WINDOWS_PER_TRACER", 1000) + 10):
+        window = _hook_wrapper_window(tracing)
+        next(window)
+        module.inside(1)
+        with pytest.raises(StopIteration):
+            next(window)
+        module.outside(1)
+        taken = tracing.take()
+        expected = lines_of(path, "inside")
+        if monitoring:  # quiet() is a no-op there
+            expected |= lines_of(path, "outside")
+        assert taken == {str(path): expected}
+    tracing.unquiet(token)
+    module.outside(2)
+    assert tracing.take() == {str(path): lines_of(path, "outside")}
+    tracing.stop()
+
+
+def test_a_window_inside_a_window_and_a_suspend_inside_a_window(
+    project: Project, tracing: LineTracer
+) -> None:
+    path = project.write(
+        "nested",
+        """
+        def first(x):
+            return x + 1  # first
+
+        def second(x):
+            return x * 2  # second
+
+        def hidden(x):
+            return x - 1  # hidden
+        """,
+    )
+    module = project.load(path)
+    tracing.start()
+    token = tracing.quiet()
+    outer = tracing.open_window()
+    module.first(1)
+    inner = tracing.open_window()  # already tracing: changes nothing
+    module.second(1)
+    tracing.close_window(inner)
+    paused = tracing.suspend()
+    module.hidden(1)
+    tracing.resume(paused)
+    module.second(2)
+    tracing.close_window(outer)
+    tracing.unquiet(token)
+    taken = tracing.take()
+    expected = lines_of(path, "first", "second")
+    if isinstance(tracing, tracer_mod.MonitoringTracer):
+        expected |= lines_of(path, "hidden")
+    assert taken == {str(path): expected}
+    tracing.stop()

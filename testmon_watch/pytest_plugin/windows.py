@@ -1,0 +1,175 @@
+"""Trace only the doors into project code while pytest runs a test (settrace tracers).
+
+Below Python 3.12 a trace function slows down every call and line in the
+thread, pytest's own included, and pytest's per-test work (hook calls,
+reports, the terminal) is most of what a run executes. So while pytest runs
+one test (`pytest_runtest_protocol`) the recorder is quiet, and tracing goes
+back on only where project code can run:
+
+* the test's setup, call and teardown (fixtures, the test function, an item's
+  own `runtest`, finalizers): innermost wrappers of those three hooks;
+* every hook implementation defined in a project file (conftest.py, a plugin
+  of the project), whichever hook and whenever called: its function is
+  wrapped when pytest registers it;
+* the body of a project module imported meanwhile (the recorder's import hook).
+
+What is left untraced in between is pytest and other installed plugins, plus
+project code reached in other ways: `__repr__` of a project object for a
+failure report, a `__del__` run by the garbage collector. Neither can change
+an outcome without passing through one of the doors above.
+
+With sys.monitoring (3.12+) untraced code costs nothing and the recorder
+ignores all of this.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+
+from testmon_watch.measure.recorder import Recorder
+
+# Marks a hook function we wrapped, so that it is never wrapped twice.
+_WRAPPED = "__testmon_watch_window__"
+
+
+class TracingWindows:
+    """The pytest plugin that keeps the recorder quiet during tests, with windows."""
+
+    def __init__(self, pluginmanager: pytest.PytestPluginManager, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.pluginmanager = pluginmanager
+        for plugin in pluginmanager.get_plugins():
+            self._wrap_project_hooks(plugin)
+
+    # -- project hook implementations ---------------------------------------------
+
+    @pytest.hookimpl
+    def pytest_plugin_registered(self, plugin: object) -> None:
+        # conftest.py files below the rootdir register during collection.
+        self._wrap_project_hooks(plugin)
+
+    def _wrap_project_hooks(self, plugin: object) -> None:
+        if plugin is self:
+            return
+        try:
+            callers = self.pluginmanager.get_hookcallers(plugin) or []
+        except ValueError:
+            return  # unregistered meanwhile
+        for caller in callers:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and self._is_project_function(impl.function):
+                    # Final in pluggy's annotations, a plain attribute at run time; the
+                    # hook calls read it on every call.
+                    impl.function = windowed(impl.function, self.recorder)  # type: ignore[misc]
+
+    def _is_project_function(self, function: Callable[..., Any]) -> bool:
+        if getattr(function, _WRAPPED, False):
+            return False
+        code = getattr(inspect.unwrap(function), "__code__", None)
+        if code is None:
+            return False
+        return self.recorder.files.is_project(code.co_filename)
+
+    # -- a test: quiet, with its three phases as windows ----------------------------
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, Any, None]:
+        token = self.recorder.quiet()
+        try:
+            yield
+        finally:
+            self.recorder.unquiet(token)
+
+    @pytest.hookimpl(hookwrapper=True, trylast=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, Any, None]:
+        token = self.recorder.open_window()
+        try:
+            yield
+        finally:
+            self.recorder.close_window(token)
+
+    @pytest.hookimpl(hookwrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, None]:
+        token = self.recorder.open_window()
+        try:
+            yield
+        finally:
+            self.recorder.close_window(token)
+
+    @pytest.hookimpl(hookwrapper=True, trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, Any, None]:
+        token = self.recorder.open_window()
+        try:
+            yield
+        finally:
+            self.recorder.close_window(token)
+
+
+def windowed(function: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
+    """`function` (a hook implementation), traced whenever it runs.
+
+    A generator (a hook wrapper) runs in pieces, with pytest and other hooks
+    in between: each piece gets its own window.
+    """
+    if inspect.isgeneratorfunction(function):
+
+        @functools.wraps(function)
+        def generator_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+            token = recorder.open_window()
+            try:
+                inner = function(*args, **kwargs)
+                value = next(inner)
+            except StopIteration:
+                # pluggy's own words, but naming the project's hook rather than us.
+                code = inspect.unwrap(function).__code__
+                raise RuntimeError(
+                    f"wrap_controller at {code.co_name!r} {code.co_filename}:"
+                    f"{code.co_firstlineno} did not yield"
+                ) from None
+            finally:
+                recorder.close_window(token)
+            while True:
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    token = recorder.open_window()
+                    try:
+                        inner.close()
+                    finally:
+                        recorder.close_window(token)
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - handed to the wrapped generator
+                    token = recorder.open_window()
+                    try:
+                        value = inner.throw(exc)
+                    except StopIteration as stop:
+                        return stop.value
+                    finally:
+                        recorder.close_window(token)
+                else:
+                    token = recorder.open_window()
+                    try:
+                        value = inner.send(sent)
+                    except StopIteration as stop:
+                        return stop.value
+                    finally:
+                        recorder.close_window(token)
+
+        setattr(generator_wrapper, _WRAPPED, True)
+        return generator_wrapper
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = recorder.open_window()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            recorder.close_window(token)
+
+    setattr(wrapper, _WRAPPED, True)
+    return wrapper
