@@ -1,6 +1,8 @@
 """Create (or reuse) one virtualenv per benchmarked tool under bench/.work/venvs/.
 
-* ``ours``: ``pip install -e <repo root>`` plus the pinned pytest.
+* ``ours``: ``pip install <repo root>`` plus the pinned pytest: a regular install,
+  as users get it (an editable install adds ~10 ms to every interpreter start:
+  its import finder is loaded by a .pth file).
 * ``testmon``: the pinned pytest plus pytest-testmon 2.2.0 (not our package).
 
 Venvs of the interpreter running this script live in ``bench/.work/venvs/``;
@@ -45,12 +47,13 @@ class VenvError(RuntimeError):
 
 
 def _packaging_fingerprint() -> str:
-    """Hash of the repo files that decide what ``pip install -e`` installs."""
+    """Hash of what ``pip install <repo>`` installs: packaging files and the package source."""
     h = hashlib.sha256()
-    for name in ("pyproject.toml", "setup.py", "setup.cfg"):
-        path = REPO_ROOT / name
+    paths = [REPO_ROOT / name for name in ("pyproject.toml", "setup.py", "setup.cfg")]
+    paths += sorted((REPO_ROOT / "testmon_watch").rglob("*.py"))
+    for path in paths:
         if path.exists():
-            h.update(name.encode() + b"\0" + path.read_bytes())
+            h.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -95,7 +98,7 @@ def venv_dir(version: str) -> Path:
 def _wanted(name: str, version: str) -> tuple[list[str], dict[str, str]]:
     """pip arguments and stamp contents for tool ``name``."""
     if name == "ours":
-        args = ["-e", str(REPO_ROOT), PYTEST_PIN]
+        args = [str(REPO_ROOT), PYTEST_PIN]
         extra = {"packaging": _packaging_fingerprint()}
     elif name == "testmon":
         args = [PYTEST_PIN, TESTMON_PIN]

@@ -1,9 +1,9 @@
 """Virtualenvs for the watch-loop benchmark, built on bench/venvs.py.
 
-* ``ours``: bench/venvs.py's ``ours`` venv (``pip install -e`` of the repo,
+* ``ours``: bench/venvs.py's ``ours`` venv (``pip install`` of the repo,
   pinned pytest) plus ``torch==2.13.0`` (a local wheel), installed on top
-  whenever torch is missing (venvs.py rebuilds ``ours`` when the packaging
-  metadata changes, which drops torch).
+  whenever torch is missing (venvs.py rebuilds ``ours`` when the package
+  changes, which drops torch).
 * ``ptw``: the way users watch today: pinned pytest, pytest-testmon 2.2.0,
   pytest-watcher 0.6.3 with ``watchdog<6`` (0.6.3 never reruns with watchdog 7)
   and ``torch==2.13.0``. Reused while its stamp matches.
@@ -54,7 +54,7 @@ def ensure_ours() -> Venv:
     if not _has(venv.python, "watchdog") or not _has(venv.python, "pathspec"):
         # The venv predates the watch-loop dependencies but its stamp still matched.
         print("  venv ours: installing the watch-loop dependencies ...", flush=True)
-        _pip(venv.python, ["-e", str(venvs.REPO_ROOT), PYTEST_PIN], log, constraints)
+        _pip(venv.python, [str(venvs.REPO_ROOT), PYTEST_PIN], log, constraints)
     if not _has(venv.python, "torch"):
         print(f"  venv ours: installing {TORCH_PIN} ...", flush=True)
         _pip(venv.python, [TORCH_PIN], log, constraints)

@@ -550,7 +550,9 @@ class CoverageCTracer(_SettraceBase):
 
     def __init__(self, should_trace: ShouldTrace) -> None:
         super().__init__(should_trace)
-        from coverage.tracer import CFileDisposition, CTracer
+        tracer_module = _coverage_tracer_module()
+        CTracer = tracer_module.CTracer  # noqa: N806 - the C types' own names
+        CFileDisposition = tracer_module.CFileDisposition  # noqa: N806
 
         self._ctracer_class: Any = CTracer
         self._disposition_class: Any = CFileDisposition
@@ -755,6 +757,73 @@ def _calibrate() -> tuple[int, int]:
 # variable), and on one in its list of shared sets (the list's tuple and the
 # loop variable), measured rather than assumed.
 _HELD_BY_LOCAL, _HELD_BY_SHARED = _calibrate()
+
+
+def _coverage_tracer_module() -> Any:
+    """coverage.py's C extension `coverage.tracer`, without importing the coverage package.
+
+    `import coverage.tracer` runs coverage/__init__.py first, which imports
+    most of coverage.py (~50 ms, on every recorded run); the extension itself
+    needs none of it. When coverage is already imported, its module is used.
+    Otherwise the extension is loaded from its file, and handed to the import
+    system when coverage itself is imported later (pytest-cov, our export):
+    the extension refuses to be loaded twice in one process.
+    """
+    loaded = sys.modules.get("coverage.tracer")
+    if loaded is not None:
+        return loaded
+    for finder in sys.meta_path:
+        if isinstance(finder, _LoadedCoverageTracer):
+            return finder.module
+    import importlib.machinery
+    import importlib.util
+
+    package = importlib.util.find_spec("coverage")  # finds, does not run, the package
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("coverage is not installed")
+    for directory in package.submodule_search_locations:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(directory, "tracer" + suffix)
+            if not os.path.exists(path):
+                continue
+            loader = importlib.machinery.ExtensionFileLoader("coverage.tracer", path)
+            spec = importlib.util.spec_from_file_location("coverage.tracer", path, loader=loader)
+            assert spec is not None
+            module = importlib.util.module_from_spec(spec)
+            loader.exec_module(module)
+            sys.meta_path.insert(0, _LoadedCoverageTracer(module))
+            return module
+    raise ImportError("coverage has no C tracer here")
+
+
+class _LoadedCoverageTracer:
+    """Import finder and loader that hands out the `coverage.tracer` loaded above, once.
+
+    Through the import system rather than sys.modules: importing it as the
+    package's submodule also sets the package's `tracer` attribute, which
+    coverage.py reads.
+    """
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "coverage.tracer":
+            return None
+        import importlib.util
+
+        # A loader by protocol (create_module, exec_module), not by importlib.abc class.
+        return importlib.util.spec_from_loader(
+            name, self, origin=self.module.__file__  # type: ignore[arg-type]
+        )
+
+    def create_module(self, spec: Any) -> Any:
+        return self.module
+
+    def exec_module(self, module: Any) -> None:
+        # Imported for good now (it is in sys.modules): nothing more to hand out.
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
 
 
 def _ignore_warning(msg: str, slug: str | None = None, once: bool = False) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -74,6 +75,34 @@ class TracingWindows:
         if code is None:
             return False
         return self.recorder.files.is_project(code.co_filename)
+
+    # -- collecting a test module or class: quiet, with its doors as windows ------
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, None]:
+        quiet = isinstance(collector, (pytest.Module, pytest.Class)) and not self._is_project_class(
+            type(collector)
+        )
+        token = self.recorder.quiet() if quiet else None
+        try:
+            yield
+        finally:
+            self.recorder.unquiet(token)
+
+    @pytest.hookimpl(hookwrapper=True, trylast=True)
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> Generator[None, Any, None]:
+        # Also the module's or class's own pytest_generate_tests (pytest passes
+        # those as extra implementations of this hook) and @parametrize's ids=.
+        token = self.recorder.open_window()
+        try:
+            yield
+        finally:
+            self.recorder.close_window(token)
+
+    def _is_project_class(self, cls: type) -> bool:
+        module = sys.modules.get(cls.__module__)
+        filename = getattr(module, "__file__", None)
+        return filename is not None and self.recorder.files.is_project(filename)
 
     # -- a test: quiet, with its three phases as windows ----------------------------
 

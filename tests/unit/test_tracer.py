@@ -583,3 +583,35 @@ def test_a_window_inside_a_window_and_a_suspend_inside_a_window(
         expected |= lines_of(path, "hidden")
     assert taken == {str(path): expected}
     tracing.stop()
+
+
+COVERAGE_AFTER_US = """
+import sys
+from testmon_watch.measure import tracer
+
+module = tracer._coverage_tracer_module()
+assert "coverage" not in sys.modules, "the coverage package was imported"
+import coverage
+import coverage.tracer
+from coverage.tracer import CTracer
+
+assert coverage.tracer is module and CTracer is module.CTracer
+cov = coverage.Coverage(data_file=None)
+cov.start()
+exec(compile("def f(x):\\n    return x + 1\\nf(1)\\n", PROBE, "exec"))
+cov.stop()
+print(cov._collector.tracer_name(), sorted(cov.get_data().lines(PROBE)))
+"""
+
+
+def test_the_c_tracer_loads_without_coverage_and_coverage_still_works_after(tmp_path) -> None:
+    # A fresh interpreter: in this one, pytest-cov may have imported coverage already.
+    import subprocess
+
+    probe = tmp_path / "probe.py"
+    script = f"PROBE = {str(probe)!r}\n" + COVERAGE_AFTER_US
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["CTracer", "[1,", "2,", "3]"]
