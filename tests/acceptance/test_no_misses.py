@@ -637,6 +637,46 @@ def test_parametrize_from_a_helper_collects_the_new_parameter(project) -> None:
     }
 
 
+def test_pytest_generate_tests_in_the_test_module_with_fixed_ids(project) -> None:
+    # Same ids, other values: the node ids do not change, so only the recorded
+    # execution of the module's own pytest_generate_tests can select them.
+    project.write(
+        "helpers.py",
+        """
+        def limits():
+            return [1, 2]
+    """,
+    )
+    project.write(
+        "test_gen.py",
+        """
+        import helpers
+
+
+        def pytest_generate_tests(metafunc):
+            if "limit" in metafunc.fixturenames:
+                metafunc.parametrize("limit", helpers.limits(), ids=["low", "high"])
+
+
+        def test_limit(limit):
+            assert limit < 3
+
+
+        def test_plain():
+            assert True
+    """,
+    )
+    project.write("test_unrelated.py", "def test_unrelated():\n    assert True\n")
+    project.first_run()
+    project.replace("helpers.py", "return [1, 2]", "return [1, 5]")
+    run = project.run()
+    assert run.outcomes == {
+        "test_gen.py::test_limit[low]": "PASSED",
+        "test_gen.py::test_limit[high]": "FAILED",
+        "test_gen.py::test_plain": "PASSED",
+    }
+
+
 def test_pytest_generate_tests_in_conftest_collects_the_new_parameter(project) -> None:
     project.write(
         "helpers.py",
