@@ -78,24 +78,24 @@ class TracingWindows:
 
     # -- collecting a test module or class: quiet, with its doors as windows ------
 
-    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
-    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, None]:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
         quiet = isinstance(collector, (pytest.Module, pytest.Class)) and not self._is_project_class(
             type(collector)
         )
         token = self.recorder.quiet() if quiet else None
         try:
-            yield
+            return (yield)
         finally:
             self.recorder.unquiet(token)
 
-    @pytest.hookimpl(hookwrapper=True, trylast=True)
-    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> Generator[None, Any, None]:
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> Generator[None, Any, Any]:
         # Also the module's or class's own pytest_generate_tests (pytest passes
         # those as extra implementations of this hook) and @parametrize's ids=.
         token = self.recorder.open_window()
         try:
-            yield
+            return (yield)
         finally:
             self.recorder.close_window(token)
 
@@ -106,35 +106,35 @@ class TracingWindows:
 
     # -- a test: quiet, with its three phases as windows ----------------------------
 
-    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, Any, None]:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, Any, Any]:
         token = self.recorder.quiet()
         try:
-            yield
+            return (yield)
         finally:
             self.recorder.unquiet(token)
 
-    @pytest.hookimpl(hookwrapper=True, trylast=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, Any, None]:
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, Any, Any]:
         token = self.recorder.open_window()
         try:
-            yield
+            return (yield)
         finally:
             self.recorder.close_window(token)
 
-    @pytest.hookimpl(hookwrapper=True, trylast=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, None]:
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
         token = self.recorder.open_window()
         try:
-            yield
+            return (yield)
         finally:
             self.recorder.close_window(token)
 
-    @pytest.hookimpl(hookwrapper=True, trylast=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, Any, None]:
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, Any, Any]:
         token = self.recorder.open_window()
         try:
-            yield
+            return (yield)
         finally:
             self.recorder.close_window(token)
 
