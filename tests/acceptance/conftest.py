@@ -99,5 +99,8 @@ class Project:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> Project:
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Project:
+    # Under pytest-xdist the runs below would inherit this and believe they are
+    # xdist workers themselves (the no-change fast path stands aside for those).
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     return Project(pytester)

@@ -45,7 +45,10 @@ class Tmux:
         self.socket = f"testmon-watch-test-{uuid.uuid4().hex[:8]}"
         self.target = "app"
         self.socket_path: Path | None = None
-        env = {k: v for k, v in os.environ.items() if k not in ("TESTMON_DATAFILE", "TMUX")}
+        # COLUMNS/LINES (set to 80x24 in pytest-xdist workers) would override the
+        # pane's real size for the app.
+        dropped = ("TESTMON_DATAFILE", "TMUX", "COLUMNS", "LINES")
+        env = {k: v for k, v in os.environ.items() if k not in dropped}
         env["TERM"] = "xterm-256color"
         # A shell in the pane runs the command and writes its exit status to `status`:
         # tmux 3.3 sometimes leaves its pane's exited process a zombie, status unknown.
