@@ -76,6 +76,25 @@ class TracingWindows:
             return False
         return self.recorder.files.is_project(code.co_filename)
 
+    # -- the two kinds of stretch: quiet, and a window -------------------------------
+    #
+    # Both are hook wrappers that delegate to these with `yield from`: the pair of
+    # tracer calls happens in one frame, as the recorder requires.
+
+    def _quiet(self, quiet: bool = True) -> Generator[None, Any, Any]:
+        token = self.recorder.quiet() if quiet else None
+        try:
+            return (yield)
+        finally:
+            self.recorder.unquiet(token)
+
+    def _window(self) -> Generator[None, Any, Any]:
+        token = self.recorder.open_window()
+        try:
+            return (yield)
+        finally:
+            self.recorder.close_window(token)
+
     # -- collecting a test module or class: quiet, with its doors as windows ------
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -83,21 +102,13 @@ class TracingWindows:
         quiet = isinstance(collector, (pytest.Module, pytest.Class)) and not self._is_project_class(
             type(collector)
         )
-        token = self.recorder.quiet() if quiet else None
-        try:
-            return (yield)
-        finally:
-            self.recorder.unquiet(token)
+        return (yield from self._quiet(quiet))
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> Generator[None, Any, Any]:
         # Also the module's or class's own pytest_generate_tests (pytest passes
         # those as extra implementations of this hook) and @parametrize's ids=.
-        token = self.recorder.open_window()
-        try:
-            return (yield)
-        finally:
-            self.recorder.close_window(token)
+        return (yield from self._window())
 
     def _is_project_class(self, cls: type) -> bool:
         module = sys.modules.get(cls.__module__)
@@ -108,35 +119,19 @@ class TracingWindows:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        token = self.recorder.quiet()
-        try:
-            return (yield)
-        finally:
-            self.recorder.unquiet(token)
+        return (yield from self._quiet())
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        token = self.recorder.open_window()
-        try:
-            return (yield)
-        finally:
-            self.recorder.close_window(token)
+        return (yield from self._window())
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        token = self.recorder.open_window()
-        try:
-            return (yield)
-        finally:
-            self.recorder.close_window(token)
+        return (yield from self._window())
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        token = self.recorder.open_window()
-        try:
-            return (yield)
-        finally:
-            self.recorder.close_window(token)
+        return (yield from self._window())
 
 
 def windowed(function: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
