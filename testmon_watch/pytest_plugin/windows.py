@@ -3,20 +3,24 @@
 Below Python 3.12 a trace function slows down every call and line in the
 thread, pytest's own included, and pytest's per-test work (hook calls,
 reports, the terminal) is most of what a run executes. So while pytest runs
-one test (`pytest_runtest_protocol`) the recorder is quiet, and tracing goes
-back on only where project code can run:
+one test (`pytest_runtest_protocol`), or collects one test module or class,
+the recorder is quiet, and tracing goes back on only where project code can
+run:
 
 * the test's setup, call and teardown (fixtures, the test function, an item's
   own `runtest`, finalizers): innermost wrappers of those three hooks;
 * every hook implementation defined in a project file (conftest.py, a plugin
   of the project), whichever hook and whenever called: its function is
   wrapped when pytest registers it;
+* `pytest_generate_tests`, including a test module's or class's own (pytest
+  passes those as extra implementations) and `@parametrize`'s `ids=`;
 * the body of a project module imported meanwhile (the recorder's import hook).
 
-What is left untraced in between is pytest and other installed plugins, plus
-project code reached in other ways: `__repr__` of a project object for a
-failure report, a `__del__` run by the garbage collector. Neither can change
-an outcome without passing through one of the doors above.
+A collector class defined in the project (a conftest's own Module subclass)
+keeps its collection fully traced. What is left untraced in between is pytest
+and other installed plugins, plus project code reached in other ways:
+`__repr__` of a project object for a failure report, a `__del__` run by the
+garbage collector. Such code changes report text, not outcomes.
 
 With sys.monitoring (3.12+) untraced code costs nothing and the recorder
 ignores all of this.
