@@ -144,14 +144,22 @@ def windowed(function: Callable[..., Any], recorder: Recorder) -> Callable[..., 
     A generator (a hook wrapper) runs in pieces, with pytest and other hooks
     in between: each piece gets its own window.
     """
+
+    def in_window(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # Opened and closed in this one frame, as the recorder requires.
+        token = recorder.open_window()
+        try:
+            return step(*args, **kwargs)
+        finally:
+            recorder.close_window(token)
+
     if inspect.isgeneratorfunction(function):
 
         @functools.wraps(function)
         def generator_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-            token = recorder.open_window()
+            inner = function(*args, **kwargs)  # creating a generator runs none of it
             try:
-                inner = function(*args, **kwargs)
-                value = next(inner)
+                value = in_window(next, inner)
             except StopIteration:
                 # pluggy's own words, but naming the project's hook rather than us.
                 code = inspect.unwrap(function).__code__
@@ -159,45 +167,27 @@ def windowed(function: Callable[..., Any], recorder: Recorder) -> Callable[..., 
                     f"wrap_controller at {code.co_name!r} {code.co_filename}:"
                     f"{code.co_firstlineno} did not yield"
                 ) from None
-            finally:
-                recorder.close_window(token)
             while True:
                 try:
                     sent = yield value
                 except GeneratorExit:
-                    token = recorder.open_window()
-                    try:
-                        inner.close()
-                    finally:
-                        recorder.close_window(token)
+                    in_window(inner.close)
                     raise
                 except BaseException as exc:  # noqa: BLE001 - handed to the wrapped generator
-                    token = recorder.open_window()
-                    try:
-                        value = inner.throw(exc)
-                    except StopIteration as stop:
-                        return stop.value
-                    finally:
-                        recorder.close_window(token)
+                    step, arg = inner.throw, exc
                 else:
-                    token = recorder.open_window()
-                    try:
-                        value = inner.send(sent)
-                    except StopIteration as stop:
-                        return stop.value
-                    finally:
-                        recorder.close_window(token)
+                    step, arg = inner.send, sent
+                try:
+                    value = in_window(step, arg)
+                except StopIteration as stop:
+                    return stop.value
 
         setattr(generator_wrapper, _WRAPPED, True)
         return generator_wrapper
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        token = recorder.open_window()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            recorder.close_window(token)
+        return in_window(function, *args, **kwargs)
 
     setattr(wrapper, _WRAPPED, True)
     return wrapper
