@@ -3,9 +3,11 @@
 Below Python 3.12 a trace function slows down every call and line in the
 thread, pytest's own included, and pytest's per-test work (hook calls,
 reports, the terminal) is most of what a run executes. So while pytest runs
-one test (`pytest_runtest_protocol`), or collects one test module or class,
-the recorder is quiet, and tracing goes back on only where project code can
-run:
+one test (`pytest_runtest_protocol`), while it collects (`pytest_collection`,
+and each test module or class when something else collects), and during
+`pytest_sessionstart` and `pytest_sessionfinish` (pytest scanning every
+plugin for fixtures; the summary), the recorder is quiet, and tracing goes
+back on only where project code can run:
 
 * the test's setup, call and teardown (fixtures, the test function, an item's
   own `runtest`, finalizers): innermost wrappers of those three hooks;
@@ -16,11 +18,17 @@ run:
   passes those as extra implementations) and `@parametrize`'s `ids=`;
 * the body of a project module imported meanwhile (the recorder's import hook).
 
-A collector class defined in the project (a conftest's own Module subclass)
-keeps its collection fully traced. What is left untraced in between is pytest
-and other installed plugins, plus project code reached in other ways:
-`__repr__` of a project object for a failure report, a `__del__` run by the
-garbage collector. Such code changes report text, not outcomes.
+* a collector class defined in the project (a conftest's own Module
+  subclass, a custom file collector): its collection is one window.
+
+What is left untraced in between is pytest and other installed plugins, plus
+project code reached in other ways: `__repr__` of a project object for a
+failure report, a project Item's `reportinfo`, a `__del__` run by the garbage
+collector. Such code changes report text, not outcomes. Project code that an
+installed plugin calls from its own sessionstart, collection or sessionfinish
+hook would be missed too; plugins do that work in `pytest_configure` or in
+fixtures (pytest-django sets Django up in `pytest_configure` and
+`pytest_load_initial_conftests`), which stay traced.
 
 With sys.monitoring (3.12+) untraced code costs nothing and the recorder
 ignores all of this.
@@ -99,13 +107,28 @@ class TracingWindows:
         finally:
             self.recorder.close_window(token)
 
-    # -- collecting a test module or class: quiet, with its doors as windows ------
+    # -- session start and end: pytest and plugins only, quiet -----------------------
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> Generator[None, Any, Any]:
+        return (yield from self._quiet())
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, Any, Any]:
+        return (yield from self._quiet())
+
+    # -- collection: quiet, with its doors as windows ---------------------------------
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> Generator[None, Any, Any]:
+        return (yield from self._quiet())
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
-        quiet = isinstance(collector, (pytest.Module, pytest.Class)) and not self._is_project_class(
-            type(collector)
-        )
+        if self._is_project_class(type(collector)):
+            return (yield from self._window())
+        # Quiet already inside pytest_collection; this covers collecting outside it.
+        quiet = isinstance(collector, (pytest.Module, pytest.Class))
         return (yield from self._quiet(quiet))
 
     @pytest.hookimpl(wrapper=True, trylast=True)

@@ -602,6 +602,44 @@ def test_a_plain_hook_in_the_startup_conftest_is_a_dependency(project) -> None:
     assert run.ran == {"test_one.py::test_one", "test_two.py::test_two"}
 
 
+def test_a_sessionstart_hook_in_conftest_is_a_dependency(project) -> None:
+    # pytest_sessionstart is otherwise quiet (pytest scanning plugins for fixtures).
+    project.write(
+        "seed.py",
+        """
+        import os
+
+
+        def prepare():
+            os.environ["SEED_LEVEL"] = "1"
+    """,
+    )
+    project.write(
+        "conftest.py",
+        """
+        import seed
+
+
+        def pytest_sessionstart(session):
+            seed.prepare()
+    """,
+    )
+    project.write(
+        "test_seed.py",
+        """
+        import os
+
+
+        def test_level():
+            assert os.environ["SEED_LEVEL"] == "1"
+    """,
+    )
+    project.first_run()
+    project.replace("seed.py", '"1"', '"2"')
+    run = project.run()
+    assert run.outcomes == {"test_seed.py::test_level": "FAILED"}
+
+
 # -- d. parametrization computed at collection ---------------------------------------
 
 
@@ -635,6 +673,55 @@ def test_parametrize_from_a_helper_collects_the_new_parameter(project) -> None:
         "test_p.py::test_x[2]": "PASSED",
         "test_p.py::test_x[3]": "PASSED",
     }
+
+
+def test_a_custom_collector_in_conftest_is_a_dependency(project) -> None:
+    # pytest calls a collector's collect() itself, not through a hook: collection
+    # stays traced for a collector class the project defines.
+    project.write(
+        "cases.py",
+        """
+        def parse(text):
+            return [line.split("=") for line in text.splitlines() if line]
+    """,
+    )
+    project.write(
+        "conftest.py",
+        """
+        import pytest
+
+        import cases
+
+
+        class SpecItem(pytest.Item):
+            def __init__(self, *, value, **kwargs):
+                super().__init__(**kwargs)
+                self.value = value
+
+            def runtest(self):
+                assert int(self.value) > 0
+
+
+        class SpecFile(pytest.File):
+            def collect(self):
+                for name, value in cases.parse(self.path.read_text()):
+                    yield SpecItem.from_parent(self, name=name, value=value)
+
+
+        def pytest_collect_file(parent, file_path):
+            if file_path.suffix == ".spec":
+                return SpecFile.from_parent(parent, path=file_path)
+    """,
+    )
+    project.write("checks.spec", "a=1\nb=2\n")
+    project.first_run()
+    project.replace(
+        "cases.py",
+        'line.split("=")',
+        '(line.split("=")[0], "-" + line.split("=")[1])',
+    )
+    run = project.run()
+    assert run.outcomes == {"checks.spec::a": "FAILED", "checks.spec::b": "FAILED"}
 
 
 def test_pytest_generate_tests_in_the_test_module_with_fixed_ids(project) -> None:
