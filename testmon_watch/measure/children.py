@@ -414,6 +414,8 @@ def _pool_worker(inqueue: Any, outqueue: Any, *args: Any, **kwargs: Any) -> Any:
 
     Module level, so a spawn child can unpickle it by name.
     """
+    import multiprocessing.pool  # noqa: F401 - a spawn child may not have it yet; patches it
+
     install_pool_hook()
     assert _original_pool_worker is not None
     _write_current(snapshot=True)  # an idle worker ends with a (complete) report too
@@ -432,19 +434,72 @@ def _bootstrap(self: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def install_pool_hook() -> None:
-    """Pools use `_pool_worker`; processes say when their target starts (here and in forks)."""
-    global _original_pool_worker, _original_bootstrap
-    import multiprocessing.pool as pool_module
-    from multiprocessing.process import BaseProcess
+    """Pools use `_pool_worker`; processes say when their target starts (here and in forks).
 
-    if BaseProcess._bootstrap is not _bootstrap:  # type: ignore[attr-defined]
-        _original_bootstrap = BaseProcess._bootstrap  # type: ignore[attr-defined]
-        BaseProcess._bootstrap = _bootstrap  # type: ignore[attr-defined]
+    A module multiprocessing has not loaded yet is patched the moment it is
+    imported (before any process or pool can exist), so a run whose tests never
+    touch multiprocessing does not pay for importing it.
+    """
+    waiting = False
+    for name, patch in _MULTIPROCESSING_PATCHES.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            patch(module)
+        else:
+            waiting = True
+    if waiting and not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchOnImport())
 
-    current = getattr(pool_module, "worker")  # noqa: B009 - private to multiprocessing
+
+def _patch_process(module: Any) -> None:
+    global _original_bootstrap
+    base = module.BaseProcess
+    if base._bootstrap is not _bootstrap:
+        _original_bootstrap = base._bootstrap
+        base._bootstrap = _bootstrap
+
+
+def _patch_pool(module: Any) -> None:
+    global _original_pool_worker
+    current = getattr(module, "worker")  # noqa: B009 - private to multiprocessing
     if current is not _pool_worker:
         _original_pool_worker = current
-        setattr(pool_module, "worker", _pool_worker)  # noqa: B010
+        setattr(module, "worker", _pool_worker)  # noqa: B010
+
+
+_MULTIPROCESSING_PATCHES: dict[str, Callable[[Any], None]] = {
+    "multiprocessing.process": _patch_process,
+    "multiprocessing.pool": _patch_pool,
+}
+
+
+class _PatchOnImport:
+    """Import finder that patches a multiprocessing module right after it loads."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        patch = _MULTIPROCESSING_PATCHES.get(name)
+        if patch is None:
+            return None
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        loader: Any = getattr(spec, "loader", None)
+        if spec is None or not hasattr(loader, "exec_module"):
+            return None  # not ours to load: the next finder loads it unpatched
+        load = loader.exec_module
+        finder = self
+
+        def exec_module(module: Any) -> None:
+            load(module)
+            try:
+                patch(module)
+            except Exception:  # noqa: BLE001 - never break the user's import
+                pass
+            if all(n in sys.modules for n in _MULTIPROCESSING_PATCHES) and finder in sys.meta_path:
+                sys.meta_path.remove(finder)
+
+        loader.exec_module = exec_module
+        return spec
 
 
 def _install_fork_hook() -> None:
