@@ -67,11 +67,18 @@ def parse_state(
 
 
 def read_state(
-    root: Path, relpath: str, kind: str, previous: FileRow | None = None
+    root: Path,
+    relpath: str,
+    kind: str,
+    previous: FileRow | None = None,
+    parsed: FileRow | None = None,
 ) -> tuple[FileRow, bool]:
     """Current state of a file, reusing `previous` when stat or content is unchanged.
 
-    Returns (state, content_changed). A vanished file has mtime -1 and no blocks.
+    `parsed` is the file's state computed elsewhere (the parse helper); it is
+    used instead of reading the file while the file's size and mtime still
+    match it. Returns (state, content_changed). A vanished file has mtime -1
+    and no blocks.
     """
     path = root / relpath
     try:
@@ -88,6 +95,15 @@ def read_state(
         return _read_dir(root, relpath, st.st_mtime_ns, previous)
     if previous is not None and previous.mtime_ns == st.st_mtime_ns and previous.size == st.st_size:
         return previous, False
+    if (
+        parsed is not None
+        and parsed.kind == kind
+        and parsed.mtime_ns == st.st_mtime_ns
+        and parsed.size == st.st_size
+    ):
+        if previous is not None and previous.digest == parsed.digest and not previous.missing:
+            return _restat(previous, st), False
+        return parsed, True
     try:
         content = path.read_bytes()
     except OSError as exc:
@@ -95,20 +111,24 @@ def read_state(
         state.error = f"cannot read {relpath}: {exc.strerror}"
         return state, True
     if previous is not None and previous.digest == _digest(content) and not previous.missing:
-        same = FileRow(
-            previous.path,
-            previous.kind,
-            st.st_mtime_ns,
-            st.st_size,
-            previous.digest,
-            previous.blocks,
-            previous.imports,
-            previous.error,
-            previous.id,
-        )
-        return same, False
+        return _restat(previous, st), False
     state = parse_state(root, relpath, kind, content, st.st_mtime_ns, st.st_size)
     return state, True
+
+
+def _restat(previous: FileRow, st: os.stat_result) -> FileRow:
+    """`previous` with a new size and mtime: touched, same content."""
+    return FileRow(
+        previous.path,
+        previous.kind,
+        st.st_mtime_ns,
+        st.st_size,
+        previous.digest,
+        previous.blocks,
+        previous.imports,
+        previous.error,
+        previous.id,
+    )
 
 
 def _read_dir(

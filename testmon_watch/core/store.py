@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
@@ -12,6 +13,7 @@ from typing import Any
 from testmon_watch.core.changes import file_kind, read_state
 from testmon_watch.core.db import Database, FileRow, RecordedTest, RecordedUnit
 from testmon_watch.core.packing import unpack_ints, unpack_lines
+from testmon_watch.core.parse_helper import ParseHelper
 
 # File timestamps come from a coarser clock than time.time_ns(): a write just
 # after the run began can carry a slightly earlier mtime.
@@ -63,8 +65,10 @@ class RunStore:
         root: Path,
         files: dict[str, FileRow],
         started_ns: int | None = None,
+        helper: ParseHelper | None = None,
     ) -> None:
         self.db = db
+        self.helper = helper  # parses files ahead, on another core (see parse_helper)
         self.started_ns = time.time_ns() if started_ns is None else started_ns
         self.env_id = env_id
         self.root = root
@@ -84,7 +88,8 @@ class RunStore:
         if path in self._checked and row is not None:
             return row, path in self._changed_during_run
         self._checked.add(path)
-        current, changed = read_state(self.root, path, kind, row)
+        parsed = self.helper.take(path) if self.helper is not None else None
+        current, changed = read_state(self.root, path, kind, row, parsed)
         if row is None:
             self.db.save_file(current)
             self.files[path] = current
@@ -99,6 +104,21 @@ class RunStore:
             self._changed_during_run.add(path)
             return row, True
         return row, False
+
+    def prefetch(self, path: str) -> None:
+        """A project file is being imported: have the helper parse it if it is new or changed."""
+        if self.helper is None or path in self._checked:
+            return
+        kind = file_kind(path)
+        row = self.files.get(path)
+        if row is not None:
+            try:
+                st = os.stat(os.path.join(self.root, path))
+            except OSError:
+                return
+            if row.mtime_ns == st.st_mtime_ns and row.size == st.st_size:
+                return
+        self.helper.request(path, kind)
 
     def _file_id(self, path: str, kind: str) -> tuple[int, BlockIndex, bool]:
         row, changed = self._state(path, kind)

@@ -157,6 +157,9 @@ class Recorder:
         self.ignored_reads = {files.relative(p) for p in ignored_reads}
         self.stack: list[Execution] = [Execution(SESSION_KEY)]
         self.on_import_done = on_import_done
+        # Told the relative path of every project module about to run its body
+        # (the plugin has the parse helper start on it); must not raise.
+        self.on_project_import: Callable[[str], None] | None = None
         self.finished_imports: list[Execution] = []
         self._tracer: LineTracer = make_tracer(files.is_project)
         self._imports = ImportWatcher(files.is_project, self._enter_import, self._exit_import)
@@ -264,6 +267,11 @@ class Recorder:
         rel = self.files.relative(path)
         if rel is None:
             return
+        if self.on_project_import is not None:
+            try:
+                self.on_project_import(rel)
+            except Exception:  # noqa: BLE001 - never break the user's import
+                pass
         if len(self.stack) > 1:  # in the session context, pytest is loading conftest.py files
             self.current.imported.add(rel)
         self.push(f"import:{rel}")

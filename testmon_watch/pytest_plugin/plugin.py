@@ -15,6 +15,7 @@ import pytest
 
 from testmon_watch.core.db import Database, DatabaseError
 from testmon_watch.core.environment import current_environment
+from testmon_watch.core.parse_helper import ParseHelper
 from testmon_watch.core.selection import format_reason, run_order
 from testmon_watch.core.store import RunStore
 from testmon_watch.measure.recorder import ProjectFiles, Recorder
@@ -236,11 +237,32 @@ class TestmonSession:
             self.messages.append(f"environment changed: {self.plan.environment_change}")
         self.messages.extend(self.plan.messages)
         if not self.worker and self.db is not None and self.plan is not None:
+            # Recording here: new and changed files are parsed on another core
+            # as pytest imports them (see core/parse_helper).
+            recording = self.hooks is not None and self.recorder is not None
             self.store = RunStore(
-                self.db, self.plan.env_id, self.root, self.plan.files, started_ns=self.started_ns
+                self.db,
+                self.plan.env_id,
+                self.root,
+                self.plan.files,
+                started_ns=self.started_ns,
+                helper=ParseHelper(self.root) if recording else None,
             )
+            if recording:
+                assert self.recorder is not None
+                self.recorder.on_project_import = self.store.prefetch
         if self.mode.select and self.plan is not None:
             self.skipped_files = self.plan.test_files_to_skip()
+
+    def _end_parse_helper(self) -> None:
+        if self.store is not None and self.store.helper is not None:
+            self.store.helper.close()
+        if self.recorder is not None:
+            self.recorder.on_project_import = None
+
+    def _close_store(self) -> None:
+        self._end_parse_helper()
+        self.store = None
 
     def _engine_io(self) -> contextlib.AbstractContextManager[None]:
         """Files the engine itself reads are not dependencies of the current test."""
@@ -264,7 +286,7 @@ class TestmonSession:
     def _disable(self, message: str) -> None:
         self.messages.append(message)
         self.plan = None
-        self.store = None
+        self._close_store()
         if self.hooks is not None:
             self.config.pluginmanager.unregister(self.hooks)
             self.hooks = None
@@ -446,7 +468,7 @@ class TestmonSession:
                 self.store.save_tests(tests)
         except Exception as exc:
             self.messages.append(f"could not save results ({exc}); they will run again next time")
-            self.store = None
+            self._close_store()
 
     def receive_worker_output(self, output: dict[str, Any]) -> None:
         """xdist controller: a worker's session-wide recording arrives with its shutdown."""
@@ -486,6 +508,7 @@ class TestmonSession:
             self._merge_late()
             self._finish_run(session)
             self._export_coverage()
+        self._end_parse_helper()
         yield
         if self.db is not None:
             self.db.close()
@@ -551,6 +574,7 @@ class TestmonSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self._end_parse_helper()  # sessionfinish normally did
         # Again, last: other plugins' sessionfinish hooks may have put the old status
         # back (syrupy ORs in the status the hook was called with).
         self._fix_exit_status()

@@ -100,3 +100,51 @@ def test_syntax_error_selects_dependents_with_a_warning(project) -> None:
     assert "syntax error at calc.py:" in run.text
     assert run.ret != 0
     assert "Traceback (most recent call last)" not in run.result.stdout.str().split("ERRORS")[0]
+
+
+def test_stored_file_states_match_parsing_each_file_here(project) -> None:
+    # New files are parsed by a helper process while the tests run (core/parse_helper):
+    # what it stored must be exactly what parsing in this process gives.
+    from testmon_watch.core.changes import read_state
+    from testmon_watch.core.db import Database
+
+    make_calc(project)
+    project.write("shop/__init__.py", "")
+    project.write("shop/cart.py", """
+        from . import calc_bridge
+
+
+        class Cart:
+            def total(self):
+                return calc_bridge.total([1, 2])
+    """)
+    project.write("shop/calc_bridge.py", """
+        from calc import add
+
+
+        def total(items):
+            return add(*items)
+    """)
+    project.write("test_shop.py", """
+        from shop.cart import Cart
+
+
+        def test_total():
+            assert Cart().total() == 3
+    """)
+    project.first_run()
+    db, _ = Database.open(project.path / ".testmondata", readonly=True)
+    try:
+        stored = db.files()
+    finally:
+        db.close()
+    python_files = {"calc.py", "test_calc.py", "shop/__init__.py", "shop/cart.py",
+                    "shop/calc_bridge.py", "test_shop.py"}
+    assert python_files <= stored.keys()
+    for rel in python_files:
+        expected, _ = read_state(project.path, rel, "python")
+        row = stored[rel]
+        # (mtime is stored as 0 for a file written just before the run: checked again.)
+        assert (row.digest, row.size) == (expected.digest, expected.size), rel
+        assert row.blocks == expected.blocks, rel
+        assert row.imports == expected.imports, rel

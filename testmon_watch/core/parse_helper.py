@@ -1,0 +1,226 @@
+"""Parse project files in a second process while the tests run.
+
+A first run must compute the code blocks of every project file it executes:
+an `ast.parse` and a walk per file, a large share of what recording costs on
+a small project. Those files are known early (pytest imports them while it
+collects) and their state is a pure function of their content, so a helper
+interpreter parses them on another core meanwhile.
+
+The parent takes a helper's result only while the file still has the size
+and mtime the helper saw (the trust the stat check gets everywhere else), and
+computes anything missing, late or odd itself, exactly as without a helper.
+The helper is started on the first request, so a run with nothing new to
+parse never starts one, and it ends with the parent's session or, failing
+that, when its input pipe closes.
+
+Protocol: the parent writes `kind<TAB>relpath<NL>` lines; the helper answers
+each readable file with one JSON line `[relpath, kind, mtime_ns, size,
+digest, blocks, imports, error]` (a `FileRow`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from testmon_watch.core.changes import read_state
+from testmon_watch.core.db import FileRow
+
+# One request must be written whole (pipe writes up to PIPE_BUF bytes are atomic).
+_MAX_REQUEST = 4000
+# Variables that would make the helper a recorded child or a coverage subject.
+_DROPPED_ENV_PREFIXES = ("TESTMON_WATCH_", "COV_CORE_", "COVERAGE_")
+
+
+class ParseHelper:
+    """Parent side: requests, results, and the helper process's life."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._pid: int | None = None
+        self._requests: int | None = None  # write end of the helper's stdin
+        self._results: int | None = None  # read end of the helper's stdout
+        self._buffer = b""
+        self._asked: set[str] = set()
+        self._done: dict[str, FileRow] = {}
+        self._broken = not hasattr(os, "posix_spawn") or not sys.executable
+
+    def request(self, relpath: str, kind: str) -> None:
+        """Parse this file ahead; never raises, never blocks."""
+        if self._broken or relpath in self._asked:
+            return
+        line = f"{kind}\t{relpath}\n".encode("utf-8", "surrogateescape")
+        if "\n" in relpath or "\t" in relpath or len(line) > _MAX_REQUEST:
+            return
+        if self._pid is None and not self._spawn():
+            return
+        assert self._requests is not None
+        try:
+            os.write(self._requests, line)
+        except BlockingIOError:
+            return  # the helper is far behind: this one the parent does itself
+        except OSError:
+            self.close()
+            return
+        self._asked.add(relpath)
+
+    @property
+    def started(self) -> bool:
+        return self._pid is not None
+
+    def fileno(self) -> int:
+        """The helper's result pipe, for `select` (-1 once closed)."""
+        return -1 if self._results is None else self._results
+
+    def ready(self, relpath: str) -> bool:
+        """True when the helper's answer for this file has arrived."""
+        self._drain()
+        return relpath in self._done
+
+    def take(self, relpath: str) -> FileRow | None:
+        """The helper's state of a requested file if it is ready, else None."""
+        if relpath not in self._asked:
+            return None
+        self._drain()
+        self._asked.discard(relpath)
+        return self._done.pop(relpath, None)
+
+    def close(self) -> None:
+        """End the helper and reap it; idempotent."""
+        self._broken = True
+        for fd in (self._requests, self._results):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._requests = self._results = None
+        if self._pid is not None:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.waitpid(self._pid, 0)
+            except OSError:
+                pass
+            self._pid = None
+
+    # -- internals -------------------------------------------------------------
+
+    def _spawn(self) -> bool:
+        package_parent = str(Path(__file__).resolve().parent.parent.parent)
+        # -S: no site-packages .pth files (coverage hooks, editable finders); our
+        # package's directory is appended to sys.path so it shadows nothing.
+        code = (
+            f"import sys; sys.path.append({package_parent!r}); "
+            "from testmon_watch.core.parse_helper import main; main()"
+        )
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(_DROPPED_ENV_PREFIXES) and k != "PYTHONPATH"
+        }
+        fds: list[int] = []
+        try:
+            requests_r, requests_w = os.pipe()
+            fds += [requests_r, requests_w]
+            results_r, results_w = os.pipe()
+            fds += [results_r, results_w]
+            self._pid = os.posix_spawn(
+                sys.executable,
+                [sys.executable, "-S", "-c", code, str(self.root)],
+                env,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, requests_r, 0),
+                    (os.POSIX_SPAWN_DUP2, results_w, 1),
+                    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+                ],
+            )
+        except (OSError, ValueError):
+            for fd in fds:
+                os.close(fd)
+            self._broken = True
+            return False
+        os.close(requests_r)
+        os.close(results_w)
+        os.set_blocking(requests_w, False)
+        os.set_blocking(results_r, False)
+        self._requests, self._results = requests_w, results_r
+        return True
+
+    def _drain(self) -> None:
+        """Read every result the helper has written so far, without waiting."""
+        if self._results is None:
+            return
+        chunks = [self._buffer]
+        while True:
+            try:
+                chunk = os.read(self._results, 1 << 16)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:  # the helper is gone: keep what arrived, ask no more
+                self.close()
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        *lines, self._buffer = data.split(b"\n")
+        for line in lines:
+            row = _decode(line)
+            if row is not None:
+                self._done[row.path] = row
+
+
+def _decode(line: bytes) -> FileRow | None:
+    try:
+        path, kind, mtime_ns, size, digest, blocks, imports, error = json.loads(line)
+        return FileRow(
+            path,
+            kind,
+            int(mtime_ns),
+            int(size),
+            str(digest),
+            [(str(n), int(s), int(e), int(c)) for n, s, e, c in blocks],
+            [str(i) for i in imports],
+            error,
+        )
+    except (ValueError, TypeError):
+        return None
+
+
+def main() -> None:
+    """The helper: parse each requested file, answer in request order, until EOF."""
+    root = Path(sys.argv[1])
+    requests, results = sys.stdin.buffer, sys.stdout
+    while True:
+        line = requests.readline()
+        if not line:
+            return
+        kind, _, relpath = line.decode("utf-8", "surrogateescape").rstrip("\n").partition("\t")
+        try:
+            state, _ = read_state(root, relpath, kind)
+        except Exception:  # noqa: BLE001 - the parent parses this one itself
+            continue
+        if state.missing or state.mtime_ns < 0:
+            continue
+        results.write(
+            json.dumps(
+                [
+                    state.path,
+                    state.kind,
+                    state.mtime_ns,
+                    state.size,
+                    state.digest,
+                    state.blocks,
+                    state.imports,
+                    state.error,
+                ]
+            )
+            + "\n"
+        )
+        results.flush()
