@@ -137,7 +137,9 @@ class ChildRecording:
                     state = (self.dir / name).read_text()
                 except OSError:
                     continue
-                if state != STARTING:
+                # Empty: killed between creating and writing its marker (Pool.terminate's
+                # SIGTERM reaches a worker still starting up), before any target ran.
+                if state not in (STARTING, ""):
                     data.incomplete += 1
         return data
 
@@ -235,8 +237,19 @@ def _mark_unrecordable_child() -> None:
         return
     out_dir = Path(settings["dir"])
     _unrecordable_count += 1
-    (out_dir / f"{key_hash(key)}.key").write_text(key)
-    (out_dir / f"{key_hash(key)}-unrecordable{_unrecordable_count}.started").write_text("")
+    write_key(out_dir, key)
+    (out_dir / f"{key_hash(key)}-unrecordable{_unrecordable_count}.started").write_text(RUNNING)
+
+
+def write_key(out_dir: Path, key: str) -> None:
+    """`<hash>.key` names the context at the session's end; never seen half-written.
+
+    Every child of a context writes it: one killed mid-write must not leave
+    it empty for the others.
+    """
+    tmp = out_dir / f"{key_hash(key)}.key-{os.getpid()}-{threading.get_ident()}"
+    tmp.write_text(key)
+    os.replace(tmp, out_dir / f"{key_hash(key)}.key")
 
 
 def remove_stale_dirs(base_dir: Path) -> None:
@@ -316,7 +329,7 @@ class ChildRecorder:
         atexit.register(_write_current)
         _wrap_os_exit(_write_current)
         install_pool_hook()
-        (self.out_dir / f"{key_hash(self.key)}.key").write_text(self.key)
+        write_key(self.out_dir, self.key)
         # A multiprocessing child is "starting" until its target runs (see
         # _bootstrap): killed before that, it ran nothing and lost nothing.
         self.started_path.write_text(STARTING if self.multiprocessing_child else RUNNING)
