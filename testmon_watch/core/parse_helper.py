@@ -10,8 +10,8 @@ The parent takes a helper's result only while the file still has the size
 and mtime the helper saw (the trust the stat check gets everywhere else), and
 computes anything missing, late or odd itself, exactly as without a helper.
 The helper is started on the first request, so a run with nothing new to
-parse never starts one, and it ends with the parent's session or, failing
-that, when its input pipe closes.
+parse never starts one (nor does a machine with one core), and it ends with
+the parent's session or, failing that, when its input pipe closes.
 
 Protocol: the parent writes `kind<TAB>relpath<NL>` lines; the helper answers
 each readable file with one JSON line `[relpath, kind, mtime_ns, size,
@@ -46,7 +46,8 @@ class ParseHelper:
         self._buffer = b""
         self._asked: set[str] = set()
         self._done: dict[str, FileRow] = {}
-        self._broken = not hasattr(os, "posix_spawn") or not sys.executable
+        # With one core the helper would only compete with the tests for it.
+        self._broken = not hasattr(os, "posix_spawn") or not sys.executable or _cores() < 2
 
     def request(self, relpath: str, kind: str) -> None:
         """Parse this file ahead; never raises, never blocks."""
@@ -174,6 +175,14 @@ class ParseHelper:
             row = _decode(line)
             if row is not None:
                 self._done[row.path] = row
+
+
+def _cores() -> int:
+    """CPUs this process may run on (a container's limit, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _decode(line: bytes) -> FileRow | None:

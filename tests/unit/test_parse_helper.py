@@ -126,3 +126,26 @@ def test_close_reaps_the_helper(tmp_path: Path, helper: ParseHelper) -> None:
         os.waitpid(pid, os.WNOHANG)
     helper.request("a.py", "python")
     assert not helper.started
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_no_helper_on_a_single_core(tmp_path: Path) -> None:
+    # In a fresh interpreter pinned to one CPU, as a one-core container would be.
+    import subprocess
+    import sys
+
+    (tmp_path / "a.py").write_text("A = 1\n")
+    script = textwrap.dedent(
+        f"""
+        import os
+        from pathlib import Path
+        from testmon_watch.core.parse_helper import ParseHelper
+        os.sched_setaffinity(0, {{min(os.sched_getaffinity(0))}})
+        helper = ParseHelper(Path({str(tmp_path)!r}))
+        helper.request("a.py", "python")
+        print(helper.started)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
