@@ -24,6 +24,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from testmon_watch.core.changes import read_state
@@ -47,10 +48,16 @@ class ParseHelper:
         self._asked: set[str] = set()
         self._done: dict[str, FileRow] = {}
         # With one core the helper would only compete with the tests for it.
+        self._lock = threading.Lock()
         self._broken = not hasattr(os, "posix_spawn") or not sys.executable or _cores() < 2
 
     def request(self, relpath: str, kind: str) -> None:
         """Parse this file ahead; never raises, never blocks."""
+        # Imports in other threads ask too: one helper, one writer at a time.
+        with self._lock:
+            self._request(relpath, kind)
+
+    def _request(self, relpath: str, kind: str) -> None:
         if self._broken or relpath in self._asked:
             return
         line = f"{kind}\t{relpath}\n".encode("utf-8", "surrogateescape")
@@ -64,7 +71,7 @@ class ParseHelper:
         except BlockingIOError:
             return  # the helper is far behind: this one the parent does itself
         except OSError:
-            self.close()
+            self._close()
             return
         self._asked.add(relpath)
 
@@ -78,19 +85,25 @@ class ParseHelper:
 
     def ready(self, relpath: str) -> bool:
         """True when the helper's answer for this file has arrived."""
-        self._drain()
-        return relpath in self._done
+        with self._lock:
+            self._drain()
+            return relpath in self._done
 
     def take(self, relpath: str) -> FileRow | None:
         """The helper's state of a requested file if it is ready, else None."""
-        if relpath not in self._asked:
-            return None
-        self._drain()
-        self._asked.discard(relpath)
-        return self._done.pop(relpath, None)
+        with self._lock:
+            if relpath not in self._asked:
+                return None
+            self._drain()
+            self._asked.discard(relpath)
+            return self._done.pop(relpath, None)
 
     def close(self) -> None:
         """End the helper and reap it; idempotent."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         self._broken = True
         for fd in (self._requests, self._results):
             if fd is not None:
@@ -166,7 +179,7 @@ class ParseHelper:
             except OSError:
                 chunk = b""
             if not chunk:  # the helper is gone: keep what arrived, ask no more
-                self.close()
+                self._close()
                 break
             chunks.append(chunk)
         data = b"".join(chunks)
