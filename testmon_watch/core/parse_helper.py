@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import threading
+import weakref
 from pathlib import Path
 
 from testmon_watch.core.changes import read_state
@@ -105,6 +106,7 @@ class ParseHelper:
 
     def _close(self) -> None:
         self._broken = True
+        _running.discard(self)
         for fd in (self._requests, self._results):
             if fd is not None:
                 try:
@@ -164,7 +166,20 @@ class ParseHelper:
         os.set_blocking(requests_w, False)
         os.set_blocking(results_r, False)
         self._requests, self._results = requests_w, results_r
+        _running.add(self)
+        _forget_helpers_when_forked()
         return True
+
+    def _forget(self) -> None:
+        """In a forked child: not its helper to use or end; just close the copies."""
+        for fd in (self._requests, self._results):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._requests = self._results = self._pid = None
+        self._broken = True
 
     def _drain(self) -> None:
         """Read every result the helper has written so far, without waiting."""
@@ -188,6 +203,25 @@ class ParseHelper:
             row = _decode(line)
             if row is not None:
                 self._done[row.path] = row
+
+
+# Helpers of this process. A process forked by a test (a daemon that outlives
+# the session) must not keep a helper's input open: the helper ends at EOF.
+_running: weakref.WeakSet[ParseHelper] = weakref.WeakSet()
+_fork_hook_installed = False
+
+
+def _forget_helpers_when_forked() -> None:
+    global _fork_hook_installed
+    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+        _fork_hook_installed = True
+        os.register_at_fork(after_in_child=_forget_all)
+
+
+def _forget_all() -> None:
+    for helper in list(_running):
+        helper._forget()
+    _running.clear()
 
 
 def _cores() -> int:

@@ -149,3 +149,24 @@ def test_no_helper_on_a_single_core(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_a_forked_child_lets_go_of_the_helper(tmp_path: Path, helper: ParseHelper) -> None:
+    # A process a test forks (a daemon outliving the session) must neither use nor
+    # end the session's helper, nor keep its input open.
+    (tmp_path / "a.py").write_text("A = 1\n")
+    helper.request("a.py", "python")
+    assert helper.started
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it sees, then leave without cleanup
+        os.close(read_end)
+        os.write(write_end, f"{helper.started} {helper.fileno()}".encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        seen = pipe.read()
+    os.waitpid(pid, 0)
+    assert seen == "False -1"
+    wait_ready(helper, "a.py")  # the parent's helper is still there and answering
+    assert helper.take("a.py") is not None
