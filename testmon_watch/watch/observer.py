@@ -28,6 +28,7 @@ import queue
 import stat
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,17 @@ from watchdog.observers.polling import PollingObserverVFS
 from testmon_watch.watch.filters import PathFilter
 
 log = logging.getLogger(__name__)
+
+# watchdog's inotify emitter warns when a directory created and seen twice in quick
+# succession (pytest's .pytest_cache/v/cache) gets its watch callback again. It is
+# watchdog's own bookkeeping, with nothing for the user to do; with --no-tui it
+# would be printed into the results.
+warnings.filterwarnings(
+    "ignore",
+    message="Callback with id .* already exists for watch",
+    category=RuntimeWarning,
+    module="watchdog",
+)
 
 POLL_INTERVAL = 0.5
 # Quiet period after a single file's writer closed it (the usual editor save): a

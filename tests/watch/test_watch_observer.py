@@ -432,3 +432,22 @@ def test_only_a_single_closed_file_ends_the_quiet_period_early() -> None:
     burst.add(_Raw("dir", "pkg", 1.0))
     burst.add(_Raw("path", "pkg/a.py", 1.0, closed=True))
     assert not burst.written_and_closed()
+
+
+def test_watchdogs_duplicate_callback_warning_is_silenced_and_nothing_else() -> None:
+    import warnings
+
+    import watchdog.observers.inotify as inotify_module
+
+    import testmon_watch.watch.observer  # noqa: F401 - installs the filter
+
+    def warn(message: str) -> None:
+        warnings.warn_explicit(
+            message, RuntimeWarning, inotify_module.__file__, 365,
+            module="watchdog.observers.inotify",
+        )
+
+    with warnings.catch_warnings(record=True) as caught:
+        warn("Callback with id '1' already exists for watch <w>. It will be Overwritten.")
+        warn("some other watchdog trouble")
+    assert [str(w.message) for w in caught] == ["some other watchdog trouble"]
