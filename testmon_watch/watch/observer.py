@@ -54,16 +54,24 @@ from testmon_watch.watch.filters import PathFilter
 
 log = logging.getLogger(__name__)
 
-# watchdog's inotify emitter warns when a directory created and seen twice in quick
-# succession (pytest's .pytest_cache/v/cache) gets its watch callback again. It is
-# watchdog's own bookkeeping, with nothing for the user to do; with --no-tui it
-# would be printed into the results.
-warnings.filterwarnings(
-    "ignore",
-    message="Callback with id .* already exists for watch",
-    category=RuntimeWarning,
-    module="watchdog",
-)
+
+
+def _silence_watchdog_bookkeeping() -> None:
+    """Drop watchdog's "Callback with id ... already exists for watch" RuntimeWarning.
+
+    Its inotify emitter warns when a directory created and seen twice in quick
+    succession (pytest's .pytest_cache/v/cache) gets its watch callback again:
+    its own bookkeeping, nothing for the user to do, and with --no-tui it would
+    be printed into the results. Installed on every start (an identical filter
+    replaces the old one), so a caller's `warnings.catch_warnings()` that ended
+    meanwhile cannot have removed it.
+    """
+    warnings.filterwarnings(
+        "ignore",
+        message="Callback with id .* already exists for watch",
+        category=RuntimeWarning,
+        module="watchdog",
+    )
 
 POLL_INTERVAL = 0.5
 # Quiet period after a single file's writer closed it (the usual editor save): a
@@ -266,6 +274,7 @@ class ChangeWatcher:
         """
         if self._thread is not None:
             raise RuntimeError("ChangeWatcher.start() called twice")
+        _silence_watchdog_bookkeeping()
         self._observer = self._start_observer()
         with self._lock:
             self._known = self._snapshot()

@@ -434,12 +434,12 @@ def test_only_a_single_closed_file_ends_the_quiet_period_early() -> None:
     assert not burst.written_and_closed()
 
 
-def test_watchdogs_duplicate_callback_warning_is_silenced_and_nothing_else() -> None:
+def test_watchdogs_duplicate_callback_warning_is_silenced_and_nothing_else(
+    tmp_path: Path,
+) -> None:
     import warnings
 
     import watchdog.observers.inotify as inotify_module
-
-    import testmon_watch.watch.observer  # noqa: F401 - installs the filter
 
     def warn(message: str) -> None:
         warnings.warn_explicit(
@@ -448,6 +448,12 @@ def test_watchdogs_duplicate_callback_warning_is_silenced_and_nothing_else() -> 
         )
 
     with warnings.catch_warnings(record=True) as caught:
-        warn("Callback with id '1' already exists for watch <w>. It will be Overwritten.")
-        warn("some other watchdog trouble")
+        warnings.resetwarnings()  # as in a fresh process: only our filter matters
+        watcher = ChangeWatcher(tmp_path, lambda batch: None, PathFilter(tmp_path))
+        watcher.start()
+        try:
+            warn("Callback with id '1' already exists for watch <w>. It will be Overwritten.")
+            warn("some other watchdog trouble")
+        finally:
+            watcher.stop()
     assert [str(w.message) for w in caught] == ["some other watchdog trouble"]
