@@ -107,13 +107,7 @@ class ParseHelper:
     def _close(self) -> None:
         self._broken = True
         _running.discard(self)
-        for fd in (self._requests, self._results):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self._requests = self._results = None
+        self._close_pipes()
         if self._pid is not None:
             try:
                 os.kill(self._pid, signal.SIGKILL)
@@ -172,14 +166,18 @@ class ParseHelper:
 
     def _forget(self) -> None:
         """In a forked child: not its helper to use or end; just close the copies."""
+        self._close_pipes()
+        self._pid = None
+        self._broken = True
+
+    def _close_pipes(self) -> None:
         for fd in (self._requests, self._results):
             if fd is not None:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        self._requests = self._results = self._pid = None
-        self._broken = True
+        self._requests = self._results = None
 
     def _drain(self) -> None:
         """Read every result the helper has written so far, without waiting."""
