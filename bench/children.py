@@ -52,30 +52,48 @@ def generate(root: Path, n_tests: int) -> None:
     (root / "proj" / "__init__.py").write_text("")
     funcs = []
     for i in range(N_FUNCS):
-        funcs.append(textwrap.dedent(f"""
+        funcs.append(
+            textwrap.dedent(f"""
             def f{i}(x):
                 total = 0
                 for k in range(200):
                     total += (k * {i + 1} + x) % 7
                 return total
-        """))
+        """)
+        )
     (root / "proj" / "calc.py").write_text("".join(funcs).lstrip())
     per_file = 5
     for start in range(0, n_tests, per_file):
-        body = ["import multiprocessing", "", "from proj import calc", "",
-                'CTX = multiprocessing.get_context("spawn")', ""]
+        body = [
+            "import multiprocessing",
+            "",
+            "from proj import calc",
+            "",
+            'CTX = multiprocessing.get_context("spawn")',
+            "",
+        ]
         for t in range(start, min(start + per_file, n_tests)):
             fn = f"calc.f{t % N_FUNCS}"
             if t % 2 == 0:
-                body += ["", f"def test_{t}():",
-                         "    with CTX.Pool(2) as pool:",
-                         f"        assert len(pool.map({fn}, [1, 2])) == 2", ""]
+                body += [
+                    "",
+                    f"def test_{t}():",
+                    "    with CTX.Pool(2) as pool:",
+                    f"        assert len(pool.map({fn}, [1, 2])) == 2",
+                    "",
+                ]
             else:
-                body += ["", f"def test_{t}():",
-                         f"    procs = [CTX.Process(target={fn}, args=(i,)) for i in (1, 2)]",
-                         "    for p in procs:", "        p.start()",
-                         "    for p in procs:", "        p.join()",
-                         "    assert [p.exitcode for p in procs] == [0, 0]", ""]
+                body += [
+                    "",
+                    f"def test_{t}():",
+                    f"    procs = [CTX.Process(target={fn}, args=(i,)) for i in (1, 2)]",
+                    "    for p in procs:",
+                    "        p.start()",
+                    "    for p in procs:",
+                    "        p.join()",
+                    "    assert [p.exitcode for p in procs] == [0, 0]",
+                    "",
+                ]
         (root / "tests" / f"test_m{start // per_file}.py").write_text("\n".join(body))
 
 
@@ -108,8 +126,19 @@ def measure(root: Path, reps: int) -> dict[str, list[float]]:
     phases = {
         "plain": [*pytest, "-p", "no:testmon_watch"],
         "testmon": [*pytest, "--testmon"],
-        "coverage": [py, "-m", "coverage", "run", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                     "-p", "no:testmon_watch"],
+        "coverage": [
+            py,
+            "-m",
+            "coverage",
+            "run",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:testmon_watch",
+        ],
     }
     logs = WORK_DIR.parent / "logs-children"
     logs.mkdir(parents=True, exist_ok=True)
@@ -122,10 +151,15 @@ def measure(root: Path, reps: int) -> dict[str, list[float]]:
             if name == "coverage":
                 n_parts = len(list(root.glob(".coverage.*")))
                 times["combine"].append(
-                    timed([py, "-m", "coverage", "combine", "-q"], root,
-                          logs / f"combine-{rep}.log"))
-                print(f"  rep {rep + 1}/{reps} combine   {times['combine'][-1]:6.2f} s"
-                      f" ({n_parts} data files)", flush=True)
+                    timed(
+                        [py, "-m", "coverage", "combine", "-q"], root, logs / f"combine-{rep}.log"
+                    )
+                )
+                print(
+                    f"  rep {rep + 1}/{reps} combine   {times['combine'][-1]:6.2f} s"
+                    f" ({n_parts} data files)",
+                    flush=True,
+                )
     return times
 
 
@@ -140,8 +174,11 @@ def edit_check(root: Path, n_tests: int) -> tuple[int, int]:
     calc.write_text(calc.read_text().replace("(k * 1 + x) % 7", "(k * 1 + x) % 7 + 0", 1))
     timed(cmd, root, logs / "check-edit.log")
     text = (logs / "check-edit.log").read_text()
-    selected = sum(int(w) for w, nxt in zip(text.split(), text.split()[1:], strict=False)
-                   if w.isdigit() and nxt.rstrip(",") in ("passed", "failed"))
+    selected = sum(
+        int(w)
+        for w, nxt in zip(text.split(), text.split()[1:], strict=False)
+        if w.isdigit() and nxt.rstrip(",") in ("passed", "failed")
+    )
     expected = len([t for t in range(n_tests) if t % N_FUNCS == 0])
     clean(root)
     return selected, expected
@@ -184,8 +221,10 @@ def main() -> None:
     times = measure(root, args.reps)
     selected, expected = edit_check(root, args.tests)
     text = report(times, args.tests, args.reps)
-    text += (f"Check: after editing `f0` (run only in children) `pytest --testmon` ran "
-             f"{selected} tests (the {expected} whose children run it).\n")
+    text += (
+        f"Check: after editing `f0` (run only in children) `pytest --testmon` ran "
+        f"{selected} tests (the {expected} whose children run it).\n"
+    )
     print()
     print(text)
     RESULTS.write_text(text)

@@ -43,8 +43,16 @@ def main() -> None:
                 "python -c pass": [python, "-c", "pass"],
                 "python -c 'import pytest'": [python, "-c", "import pytest"],
                 "pytest, no plugins, empty folder": [
-                    python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    "-p", "no:testmon_watch", "-p", "no:pytest-testmon",
+                    python,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "-p",
+                    "no:testmon_watch",
+                    "-p",
+                    "no:pytest-testmon",
                 ],
             }
             for name, cmd in cases.items():

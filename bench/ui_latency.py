@@ -72,8 +72,13 @@ from testmon_watch.worker.protocol import (  # noqa: E402
 
 SIZE = (140, 40)
 KEYS = ["j", "j", "j", "j", "j", "slash", "1", "2", "escape"]
-KIND = {"j": "j (cursor)", "slash": "/ (open filter)", "1": "typing in filter",
-        "2": "typing in filter", "escape": "escape (clear filter)"}
+KIND = {
+    "j": "j (cursor)",
+    "slash": "/ (open filter)",
+    "1": "typing in filter",
+    "2": "typing in filter",
+    "escape": "escape (clear filter)",
+}
 GAP = 0.01  # seconds between a key's effect and the next key (a fast typist: 100 keys/s)
 KEY_TIMEOUT = 10.0
 FAILURE = """\
@@ -107,14 +112,28 @@ def wire(message: Any) -> Any:
     return decode(encode(message))
 
 
-def produce(listener: Listener, run_id: str, ids: list[str], seconds: float,
-            done: threading.Event, stamps: dict[str, float]) -> None:
+def produce(
+    listener: Listener,
+    run_id: str,
+    ids: list[str],
+    seconds: float,
+    done: threading.Event,
+    stamps: dict[str, float],
+) -> None:
     """A fast worker's run: every message through JSON, all results within `seconds`."""
     stamps["first"] = time.perf_counter()
     listener(RunRequested(run_id, "affected", "shop/pricing.py"))
-    listener(wire(RunStarted(run_id, "shop/pricing.py", "shop/pricing.py",
-                             [SelectedTest(i, ["shop/pricing.py changed in bulk_price"])
-                              for i in ids], 0)))
+    listener(
+        wire(
+            RunStarted(
+                run_id,
+                "shop/pricing.py",
+                "shop/pricing.py",
+                [SelectedTest(i, ["shop/pricing.py changed in bulk_price"]) for i in ids],
+                0,
+            )
+        )
+    )
     start = time.perf_counter()
     counts = {"passed": 0, "failed": 0}
     for index, nodeid in enumerate(ids):
@@ -122,16 +141,32 @@ def produce(listener: Listener, run_id: str, ids: list[str], seconds: float,
         failed = index % 97 == 0
         outcome = "failed" if failed else "passed"
         counts[outcome] += 1
-        listener(wire(TestFinished(run_id, nodeid, outcome, 0.0004,
-                                   longrepr=FAILURE if failed else "",
-                                   location=[nodeid.split("::")[0], 1, "test"])))
+        listener(
+            wire(
+                TestFinished(
+                    run_id,
+                    nodeid,
+                    outcome,
+                    0.0004,
+                    longrepr=FAILURE if failed else "",
+                    location=[nodeid.split("::")[0], 1, "test"],
+                )
+            )
+        )
         ahead = start + seconds * (index + 1) / len(ids) - time.perf_counter()
         if ahead > 0.002:
             time.sleep(ahead)
     finished = wire(RunFinished(run_id, 1 if counts["failed"] else 0, counts))
     listener(finished)
-    listener(RunDone(run_id, "shop/pricing.py", finished, {},
-                     {"selection": 0.01, "first_result": 0.05, "done": seconds}))
+    listener(
+        RunDone(
+            run_id,
+            "shop/pricing.py",
+            finished,
+            {},
+            {"selection": 0.01, "first_result": 0.05, "done": seconds},
+        )
+    )
     stamps["last"] = time.perf_counter()
     done.set()
 
@@ -191,8 +226,9 @@ class Bench:
         self.condition = None
         return self.effect_at - sent
 
-    async def keys_until(self, scenario: Scenario, stop: Callable[[], bool],
-                         rounds: int | None = None) -> None:
+    async def keys_until(
+        self, scenario: Scenario, stop: Callable[[], bool], rounds: int | None = None
+    ) -> None:
         """Press the key loop until `stop()` (or for `rounds` loops when idle)."""
         typed = ""
         done_rounds = 0
@@ -215,18 +251,18 @@ class Bench:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)
 
-    async def flood(self, scenario: Scenario, run_id: str, ids: list[str],
-                    seconds: float) -> None:
+    async def flood(self, scenario: Scenario, run_id: str, ids: list[str], seconds: float) -> None:
         done = threading.Event()
         stamps: dict[str, float] = {}
         frames, flushes = self.frames, self.app.flushes
-        thread = threading.Thread(target=produce, daemon=True,
-                                  args=(self.app.pump.listener, run_id, ids, seconds,
-                                        done, stamps))
+        thread = threading.Thread(
+            target=produce,
+            daemon=True,
+            args=(self.app.pump.listener, run_id, ids, seconds, done, stamps),
+        )
         thread.start()
         await self.keys_until(scenario, done.is_set)
-        while self.app.pump._pending or self.app._flush_timer is not None \
-                or self.app.state.running:
+        while self.app.pump._pending or self.app._flush_timer is not None or self.app.state.running:
             await asyncio.sleep(0.001)
         shown = time.perf_counter()
         thread.join()
@@ -280,33 +316,43 @@ def p95(values: list[float]) -> float:
 
 
 def table(scenarios: list[Scenario]) -> list[str]:
-    rows = ["| scenario | key | presses | median ms | p95 ms | max ms |",
-            "|---|---|---:|---:|---:|---:|"]
+    rows = [
+        "| scenario | key | presses | median ms | p95 ms | max ms |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for scenario in scenarios:
         every: list[float] = []
         for kind, values in scenario.latencies.items():
             every += values
-            rows.append(f"| {scenario.name} | {kind} | {len(values)} | "
-                        f"{ms(statistics.median(values))} | {ms(p95(values))} | "
-                        f"{ms(max(values))} |")
-        rows.append(f"| **{scenario.name}** | **all keys** | **{len(every)}** | "
-                    f"**{ms(statistics.median(every))}** | **{ms(p95(every))}** | "
-                    f"**{ms(max(every))}** |")
+            rows.append(
+                f"| {scenario.name} | {kind} | {len(values)} | "
+                f"{ms(statistics.median(values))} | {ms(p95(values))} | "
+                f"{ms(max(values))} |"
+            )
+        rows.append(
+            f"| **{scenario.name}** | **all keys** | **{len(every)}** | "
+            f"**{ms(statistics.median(every))}** | **{ms(p95(every))}** | "
+            f"**{ms(max(every))}** |"
+        )
     return rows
 
 
 def flood_table(scenarios: list[Scenario], tests: int) -> list[str]:
-    rows = ["| flood | runs | events fed in (s) | all applied after (s) | frames per run | "
-            "frames/s | flushes per run |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| flood | runs | events fed in (s) | all applied after (s) | frames per run | "
+        "frames/s | flushes per run |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for s in scenarios:
         if not s.frames:
             continue
         shown = statistics.median(s.shown_seconds)
         frames = statistics.median(s.frames)
-        rows.append(f"| {s.name} ({tests} tests) | {len(s.frames)} | "
-                    f"{statistics.median(s.feed_seconds):.2f} | {shown:.2f} | {frames:.0f} | "
-                    f"{frames / shown:.0f} | {statistics.median(s.flushes):.0f} |")
+        rows.append(
+            f"| {s.name} ({tests} tests) | {len(s.frames)} | "
+            f"{statistics.median(s.feed_seconds):.2f} | {shown:.2f} | {frames:.0f} | "
+            f"{frames / shown:.0f} | {statistics.median(s.flushes):.0f} |"
+        )
     return rows
 
 
@@ -314,8 +360,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--floods", type=int, default=10, help="runs per flood scenario")
-    parser.add_argument("--seconds", type=float, default=1.0,
-                        help="the producer feeds all results within this time")
+    parser.add_argument(
+        "--seconds", type=float, default=1.0, help="the producer feeds all results within this time"
+    )
     parser.add_argument("--idle-rounds", type=int, default=10)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-ui.md")
     args = parser.parse_args()
@@ -332,7 +379,8 @@ def main() -> int:
         f"`.venv/bin/python bench/ui_latency.py --tests {args.tests} --floods {args.floods} "
         f"--seconds {args.seconds}` ({elapsed:.0f} s). Python {platform.python_version()}, "
         f"Textual {textual.__version__}, {os.cpu_count()} CPUs"
-        + (f", load average {load[0]:.1f} at the end" if load else "") + ".",
+        + (f", load average {load[0]:.1f} at the end" if load else "")
+        + ".",
         "",
         "Key-to-effect latency: from sending the key through the headless driver to the "
         "first frame rendered after its effect holds (see the module docstring). "

@@ -194,8 +194,15 @@ def _pgid(pid: int) -> int | None:
 class Watcher:
     """A watcher process in its own process group, its stdout read line by line."""
 
-    def __init__(self, name: str, argv: list[str], cwd: Path, env: dict[str, str],
-                 patterns: Patterns, log: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        patterns: Patterns,
+        log: Path,
+    ) -> None:
         self.name = name
         self.patterns = patterns
         self.log_path = log
@@ -205,8 +212,13 @@ class Watcher:
         self._lines: queue.Queue[tuple[float, str | None]] = queue.Queue()
         self.last_line = ""
         self.proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         _LIVE.append(self)
         self._known: set[int] = set()  # every descendant ever seen, for the final sweep
@@ -399,8 +411,7 @@ def _log(msg: str) -> None:
 class Session:
     """Drives one watcher: initial run, saves, memory; keeps the run accounting."""
 
-    def __init__(self, watcher: Watcher, project: Project, copy: Path,
-                 pause: float = 0.0) -> None:
+    def __init__(self, watcher: Watcher, project: Project, copy: Path, pause: float = 0.0) -> None:
         self.w = watcher
         self.pause = pause  # seconds between a run's end and the next timed save
         self.p = watcher.patterns
@@ -428,8 +439,13 @@ class Session:
     def idle(self) -> bool:
         return self.starts == self.dones and not self.queued
 
-    def until(self, kinds: tuple[str, ...], deadline: float, what: str,
-              seen: Callable[[str, str], None] | None = None) -> tuple[float, str, str]:
+    def until(
+        self,
+        kinds: tuple[str, ...],
+        deadline: float,
+        what: str,
+        seen: Callable[[str, str], None] | None = None,
+    ) -> tuple[float, str, str]:
         """Read lines until one of kinds; returns (time, line, kind)."""
         while True:
             at, line = self.w.next_line(deadline, what)
@@ -526,8 +542,9 @@ class Session:
                 # Idle first: then the next run header can only be this save's.
                 self.wait_idle(SAVE_TIMEOUT, "the memory-phase runs to end")
             self.edit.save_unique(k)
-            self.until(("start",), time.monotonic() + SAVE_TIMEOUT,
-                       f"memory save {k + 1}'s run to start")
+            self.until(
+                ("start",), time.monotonic() + SAVE_TIMEOUT, f"memory save {k + 1}'s run to start"
+            )
         self.wait_idle(SAVE_TIMEOUT, "the last memory-phase run to end")
         return self.starts - starts_before
 
@@ -537,10 +554,20 @@ class Session:
 
 def _env(venv_bin: Path) -> dict[str, str]:
     env = {
-        k: v for k, v in os.environ.items()
-        if k not in ("PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "VIRTUAL_ENV",
-                     "COVERAGE_PROCESS_START", "PYTHONDONTWRITEBYTECODE", "TESTMON_DATAFILE",
-                     "FORCE_COLOR", "PY_COLORS")
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "PYTHONPATH",
+            "PYTEST_ADDOPTS",
+            "PYTEST_PLUGINS",
+            "VIRTUAL_ENV",
+            "COVERAGE_PROCESS_START",
+            "PYTHONDONTWRITEBYTECODE",
+            "TESTMON_DATAFILE",
+            "FORCE_COLOR",
+            "PY_COLORS",
+        )
     }
     env.update(PYTHONUNBUFFERED="1", NO_COLOR="1", VIRTUAL_ENV=str(venv_bin.parent))
     env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
@@ -559,8 +586,9 @@ def start_tool(tool: str, python: Path, copy: Path, project: str) -> Watcher:
     return Watcher(f"{project}/{tool}", argv, copy, _env(venv_bin), patterns, log)
 
 
-def bench_one(project: Project, tool: str, python: Path, saves: int,
-              memory_saves: int, pause: float = 0.0) -> Result:
+def bench_one(
+    project: Project, tool: str, python: Path, saves: int, memory_saves: int, pause: float = 0.0
+) -> Result:
     res = Result(project.name, tool)
     copy = watch_projects.fresh_copy(project, SCRATCH_DIR / f"watch-{project.name}-{tool}")
     watcher = start_tool(tool, python, copy, project.name)
@@ -575,9 +603,12 @@ def bench_one(project: Project, tool: str, python: Path, saves: int,
         if res.warmup.selected != project.expected_selected:
             res.notes.append(
                 f"warm-up save ran {res.warmup.selected} tests, expected "
-                f"{project.expected_selected}")
-        _log(f"  {project.name:5} {tool:4} warm-up save: first result "
-             f"{_ms(res.warmup.first_ms)} ms, done {_ms(res.warmup.done_ms)} ms")
+                f"{project.expected_selected}"
+            )
+        _log(
+            f"  {project.name:5} {tool:4} warm-up save: first result "
+            f"{_ms(res.warmup.first_ms)} ms, done {_ms(res.warmup.done_ms)} ms"
+        )
         for i in range(2, saves + 2):
             s = session.timed_save(i)
             res.saves.append(s)
@@ -587,13 +618,16 @@ def bench_one(project: Project, tool: str, python: Path, saves: int,
                 res.notes.append(f"save {i}: {s.extra_runs} extra run(s) started")
             if s.selected != project.expected_selected:
                 res.notes.append(
-                    f"save {i}: ran {s.selected} tests, expected {project.expected_selected}")
+                    f"save {i}: ran {s.selected} tests, expected {project.expected_selected}"
+                )
             if s.first_ms is None:
                 res.notes.append(f"save {i}: no test result line before the end of the run")
-        _log(f"  {project.name:5} {tool:4} {len(res.saves)} saves: first result median "
-             f"{_ms(res.stat('first_ms', 'median'))} ms p95 {_ms(res.stat('first_ms', 'p95'))}"
-             f" ms; done median {_ms(res.stat('done_ms', 'median'))} ms p95 "
-             f"{_ms(res.stat('done_ms', 'p95'))} ms")
+        _log(
+            f"  {project.name:5} {tool:4} {len(res.saves)} saves: first result median "
+            f"{_ms(res.stat('first_ms', 'median'))} ms p95 {_ms(res.stat('first_ms', 'p95'))}"
+            f" ms; done median {_ms(res.stat('done_ms', 'median'))} ms p95 "
+            f"{_ms(res.stat('done_ms', 'p95'))} ms"
+        )
         if tool == "ours" and memory_saves:
             session.settle()
             res.memory["after_timed_saves"] = watcher.memory()
@@ -606,17 +640,21 @@ def bench_one(project: Project, tool: str, python: Path, saves: int,
             res.memory["memory_seconds"] = round(time.monotonic() - t, 1)
             before = res.memory["after_timed_saves"]["total"]
             after = res.memory["after_memory_saves"]["total"]
-            _log(f"  {project.name:5} {tool:4} memory: {before / 1024:.1f} MB after the timed "
-                 f"saves, {after / 1024:.1f} MB after {memory_saves} more saves ({runs} runs, "
-                 f"{res.memory['memory_seconds']} s)")
+            _log(
+                f"  {project.name:5} {tool:4} memory: {before / 1024:.1f} MB after the timed "
+                f"saves, {after / 1024:.1f} MB after {memory_saves} more saves ({runs} runs, "
+                f"{res.memory['memory_seconds']} s)"
+            )
     except BenchError as exc:
         res.error = str(exc)
         _log(f"  {project.name:5} {tool:4} FAILED: {exc}")
     finally:
         res.strays = watcher.stop()
         if res.strays:
-            res.notes.append(f"{len(res.strays)} process(es) still alive {STOP_TIMEOUT:.0f}+ s "
-                             "after SIGTERM; killed")
+            res.notes.append(
+                f"{len(res.strays)} process(es) still alive {STOP_TIMEOUT:.0f}+ s "
+                "after SIGTERM; killed"
+            )
         text = watcher.log_path.read_text(encoding="utf-8", errors="replace")
         recycles = text.count("worker recycling:")
         if recycles:
@@ -693,8 +731,10 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> s
         if o and b:
             rf = _ratio(b.stat("first_ms", "median"), o.stat("first_ms", "median"))
             rd = _ratio(b.stat("done_ms", "median"), o.stat("done_ms", "median"))
-            lines.append(f"| {project} | {'-' if rf is None else f'{rf:.1f}x'} | "
-                         f"{'-' if rd is None else f'{rd:.1f}x'} |")
+            lines.append(
+                f"| {project} | {'-' if rf is None else f'{rf:.1f}x'} | "
+                f"{'-' if rd is None else f'{rd:.1f}x'} |"
+            )
     # Where the time goes (ours' own summary line, timed from the first file event).
     ours = [r for r in results if r.tool == "ours" and r.saves]
     if ours:
@@ -713,8 +753,7 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> s
         ]
         for r in ours:
             tt = [s.tool_timing for s in r.saves if s.tool_timing]
-            lag = [s.done_ms - d for s in r.saves
-                   if (d := s.tool_timing.get("done")) is not None]
+            lag = [s.done_ms - d for s in r.saves if (d := s.tool_timing.get("done")) is not None]
             lines.append(
                 f"| {r.project} | {_median_ms(lag)} | "
                 f"{_median_ms([t.get('selection') for t in tt])} | "
@@ -765,25 +804,31 @@ def targets(results: list[Result]) -> list[str]:
     if torch_ours and torch_ours.saves:
         v = torch_ours.stat("first_ms", "median")
         ok = v is not None and v <= TARGET_TORCH_FIRST_MS
-        out.append(f"{'PASS' if ok else 'MISS'}: torch project save-to-first-result median "
-                   f"{_ms(v)} ms <= {TARGET_TORCH_FIRST_MS:.0f} ms")
+        out.append(
+            f"{'PASS' if ok else 'MISS'}: torch project save-to-first-result median "
+            f"{_ms(v)} ms <= {TARGET_TORCH_FIRST_MS:.0f} ms"
+        )
     for project in ("small", "torch"):
         o, b = by.get((project, "ours")), by.get((project, "ptw"))
         if o and b and o.saves and b.saves:
             ratio = _ratio(b.stat("first_ms", "median"), o.stat("first_ms", "median"))
             ok = ratio is not None and ratio >= TARGET_SPEEDUP
-            out.append(f"{'PASS' if ok else 'MISS'}: {project} project save-to-first-result "
-                       f"{'-' if ratio is None else f'{ratio:.1f}'}x faster than ptw (>= "
-                       f"{TARGET_SPEEDUP:.0f}x)")
+            out.append(
+                f"{'PASS' if ok else 'MISS'}: {project} project save-to-first-result "
+                f"{'-' if ratio is None else f'{ratio:.1f}'}x faster than ptw (>= "
+                f"{TARGET_SPEEDUP:.0f}x)"
+            )
     for res in results:
         if res.memory.get("after_memory_saves"):
             a = _mem_mb(res.memory["after_timed_saves"])
             z = _mem_mb(res.memory["after_memory_saves"])
             g = (z - a) / a * 100 if a and z else None
             ok = g is not None and g <= TARGET_MEMORY_GROWTH
-            out.append(f"{'PASS' if ok else 'MISS'}: memory growth over "
-                       f"{res.memory['memory_saves']} saves {'-' if g is None else f'{g:+.1f}'}% "
-                       f"<= {TARGET_MEMORY_GROWTH:.0f}%")
+            out.append(
+                f"{'PASS' if ok else 'MISS'}: memory growth over "
+                f"{res.memory['memory_saves']} saves {'-' if g is None else f'{g:+.1f}'}% "
+                f"<= {TARGET_MEMORY_GROWTH:.0f}%"
+            )
     return out
 
 
@@ -792,22 +837,29 @@ def targets(results: list[Result]) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="5 timed saves per tool and no memory phase")
+    parser.add_argument(
+        "--quick", action="store_true", help="5 timed saves per tool and no memory phase"
+    )
     parser.add_argument("--saves", type=int, default=None, help="timed saves per tool (25)")
-    parser.add_argument("--memory-saves", type=int, default=None,
-                        help="saves in the memory phase (500; 0 skips it)")
-    parser.add_argument("--pause-ms", type=float, default=1000.0,
-                        help="pause between a run's end and the next timed save, as a "
-                             "developer reads the result (1000; 0: save at once)")
+    parser.add_argument(
+        "--memory-saves", type=int, default=None, help="saves in the memory phase (500; 0 skips it)"
+    )
+    parser.add_argument(
+        "--pause-ms",
+        type=float,
+        default=1000.0,
+        help="pause between a run's end and the next timed save, as a "
+        "developer reads the result (1000; 0: save at once)",
+    )
     parser.add_argument("--projects", default="small,torch")
     parser.add_argument("--tools", default="ours,ptw")
     args = parser.parse_args()
     args.projects = [p for p in args.projects.split(",") if p]
     args.tools = [t for t in args.tools.split(",") if t]
     saves = args.saves if args.saves is not None else (5 if args.quick else 25)
-    memory_saves = (args.memory_saves if args.memory_saves is not None
-                    else (0 if args.quick else 500))
+    memory_saves = (
+        args.memory_saves if args.memory_saves is not None else (0 if args.quick else 500)
+    )
     for name in args.projects:
         if name not in watch_projects.PROJECTS:
             parser.error(f"unknown project {name!r}")
@@ -833,15 +885,24 @@ def main() -> int:
     try:
         for name in args.projects:
             project = watch_projects.PROJECTS[name]()
-            _log(f"{name}: {project.tests} tests, editing {project.edit_path} "
-                 f"({project.expected_selected} tests execute it)")
+            _log(
+                f"{name}: {project.tests} tests, editing {project.edit_path} "
+                f"({project.expected_selected} tests execute it)"
+            )
             for tool in args.tools:
                 if tool not in pythons:
                     results.append(Result(name, tool, error="venv unavailable"))
                     continue
-                results.append(bench_one(project, tool, pythons[tool], saves,
-                                         memory_saves if name == "small" else 0,
-                                         args.pause_ms / 1000))
+                results.append(
+                    bench_one(
+                        project,
+                        tool,
+                        pythons[tool],
+                        saves,
+                        memory_saves if name == "small" else 0,
+                        args.pause_ms / 1000,
+                    )
+                )
     except KeyboardInterrupt:
         _log("interrupted; stopping the watchers")
         _kill_all()
@@ -850,14 +911,26 @@ def main() -> int:
     text = report(results, args, elapsed)
     RESULTS_MD.write_text(text, encoding="utf-8")
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    RESULTS_JSON.write_text(json.dumps(
-        [{**r.__dict__, "saves": [s.__dict__ for s in r.saves],
-          "warmup": r.warmup.__dict__ if r.warmup else None} for r in results],
-        indent=1, default=str))
+    RESULTS_JSON.write_text(
+        json.dumps(
+            [
+                {
+                    **r.__dict__,
+                    "saves": [s.__dict__ for s in r.saves],
+                    "warmup": r.warmup.__dict__ if r.warmup else None,
+                }
+                for r in results
+            ],
+            indent=1,
+            default=str,
+        )
+    )
     _log("")
     _log(text)
-    _log(f"wrote {RESULTS_MD.relative_to(BENCH_DIR.parent)}; logs in "
-         f"{LOG_DIR.relative_to(BENCH_DIR.parent)}/watch-*.log")
+    _log(
+        f"wrote {RESULTS_MD.relative_to(BENCH_DIR.parent)}; logs in "
+        f"{LOG_DIR.relative_to(BENCH_DIR.parent)}/watch-*.log"
+    )
     return 1 if any(r.error for r in results) else 0
 
 

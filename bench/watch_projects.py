@@ -203,8 +203,6 @@ def fresh_copy(project: Project, dst: Path) -> Path:
     shutil.copytree(
         project.root,
         dst,
-        ignore=shutil.ignore_patterns(
-            ".pytest_cache", ".testmondata*", ".bench-*", "__pycache__"
-        ),
+        ignore=shutil.ignore_patterns(".pytest_cache", ".testmondata*", ".bench-*", "__pycache__"),
     )
     return dst

@@ -36,8 +36,17 @@ def _has(py: Path, module: str) -> bool:
 
 def _pip(py: Path, args: list[str], log: Path, constraints: Path) -> None:
     venvs._run(
-        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         "-c", str(constraints), *args],
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-c",
+            str(constraints),
+            *args,
+        ],
         log,
     )
 

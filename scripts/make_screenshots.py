@@ -74,8 +74,12 @@ def finished_runs(app: TestmonWatchApp) -> int:
 
 def idle(app: TestmonWatchApp, runs: int) -> Callable[[], bool]:
     """True once more than `runs` runs have finished and nothing is queued or applying."""
-    return lambda: (finished_runs(app) > runs and not app.state.running
-                    and not app.pump._pending and app._flush_timer is None)
+    return lambda: (
+        finished_runs(app) > runs
+        and not app.state.running
+        and not app.pump._pending
+        and app._flush_timer is None
+    )
 
 
 async def drive(root: Path, out: Path) -> None:
@@ -126,8 +130,11 @@ async def drive(root: Path, out: Path) -> None:
         await until(pilot, idle(app, runs), "the run after fixing bulk_price()")
         app.clear_notifications()
         await pilot.press("v")
-        await until(pilot, lambda: isinstance(app.screen, CoverageScreen)
-                    and app.screen.data is not None, "the coverage data")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, CoverageScreen) and app.screen.data is not None,
+            "the coverage data",
+        )
         screen = app.screen
         assert isinstance(screen, CoverageScreen)
         files = screen.query_one("#coverage-files", DataTable)
@@ -135,8 +142,11 @@ async def drive(root: Path, out: Path) -> None:
         if COVERAGE_FILE not in rows:
             raise SystemExit(f"make_screenshots: {COVERAGE_FILE} not in the coverage table")
         files.move_cursor(row=rows.index(COVERAGE_FILE))
-        await until(pilot, lambda: screen.file is not None and screen.file.path == COVERAGE_FILE,
-                    "the source of " + COVERAGE_FILE)
+        await until(
+            pilot,
+            lambda: screen.file is not None and screen.file.path == COVERAGE_FILE,
+            "the source of " + COVERAGE_FILE,
+        )
         lines = pricing.read_text(encoding="utf-8").splitlines()
         target = next(i for i, line in enumerate(lines, 1) if GOOD in line)
         source_table = screen.query_one("#coverage-source", DataTable)
@@ -158,16 +168,25 @@ async def drive(root: Path, out: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "screenshots",
-                        help="folder for the SVGs (default: screenshots/)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "screenshots",
+        help="folder for the SVGs (default: screenshots/)",
+    )
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     os.environ.pop("TESTMON_DATAFILE", None)
     with tempfile.TemporaryDirectory(prefix="testmon-watch-shots-") as scratch:
         root = Path(scratch, "shop")
-        shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(
-            ".testmondata*", ".coverage*", "__pycache__", ".pytest_cache"))
+        shutil.copytree(
+            SHOP,
+            root,
+            ignore=shutil.ignore_patterns(
+                ".testmondata*", ".coverage*", "__pycache__", ".pytest_cache"
+            ),
+        )
         asyncio.run(drive(root.resolve(), out))
     return 0
 

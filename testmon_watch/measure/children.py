@@ -290,8 +290,14 @@ def _restart_forkserver() -> None:
 class ChildRecorder:
     """Runs in a child: records everything the process executes, writes it on exit."""
 
-    def __init__(self, root: Path, out_dir: Path, key: str, tracer: Any = None,
-                 multiprocessing_child: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        out_dir: Path,
+        key: str,
+        tracer: Any = None,
+        multiprocessing_child: bool = False,
+    ) -> None:
         from testmon_watch.measure.file_reads import FileReadWatcher
         from testmon_watch.measure.recorder import ProjectFiles
         from testmon_watch.measure.tracer import make_tracer
@@ -582,7 +588,8 @@ def become_forked_child(tracer: Any, key: str, root: Path, out_dir: Path) -> Chi
     # Forked by multiprocessing (or by hand): "starting" until a target runs. A bare
     # os.fork() never reaches _bootstrap, so it is marked running right away.
     in_multiprocessing = _forking_for_multiprocessing()
-    recorder = ChildRecorder(root, out_dir, key, tracer=tracer,
-                             multiprocessing_child=in_multiprocessing)
+    recorder = ChildRecorder(
+        root, out_dir, key, tracer=tracer, multiprocessing_child=in_multiprocessing
+    )
     recorder.start(tracer_running=True)
     return recorder

@@ -24,25 +24,31 @@ from testmon_watch.core.packing import unpack_ints, unpack_lines
 
 @dataclass(frozen=True)
 class ExportSummary:
-    path: Path              # the written data file
-    files: int              # source files with at least one line
-    contexts: int           # contexts written (tests and shared units with at least one line)
+    path: Path  # the written data file
+    files: int  # source files with at least one line
+    contexts: int  # contexts written (tests and shared units with at least one line)
     merged_deselected: int  # valid tests whose lines came from earlier runs (not run this time)
-    tests: int = 0          # test contexts among `contexts`
+    tests: int = 0  # test contexts among `contexts`
     skipped_pending: int = 0  # tests left out: their recorded lines are out of date
 
     def message(self, cwd: Path | None = None) -> str:
         """One line for the terminal: "testmon-watch: wrote .coverage (...)"."""
         name = _display_path(self.path, cwd)
-        parts = [f"{self.files} file{'s' if self.files != 1 else ''}",
-                 f"{self.tests} test{'s' if self.tests != 1 else ''}"]
+        parts = [
+            f"{self.files} file{'s' if self.files != 1 else ''}",
+            f"{self.tests} test{'s' if self.tests != 1 else ''}",
+        ]
         if self.merged_deselected:
             plural = "s" if self.merged_deselected != 1 else ""
-            parts.append(f"lines of {self.merged_deselected} deselected test{plural} "
-                         "merged from earlier runs")
+            parts.append(
+                f"lines of {self.merged_deselected} deselected test{plural} "
+                "merged from earlier runs"
+            )
         if self.skipped_pending:
-            parts.append(f"{self.skipped_pending} out-of-date "
-                         f"test{'s' if self.skipped_pending != 1 else ''} left out")
+            parts.append(
+                f"{self.skipped_pending} out-of-date "
+                f"test{'s' if self.skipped_pending != 1 else ''} left out"
+            )
         return f"testmon-watch: wrote {name} ({', '.join(parts)})"
 
 
@@ -111,12 +117,17 @@ def _selected(path: str, prefixes: Sequence[str]) -> bool:
     return False
 
 
-def _valid_fingerprints(db: Database, files: dict[int, FileRow],
-                        fingerprint_ids: set[int]) -> set[int]:
+def _valid_fingerprints(
+    db: Database, files: dict[int, FileRow], fingerprint_ids: set[int]
+) -> set[int]:
     """Fingerprints whose checksums all still exist in their file's current blocks."""
-    by_file = db.fingerprints_of_files(
-        {file_id for file_id in db.fingerprint_files(fingerprint_ids).values()}
-    ) if fingerprint_ids else {}
+    by_file = (
+        db.fingerprints_of_files(
+            {file_id for file_id in db.fingerprint_files(fingerprint_ids).values()}
+        )
+        if fingerprint_ids
+        else {}
+    )
     current: dict[int, set[int]] = {}
     valid = set()
     for fp_id, (file_id, checksums) in by_file.items():
@@ -132,9 +143,14 @@ def _valid_fingerprints(db: Database, files: dict[int, FileRow],
     return valid
 
 
-def export_coverage(db: Database, env_id: int, root: Path, out_path: Path,
-                    source: Sequence[str] = (),
-                    ran: Collection[str] | None = None) -> ExportSummary:
+def export_coverage(
+    db: Database,
+    env_id: int,
+    root: Path,
+    out_path: Path,
+    source: Sequence[str] = (),
+    ran: Collection[str] | None = None,
+) -> ExportSummary:
     """Write `out_path` as a coverage.py data file (lines, one context per test and unit).
 
     `source` limits the files like coverage's `--source` (see `resolve_source`;
@@ -218,8 +234,14 @@ def export_coverage(db: Database, env_id: int, root: Path, out_path: Path,
     finally:
         if tmp.exists():
             tmp.unlink()
-    return ExportSummary(path=out_path, files=len(measured), contexts=len(contexts),
-                         merged_deselected=merged, tests=test_count, skipped_pending=skipped)
+    return ExportSummary(
+        path=out_path,
+        files=len(measured),
+        contexts=len(contexts),
+        merged_deselected=merged,
+        tests=test_count,
+        skipped_pending=skipped,
+    )
 
 
 def _lines_for(lines: dict[int, set[int]], filenames: dict[int, str]) -> dict[str, list[int]]:

@@ -20,8 +20,9 @@ from typing import Any
 class ModulePatches:
     """Wraps `importlib.import_module` and `os.stat` while installed."""
 
-    def __init__(self, on_imported: Callable[[ModuleType], None],
-                 on_missing: Callable[[str], None]) -> None:
+    def __init__(
+        self, on_imported: Callable[[ModuleType], None], on_missing: Callable[[str], None]
+    ) -> None:
         self.on_imported = on_imported
         self.on_missing = on_missing
         self._original_import: Callable[..., ModuleType] | None = None

@@ -813,9 +813,8 @@ class _LoadedCoverageTracer:
         import importlib.util
 
         # A loader by protocol (create_module, exec_module), not by importlib.abc class.
-        return importlib.util.spec_from_loader(
-            name, self, origin=self.module.__file__  # type: ignore[arg-type]
-        )
+        loader: Any = self
+        return importlib.util.spec_from_loader(name, loader, origin=self.module.__file__)
 
     def create_module(self, spec: Any) -> Any:
         return self.module

@@ -338,10 +338,14 @@ def _walk_scope(
     confcut = _confcutdir(config, root)
     seen: set[str] = set()
     for start in scope:
-        for parent in [start.parent, *start.parent.parents] if start.is_file() else [
-            start,
-            *start.parents,
-        ]:
+        for parent in (
+            [start.parent, *start.parent.parents]
+            if start.is_file()
+            else [
+                start,
+                *start.parents,
+            ]
+        ):
             candidate = parent / "conftest.py"
             if candidate.is_file():
                 conftests.add(candidate)
@@ -473,9 +477,7 @@ def end_session(config: pytest.Config) -> int | None:
     summary = f"{result.recorded} deselected in {duration:.2f}s"
     if verbosity >= 0:
         tw.sep("=", "test session starts", bold=True)
-        tw.line(
-            f"testmon-watch: changed: nothing; 0 of {result.recorded} recorded tests to run"
-        )
+        tw.line(f"testmon-watch: changed: nothing; 0 of {result.recorded} recorded tests to run")
         tw.line(
             f"testmon-watch: selected 0, deselected {result.recorded} "
             "(nothing changed: not collected)"

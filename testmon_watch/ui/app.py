@@ -53,9 +53,17 @@ FOCUS_MOVING_ACTIONS = ("filter", "filter_file")
 
 
 def _bindings() -> list[BindingType]:
-    bindings: list[BindingType] = [Binding(a.keys, a.action, a.description, show=a.show,
-                                           id=a.name, priority=a.name in FOCUS_MOVING_ACTIONS)
-                                   for a in ACTIONS]
+    bindings: list[BindingType] = [
+        Binding(
+            a.keys,
+            a.action,
+            a.description,
+            show=a.show,
+            id=a.name,
+            priority=a.name in FOCUS_MOVING_ACTIONS,
+        )
+        for a in ACTIONS
+    ]
     bindings.append(Binding("escape", "clear_filter", "Clear filter", show=False))
     return bindings
 
@@ -63,8 +71,10 @@ def _bindings() -> list[BindingType]:
 def editor_command(template: str | None, file: Path, line: int) -> list[str]:
     """The command that opens `file` at `line`: the configured template, else $VISUAL/$EDITOR."""
     if template:
-        return [part.replace("{file}", str(file)).replace("{line}", str(line))
-                for part in shlex.split(template)]
+        return [
+            part.replace("{file}", str(file)).replace("{line}", str(line))
+            for part in shlex.split(template)
+        ]
     editor = shlex.split(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi")
     name = Path(editor[0]).name
     if name in ("code", "codium", "subl", "zed"):
@@ -82,9 +92,15 @@ class TestmonWatchApp(App[int]):
     TITLE = "testmon-watch"
     BINDINGS: ClassVar[list[BindingType]] = _bindings()
 
-    def __init__(self, root: Path, make_session: SessionFactory,
-                 ui_config: UiConfig | None = None, run_on_start: bool = True,
-                 start_session: bool = True, load_known: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        make_session: SessionFactory,
+        ui_config: UiConfig | None = None,
+        run_on_start: bool = True,
+        start_session: bool = True,
+        load_known: bool = True,
+    ) -> None:
         super().__init__()
         self.root = root
         self.ui_config = ui_config or UiConfig()
@@ -113,8 +129,9 @@ class TestmonWatchApp(App[int]):
         if theme is not None:
             if theme not in self.available_themes:
                 known = ", ".join(sorted(self.available_themes))
-                raise ConfigError(f"[tool.testmon-watch] theme: unknown theme {theme!r} "
-                                  f"(known: {known})")
+                raise ConfigError(
+                    f"[tool.testmon-watch] theme: unknown theme {theme!r} (known: {known})"
+                )
             self.theme = theme
 
     # -- layout ------------------------------------------------------------------------------
@@ -231,8 +248,9 @@ class TestmonWatchApp(App[int]):
         progress = self.query_one("#progress", ProgressBar)
         progress.display = self.state.running
         if self.state.running:
-            progress.update(total=max(self.state.progress_total, 1),
-                            progress=self.state.progress_done)
+            progress.update(
+                total=max(self.state.progress_total, 1), progress=self.state.progress_done
+            )
         if self.history_index is None:
             self.show_detail()
 
@@ -243,9 +261,14 @@ class TestmonWatchApp(App[int]):
         if test is not None:
             pane.show(test_renderable(test))
         else:
-            pane.show(Text("Select a test to see its result and why it ran."
-                           if self.state.tests else "No tests yet: waiting for the first run.",
-                           "dim"))
+            pane.show(
+                Text(
+                    "Select a test to see its result and why it ran."
+                    if self.state.tests
+                    else "No tests yet: waiting for the first run.",
+                    "dim",
+                )
+            )
 
     @on(Tree.NodeHighlighted)
     def node_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
@@ -311,8 +334,9 @@ class TestmonWatchApp(App[int]):
         if node is None or node.data is None:
             self.notify("no test under the cursor", severity="warning")
             return
-        target = node.data.split(":", 1)[1] if node.data.startswith(("file:", "class:")) \
-            else node.data
+        target = (
+            node.data.split(":", 1)[1] if node.data.startswith(("file:", "class:")) else node.data
+        )
         self.session.run("nodeids", nodeids=[target], trigger=f"key: run {target}")
 
     def action_cancel(self) -> None:
@@ -360,8 +384,13 @@ class TestmonWatchApp(App[int]):
             self.notify("no runs yet")
             return
         index = len(runs) - 1 if self.history_index is None else self.history_index + step
-        index = max(0, min(len(runs) - 1, index if self.history_index is not None
-                           or step < 0 else len(runs) - 1))
+        index = max(
+            0,
+            min(
+                len(runs) - 1,
+                index if self.history_index is not None or step < 0 else len(runs) - 1,
+            ),
+        )
         self.history_index = index
         self.query_one(DetailPane).show(run_renderable(runs[index], index, len(runs)))
 
@@ -436,15 +465,19 @@ class TestmonWatchApp(App[int]):
             if action.name == "quit":
                 continue
             keys = self.ui_config.keys_for(action)
-            yield SystemCommand(action.description, f"key: {keys}",
-                                lambda a=action.action: self.run_palette_action(a))
+            yield SystemCommand(
+                action.description,
+                f"key: {keys}",
+                lambda a=action.action: self.run_palette_action(a),
+            )
 
     def run_palette_action(self, action: str) -> None:
         self.call_later(self.run_action, action)
 
 
-def run_app(root: Path, config: WatchConfig, pytest_args: Sequence[str],
-            options: argparse.Namespace) -> int:
+def run_app(
+    root: Path, config: WatchConfig, pytest_args: Sequence[str], options: argparse.Namespace
+) -> int:
     """Run the terminal app until `q`; the session is stopped on the way out."""
     try:
         ui_config = load_ui_config(root)
@@ -453,11 +486,16 @@ def run_app(root: Path, config: WatchConfig, pytest_args: Sequence[str],
         return EXIT_USAGE
 
     def make_session(listener: Listener) -> WatchSession:
-        return WatchSession(root, listener, config, pytest_args=pytest_args,
-                            on_change=config.on_change, timeout=config.timeout)
+        return WatchSession(
+            root,
+            listener,
+            config,
+            pytest_args=pytest_args,
+            on_change=config.on_change,
+            timeout=config.timeout,
+        )
 
-    app = TestmonWatchApp(root, make_session, ui_config,
-                          run_on_start=config.run_on_start)
+    app = TestmonWatchApp(root, make_session, ui_config, run_on_start=config.run_on_start)
     try:
         app.check_theme()
     except ConfigError as exc:

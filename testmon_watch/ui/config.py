@@ -70,21 +70,24 @@ def parse_ui_table(table: Any) -> UiConfig:
         raise ConfigError(f"{TABLE} must be a table, got {table!r}")
     keys = table.get("keys", {})
     if not isinstance(keys, dict):
-        raise ConfigError(f"{TABLE} keys must be a table of action = \"key\", got {keys!r}")
+        raise ConfigError(f'{TABLE} keys must be a table of action = "key", got {keys!r}')
     for name, value in keys.items():
         if name not in ACTION_NAMES:
             known = ", ".join(sorted(ACTION_NAMES))
             raise ConfigError(f"{TABLE} keys: unknown action {name!r} (known: {known})")
         if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{TABLE} keys.{name} must be a key name like \"r\", got {value!r}")
+            raise ConfigError(f'{TABLE} keys.{name} must be a key name like "r", got {value!r}')
     for name in ("theme", "editor"):
         if name in table and not isinstance(table[name], str):
             raise ConfigError(f"{TABLE} {name} must be a string, got {table[name]!r}")
     if "bell" in table and not isinstance(table["bell"], bool):
         raise ConfigError(f"{TABLE} bell must be true or false, got {table['bell']!r}")
-    return UiConfig(keys={k: v.replace(" ", "") for k, v in keys.items()},
-                    theme=table.get("theme"), editor=table.get("editor"),
-                    bell=table.get("bell", False))
+    return UiConfig(
+        keys={k: v.replace(" ", "") for k, v in keys.items()},
+        theme=table.get("theme"),
+        editor=table.get("editor"),
+        bell=table.get("bell", False),
+    )
 
 
 def load_ui_config(root: Path) -> UiConfig:

@@ -75,8 +75,9 @@ def build_coverage(root: Path, executed: Mapping[str, Mapping[int, set[str]]]) -
         except (OSError, UnicodeDecodeError):
             continue
         statements = executable_lines(source)
-        tests_by_line = {line: set(tests) for line, tests in executed[path].items()
-                         if line in statements}
+        tests_by_line = {
+            line: set(tests) for line, tests in executed[path].items() if line in statements
+        }
         data.files[path] = FileCoverage(path, statements, tests_by_line)
     return data
 

@@ -27,13 +27,32 @@ FAILING = ("failed", "error", "crashed", "timeout", "xpassed")
 PASSING = ("passed", "skipped", "xfailed")
 # Display order: failures first, then what is going on, then the rest.
 STATUS_ORDER = {
-    "crashed": 0, "timeout": 1, "error": 2, "failed": 3, "xpassed": 4, "running": 5,
-    "queued": 6, "passed": 7, "xfailed": 8, "skipped": 9, "deselected": 10, "unknown": 11,
+    "crashed": 0,
+    "timeout": 1,
+    "error": 2,
+    "failed": 3,
+    "xpassed": 4,
+    "running": 5,
+    "queued": 6,
+    "passed": 7,
+    "xfailed": 8,
+    "skipped": 9,
+    "deselected": 10,
+    "unknown": 11,
 }
 MARKS = {
-    "passed": "✓", "failed": "✗", "error": "E", "skipped": "s", "xfailed": "x",
-    "xpassed": "X", "crashed": "!", "timeout": "T", "running": "▶", "queued": "…",
-    "deselected": "·", "unknown": "?",
+    "passed": "✓",
+    "failed": "✗",
+    "error": "E",
+    "skipped": "s",
+    "xfailed": "x",
+    "xpassed": "X",
+    "crashed": "!",
+    "timeout": "T",
+    "running": "▶",
+    "queued": "…",
+    "deselected": "·",
+    "unknown": "?",
 }
 STATUS_LABEL = {"deselected": "up to date", "timeout": "timed out"}
 # Reasons that say nothing about a code change: a flip under them is a flaky suspect.
@@ -43,8 +62,9 @@ MANUAL_TRIGGERS = ("start", "manual")
 
 
 def is_change_free(reason: str) -> bool:
-    return reason in CHANGE_FREE_REASONS or (reason.startswith("it ")
-                                              and reason.endswith(" last time"))
+    return reason in CHANGE_FREE_REASONS or (
+        reason.startswith("it ") and reason.endswith(" last time")
+    )
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str | None, str]:
@@ -173,8 +193,9 @@ class WatchState:
         tests = self.tests.values() if names is None else (self.tests[n] for n in names)
         return [t.nodeid for t in tests if t.failing]
 
-    def grouped(self, name_filter: str = "", file_filter: str = ""
-                ) -> list[tuple[str, list[tuple[str | None, list[TestState]]]]]:
+    def grouped(
+        self, name_filter: str = "", file_filter: str = ""
+    ) -> list[tuple[str, list[tuple[str | None, list[TestState]]]]]:
         """Files, then classes, then tests, failures first at each level."""
         needle, file_needle = name_filter.lower(), file_filter.lower()
         files: dict[str, dict[str | None, list[TestState]]] = {}
@@ -316,8 +337,11 @@ class WatchState:
 
     def _run_done(self, event: RunDone) -> None:
         record = self._run_for(event.run_id)
-        if record is not None and record.trigger not in MANUAL_TRIGGERS \
-                and not record.trigger.startswith("key"):
+        if (
+            record is not None
+            and record.trigger not in MANUAL_TRIGGERS
+            and not record.trigger.startswith("key")
+        ):
             timing = event.timing
             latency = timing.get("first_result")
             if latency is None:

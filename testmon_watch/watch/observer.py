@@ -55,7 +55,6 @@ from testmon_watch.watch.filters import PathFilter
 log = logging.getLogger(__name__)
 
 
-
 def _silence_watchdog_bookkeeping() -> None:
     """Drop watchdog's "Callback with id ... already exists for watch" RuntimeWarning.
 
@@ -72,6 +71,7 @@ def _silence_watchdog_bookkeeping() -> None:
         category=RuntimeWarning,
         module="watchdog",
     )
+
 
 POLL_INTERVAL = 0.5
 # Quiet period after a single file's writer closed it (the usual editor save): a
@@ -178,8 +178,7 @@ class _Window:
         renaming a closed temp file over it (a move, which does not count here).
         A burst touches several files and always waits the full quiet period.
         """
-        return self.closed and len(self.paths) == 1 and not (self.dirs or self.gone
-                                                              or self.rescan)
+        return self.closed and len(self.paths) == 1 and not (self.dirs or self.gone or self.rescan)
 
 
 class _EventSink(FileSystemEventHandler):

@@ -55,7 +55,8 @@ def _pipe_writer(event_fd: int) -> Callable[[Message], None]:
     def send(message: Message) -> None:
         data = encode(message)
         while data:
-            data = data[os.write(event_fd, data):]
+            data = data[os.write(event_fd, data) :]
+
     return send
 
 
@@ -71,24 +72,33 @@ def _main(args: list[str], plugins: list[object]) -> int:
         return 3
 
 
-def run_child(cmd: RunCommand, event_fd: int, root: Path, preload_path: Path | None,
-              t0: float) -> int:
+def run_child(
+    cmd: RunCommand, event_fd: int, root: Path, preload_path: Path | None, t0: float
+) -> int:
     """Run pytest for `cmd`, streaming events to `event_fd`; returns pytest's exit code."""
     args, only_failed = pytest_args(cmd)
     _prepare_process(root, args)
     from testmon_watch.worker.streamer import EventStreamer
 
-    streamer = EventStreamer(cmd.run_id, cmd.trigger, _pipe_writer(event_fd), t0, root,
-                             preload_path, only_failed=only_failed,
-                             default_reason=DEFAULT_REASONS[cmd.mode])
+    streamer = EventStreamer(
+        cmd.run_id,
+        cmd.trigger,
+        _pipe_writer(event_fd),
+        t0,
+        root,
+        preload_path,
+        only_failed=only_failed,
+        default_reason=DEFAULT_REASONS[cmd.mode],
+    )
     code = _main(args, [streamer])
     # Usage errors end pytest before our plugin is configured: say the run is over anyway.
     streamer.finish(code)
     return code
 
 
-def run_standby(run_args: list[str], control_fd: int, event_fd: int, root: Path,
-                preload_path: Path | None) -> int:
+def run_standby(
+    run_args: list[str], control_fd: int, event_fd: int, root: Path, preload_path: Path | None
+) -> int:
     """Start the next 'affected' run now and hold it at the gate (see standby.py).
 
     Nothing is sent before the release, so a standby that is dropped, or that
@@ -106,8 +116,12 @@ def run_standby(run_args: list[str], control_fd: int, event_fd: int, root: Path,
             write(message)
 
     streamer = EventStreamer("", None, send, time.time(), root, preload_path)
-    gate = RunGate(control_fd, root, lambda: write(StandbyReady(pid=os.getpid())),
-                   lambda cmd, t0: streamer.start_run(cmd.run_id, cmd.trigger, t0))
+    gate = RunGate(
+        control_fd,
+        root,
+        lambda: write(StandbyReady(pid=os.getpid())),
+        lambda cmd, t0: streamer.start_run(cmd.run_id, cmd.trigger, t0),
+    )
     code = _main(args, [streamer, gate])
     if not gate.released:
         return UNUSED_EXIT

@@ -72,10 +72,16 @@ def _kill_group(pgid: int | None) -> None:
 class WorkerClient:
     """Spawns and supervises the worker server; one run at a time, the rest queued."""
 
-    def __init__(self, root: Path | str, pytest_args: Sequence[str] = (),
-                 on_event: Callable[[Message], None] | None = None,
-                 python: str = sys.executable, env: dict[str, str] | None = None,
-                 log_path: Path | None = None, python_path: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        root: Path | str,
+        pytest_args: Sequence[str] = (),
+        on_event: Callable[[Message], None] | None = None,
+        python: str = sys.executable,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        python_path: Sequence[str] = (),
+    ) -> None:
         self.root = Path(root).resolve()
         self.pytest_args = list(pytest_args)
         self.on_event = on_event or (lambda message: None)
@@ -194,12 +200,22 @@ class WorkerClient:
         with open(self.log_path, mode) as log:
             # A session of its own: a Ctrl-C in the terminal reaches the front end only,
             # and stop() can kill the server's whole group.
-            self._proc = subprocess.Popen(argv, cwd=self.root, stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, stderr=log, env=self.env,
-                                          start_new_session=True)
+            self._proc = subprocess.Popen(
+                argv,
+                cwd=self.root,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=self.env,
+                start_new_session=True,
+            )
         assert self._proc.stdout is not None
-        self._reader = threading.Thread(target=self._read, args=(self._proc, self._proc.stdout),
-                                        name="testmon-watch worker reader", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read,
+            args=(self._proc, self._proc.stdout),
+            name="testmon-watch worker reader",
+            daemon=True,
+        )
         self._reader.start()
 
     def _send(self, message: Message) -> None:
@@ -287,16 +303,32 @@ class WorkerClient:
             text = f"the worker process died ({why}) during this test"
             if current is not None:
                 path, _, name = current.partition("::")
-                self._deliver(TestFinished(run_id=inflight.run_id, nodeid=current,
-                                           outcome="crashed", longrepr=text,
-                                           location=[path, None, name]))
-            self._deliver(RunFinished(run_id=inflight.run_id, exitstatus=EXIT_CRASHED,
-                                      crashed=current, timing={"total": None}))
+                self._deliver(
+                    TestFinished(
+                        run_id=inflight.run_id,
+                        nodeid=current,
+                        outcome="crashed",
+                        longrepr=text,
+                        location=[path, None, name],
+                    )
+                )
+            self._deliver(
+                RunFinished(
+                    run_id=inflight.run_id,
+                    exitstatus=EXIT_CRASHED,
+                    crashed=current,
+                    timing={"total": None},
+                )
+            )
         if give_up:
             with self._lock:
                 self._state = "stopped"
-            self._deliver(Notice(text=f"worker died ({why}) {self._failed_starts} times while "
-                                      f"starting; not restarted (see {self.log_path})"))
+            self._deliver(
+                Notice(
+                    text=f"worker died ({why}) {self._failed_starts} times while "
+                    f"starting; not restarted (see {self.log_path})"
+                )
+            )
             return
         self._deliver(Notice(text=f"worker died ({why}); restarted"))
         with self._lock:

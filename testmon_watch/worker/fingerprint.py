@@ -15,8 +15,14 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg",
-                "conftest.py")
+CONFIG_FILES = (
+    "pytest.ini",
+    ".pytest.ini",
+    "pyproject.toml",
+    "tox.ini",
+    "setup.cfg",
+    "conftest.py",
+)
 
 Stamp = tuple[int, int] | tuple[str, ...] | None
 
@@ -31,9 +37,14 @@ def _stat(path: str) -> tuple[int, int] | None:
 
 def site_dirs() -> list[str]:
     """Directories on sys.path where installers put packages."""
-    return sorted({p for p in sys.path
-                   if os.path.basename(p.rstrip(os.sep)) in ("site-packages", "dist-packages")
-                   and os.path.isdir(p)})
+    return sorted(
+        {
+            p
+            for p in sys.path
+            if os.path.basename(p.rstrip(os.sep)) in ("site-packages", "dist-packages")
+            and os.path.isdir(p)
+        }
+    )
 
 
 def _distributions(directory: str) -> tuple[str, ...]:
@@ -88,8 +99,9 @@ class Fingerprint:
                 before = {n for n in old or () if isinstance(n, str)}
                 after = {n for n in new or () if isinstance(n, str)}
                 added, removed = sorted(after - before), sorted(before - after)
-                parts = [f"+{_dist_name(n)}" for n in added] + [f"-{_dist_name(n)}"
-                                                                for n in removed]
+                parts = [f"+{_dist_name(n)}" for n in added] + [
+                    f"-{_dist_name(n)}" for n in removed
+                ]
                 return "installed packages changed: " + ", ".join(parts[:6])
             if kind == "site":
                 continue  # reported through "dists" when names differ; else a module stamp

@@ -188,17 +188,38 @@ class Notice:
 
 
 Message = (
-    RunCommand | CancelCommand | ShutdownCommand | StatusCommand
-    | WorkerReady | WorkerRecycling | WorkerStatus | ChildStarted | StandbyReady | RunStarted
+    RunCommand
+    | CancelCommand
+    | ShutdownCommand
+    | StatusCommand
+    | WorkerReady
+    | WorkerRecycling
+    | WorkerStatus
+    | ChildStarted
+    | StandbyReady
+    | RunStarted
     | TestStarted
-    | TestFinished | RunFinished | Notice
+    | TestFinished
+    | RunFinished
+    | Notice
 )
 MESSAGE_TYPES: dict[str, type[Any]] = {
     cls.TYPE: cls
     for cls in (
-        RunCommand, CancelCommand, ShutdownCommand, StatusCommand,
-        WorkerReady, WorkerRecycling, WorkerStatus, ChildStarted, StandbyReady, RunStarted,
-        TestStarted, TestFinished, RunFinished, Notice,
+        RunCommand,
+        CancelCommand,
+        ShutdownCommand,
+        StatusCommand,
+        WorkerReady,
+        WorkerRecycling,
+        WorkerStatus,
+        ChildStarted,
+        StandbyReady,
+        RunStarted,
+        TestStarted,
+        TestFinished,
+        RunFinished,
+        Notice,
     )
 }
 
@@ -222,7 +243,8 @@ def decode(line: bytes | str) -> Message:
     if version != PROTOCOL_VERSION:
         raise ProtocolError(
             f"protocol version {version!r}, expected {PROTOCOL_VERSION} "
-            "(client and worker come from different testmon-watch versions)")
+            "(client and worker come from different testmon-watch versions)"
+        )
     kind = body.pop("type", None)
     cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
@@ -231,8 +253,9 @@ def decode(line: bytes | str) -> Message:
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: v for k, v in body.items() if k in names}
     if cls is RunStarted:
-        kwargs["selected"] = [SelectedTest(**_known(SelectedTest, s))
-                              for s in kwargs.get("selected", [])]
+        kwargs["selected"] = [
+            SelectedTest(**_known(SelectedTest, s)) for s in kwargs.get("selected", [])
+        ]
     try:
         message: Message = cls(**kwargs)
     except TypeError as exc:

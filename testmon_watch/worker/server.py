@@ -91,9 +91,16 @@ def _engine_modules() -> list[str]:
     from _pytest.config import default_plugins
 
     names = [f"_pytest.{name}" for name in default_plugins if "." not in name]
-    names += ["coverage", "coverage.tracer", "sqlite3", "testmon_watch.measure.recorder",
-              "testmon_watch.measure.children", "testmon_watch.measure.coverage_export",
-              "testmon_watch.pytest_plugin.plugin", "testmon_watch.worker.streamer"]
+    names += [
+        "coverage",
+        "coverage.tracer",
+        "sqlite3",
+        "testmon_watch.measure.recorder",
+        "testmon_watch.measure.children",
+        "testmon_watch.measure.coverage_export",
+        "testmon_watch.pytest_plugin.plugin",
+        "testmon_watch.worker.streamer",
+    ]
     return names
 
 
@@ -201,7 +208,7 @@ class WorkerServer:
     def emit_raw(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            view = view[os.write(self.out_fd, view):]
+            view = view[os.write(self.out_fd, view) :]
 
     def notice(self, text: str) -> None:
         self.emit(Notice(text=text))
@@ -223,15 +230,23 @@ class WorkerServer:
         failures += self.import_third_party(modules)
         cache_installed_packages()
         if failures:
-            self.notice("worker could not preload: " + ", ".join(failures[:5])
-                        + (f" and {len(failures) - 5} more" if len(failures) > 5 else ""))
+            self.notice(
+                "worker could not preload: "
+                + ", ".join(failures[:5])
+                + (f" and {len(failures) - 5} more" if len(failures) > 5 else "")
+            )
         self.fingerprint = Fingerprint(self.root)
         self.fingerprint.refresh(conftests)
         if threading.active_count() > 1:
             self.notice("a preloaded module started a thread; forking the worker may deadlock")
-        self.emit(WorkerReady(pid=os.getpid(), python=sys.version.split()[0],
-                              preloaded=len(sys.modules),
-                              import_seconds=round(time.perf_counter() - start, 6)))
+        self.emit(
+            WorkerReady(
+                pid=os.getpid(),
+                python=sys.version.split()[0],
+                preloaded=len(sys.modules),
+                import_seconds=round(time.perf_counter() - start, 6),
+            )
+        )
 
     def import_third_party(self, names: list[str]) -> list[str]:
         """Import the non-project modules among `names`; returns what failed."""
@@ -349,14 +364,22 @@ class WorkerServer:
         if isinstance(command, RunCommand):
             self._start_run(command)
         elif isinstance(command, CancelCommand):
-            if self.run is not None and not self.run.finished and (
-                    not command.run_id or command.run_id == self.run.cmd.run_id):
+            if (
+                self.run is not None
+                and not self.run.finished
+                and (not command.run_id or command.run_id == self.run.cmd.run_id)
+            ):
                 self._cancel(self.run)
         elif isinstance(command, ShutdownCommand):
             self.running = False
         elif isinstance(command, StatusCommand):
-            self.emit(WorkerStatus(pid=os.getpid(), modules=sorted(sys.modules),
-                                   project_modules=self.project_modules()))
+            self.emit(
+                WorkerStatus(
+                    pid=os.getpid(),
+                    modules=sorted(sys.modules),
+                    project_modules=self.project_modules(),
+                )
+            )
         else:
             self.notice(f"worker ignored a {type(command).TYPE} message (not a command)")
 
@@ -388,7 +411,8 @@ class WorkerServer:
         proc = None
         if fork_available():
             pid, event_r, output_r = self._fork(
-                lambda event_w: run_child(cmd, event_w, self.root, self.preload_path, t0))
+                lambda event_w: run_child(cmd, event_w, self.root, self.preload_path, t0)
+            )
         else:
             event_r, event_w = os.pipe()
             output_r, output_w = os.pipe()
@@ -398,8 +422,9 @@ class WorkerServer:
             os.close(output_w)
             for fd in (event_r, output_r):
                 os.set_blocking(fd, False)
-        self._begin(ActiveRun(cmd=cmd, t0=t0, pid=pid, event_fd=event_r, output_fd=output_r,
-                              proc=proc))
+        self._begin(
+            ActiveRun(cmd=cmd, t0=t0, pid=pid, event_fd=event_r, output_fd=output_r, proc=proc)
+        )
 
     def _begin(self, run: ActiveRun) -> None:
         assert run.event_fd is not None and run.output_fd is not None
@@ -408,8 +433,9 @@ class WorkerServer:
         self.selector.register(run.output_fd, selectors.EVENT_READ, "output")
         self.emit(ChildStarted(run_id=run.cmd.run_id, pid=run.pid))
 
-    def _fork(self, body: Callable[[int], int],
-              close_in_child: tuple[int, ...] = ()) -> tuple[int, int, int]:
+    def _fork(
+        self, body: Callable[[int], int], close_in_child: tuple[int, ...] = ()
+    ) -> tuple[int, int, int]:
         """Fork a child that runs `body(event_fd)`; returns (pid, event fd, output fd)."""
         event_r, event_w = os.pipe()
         output_r, output_w = os.pipe()
@@ -435,17 +461,24 @@ class WorkerServer:
 
     def _start_standby(self) -> None:
         """Fork the next run's child now, so that a save finds it configured and waiting."""
-        if (not standby_enabled() or self.last_args is None or self.standby is not None
-                or self.run is not None or not self.running):
+        if (
+            not standby_enabled()
+            or self.last_args is None
+            or self.standby is not None
+            or self.run is not None
+            or not self.running
+        ):
             return
         args = list(self.last_args)
         control_r, control_w = os.pipe()
         pid, event_r, output_r = self._fork(
             lambda event_w: run_standby(args, control_r, event_w, self.root, self.preload_path),
-            close_in_child=(control_w,))
+            close_in_child=(control_w,),
+        )
         os.close(control_r)
-        self.standby = Standby(pid=pid, args=args, control_fd=control_w, event_fd=event_r,
-                               output_fd=output_r)
+        self.standby = Standby(
+            pid=pid, args=args, control_fd=control_w, event_fd=event_r, output_fd=output_r
+        )
         self.selector.register(event_r, selectors.EVENT_READ, "standby")
 
     def _read_standby(self) -> None:
@@ -480,14 +513,22 @@ class WorkerServer:
         try:
             data = encode_release(cmd, t0)
             while data:
-                data = data[os.write(standby.control_fd, data):]
+                data = data[os.write(standby.control_fd, data) :]
         except OSError:  # it died just now
             self._drop_standby(standby)
             return False
         os.close(standby.control_fd)
         self._unregister(standby.event_fd)
-        self._begin(ActiveRun(cmd=cmd, t0=t0, pid=standby.pid, event_fd=standby.event_fd,
-                              output_fd=standby.output_fd, from_standby=True))
+        self._begin(
+            ActiveRun(
+                cmd=cmd,
+                t0=t0,
+                pid=standby.pid,
+                event_fd=standby.event_fd,
+                output_fd=standby.output_fd,
+                from_standby=True,
+            )
+        )
         return True
 
     def _reap(self, pid: int) -> int | None:
@@ -527,8 +568,9 @@ class WorkerServer:
         self._unregister(standby.event_fd)
         standby.close()
 
-    def _child(self, body: Callable[[int], int], close: tuple[int, ...], event_w: int,
-               output_w: int) -> None:
+    def _child(
+        self, body: Callable[[int], int], close: tuple[int, ...], event_w: int, output_w: int
+    ) -> None:
         """In the forked child: detach from the server's fds and signals, run, _exit."""
         code = 70
         try:
@@ -536,8 +578,7 @@ class WorkerServer:
             signal.set_wakeup_fd(-1)
             self.selector.close()
             if self.standby is not None:
-                close += (self.standby.control_fd, self.standby.event_fd,
-                          self.standby.output_fd)
+                close += (self.standby.control_fd, self.standby.event_fd, self.standby.output_fd)
             for fd in (*close, self.out_fd, self.wake_r, self.wake_w):
                 os.close(fd)
             devnull = os.open(os.devnull, os.O_RDONLY)
@@ -559,20 +600,41 @@ class WorkerServer:
             finally:
                 os._exit(code)
 
-    def _spawn(self, cmd: RunCommand, t0: float, event_w: int,
-               output_w: int) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, cmd: RunCommand, t0: float, event_w: int, output_w: int
+    ) -> subprocess.Popen[bytes]:
         """Fresh-process fallback for platforms (or tests) without fork."""
         env = dict(os.environ)
         extra = [p for p in sys.path if p and p not in _startup_path()]
         if extra:
             env["PYTHONPATH"] = os.pathsep.join(extra + [env.get("PYTHONPATH", "")]).rstrip(
-                os.pathsep)
-        args = [sys.executable, "-m", "testmon_watch.worker.child", "--event-fd", str(event_w),
-                "--root", str(self.root), "--preload-path", str(self.preload_path),
-                "--t0", repr(t0), "--command", encode(cmd).decode().strip()]
-        return subprocess.Popen(args, cwd=self.root, stdin=subprocess.DEVNULL, stdout=output_w,
-                                stderr=output_w, pass_fds=(event_w,), env=env,
-                                start_new_session=True)
+                os.pathsep
+            )
+        args = [
+            sys.executable,
+            "-m",
+            "testmon_watch.worker.child",
+            "--event-fd",
+            str(event_w),
+            "--root",
+            str(self.root),
+            "--preload-path",
+            str(self.preload_path),
+            "--t0",
+            repr(t0),
+            "--command",
+            encode(cmd).decode().strip(),
+        ]
+        return subprocess.Popen(
+            args,
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=output_w,
+            stderr=output_w,
+            pass_fds=(event_w,),
+            env=env,
+            start_new_session=True,
+        )
 
     def _read_events(self) -> None:
         run = self.run
@@ -626,8 +688,7 @@ class WorkerServer:
         self.emit_raw(line)
 
     def _tail_line(self, run: ActiveRun) -> str:
-        lines = [ln for ln in run.output_tail.decode("utf-8", "replace").splitlines()
-                 if ln.strip()]
+        lines = [ln for ln in run.output_tail.decode("utf-8", "replace").splitlines() if ln.strip()]
         # pytest ends a usage error with its rootdir line: the error line says more.
         errors = [ln for ln in lines if "error:" in ln.lower()]
         return (errors or lines or ["no output"])[-1].strip()
@@ -716,8 +777,13 @@ class WorkerServer:
             run.event_fd = None
         self._close_output(run)
         self.run = None
-        if (run.from_standby and run.exit_code in (STALE_EXIT, UNUSED_EXIT)
-                and not run.run_started and run.final_line is None and not run.cancelled):
+        if (
+            run.from_standby
+            and run.exit_code in (STALE_EXIT, UNUSED_EXIT)
+            and not run.run_started
+            and run.final_line is None
+            and not run.cancelled
+        ):
             # The standby found its early work out of date and sent nothing: the same
             # command, with the same start time, runs in a fresh child.
             self._launch(run.cmd, run.t0)
@@ -753,8 +819,10 @@ class WorkerServer:
             crashed = None
         elif run.timed_out is not None:
             status = EXIT_TIMEOUT
-            text = (f"timed out: no result after {run.cmd.timeout:g} s; the worker killed the "
-                    f"run's processes.\n\nLast output of the run (stack dump included):\n{tail}")
+            text = (
+                f"timed out: no result after {run.cmd.timeout:g} s; the worker killed the "
+                f"run's processes.\n\nLast output of the run (stack dump included):\n{tail}"
+            )
             self._synth_finished(run, run.timed_out, "timeout", text)
         else:
             status = EXIT_CRASHED
@@ -767,16 +835,34 @@ class WorkerServer:
             else:
                 self.notice(text.splitlines()[0])
         total = time.time() - run.t0
-        self.emit(RunFinished(run_id=run.cmd.run_id, exitstatus=status, counts=dict(run.counts),
-                              timing={"spawn": None, "collect": None,
-                                      "first_result": run.first_result, "total": round(total, 6)},
-                              crashed=crashed))
+        self.emit(
+            RunFinished(
+                run_id=run.cmd.run_id,
+                exitstatus=status,
+                counts=dict(run.counts),
+                timing={
+                    "spawn": None,
+                    "collect": None,
+                    "first_result": run.first_result,
+                    "total": round(total, 6),
+                },
+                crashed=crashed,
+            )
+        )
 
     def _synth_finished(self, run: ActiveRun, nodeid: str, outcome: str, text: str) -> None:
         run.counts[outcome] = run.counts.get(outcome, 0) + 1
         path, _, name = nodeid.partition("::")
-        self.emit(TestFinished(run_id=run.cmd.run_id, nodeid=nodeid, outcome=outcome,
-                               duration=0.0, longrepr=text, location=[path, None, name]))
+        self.emit(
+            TestFinished(
+                run_id=run.cmd.run_id,
+                nodeid=nodeid,
+                outcome=outcome,
+                duration=0.0,
+                longrepr=text,
+                location=[path, None, name],
+            )
+        )
 
     # -- recycling ---------------------------------------------------------------------------
 
@@ -791,8 +877,17 @@ class WorkerServer:
         os.dup2(self.out_fd, 1)
         os.set_blocking(0, True)
         signal.set_wakeup_fd(-1)
-        os.execv(sys.executable, [sys.executable, "-m", "testmon_watch.worker.server", *argv,
-                                  "--resume", json.dumps(resume)])
+        os.execv(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "testmon_watch.worker.server",
+                *argv,
+                "--resume",
+                json.dumps(resume),
+            ],
+        )
 
 
 _STARTUP_PATH: list[str] = list(sys.path)
@@ -806,8 +901,9 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m testmon_watch.worker.server")
     parser.add_argument("--root", required=True)
-    parser.add_argument("--python-path", action="append", default=[],
-                        help="prepend to sys.path (repeatable)")
+    parser.add_argument(
+        "--python-path", action="append", default=[], help="prepend to sys.path (repeatable)"
+    )
     parser.add_argument("--resume", default=None, help=argparse.SUPPRESS)
     ns = parser.parse_args(args)
     for entry in reversed(ns.python_path):

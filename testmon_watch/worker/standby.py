@@ -115,8 +115,7 @@ class RunGate:
         self.watching_opens = False
         reason = self.stale_reason()
         if reason is not None:
-            print(f"testmon-watch standby: {reason}; a fresh child runs instead",
-                  file=sys.stderr)
+            print(f"testmon-watch standby: {reason}; a fresh child runs instead", file=sys.stderr)
             os._exit(STALE_EXIT)
         self.released = True
         self.on_release(cmd, t0)

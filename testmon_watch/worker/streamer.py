@@ -84,7 +84,8 @@ def preload_names(root: Path, known: Collection[str] = ()) -> list[str]:
 def write_preload_list(path: Path, root: Path, known: Collection[str] = ()) -> None:
     """Save what the server should import next time it starts (atomically, when changed)."""
     conftests = sorted(
-        f for f in (getattr(m, "__file__", None) for m in list(sys.modules.values()))
+        f
+        for f in (getattr(m, "__file__", None) for m in list(sys.modules.values()))
         if f and os.path.basename(f) == "conftest.py"
     )
     data = {"version": 1, "modules": preload_names(root, known), "conftests": conftests}
@@ -127,7 +128,7 @@ class WriteRecorder:
             return
         absolute = path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
         if absolute.startswith(self.prefix):
-            self.written.add(absolute[len(self.prefix):].replace(os.sep, "/"))
+            self.written.add(absolute[len(self.prefix) :].replace(os.sep, "/"))
 
     def paths(self) -> list[str]:
         return sorted(self.written)
@@ -136,9 +137,17 @@ class WriteRecorder:
 class EventStreamer:
     """Streams run_started, test_started, test_finished and run_finished for one run."""
 
-    def __init__(self, run_id: str, trigger: Any, send: Callable[[Message], None], t0: float,
-                 root: Path, preload_path: Path | None, only_failed: bool = False,
-                 default_reason: str = "") -> None:
+    def __init__(
+        self,
+        run_id: str,
+        trigger: Any,
+        send: Callable[[Message], None],
+        t0: float,
+        root: Path,
+        preload_path: Path | None,
+        only_failed: bool = False,
+        default_reason: str = "",
+    ) -> None:
         self.run_id = run_id
         self.trigger = trigger
         self.send = send
@@ -175,14 +184,16 @@ class EventStreamer:
         self.session = session
 
     @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
-                                      items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
         if not self.only_failed:
             return
         # Runs after testmon's selection: keep the tests it selected because they failed.
         selected = getattr(self._testmon(config), "selected", None) or {}
-        keep = [i for i in items
-                if any(r.get("kind") == "failed" for r in selected.get(i.nodeid, ()))]
+        keep = [
+            i for i in items if any(r.get("kind") == "failed" for r in selected.get(i.nodeid, ()))
+        ]
         drop = [i for i in items if i not in keep]
         if drop:
             config.hook.pytest_deselected(items=drop)
@@ -216,12 +227,20 @@ class EventStreamer:
         if testmon is not None and not self.only_failed:
             # testmon also counts tests of files it skipped without collecting them.
             deselected = max(deselected, int(getattr(testmon, "deselected_count", 0)))
-        self.send(RunStarted(run_id=self.run_id, trigger=self.trigger, changed=changed,
-                             selected=selected, deselected=deselected, started_at=self.t0))
+        self.send(
+            RunStarted(
+                run_id=self.run_id,
+                trigger=self.trigger,
+                changed=changed,
+                selected=selected,
+                deselected=deselected,
+                started_at=self.t0,
+            )
+        )
         self.run_started_sent = True
         for key, reports in list(self.reports.items()):
             if key.startswith("collect:"):
-                nodeid = key[len("collect:"):]
+                nodeid = key[len("collect:") :]
                 self.send(TestStarted(run_id=self.run_id, nodeid=nodeid))
                 self._finish(nodeid, reports, "error", None)
                 del self.reports[key]
@@ -239,20 +258,34 @@ class EventStreamer:
         reports = self.reports.pop(nodeid, [])
         path, lineno, name = location
         # pytest counts lines from 0; editors and tracebacks from 1.
-        self._finish(nodeid, reports, outcome_of(reports),
-                     [path, None if lineno is None else lineno + 1, name])
+        self._finish(
+            nodeid,
+            reports,
+            outcome_of(reports),
+            [path, None if lineno is None else lineno + 1, name],
+        )
 
-    def _finish(self, nodeid: str, reports: list[Any], outcome: str,
-                location: list[Any] | None) -> None:
-        sections = [[title, truncate(content)] for title, content in
-                    (reports[-1].sections if reports else [])]
+    def _finish(
+        self, nodeid: str, reports: list[Any], outcome: str, location: list[Any] | None
+    ) -> None:
+        sections = [
+            [title, truncate(content)]
+            for title, content in (reports[-1].sections if reports else [])
+        ]
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
         if self.first_result is None:
             self.first_result = time.time()
-        self.send(TestFinished(
-            run_id=self.run_id, nodeid=nodeid, outcome=outcome,
-            duration=sum(getattr(r, "duration", 0.0) for r in reports),
-            longrepr=_longrepr_of(reports, outcome), sections=sections, location=location))
+        self.send(
+            TestFinished(
+                run_id=self.run_id,
+                nodeid=nodeid,
+                outcome=outcome,
+                duration=sum(getattr(r, "duration", 0.0) for r in reports),
+                longrepr=_longrepr_of(reports, outcome),
+                sections=sections,
+                location=location,
+            )
+        )
 
     # -- the end ----------------------------------------------------------------------------
 
@@ -275,7 +308,19 @@ class EventStreamer:
         def since(t: float | None) -> float | None:
             return None if t is None else round(t - self.t0, 6)
 
-        timing = {"spawn": since(self.child_start), "collect": since(self.collect_done),
-                  "first_result": since(self.first_result), "total": since(now)}
-        self.send(RunFinished(run_id=self.run_id, exitstatus=exitstatus, counts=dict(self.counts),
-                              timing=timing, crashed=None, written=self.writes.paths()))
+        timing = {
+            "spawn": since(self.child_start),
+            "collect": since(self.collect_done),
+            "first_result": since(self.first_result),
+            "total": since(now),
+        }
+        self.send(
+            RunFinished(
+                run_id=self.run_id,
+                exitstatus=exitstatus,
+                counts=dict(self.counts),
+                timing=timing,
+                crashed=None,
+                written=self.writes.paths(),
+            )
+        )

@@ -117,8 +117,7 @@ def make_project(project, tests: str) -> None:
 
 def edit(project, fn: str) -> None:
     """Change the body of `fn` in work.py (a different return value: a new block checksum)."""
-    bodies = {"fa": "x + 1", "fb": "x + 2", "fc": "x + 3", "unused": "x + 100",
-              "grand": "x * 10"}
+    bodies = {"fa": "x + 1", "fb": "x + 2", "fc": "x + 3", "unused": "x + 100", "grand": "x * 10"}
     old = f"def {fn}(x=1):\n    return {bodies[fn]}\n"
     project.replace("work.py", old, f"def {fn}(x=1):\n    return ({bodies[fn]}) * 1\n")
 
@@ -140,24 +139,46 @@ def run(project, *args: str, testmon: bool = True) -> Any:
     # An explicit --basetemp, as pytester gives its own runs: with the default one the
     # inner pytest would prune numbered temp dirs, the outer session's among them.
     basetemp = project.path.parent / f"{project.path.name}-inner-tmp"
-    cmd = [sys.executable, "-m", "pytest", *flags, "-v", *no_capture, "-p", "no:cacheprovider",
-           f"--basetemp={basetemp}", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *flags,
+        "-v",
+        *no_capture,
+        "-p",
+        "no:cacheprovider",
+        f"--basetemp={basetemp}",
+        *args,
+    ]
     env = dict(os.environ, PYTHONFAULTHANDLER="1")
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=project.path, stdout=subprocess.PIPE, env=env,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired:
-        ps = subprocess.run(["ps", "-o", "pid,ppid,stat,wchan:24,args", "-g", str(proc.pid)],
-                            capture_output=True, text=True).stdout
+        ps = subprocess.run(
+            ["ps", "-o", "pid,ppid,stat,wchan:24,args", "-g", str(proc.pid)],
+            capture_output=True,
+            text=True,
+        ).stdout
         files = "\n".join(str(p.relative_to(project.path)) for p in children_files(project))
         os.killpg(proc.pid, signal.SIGABRT)
         time.sleep(2)
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
-        pytest.fail(f"pytest did not finish in {RUN_TIMEOUT}s (a child hung?)\n"
-                    f"processes:\n{ps}\nchildren files:\n{files}\n{out}\n{err}")
+        pytest.fail(
+            f"pytest did not finish in {RUN_TIMEOUT}s (a child hung?)\n"
+            f"processes:\n{ps}\nchildren files:\n{files}\n{out}\n{err}"
+        )
     # Children (and multiprocessing's resource tracker) exit when the run closes
     # their pipes; on a busy machine that takes a moment. Await their exit.
     deadline = time.monotonic() + 20
@@ -166,8 +187,9 @@ def run(project, *args: str, testmon: bool = True) -> Any:
     if _group_alive(proc.pid):
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail(f"processes started by the run outlived it by 20 s (killed)\n{out}\n{err}")
-    result = pytest.RunResult(proc.returncode, out.splitlines(), err.splitlines(),
-                              time.perf_counter() - start)
+    result = pytest.RunResult(
+        proc.returncode, out.splitlines(), err.splitlines(), time.perf_counter() - start
+    )
     run_class = project.run_class
     return run_class(result)
 
@@ -199,7 +221,9 @@ def children_files(project) -> list[Path]:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("method", METHODS)
 def test_multiprocessing_child_code_selects_exactly_its_test(project, method, kind) -> None:
-    make_project(project, f"""
+    make_project(
+        project,
+        f"""
         import work
         from launch import in_children
 
@@ -214,7 +238,8 @@ def test_multiprocessing_child_code_selects_exactly_its_test(project, method, ki
 
         def test_no_children():
             assert True
-    """)
+    """,
+    )
     first = first_run(project)
     assert len(first.ran) == 3
     assert run(project).ran == set()
@@ -234,7 +259,9 @@ def test_multiprocessing_child_code_selects_exactly_its_test(project, method, ki
 
 
 def test_subprocess_python_c_and_dash_m(project) -> None:
-    make_project(project, """
+    make_project(
+        project,
+        """
         import subprocess
         import sys
 
@@ -249,9 +276,12 @@ def test_subprocess_python_c_and_dash_m(project) -> None:
 
         def test_other():
             subprocess.run([sys.executable, "-c", "import work; work.fc()"], check=True)
-    """)
+    """,
+    )
     project.write("pkg/__init__.py", "")
-    project.write("pkg/tool.py", """
+    project.write(
+        "pkg/tool.py",
+        """
         import work
 
 
@@ -261,7 +291,8 @@ def test_subprocess_python_c_and_dash_m(project) -> None:
 
         if __name__ == "__main__":
             main()
-    """)
+    """,
+    )
     first_run(project)
     assert run(project).ran == set()
     edit(project, "unused")
@@ -284,10 +315,12 @@ def test_subprocess_with_explicit_env(project, how) -> None:
     envs = {
         "minimal": '{"PATH": os.environ.get("PATH", "")}',
         "pythonpath": '{"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.getcwd()}',
-        "copy_without_ours": '{k: v for k, v in os.environ.items()'
-                             ' if not k.startswith("TESTMON_WATCH") and k != "PYTHONPATH"}',
+        "copy_without_ours": "{k: v for k, v in os.environ.items()"
+        ' if not k.startswith("TESTMON_WATCH") and k != "PYTHONPATH"}',
     }
-    make_project(project, f"""
+    make_project(
+        project,
+        f"""
         import os
         import subprocess
         import sys
@@ -300,14 +333,16 @@ def test_subprocess_with_explicit_env(project, how) -> None:
 
         def test_other():
             subprocess.run([sys.executable, "-c", "import work; work.fb()"], check=True)
-    """)
+    """,
+    )
     first_run(project)
     assert run(project).ran == set()
     edit(project, "fa")
     result = run(project)
     assert result.ran == {"test_kids.py::test_explicit_env"}, (
         "the child started with an explicit env= was not recorded: "
-        "its test is not selected after an edit of the code only the child ran\n" + result.text)
+        "its test is not selected after an edit of the code only the child ran\n" + result.text
+    )
 
 
 @pytest.mark.parametrize("flag", ["-E", "-I", "-S"])
@@ -318,7 +353,9 @@ def test_subprocess_python_ignoring_the_environment(project, flag) -> None:
     the test is marked to run again.
     """
     code = "import sys; sys.path.insert(0, '.'); import work; work.fa()"
-    make_project(project, f"""
+    make_project(
+        project,
+        f"""
         import subprocess
         import sys
 
@@ -329,19 +366,22 @@ def test_subprocess_python_ignoring_the_environment(project, flag) -> None:
 
         def test_other():
             assert True
-    """)
+    """,
+    )
     first_run(project)
     plain = run(project)
     edit(project, "fa")
     edited = run(project)
     assert plain.ran == {"test_kids.py::test_flagged"} or edited.ran == {
-        "test_kids.py::test_flagged"}, (
-        f"python {flag}: the child's code is lost (neither recorded nor rerun)\n" + edited.text)
+        "test_kids.py::test_flagged"
+    }, f"python {flag}: the child's code is lost (neither recorded nor rerun)\n" + edited.text
 
 
 def test_recording_prints_nothing_in_the_child(project) -> None:
     """A recorded child's stderr is the program's own: tests that check it keep passing."""
-    make_project(project, """
+    make_project(
+        project,
+        """
         import subprocess
         import sys
 
@@ -351,7 +391,8 @@ def test_recording_prints_nothing_in_the_child(project) -> None:
                                   capture_output=True, text=True, check=True)
             assert done.stderr == ""
             assert done.stdout == ""
-    """)
+    """,
+    )
     result = first_run(project)
     assert result.ran == {"test_kids.py::test_quiet_child"}
 
@@ -360,7 +401,9 @@ def test_recording_prints_nothing_in_the_child(project) -> None:
 
 
 def test_spawn_child_starting_a_fork_child(project) -> None:
-    make_project(project, """
+    make_project(
+        project,
+        """
         import work
         from launch import in_children
 
@@ -371,14 +414,17 @@ def test_spawn_child_starting_a_fork_child(project) -> None:
 
         def test_flat():
             in_children(work.fa, "spawn", "process")
-    """)
+    """,
+    )
     first_run(project)
     edit(project, "grand")
     assert run(project).ran == {"test_kids.py::test_nested"}
 
 
 def test_subprocess_child_starting_a_multiprocessing_child(project) -> None:
-    make_project(project, """
+    make_project(
+        project,
+        """
         import subprocess
         import sys
 
@@ -392,7 +438,8 @@ def test_subprocess_child_starting_a_multiprocessing_child(project) -> None:
 
         def test_flat():
             subprocess.run([sys.executable, "-c", "import work; work.fa()"], check=True)
-    """)
+    """,
+    )
     first_run(project)
     edit(project, "grand")
     assert run(project).ran == {"test_kids.py::test_nested"}
@@ -403,7 +450,9 @@ def test_subprocess_child_starting_a_multiprocessing_child(project) -> None:
 
 @pytest.mark.parametrize("method", METHODS)
 def test_back_to_back_tests_each_credited_with_their_own_children(project, method) -> None:
-    make_project(project, f"""
+    make_project(
+        project,
+        f"""
         import work
         from launch import in_children
 
@@ -418,7 +467,8 @@ def test_back_to_back_tests_each_credited_with_their_own_children(project, metho
 
         def test_3():
             in_children(work.fc, {method!r}, "process")
-    """)
+    """,
+    )
     first_run(project)
     for fn, nodeid in [("fb", "test_2"), ("fa", "test_1"), ("fc", "test_3")]:
         edit(project, fn)
@@ -432,7 +482,9 @@ def test_pool_shared_across_tests_never_misses(project) -> None:
     What they run for a test is credited to the fixture (every test using it is
     selected) or to the test; never lost.
     """
-    make_project(project, """
+    make_project(
+        project,
+        """
         import multiprocessing
 
         import pytest
@@ -456,7 +508,8 @@ def test_pool_shared_across_tests_never_misses(project) -> None:
 
         def test_no_pool():
             assert True
-    """)
+    """,
+    )
     first_run(project)
     edit(project, "fb")
     result = run(project)
@@ -466,7 +519,9 @@ def test_pool_shared_across_tests_never_misses(project) -> None:
 
 def test_child_reporting_after_its_test_ended(project) -> None:
     """A child still running when its test ends: its late report is credited to that test."""
-    make_project(project, """
+    make_project(
+        project,
+        """
         import multiprocessing
         import time
 
@@ -485,7 +540,8 @@ def test_child_reporting_after_its_test_ended(project) -> None:
             children[0].join(30)  # the child ends while this test runs
             assert children[0].exitcode == 0
             time.sleep(0.2)
-    """)
+    """,
+    )
     first_run(project)
     plain = run(project)
     edit(project, "fa")
@@ -499,7 +555,9 @@ def test_child_reporting_after_its_test_ended(project) -> None:
 
 def test_daemon_child_still_running_at_session_end(project) -> None:
     """Killed by multiprocessing at exit, after the session: recorded or rerun, never lost."""
-    make_project(project, """
+    make_project(
+        project,
+        """
         import multiprocessing
 
         import work
@@ -515,7 +573,8 @@ def test_daemon_child_still_running_at_session_end(project) -> None:
 
         def test_other():
             assert True
-    """)
+    """,
+    )
     first_run(project)
     plain = run(project)
     assert plain.ran <= {"test_kids.py::test_leaves_a_daemon"}
@@ -523,7 +582,8 @@ def test_daemon_child_still_running_at_session_end(project) -> None:
         edit(project, "fa")
         edited = run(project)
         assert edited.ran == {"test_kids.py::test_leaves_a_daemon"}, (
-            "the daemon child's code was lost\n" + edited.text)
+            "the daemon child's code was lost\n" + edited.text
+        )
     assert children_files(project) == []
 
 
@@ -533,7 +593,9 @@ def test_daemon_child_still_running_at_session_end(project) -> None:
 @pytest.mark.parametrize("method", ["spawn", "fork"])
 def test_under_xdist(project, method) -> None:
     pytest.importorskip("xdist")
-    make_project(project, f"""
+    make_project(
+        project,
+        f"""
         import subprocess
         import sys
 
@@ -555,7 +617,8 @@ def test_under_xdist(project, method) -> None:
 
         def test_4():
             subprocess.run([sys.executable, "-c", "import work; work.grand()"], check=True)
-    """)
+    """,
+    )
     first = run(project, "-n", "2")
     assert first.ret == 0, first.text
     assert len(first.ran) == 4
@@ -571,7 +634,8 @@ def test_under_xdist(project, method) -> None:
 
 FAULTS = {
     # name: (test body, what must happen: "recorded" or "rerun")
-    "sigterm": ("""
+    "sigterm": (
+        """
         ready = ctx.Event()
         p = ctx.Process(target=work.then_block, args=(ready,))
         p.start()
@@ -579,8 +643,11 @@ FAULTS = {
         p.terminate()
         p.join()
         assert p.exitcode == -signal.SIGTERM
-    """, "rerun"),  # no SIGTERM handler (one can hang pools): lost, so the test reruns
-    "sigkill": ("""
+    """,
+        "rerun",
+    ),  # no SIGTERM handler (one can hang pools): lost, so the test reruns
+    "sigkill": (
+        """
         ready = ctx.Event()
         p = ctx.Process(target=work.then_block, args=(ready,))
         p.start()
@@ -588,19 +655,27 @@ FAULTS = {
         p.kill()
         p.join()
         assert p.exitcode == -signal.SIGKILL
-    """, "rerun"),
-    "segfault": ("""
+    """,
+        "rerun",
+    ),
+    "segfault": (
+        """
         p = ctx.Process(target=work.then_segfault)
         p.start()
         p.join()
         assert p.exitcode == -signal.SIGSEGV
-    """, "rerun"),
-    "os_exit": ("""
+    """,
+        "rerun",
+    ),
+    "os_exit": (
+        """
         p = ctx.Process(target=work.then_exit)
         p.start()
         p.join()
         assert p.exitcode == 0
-    """, "recorded"),
+    """,
+        "recorded",
+    ),
 }
 
 
@@ -642,7 +717,9 @@ def _fault_module(method: str, body: str) -> str:
 
 
 def test_no_children_files_after_a_normal_run(project) -> None:
-    make_project(project, """
+    make_project(
+        project,
+        """
         import subprocess
         import sys
 
@@ -660,7 +737,8 @@ def test_no_children_files_after_a_normal_run(project) -> None:
 
         def test_subprocess():
             subprocess.run([sys.executable, "-c", "import work; work.fc()"], check=True)
-    """)
+    """,
+    )
     first_run(project)
     assert children_files(project) == []
     edit(project, "fa")
@@ -669,7 +747,9 @@ def test_no_children_files_after_a_normal_run(project) -> None:
 
 
 def test_stale_folder_of_a_killed_run_is_removed(project) -> None:
-    make_project(project, """
+    make_project(
+        project,
+        """
         import os
         import sys
         import time
@@ -683,13 +763,18 @@ def test_stale_folder_of_a_killed_run_is_removed(project) -> None:
             if os.environ.get("BLOCK_IN_TEST"):
                 print("READY", file=sys.__stdout__, flush=True)
                 time.sleep(3600)  # until the runner kills us
-    """)
+    """,
+    )
     first_run(project)
     edit(project, "fa")  # so that the next run selects test_blocks
     env = dict(os.environ, BLOCK_IN_TEST="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--testmon", "-p", "no:cacheprovider", "-s", "-q"],
-        cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=project.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     for line in proc.stdout:

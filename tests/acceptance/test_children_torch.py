@@ -66,13 +66,15 @@ def test_torch_spawn_ranks_are_recorded(project) -> None:
     assert len(first.ran) == 2
     assert run(project).ran == set()
 
-    project.replace("work.py", "(torch.ones(2) * (rank + 1)).sum()",
-                    "(torch.ones(2) * (rank + 1)).sum().item()")
+    project.replace(
+        "work.py", "(torch.ones(2) * (rank + 1)).sum()", "(torch.ones(2) * (rank + 1)).sum().item()"
+    )
     result = run(project)
     assert result.ran == {"test_torch_kids.py::test_scale"}, result.text
     assert result.ret == 0
 
-    project.replace("work.py", "(torch.zeros(2) + rank).sum()",
-                    "(torch.zeros(2) + rank).sum().item()")
+    project.replace(
+        "work.py", "(torch.zeros(2) + rank).sum()", "(torch.zeros(2) + rank).sum().item()"
+    )
     result = run(project)
     assert result.ran == {"test_torch_kids.py::test_shift"}, result.text

@@ -26,7 +26,9 @@ CALC = """
 def make_project(project, modules: int = 4) -> None:
     project.write("calc.py", CALC)
     for i in range(modules):
-        project.write(f"test_m{i}.py", """
+        project.write(
+            f"test_m{i}.py",
+            """
             import pytest
             from calc import add, mul
 
@@ -42,7 +44,8 @@ def make_project(project, modules: int = 4) -> None:
 
             def test_mul():
                 assert mul(2, 3) == 6
-        """)
+        """,
+        )
 
 
 def test_xdist_workers_record_and_one_writer_stores(project) -> None:
@@ -65,9 +68,20 @@ def test_xdist_workers_record_and_one_writer_stores(project) -> None:
 
 def coverage_lines(path: Path) -> dict[str, list[int]]:
     out = subprocess.run(
-        [sys.executable, "-m", "coverage", "json", "-o", "-",
-         "--data-file", str(path / ".coverage")],
-        cwd=path, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "coverage",
+            "json",
+            "-o",
+            "-",
+            "--data-file",
+            str(path / ".coverage"),
+        ],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     data = json.loads(out)
     return {name: sorted(info["executed_lines"]) for name, info in data["files"].items()}
@@ -89,24 +103,37 @@ def test_pytest_cov_data_is_not_corrupted(project) -> None:
         # Different sys.monitoring tool ids: both record.
         project.replace("calc.py", "return a * b", "return b * a")
         assert project.run("--cov=.", "--cov-report=").ran == {
-            "test_m0.py::test_mul", "test_m1.py::test_mul"}
+            "test_m0.py::test_mul",
+            "test_m1.py::test_mul",
+        }
 
 
 @pytest.fixture(scope="session")
 def pytest_testmon_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("pytest-testmon")
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-         "pytest-testmon==2.2.0"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            "pytest-testmon==2.2.0",
+        ],
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         pytest.skip(f"cannot install pytest-testmon 2.2.0 here: {result.stderr.strip()[-200:]}")
     return target
 
 
-def test_installed_pytest_testmon_stops_with_one_line(project, pytest_testmon_dir: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_installed_pytest_testmon_stops_with_one_line(
+    project, pytest_testmon_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_project(project, modules=1)
     monkeypatch.setenv("PYTHONPATH", str(pytest_testmon_dir))
     run = project.run()

@@ -158,18 +158,28 @@ class Run:
 def run(project: Project, *args: str) -> Run:
     """`pytest --testmon -v` in a subprocess, with a timeout (children must not hang it)."""
     result = project.pytester.runpytest_subprocess(
-        "--testmon", "-v", "-p", "no:cacheprovider", *args, timeout=180)
+        "--testmon", "-v", "-p", "no:cacheprovider", *args, timeout=180
+    )
     return Run(result)
 
 
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(("PYTEST_", "COVERAGE_", "TESTMON_"))}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "COVERAGE_", "TESTMON_"))
+    }
 
 
 def coverage_cli(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "coverage", *args], cwd=project.path,
-                          env=clean_env(), capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "coverage", *args],
+        cwd=project.path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def read_data(path: Path) -> coverage.CoverageData:
@@ -180,8 +190,10 @@ def read_data(path: Path) -> coverage.CoverageData:
 
 def relative_lines(data: coverage.CoverageData, root: Path) -> dict[str, set[int]]:
     base = os.path.realpath(root)
-    return {os.path.relpath(f, base).replace(os.sep, "/"): set(data.lines(f) or ())
-            for f in data.measured_files()}
+    return {
+        os.path.relpath(f, base).replace(os.sep, "/"): set(data.lines(f) or ())
+        for f in data.measured_files()
+    }
 
 
 def wrote_line(run: Run) -> str:
@@ -203,8 +215,9 @@ def test_testmon_cov_writes_a_coverage_file_that_coverage_reads(project: Project
     report = coverage_cli(project, "report", "-m", "--data-file", ".coverage")
     assert report.returncode == 0, report.stdout + report.stderr
     assert "shop/pricing.py" in report.stdout
-    html = coverage_cli(project, "html", "--show-contexts", "-d", "htmlcov",
-                        "--data-file", ".coverage")
+    html = coverage_cli(
+        project, "html", "--show-contexts", "-d", "htmlcov", "--data-file", ".coverage"
+    )
     assert html.returncode == 0, html.stdout + html.stderr
     assert (project.path / "htmlcov" / "index.html").exists()
     xml = coverage_cli(project, "xml", "--data-file", ".coverage")
@@ -217,7 +230,12 @@ def test_lines_equal_coverage_run_with_multiprocessing(project: Project) -> None
     project.write(".coveragerc", COVERAGERC)
     ran = subprocess.run(
         [sys.executable, "-m", "coverage", "run", "-m", "pytest", "-p", "no:cacheprovider", "-q"],
-        cwd=project.path, env=clean_env(), capture_output=True, text=True, timeout=180)
+        cwd=project.path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     combined = coverage_cli(project, "combine")
     assert combined.returncode == 0, combined.stdout + combined.stderr
@@ -237,16 +255,21 @@ def test_lines_equal_coverage_run_with_multiprocessing(project: Project) -> None
         if expected[name] != actual[name]:
             differences.append(
                 f"{name}: only coverage.py {sorted(expected[name] - actual[name])}, "
-                f"only testmon-watch {sorted(actual[name] - expected[name])}")
+                f"only testmon-watch {sorted(actual[name] - expected[name])}"
+            )
     only = sorted(expected.keys() ^ actual.keys())
-    assert not differences, "executed lines differ:\n" + "\n".join(differences) + (
-        f"\n(files measured by one side only: {only})" if only else "")
+    assert not differences, (
+        "executed lines differ:\n"
+        + "\n".join(differences)
+        + (f"\n(files measured by one side only: {only})" if only else "")
+    )
     # The child processes' lines are there, credited to the tests that started them.
     data = read_data(project.path / ".coverage")
     work = os.path.realpath(project.path / "shop/work.py")
     by_line = data.contexts_by_lineno(work)
     square_body = (project.path / "shop/work.py").read_text().splitlines().index(
-        "    return x * x") + 1
+        "    return x * x"
+    ) + 1
     assert by_line[square_body] == ["tests/test_mp.py::test_pool"]
 
 
@@ -269,7 +292,8 @@ def test_deselected_tests_are_merged(project: Project) -> None:
     line = wrote_line(second)
     assert "merged" in line and "3" in line, line
     assert re.search(r"\b3 deselected tests?\b.*merged|merged.*\b3 deselected", second.text), (
-        second.text)
+        second.text
+    )
 
 
 def test_testmon_cov_source_limits_the_files(project: Project) -> None:

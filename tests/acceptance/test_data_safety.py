@@ -21,7 +21,9 @@ CALC = """
 
 def make_project(project) -> None:
     project.write("calc.py", CALC)
-    project.write("test_fast.py", """
+    project.write(
+        "test_fast.py",
+        """
         from calc import add, mul
 
 
@@ -31,8 +33,11 @@ def make_project(project) -> None:
 
         def test_mul():
             assert mul(2, 3) == 6
-    """)
-    project.write("test_slow.py", """
+    """,
+    )
+    project.write(
+        "test_slow.py",
+        """
         import os
         import sys
         import time
@@ -49,7 +54,8 @@ def make_project(project) -> None:
 
         def test_after():
             assert mul(2, 2) == 4
-    """)
+    """,
+    )
 
 
 def start_blocking_run(project) -> subprocess.Popen[str]:
@@ -57,7 +63,11 @@ def start_blocking_run(project) -> subprocess.Popen[str]:
     env = dict(__import__("os").environ, BLOCK_IN_TEST="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--testmon", "-p", "no:cacheprovider", "-s", "-q"],
-        cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=project.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     for line in proc.stdout:

@@ -15,23 +15,31 @@ ALL = {
 
 def make_project(project) -> None:
     project.write("pytest.ini", "[pytest]\npythonpath = .\ntestpaths = tests\n")
-    project.write("calc.py", """
+    project.write(
+        "calc.py",
+        """
         def add(a, b):
             return a + b
 
 
         def mul(a, b):
             return a * b
-    """)
-    project.write("tests/conftest.py", """
+    """,
+    )
+    project.write(
+        "tests/conftest.py",
+        """
         import pytest
 
 
         @pytest.fixture
         def two():
             return 2
-    """)
-    project.write("tests/test_calc.py", """
+    """,
+    )
+    project.write(
+        "tests/test_calc.py",
+        """
         from calc import add, mul
 
 
@@ -41,9 +49,12 @@ def make_project(project) -> None:
 
         def test_mul(two):
             assert mul(two, 3) == 6
-    """)
+    """,
+    )
     project.write("tests/limit.json", '{"limit": 3}\n')
-    project.write("tests/test_data.py", """
+    project.write(
+        "tests/test_data.py",
+        """
         import json
         from pathlib import Path
 
@@ -51,7 +62,8 @@ def make_project(project) -> None:
         def test_limit():
             data = json.loads((Path(__file__).parent / "limit.json").read_text())
             assert data["limit"] == 3
-    """)
+    """,
+    )
     first = project.first_run()
     assert first.ran == ALL
 
@@ -112,10 +124,13 @@ def test_a_changed_conftest_runs_its_tests(project) -> None:
 
 def test_a_new_test_file_runs(project) -> None:
     make_project(project)
-    project.write("tests/sub/test_new.py", """
+    project.write(
+        "tests/sub/test_new.py",
+        """
         def test_new():
             assert True
-    """)
+    """,
+    )
     run = project.run()
     assert_not_fast(run)
     assert run.ran == {"tests/sub/test_new.py::test_new"}
@@ -131,13 +146,16 @@ def test_a_new_conftest_is_not_skipped(project) -> None:
 def test_a_test_that_failed_last_time_runs_again(project, monkeypatch) -> None:
     make_project(project)
     monkeypatch.setenv("TMW_FAST_PATH_FAIL", "1")  # not a file: no change to detect
-    project.write("tests/test_env.py", """
+    project.write(
+        "tests/test_env.py",
+        """
         import os
 
 
         def test_env():
             assert os.environ.get("TMW_FAST_PATH_FAIL") != "1"
-    """)
+    """,
+    )
     failing = project.run()
     assert failing.outcomes == {"tests/test_env.py::test_env": "FAILED"}
     monkeypatch.delenv("TMW_FAST_PATH_FAIL")
@@ -200,11 +218,14 @@ def test_a_path_argument_keeps_the_fast_path(project) -> None:
 def test_an_installed_package_runs_everything(project) -> None:
     make_project(project)
     # The project root is on sys.path (pythonpath = .): metadata there is a package.
-    project.write("fakepkg-1.0.dist-info/METADATA", """
+    project.write(
+        "fakepkg-1.0.dist-info/METADATA",
+        """
         Metadata-Version: 2.1
         Name: fakepkg
         Version: 1.0
-    """)
+    """,
+    )
     run = project.run()
     assert_not_fast(run)
     assert run.ran == ALL
@@ -217,5 +238,3 @@ def test_another_environment_name_takes_the_normal_path(project) -> None:
     run = project.run("--testmon-env", "other")
     assert_not_fast(run)
     assert run.ran == ALL
-
-

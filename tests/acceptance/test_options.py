@@ -63,7 +63,9 @@ def test_keyword_runs_all_matches_unless_forceselect(project) -> None:
     project.replace("calc.py", "return a * b", "return b * a")
     # -k alone: everything it matches runs (as with pytest-testmon) ...
     assert project.run("-k", "add or mul", "--testmon-nocollect").ran == {
-        "test_calc.py::test_add", "test_calc.py::test_mul"}
+        "test_calc.py::test_add",
+        "test_calc.py::test_mul",
+    }
     # ... with --testmon-forceselect, the intersection with the affected tests.
     assert project.run("-k", "add or other", "--testmon-forceselect").ran == set()
     assert project.run("-m", "slow", "--testmon-forceselect").ran == {"test_calc.py::test_mul"}
@@ -90,11 +92,13 @@ def test_explain_says_why_each_test_runs_and_why_not(project) -> None:
     project.write("test_new.py", "def test_brand_new():\n    assert 1\n")
     run = project.run("--testmon-explain")
     assert run.ran == {"test_calc.py::test_mul", "test_new.py::test_brand_new"}
-    run.result.stdout.fnmatch_lines([
-        "*why these tests*",
-        "test_calc.py::test_mul: calc.py changed in mul*",
-        "test_new.py::test_brand_new: it is new*",
-    ])
+    run.result.stdout.fnmatch_lines(
+        [
+            "*why these tests*",
+            "test_calc.py::test_mul: calc.py changed in mul*",
+            "test_new.py::test_brand_new: it is new*",
+        ]
+    )
     # A named test that selection would skip: say why not.
     named = project.run("--testmon-explain", "--testmon-forceselect", "test_calc.py::test_add")
     named.result.stdout.fnmatch_lines(["test_calc.py::test_add: not selected: up to date*"])
@@ -115,7 +119,9 @@ def test_verify_reports_a_test_whose_outcome_changed_although_deselected(project
     # outside the project root, which is not recorded by design.
     outside = project.path.parent / f"{project.path.name}-flag"
     project.write("calc.py", CALC)
-    project.write("test_calc.py", f"""
+    project.write(
+        "test_calc.py",
+        f"""
         import os
 
 
@@ -125,7 +131,8 @@ def test_verify_reports_a_test_whose_outcome_changed_although_deselected(project
 
         def test_steady():
             assert True
-    """)
+    """,
+    )
     project.first_run()
     clean = project.run("--testmon-verify")
     assert clean.ret == 0
@@ -155,8 +162,9 @@ def test_environments_are_kept_apart(project) -> None:
 
 def test_ini_option_sets_the_environment(project) -> None:
     setup(project)
-    project.write("pytest.ini", "[pytest]\npythonpath = .\ntestmon_env = ci\n"
-                                "markers =\n    slow: slow\n")
+    project.write(
+        "pytest.ini", "[pytest]\npythonpath = .\ntestmon_env = ci\nmarkers =\n    slow: slow\n"
+    )
     run = project.run()
     assert run.ran == ALL  # a fresh data set for 'ci'
     assert project.run().ran == set()

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 
 def make_calc(project) -> None:
-    project.write("calc.py", """
+    project.write(
+        "calc.py",
+        """
         def add(a, b):
             return a + b
 
 
         def mul(a, b):
             return a * b
-    """)
-    project.write("test_calc.py", """
+    """,
+    )
+    project.write(
+        "test_calc.py",
+        """
         from calc import add, mul
 
 
@@ -26,14 +31,17 @@ def make_calc(project) -> None:
 
         def test_nothing():
             assert True
-    """)
+    """,
+    )
 
 
 def test_first_run_records_and_second_deselects_everything(project) -> None:
     make_calc(project)
     first = project.first_run()
     assert first.ran == {
-        "test_calc.py::test_add", "test_calc.py::test_mul", "test_calc.py::test_nothing"
+        "test_calc.py::test_add",
+        "test_calc.py::test_mul",
+        "test_calc.py::test_nothing",
     }
     assert (project.path / ".testmondata").exists()
     second = project.run()
@@ -110,36 +118,51 @@ def test_stored_file_states_match_parsing_each_file_here(project) -> None:
 
     make_calc(project)
     project.write("shop/__init__.py", "")
-    project.write("shop/cart.py", """
+    project.write(
+        "shop/cart.py",
+        """
         from . import calc_bridge
 
 
         class Cart:
             def total(self):
                 return calc_bridge.total([1, 2])
-    """)
-    project.write("shop/calc_bridge.py", """
+    """,
+    )
+    project.write(
+        "shop/calc_bridge.py",
+        """
         from calc import add
 
 
         def total(items):
             return add(*items)
-    """)
-    project.write("test_shop.py", """
+    """,
+    )
+    project.write(
+        "test_shop.py",
+        """
         from shop.cart import Cart
 
 
         def test_total():
             assert Cart().total() == 3
-    """)
+    """,
+    )
     project.first_run()
     db, _ = Database.open(project.path / ".testmondata", readonly=True)
     try:
         stored = db.files()
     finally:
         db.close()
-    python_files = {"calc.py", "test_calc.py", "shop/__init__.py", "shop/cart.py",
-                    "shop/calc_bridge.py", "test_shop.py"}
+    python_files = {
+        "calc.py",
+        "test_calc.py",
+        "shop/__init__.py",
+        "shop/cart.py",
+        "shop/calc_bridge.py",
+        "test_shop.py",
+    }
     assert python_files <= stored.keys()
     for rel in python_files:
         expected, _ = read_state(project.path, rel, "python")

@@ -80,23 +80,42 @@ def make_app(root: Path, ui_config: UiConfig | None = None) -> TestmonWatchApp:
 
 def first_run(run_id: str = "run-1", failing: bool = True) -> list[object]:
     """The events of a first run of test_calc.py: test_mul fails when `failing`."""
-    ids = ["test_calc.py::test_add", "test_calc.py::test_mul",
-           "test_calc.py::TestMore::test_add_zero"]
+    ids = [
+        "test_calc.py::test_add",
+        "test_calc.py::test_mul",
+        "test_calc.py::TestMore::test_add_zero",
+    ]
     events: list[object] = [
         WorkerReady(pid=1, python="3.11.7", preloaded=600, import_seconds=0.5),
         RunRequested(run_id, "affected", "start"),
         RunStarted(run_id, "start", "", [SelectedTest(i, ["it is new"]) for i in ids], 0),
     ]
-    mul = TestFinished(run_id, ids[1], "failed", 0.012, longrepr=FAILURE,
-                       sections=[["Captured stdout call", "computing 2 * 3\n"]],
-                       location=["test_calc.py", 8, "test_mul"]) if failing else \
-        TestFinished(run_id, ids[1], "passed", 0.012)
-    events += [TestFinished(run_id, ids[0], "passed", 0.003), mul,
-               TestFinished(run_id, ids[2], "passed", 0.002)]
+    mul = (
+        TestFinished(
+            run_id,
+            ids[1],
+            "failed",
+            0.012,
+            longrepr=FAILURE,
+            sections=[["Captured stdout call", "computing 2 * 3\n"]],
+            location=["test_calc.py", 8, "test_mul"],
+        )
+        if failing
+        else TestFinished(run_id, ids[1], "passed", 0.012)
+    )
+    events += [
+        TestFinished(run_id, ids[0], "passed", 0.003),
+        mul,
+        TestFinished(run_id, ids[2], "passed", 0.002),
+    ]
     counts = {"passed": 2, "failed": 1} if failing else {"passed": 3}
     finished = RunFinished(run_id, 1 if failing else 0, counts)
-    events += [finished, RunDone(run_id, "start", finished, {},
-                                 {"selection": 0.05, "first_result": 0.08, "done": 0.1})]
+    events += [
+        finished,
+        RunDone(
+            run_id, "start", finished, {}, {"selection": 0.05, "first_result": 0.08, "done": 0.1}
+        ),
+    ]
     return events
 
 

@@ -15,7 +15,8 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
     assert load_ui_config(tmp_path).keys == {}
     (tmp_path / "pyproject.toml").write_text(
         '[tool.testmon-watch]\nbell = true\neditor = "ed {file}"\n'
-        '[tool.testmon-watch.keys]\nrun_all = "A"\nquit = "ctrl+q, q"\n')
+        '[tool.testmon-watch.keys]\nrun_all = "A"\nquit = "ctrl+q, q"\n'
+    )
     config = load_ui_config(tmp_path)
     assert config.bell and config.editor == "ed {file}"
     assert config.keys == {"run_all": "A", "quit": "ctrl+q,q"}
@@ -24,13 +25,16 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
     assert config.keys_for(by_name["run"]) == "r,enter"
 
 
-@pytest.mark.parametrize(("table", "named"), [
-    ({"keys": {"launch": "l"}}, "'launch'"),
-    ({"keys": {"run": 3}}, "keys.run"),
-    ({"keys": "r"}, "keys"),
-    ({"bell": "yes"}, "bell"),
-    ({"editor": ["vim"]}, "editor"),
-])
+@pytest.mark.parametrize(
+    ("table", "named"),
+    [
+        ({"keys": {"launch": "l"}}, "'launch'"),
+        ({"keys": {"run": 3}}, "keys.run"),
+        ({"keys": "r"}, "keys"),
+        ({"bell": "yes"}, "bell"),
+        ({"editor": ["vim"]}, "editor"),
+    ],
+)
 def test_bad_values_name_the_key(table: dict[str, object], named: str) -> None:
     with pytest.raises(ConfigError, match=named) as info:
         parse_ui_table(table)

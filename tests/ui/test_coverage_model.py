@@ -20,8 +20,9 @@ def test_executable_lines() -> None:
 
 def test_build_coverage(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text("X = 1\n\n\ndef f():\n    return X\n")
-    data = build_coverage(tmp_path, {"m.py": {1: {"t::a"}, 4: {"t::a"}, 2: {"t::b"}},
-                                     "data.json": {1: {"t::a"}}})
+    data = build_coverage(
+        tmp_path, {"m.py": {1: {"t::a"}, 4: {"t::a"}, 2: {"t::b"}}, "data.json": {1: {"t::a"}}}
+    )
     cov = data.files["m.py"]
     assert cov.statements == {1, 4, 5}
     assert cov.missed == {5}
@@ -34,13 +35,20 @@ def test_build_coverage(tmp_path: Path) -> None:
 def test_load_coverage_from_a_real_run(tmp_path: Path) -> None:
     root = write_project(tmp_path / "proj")
     env = {k: v for k, v in os.environ.items() if k != "TESTMON_DATAFILE"}
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "--testmon", "-p", "no:cacheprovider"],
-                   cwd=root, check=True, env=env, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--testmon", "-p", "no:cacheprovider"],
+        cwd=root,
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     data = load_coverage(root)
     calc = data.files["calc.py"]
     assert calc.statements == {1, 2, 5, 6}
-    assert calc.tests_by_line[2] == {"test_calc.py::test_add",
-                                     "test_calc.py::TestMore::test_add_zero"}
+    assert calc.tests_by_line[2] == {
+        "test_calc.py::test_add",
+        "test_calc.py::TestMore::test_add_zero",
+    }
     assert calc.tests_by_line[6] == {"test_calc.py::test_mul"}
     assert not calc.missed
 

@@ -21,11 +21,13 @@ async def test_two_thousand_tests_in_batches(project: Path) -> None:
 
         def stream() -> None:  # the session's reader thread
             listener(RunRequested("run-1", "affected", "start"))
-            listener(RunStarted("run-1", "start", "", [SelectedTest(i, ["it is new"])
-                                                       for i in ids], 0))
+            listener(
+                RunStarted("run-1", "start", "", [SelectedTest(i, ["it is new"]) for i in ids], 0)
+            )
             for i, nodeid in enumerate(ids):
-                listener(TestFinished("run-1", nodeid, "failed" if i % 100 == 0 else "passed",
-                                      0.001))
+                listener(
+                    TestFinished("run-1", nodeid, "failed" if i % 100 == 0 else "passed", 0.001)
+                )
             listener(RunFinished("run-1", 1, {}))
 
         thread = threading.Thread(target=stream)

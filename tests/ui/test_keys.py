@@ -100,7 +100,9 @@ async def test_run_keys_call_the_session(project: Path) -> None:
         await pilot.press("f")
         await feed(pilot, [])
         assert requested(app)[1:] == [("affected", "key: run affected")] * 2 + [
-            ("all", "key: run all"), ("failed", "key: run failed")]
+            ("all", "key: run all"),
+            ("failed", "key: run failed"),
+        ]
         await pilot.press("n", "t")
         await pilot.press("space")
         await feed(pilot, [])
@@ -188,11 +190,19 @@ async def test_flaky_suspect_is_marked(project: Path) -> None:
     app = make_app(project)
     async with app.run_test(size=SIZE) as pilot:
         await feed(pilot, first_run())
-        await feed(pilot, [
-            RunStarted("run-2", "x", "", [SelectedTest("test_calc.py::test_mul",
-                                                       ["it failed last time"])], 2),
-            TestFinished("run-2", "test_calc.py::test_mul", "passed", 0.01),
-        ])
+        await feed(
+            pilot,
+            [
+                RunStarted(
+                    "run-2",
+                    "x",
+                    "",
+                    [SelectedTest("test_calc.py::test_mul", ["it failed last time"])],
+                    2,
+                ),
+                TestFinished("run-2", "test_calc.py::test_mul", "passed", 0.01),
+            ],
+        )
         assert "flaky?" in str(tree(app).leaves["test_calc.py::test_mul"].label)
         assert "flaky?" in str(app.query_one(StatusBar).render())
 
@@ -200,7 +210,7 @@ async def test_flaky_suspect_is_marked(project: Path) -> None:
 async def test_open_in_editor_at_the_failure_line(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "opened.txt"
     script = f"import sys; open({str(out)!r}, 'w').write(' '.join(sys.argv[1:]))"
-    editor = f"{sys.executable} -c \"{script}\" {{file}} {{line}}"
+    editor = f'{sys.executable} -c "{script}" {{file}} {{line}}'
     app = make_app(project, UiConfig(editor=editor))
     async with app.run_test(size=SIZE) as pilot:
         await feed(pilot, first_run())
@@ -211,8 +221,12 @@ async def test_open_in_editor_at_the_failure_line(project: Path, tmp_path: Path)
 async def test_coverage_view_and_export(project: Path) -> None:
     import subprocess
 
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "--testmon", "-p", "no:cacheprovider"],
-                   cwd=project, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--testmon", "-p", "no:cacheprovider"],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
     app = make_app(project)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("v")
@@ -235,16 +249,24 @@ async def test_coverage_view_and_export(project: Path) -> None:
         await pilot.press("c")
         await pilot.pause(0.2)
         messages = [n.message for n in app._notifications]
-        assert any("coverage export not available" in m or m.startswith("wrote ")
-                   for m in messages)
+        assert any("coverage export not available" in m or m.startswith("wrote ") for m in messages)
 
 
 async def test_command_palette_lists_every_action(project: Path) -> None:
     app = make_app(project)
     async with app.run_test(size=SIZE) as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for title in ("Run affected", "Run all", "Run failed", "Filter", "Coverage",
-                      "Export .coverage", "Open in editor", "Pause/resume", "Cancel"):
+        for title in (
+            "Run affected",
+            "Run all",
+            "Run failed",
+            "Filter",
+            "Coverage",
+            "Export .coverage",
+            "Open in editor",
+            "Pause/resume",
+            "Cancel",
+        ):
             assert title in titles
         command = next(c for c in app.get_system_commands(app.screen) if c.title == "Run all")
         command.callback()

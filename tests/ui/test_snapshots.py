@@ -41,11 +41,18 @@ def test_filter_active(project: Path, snap_compare: Any) -> None:
 
 
 def test_coverage_view(project: Path, snap_compare: Any) -> None:
-    executed = {"calc.py": {1: {"(import:calc)"}, 2: {"test_calc.py::test_add",
-                                                      "test_calc.py::TestMore::test_add_zero"},
-                            5: {"(import:calc)"}},
-                "test_calc.py": {1: {"(import:test_calc)"}, 4: {"(import:test_calc)"},
-                                 5: {"test_calc.py::test_add"}}}
+    executed = {
+        "calc.py": {
+            1: {"(import:calc)"},
+            2: {"test_calc.py::test_add", "test_calc.py::TestMore::test_add_zero"},
+            5: {"(import:calc)"},
+        },
+        "test_calc.py": {
+            1: {"(import:test_calc)"},
+            4: {"(import:test_calc)"},
+            5: {"test_calc.py::test_add"},
+        },
+    }
 
     async def before(pilot: Pilot[int]) -> None:
         await pilot.app.push_screen(CoverageScreen(project, build_coverage(project, executed)))

@@ -53,15 +53,32 @@ class Tmux:
         # A shell in the pane runs the command and writes its exit status to `status`:
         # tmux 3.3 sometimes leaves its pane's exited process a zombie, status unknown.
         # remain-on-exit keeps the pane, to see it dead after `q`.
-        self.tmux("new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), "-s", self.target,
-                  "-c", str(cwd), "sh", "-c", 'status=$1; shift; "$@"; echo $? > "$status"',
-                  "sh", str(status), *argv, env=env)
+        self.tmux(
+            "new-session",
+            "-d",
+            "-x",
+            str(WIDTH),
+            "-y",
+            str(HEIGHT),
+            "-s",
+            self.target,
+            "-c",
+            str(cwd),
+            "sh",
+            "-c",
+            'status=$1; shift; "$@"; echo $? > "$status"',
+            "sh",
+            str(status),
+            *argv,
+            env=env,
+        )
         self.tmux("set-option", "-t", self.target, "remain-on-exit", "on")
         self.socket_path = Path(self.tmux("display-message", "-p", "#{socket_path}").strip())
 
     def tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
-        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                              text=True, env=env, timeout=30)
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=env, timeout=30
+        )
         if done.returncode != 0:
             raise RuntimeError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout
@@ -82,13 +99,13 @@ class Tmux:
             if condition(screen):
                 return screen
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; "
-                                     f"the pane shows:\n{screen}")
+                raise AssertionError(
+                    f"timed out after {timeout:.0f} s waiting for {what}; the pane shows:\n{screen}"
+                )
             time.sleep(POLL)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
-                       timeout=30)
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
         if self.socket_path is not None:  # kill-server leaves the socket file
             self.socket_path.unlink(missing_ok=True)
 
@@ -108,17 +125,26 @@ def marked(name: str, mark: str) -> Callable[[str], bool]:
 
 def workers_for(root: Path) -> list[str]:
     """Command lines of worker servers still running on `root`."""
-    out = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True,
-                         text=True).stdout  # -ww: full command lines, not cut at 80 columns
-    return [line.strip() for line in out.splitlines()
-            if "testmon_watch.worker.server" in line and f"--root {root}" in line]
+    out = subprocess.run(
+        ["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True
+    ).stdout  # -ww: full command lines, not cut at 80 columns
+    return [
+        line.strip()
+        for line in out.splitlines()
+        if "testmon_watch.worker.server" in line and f"--root {root}" in line
+    ]
 
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
     root = tmp_path / "shop"
-    shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(
-        ".testmondata*", ".coverage*", "__pycache__", ".pytest_cache"))
+    shutil.copytree(
+        SHOP,
+        root,
+        ignore=shutil.ignore_patterns(
+            ".testmondata*", ".coverage*", "__pycache__", ".pytest_cache"
+        ),
+    )
     return root.resolve()
 
 
@@ -162,16 +188,23 @@ def test_break_fix_export_quit_in_tmux(shop: Path, tmux: Tmux, exit_status: Path
 
     pricing.write_text(source)
     tmux.wait(marked(TEST, "✓"), f"{TEST} to pass again")
-    screen = tmux.wait(lambda s: "worker warm" in s and "failed" not in s.splitlines()[0],
-                       "the run to end with no failure")
+    screen = tmux.wait(
+        lambda s: "worker warm" in s and "failed" not in s.splitlines()[0],
+        "the run to end with no failure",
+    )
     assert "✗" not in screen, screen
 
     coverage_file = shop / ".coverage"
     assert not coverage_file.exists()
     tmux.keys("c")
     tmux.wait(lambda s: "wrote" in s and coverage_file.is_file(), "the export notification")
-    report = subprocess.run([sys.executable, "-m", "coverage", "report"], cwd=shop,
-                            capture_output=True, text=True, timeout=60)
+    report = subprocess.run(
+        [sys.executable, "-m", "coverage", "report"],
+        cwd=shop,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert report.returncode == 0, report.stdout + report.stderr
     assert "shop/pricing.py" in report.stdout and "shop/cart.py" in report.stdout, report.stdout
     assert "tests/test_pricing.py" in report.stdout, report.stdout

@@ -112,8 +112,11 @@ def write_project(root: Path, files: dict[str, str]) -> None:
 
 
 def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST_", "COVERAGE_", "TESTMON_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "COVERAGE_", "TESTMON_"))
+    }
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
@@ -121,7 +124,11 @@ def clean_env() -> dict[str, str]:
 def run_pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--testmon", "-p", "no:cacheprovider", "-q", *args],
-        cwd=root, env=clean_env(), capture_output=True, text=True, timeout=120,
+        cwd=root,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode in (0, 5), result.stdout + result.stderr
     return result
@@ -129,8 +136,12 @@ def run_pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def run_coverage(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "coverage", *args], cwd=root, env=clean_env(),
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "coverage", *args],
+        cwd=root,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -145,8 +156,9 @@ def abs_file(root: Path, relpath: str) -> str:
     return os.path.realpath(root / relpath)
 
 
-def export(root: Path, out: str = ".coverage",
-           **kwargs: object) -> tuple[ExportSummary, coverage.CoverageData]:
+def export(
+    root: Path, out: str = ".coverage", **kwargs: object
+) -> tuple[ExportSummary, coverage.CoverageData]:
     db, _ = Database.open(root / ".testmondata")
     try:
         env = db.environment("default")
@@ -182,16 +194,32 @@ def fresh(tmp_path: Path) -> Iterator[Path]:
 def test_measured_files_and_lines(recorded: Path, tmp_path: Path) -> None:
     summary, data = export(recorded, out=str(tmp_path / "out.coverage"))
     root = recorded
-    expected_files = {abs_file(root, p) for p in (
-        "shop/__init__.py", "shop/pricing.py", "lib/helpers.py", "src/inventory/__init__.py",
-        "src/inventory/stock.py", "tests/conftest.py", "tests/test_shop.py", "tests/test_other.py",
-    )}
+    expected_files = {
+        abs_file(root, p)
+        for p in (
+            "shop/__init__.py",
+            "shop/pricing.py",
+            "lib/helpers.py",
+            "src/inventory/__init__.py",
+            "src/inventory/stock.py",
+            "tests/conftest.py",
+            "tests/test_shop.py",
+            "tests/test_other.py",
+        )
+    }
     assert set(data.measured_files()) == expected_files
     assert not data.has_arcs()
     pricing = abs_file(root, "shop/pricing.py")
     lines = set(data.lines(pricing) or ())
-    for marker in ("RATE = 2", "def price", "# big", "# small", "def discount", "# discount",
-                   "def never"):
+    for marker in (
+        "RATE = 2",
+        "def price",
+        "# big",
+        "# small",
+        "def discount",
+        "# discount",
+        "def never",
+    ):
         assert line_of(root, "shop/pricing.py", marker) in lines, marker
     assert line_of(root, "shop/pricing.py", "# never") not in lines
     # Imported, no line of its own: line 0, as coverage.py records it.
@@ -206,27 +234,35 @@ def test_one_context_per_test_and_shared_unit(recorded: Path, tmp_path: Path) ->
     summary, data = export(recorded, out=str(tmp_path / "out.coverage"))
     contexts = set(data.measured_contexts())
     assert ALL_TESTS <= contexts
-    assert {"import:shop/pricing.py", "import:tests/test_shop.py",
-            "import:lib/helpers.py"} <= contexts
+    assert {
+        "import:shop/pricing.py",
+        "import:tests/test_shop.py",
+        "import:lib/helpers.py",
+    } <= contexts
     assert any(c.startswith("fixture:module:") and c.endswith("::catalog") for c in contexts)
     assert summary.contexts == len(contexts)
     assert "" not in contexts  # nothing lands in coverage's default context
 
 
-def test_contexts_by_lineno_names_exactly_the_tests_that_ran_a_line(recorded: Path,
-                                                                   tmp_path: Path) -> None:
+def test_contexts_by_lineno_names_exactly_the_tests_that_ran_a_line(
+    recorded: Path, tmp_path: Path
+) -> None:
     _, data = export(recorded, out=str(tmp_path / "out.coverage"))
     root = recorded
     pricing = abs_file(root, "shop/pricing.py")
     by_line = {line: set(ctxs) for line, ctxs in data.contexts_by_lineno(pricing).items()}
-    small = {"tests/test_shop.py::test_small", "tests/test_shop.py::test_param[1]",
-             "tests/test_shop.py::test_param[2]"}
+    small = {
+        "tests/test_shop.py::test_small",
+        "tests/test_shop.py::test_param[1]",
+        "tests/test_shop.py::test_param[2]",
+    }
     big = {"tests/test_shop.py::test_big"}
     assert by_line[line_of(root, "shop/pricing.py", "if x > 10")] == small | big
     assert by_line[line_of(root, "shop/pricing.py", "# small")] == small
     assert by_line[line_of(root, "shop/pricing.py", "# big")] == big
     assert by_line[line_of(root, "shop/pricing.py", "# discount")] == {
-        "tests/test_shop.py::test_discount"}
+        "tests/test_shop.py::test_discount"
+    }
     # Module-level lines belong to the module's import, not to whichever test imported it.
     assert by_line[line_of(root, "shop/pricing.py", "def price")] == {"import:shop/pricing.py"}
     # A module-scoped fixture's body is its own context, not the test's.
@@ -248,8 +284,9 @@ def test_readable_by_coverage_report_html_and_xml(recorded: Path, tmp_path: Path
     assert pricing_row.split()[1:] == ["9", "1", "89%", str(never)]
 
     html_dir = tmp_path / "htmlcov"
-    html = run_coverage(recorded, "html", "--show-contexts", "-d", str(html_dir),
-                        "--data-file", str(out))
+    html = run_coverage(
+        recorded, "html", "--show-contexts", "-d", str(html_dir), "--data-file", str(out)
+    )
     assert html.returncode == 0, html.stdout + html.stderr
     pages = {p.name: p.read_text() for p in html_dir.glob("*.html")}
     pricing_page = next(text for name, text in pages.items() if "pricing_py" in name)
@@ -267,8 +304,10 @@ def test_readable_by_coverage_report_html_and_xml(recorded: Path, tmp_path: Path
 def test_source_directory(recorded: Path, tmp_path: Path) -> None:
     _, data = export(recorded, out=str(tmp_path / "out.coverage"), source=["lib", "shop/"])
     assert set(data.measured_files()) == {
-        abs_file(recorded, "lib/helpers.py"), abs_file(recorded, "shop/__init__.py"),
-        abs_file(recorded, "shop/pricing.py")}
+        abs_file(recorded, "lib/helpers.py"),
+        abs_file(recorded, "shop/__init__.py"),
+        abs_file(recorded, "shop/pricing.py"),
+    }
 
 
 def test_source_dotted_names(recorded: Path, tmp_path: Path) -> None:
@@ -278,7 +317,8 @@ def test_source_dotted_names(recorded: Path, tmp_path: Path) -> None:
     _, data = export(recorded, out=str(tmp_path / "b.coverage"), source=["inventory"])
     assert set(data.measured_files()) == {
         abs_file(recorded, "src/inventory/__init__.py"),
-        abs_file(recorded, "src/inventory/stock.py")}
+        abs_file(recorded, "src/inventory/stock.py"),
+    }
     _, data = export(recorded, out=str(tmp_path / "c.coverage"), source=["inventory.stock"])
     assert set(data.measured_files()) == {abs_file(recorded, "src/inventory/stock.py")}
 
@@ -296,7 +336,11 @@ def test_source_entry_that_names_nothing_is_an_error(recorded: Path, tmp_path: P
         resolve_source(recorded, ["shop", "nosuch"])
     assert issubclass(SourceError, ValueError)
     assert resolve_source(recorded, ["shop", "shop.pricing", "inventory", "."]) == [
-        "shop", "shop/pricing.py", "src/inventory", ""]
+        "shop",
+        "shop/pricing.py",
+        "src/inventory",
+        "",
+    ]
     assert not (tmp_path / "x.coverage").exists()
     with pytest.raises(SourceError):
         export(recorded, out=str(tmp_path / "x.coverage"), source=["no.such.pkg"])
@@ -309,8 +353,9 @@ def test_source_entry_that_names_nothing_is_an_error(recorded: Path, tmp_path: P
 def test_pending_tests_are_left_out(fresh: Path) -> None:
     root = fresh
     path = root / "shop/pricing.py"
-    path.write_text(path.read_text().replace("return x - 1  # discount",
-                                             "y = x\n    return y - 1  # discount"))
+    path.write_text(
+        path.read_text().replace("return x - 1  # discount", "y = x\n    return y - 1  # discount")
+    )
     # -k with --testmon-forceselect: the change is detected and its tests marked
     # pending, but -k keeps them from running, so they stay pending.
     run_pytest(root, "-k", "test_shout", "--testmon-forceselect")
@@ -328,11 +373,13 @@ def test_pending_tests_are_left_out(fresh: Path) -> None:
     summary, data = export(root)
     assert summary.skipped_pending == 0
     assert data.contexts_by_lineno(pricing)[line_of(root, "shop/pricing.py", "# discount")] == [
-        "tests/test_shop.py::test_discount"]
+        "tests/test_shop.py::test_discount"
+    ]
 
 
-def test_merged_deselected_counts_valid_tests_that_did_not_run(recorded: Path,
-                                                               tmp_path: Path) -> None:
+def test_merged_deselected_counts_valid_tests_that_did_not_run(
+    recorded: Path, tmp_path: Path
+) -> None:
     ran = {"tests/test_shop.py::test_small", "tests/test_shop.py::test_big"}
     summary, data = export(recorded, out=str(tmp_path / "out.coverage"), ran=ran)
     assert summary.merged_deselected == len(ALL_TESTS) - 2
@@ -344,11 +391,13 @@ def test_merged_deselected_counts_valid_tests_that_did_not_run(recorded: Path,
 
 
 def test_message(recorded: Path) -> None:
-    summary = ExportSummary(path=recorded / ".coverage", files=3, contexts=9,
-                            merged_deselected=1, tests=4)
+    summary = ExportSummary(
+        path=recorded / ".coverage", files=3, contexts=9, merged_deselected=1, tests=4
+    )
     assert summary.message(cwd=recorded) == (
         "testmon-watch: wrote .coverage (3 files, 4 tests, "
-        "lines of 1 deselected test merged from earlier runs)")
+        "lines of 1 deselected test merged from earlier runs)"
+    )
 
 
 def test_deleted_files_are_skipped(fresh: Path) -> None:
@@ -408,9 +457,13 @@ def test_empty_database_gives_an_empty_valid_file(tmp_path: Path) -> None:
     assert list(data.measured_files()) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: an edit that shifts a function without changing its checksum leaves "
-    "the stored lines of tests that do not re-run at the old line numbers"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "engine: an edit that shifts a function without changing its checksum leaves "
+        "the stored lines of tests that do not re-run at the old line numbers"
+    ),
+)
 def test_lines_follow_a_function_that_moved(fresh: Path) -> None:
     root = fresh
     path = root / "shop/pricing.py"
@@ -421,4 +474,5 @@ def test_lines_follow_a_function_that_moved(fresh: Path) -> None:
     _, data = export(root)
     by_line = data.contexts_by_lineno(abs_file(root, "shop/pricing.py"))
     assert by_line.get(line_of(root, "shop/pricing.py", "# discount")) == [
-        "tests/test_shop.py::test_discount"]
+        "tests/test_shop.py::test_discount"
+    ]

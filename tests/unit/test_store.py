@@ -21,6 +21,7 @@ def after_writes() -> int:
     """A run start time later than every file the test wrote so far."""
     return time.time_ns() + MTIME_SLACK_NS + 1
 
+
 OLD_NS = 1_000_000_000_000_000_000
 LATER_NS = OLD_NS + 7_000_000_000
 

@@ -409,7 +409,8 @@ def test_snapshot_skips_ignored_trees(project: Path) -> None:
 
 
 def test_a_single_file_written_and_closed_is_delivered_before_the_debounce_ends(
-        watch: Start) -> None:
+    watch: Start,
+) -> None:
     # The writer's close ends an editor save: a third of the debounce is enough. Were the
     # watcher to wait the full 6 s, nothing would arrive within the 4 s allowed here.
     w = watch(debounce=6.0, max_wait=30.0)
@@ -443,7 +444,10 @@ def test_watchdogs_duplicate_callback_warning_is_silenced_and_nothing_else(
 
     def warn(message: str) -> None:
         warnings.warn_explicit(
-            message, RuntimeWarning, inotify_module.__file__, 365,
+            message,
+            RuntimeWarning,
+            inotify_module.__file__,
+            365,
             module="watchdog.observers.inotify",
         )
 

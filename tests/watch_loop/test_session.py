@@ -55,15 +55,20 @@ def loop(tmp_path: Path) -> Iterator[Loop]:
     root.mkdir()
     result = Loop(root)
     result.write("pytest.ini", "[pytest]\npythonpath = .\n")
-    result.write("calc.py", """
+    result.write(
+        "calc.py",
+        """
         def add(a, b):
             return a + b
 
 
         def mul(a, b):
             return a * b
-    """)
-    result.write("test_calc.py", """
+    """,
+    )
+    result.write(
+        "test_calc.py",
+        """
         from calc import add, mul
 
 
@@ -73,7 +78,8 @@ def loop(tmp_path: Path) -> Iterator[Loop]:
 
         def test_mul():
             assert mul(2, 3) == 6
-    """)
+    """,
+    )
     yield result
     result.session.stop()
 
@@ -139,7 +145,9 @@ def test_a_change_during_a_run_is_queued_and_runs_next(loop: Loop) -> None:
     loop.session.start()
     loop.next_run()
     gate = loop.root.parent / "gate"
-    loop.write("test_slow.py", f"""
+    loop.write(
+        "test_slow.py",
+        f"""
         import os
         import time
 
@@ -150,7 +158,8 @@ def test_a_change_during_a_run_is_queued_and_runs_next(loop: Loop) -> None:
             while not os.path.exists({str(gate)!r}):
                 time.sleep(0.01)  # the thing under test is a long-running test
             assert add(1, 1) == 2
-    """)
+    """,
+    )
     loop.next(TestStarted, lambda e: e.nodeid.endswith("test_waits_for_the_gate"))
     loop.replace("calc.py", "return a * b", "return b * a")
     seen = loop.next(ChangesSeen, lambda e: "calc.py" in e.paths)
@@ -166,7 +175,9 @@ def test_a_change_during_a_run_is_queued_and_runs_next(loop: Loop) -> None:
 
 
 def test_a_crashing_test_is_reported_and_the_loop_survives(loop: Loop) -> None:
-    loop.write("test_crash.py", """
+    loop.write(
+        "test_crash.py",
+        """
         import os
 
         from calc import mul
@@ -175,7 +186,8 @@ def test_a_crashing_test_is_reported_and_the_loop_survives(loop: Loop) -> None:
         def test_crashes():
             if mul(1, 1) == 1:
                 os._exit(3)
-    """)
+    """,
+    )
     loop.session.start()
     first = loop.next_run()
     assert first.results["test_crash.py::test_crashes"].outcome == "crashed"
@@ -185,13 +197,16 @@ def test_a_crashing_test_is_reported_and_the_loop_survives(loop: Loop) -> None:
 
 
 def test_files_the_tests_write_do_not_trigger_runs(loop: Loop) -> None:
-    loop.write("test_writer.py", """
+    loop.write(
+        "test_writer.py",
+        """
         from pathlib import Path
 
 
         def test_writes_a_snapshot():
             Path(__file__).with_name("snapshot.txt").write_text("output")
-    """)
+    """,
+    )
     loop.session.start()
     first = loop.next_run()
     assert "test_writer.py::test_writes_a_snapshot" in ran(first)

@@ -22,14 +22,24 @@ from testmon_watch.worker.protocol import (
 
 
 def test_round_trip_keeps_every_field() -> None:
-    started = RunStarted(run_id="r1", trigger={"files": ["a.py"]}, changed="a.py (f)",
-                         selected=[SelectedTest("t.py::test_a", ["a.py changed in f"])],
-                         deselected=3, started_at=1.5)
+    started = RunStarted(
+        run_id="r1",
+        trigger={"files": ["a.py"]},
+        changed="a.py (f)",
+        selected=[SelectedTest("t.py::test_a", ["a.py changed in f"])],
+        deselected=3,
+        started_at=1.5,
+    )
     assert decode(encode(started)) == started
     run = RunCommand(run_id="r2", args=["-x"], mode="nodeids", nodeids=["t.py::a"], timeout=2.0)
     assert decode(encode(run)) == run
-    done = TestFinished(run_id="r", nodeid="t.py::a", outcome="failed", sections=[["out", "x"]],
-                        location=["t.py", 3, "a"])
+    done = TestFinished(
+        run_id="r",
+        nodeid="t.py::a",
+        outcome="failed",
+        sections=[["out", "x"]],
+        location=["t.py", 3, "a"],
+    )
     assert decode(encode(done)) == done
 
 
@@ -40,13 +50,16 @@ def test_every_message_is_one_line_with_version_and_type() -> None:
     assert body["v"] == PROTOCOL_VERSION and body["type"] == "run"
 
 
-@pytest.mark.parametrize(("line", "words"), [
-    (b'{"v": 99, "type": "run"}', "protocol version 99"),
-    (b'{"type": "run"}', "protocol version None"),
-    (b'{"v": 1, "type": "explode"}', "unknown message type 'explode'"),
-    (b'not json', "not JSON"),
-    (b'[1, 2]', "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        (b'{"v": 99, "type": "run"}', "protocol version 99"),
+        (b'{"type": "run"}', "protocol version None"),
+        (b'{"v": 1, "type": "explode"}', "unknown message type 'explode'"),
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+    ],
+)
 def test_bad_lines_say_what_is_wrong(line: bytes, words: str) -> None:
     with pytest.raises(ProtocolError, match=words):
         decode(line)
@@ -67,9 +80,12 @@ def test_truncate_keeps_head_and_tail_and_says_so() -> None:
 
 def test_client_side_imports_no_pytest() -> None:
     """The UI process imports the client and protocol; they must not pull in pytest."""
-    code = ("import sys, testmon_watch.worker.client, testmon_watch.worker.protocol; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('pytest', '_pytest', 'pluggy', 'textual', 'testmon_watch.pytest_plugin')))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, check=True)
+    code = (
+        "import sys, testmon_watch.worker.client, testmon_watch.worker.protocol; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pytest', '_pytest', 'pluggy', 'textual', 'testmon_watch.pytest_plugin')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert result.stdout.strip() == "[]"

@@ -28,8 +28,9 @@ def run(client: WorkerClient, events: Events, **fields: object) -> list[object]:
 
 def assert_well_ordered(stream: list[object]) -> None:
     """run_started first, each test started before it finished, run_finished last."""
-    kinds = [m for m in stream if isinstance(m, (RunStarted, TestStarted, TestFinished,
-                                                  RunFinished))]
+    kinds = [
+        m for m in stream if isinstance(m, (RunStarted, TestStarted, TestFinished, RunFinished))
+    ]
     assert isinstance(kinds[0], RunStarted) and isinstance(kinds[-1], RunFinished)
     open_test = None
     for message in kinds[1:-1]:
@@ -43,7 +44,8 @@ def assert_well_ordered(stream: list[object]) -> None:
 
 
 def test_first_run_records_all_then_an_edit_runs_only_affected(
-        client: WorkerClient, events: Events, project: Path) -> None:
+    client: WorkerClient, events: Events, project: Path
+) -> None:
     ready = events.wait_for(WorkerReady)
     assert ready.pid > 0 and ready.preloaded > 0
     first = run(client, events, trigger="startup")
@@ -78,8 +80,12 @@ def test_first_run_records_all_then_an_edit_runs_only_affected(
 
 
 def test_failing_test_reports_the_assertion_and_outcomes(
-        client: WorkerClient, events: Events, project: Path) -> None:
-    write(project, "test_mixed.py", """\
+    client: WorkerClient, events: Events, project: Path
+) -> None:
+    write(
+        project,
+        "test_mixed.py",
+        """\
         import pytest
 
         def test_bad():
@@ -102,7 +108,8 @@ def test_failing_test_reports_the_assertion_and_outcomes(
         def test_exit():
             import sys
             sys.exit(3)
-    """)
+    """,
+    )
     stream = run(client, events, mode="nodeids", nodeids=["test_mixed.py"])
     assert_well_ordered(stream)
     results = finished(stream)
@@ -125,18 +132,21 @@ def test_failing_test_reports_the_assertion_and_outcomes(
     failing = {"test_mixed.py::test_bad", "test_mixed.py::test_error", "test_mixed.py::test_exit"}
     assert set(finished(again)) == failing
     selected = next(m for m in again if isinstance(m, RunStarted)).selected
-    assert all("failed last time" in s.reasons[0] or "had an error" in s.reasons[0]
-               for s in selected)
+    assert all(
+        "failed last time" in s.reasons[0] or "had an error" in s.reasons[0] for s in selected
+    )
 
     # Explicit ids of up-to-date tests: the reason is that they were asked for.
     explicit = run(client, events, mode="nodeids", nodeids=["test_mixed.py::test_skip"])
     selected = next(m for m in explicit if isinstance(m, RunStarted)).selected
-    assert [(s.nodeid, s.reasons) for s in selected] == [("test_mixed.py::test_skip",
-                                                          ["requested"])]
+    assert [(s.nodeid, s.reasons) for s in selected] == [
+        ("test_mixed.py::test_skip", ["requested"])
+    ]
 
 
 def test_a_broken_import_shows_as_an_error_not_as_no_tests(
-        client: WorkerClient, events: Events, project: Path) -> None:
+    client: WorkerClient, events: Events, project: Path
+) -> None:
     run(client, events)
     calc = project / "calc.py"
     calc.write_text(calc.read_text() + "\nimport no_such_module_here\n")
@@ -155,14 +165,19 @@ def test_usage_error_is_reported(client: WorkerClient, events: Events) -> None:
 
 
 def test_the_server_never_imports_project_modules_but_preloads_third_party(
-        client: WorkerClient, events: Events, project: Path) -> None:
+    client: WorkerClient, events: Events, project: Path
+) -> None:
     write(project, "helpers/__init__.py", "VALUE = 1\n")
-    write(project, "test_helpers.py", """\
+    write(
+        project,
+        "test_helpers.py",
+        """\
         import helpers
 
         def test_value():
             assert helpers.VALUE == 1
-    """)
+    """,
+    )
     for _ in range(3):
         assert run_end(run(client, events, mode="all")).exitstatus == 0
     preload = (project / ".testmondata-preload.json").read_text()
@@ -175,15 +190,18 @@ def test_the_server_never_imports_project_modules_but_preloads_third_party(
     assert "fractions" in status.modules
 
 
-def test_each_run_gets_a_fresh_child(client: WorkerClient, events: Events,
-                                     project: Path) -> None:
-    write(project, "test_state.py", """\
+def test_each_run_gets_a_fresh_child(client: WorkerClient, events: Events, project: Path) -> None:
+    write(
+        project,
+        "test_state.py",
+        """\
         import calc
 
         def test_fresh_module_state():
             assert not hasattr(calc, "touched")
             calc.touched = True
-    """)
+    """,
+    )
     pids = set()
     for _ in range(2):
         stream = run(client, events, mode="nodeids", nodeids=["test_state.py"])
@@ -202,13 +220,18 @@ def test_runs_asked_for_during_a_run_are_queued(client: WorkerClient, events: Ev
 
 @pytest.mark.parametrize("crash", ["segfault", "exit"])
 def test_no_fork_fallback_runs_and_survives_crashes(
-        project: Path, events: Events, crash: str) -> None:
-    write(project, "test_crash.py", f"""\
+    project: Path, events: Events, crash: str
+) -> None:
+    write(
+        project,
+        "test_crash.py",
+        f"""\
         import ctypes, os
 
         def test_crash():
             {"ctypes.string_at(0)" if crash == "segfault" else "os._exit(3)"}
-    """)
+    """,
+    )
     client = make_client(project, events, env={"TESTMON_WATCH_NO_FORK": "1"})
     client.start()
     try:

@@ -18,7 +18,7 @@ from worker_helpers import Events, alive, finished, make_client, run_end, write
 from testmon_watch.worker.client import WorkerClient
 from testmon_watch.worker.protocol import ChildStarted, RunStarted, StandbyReady, WorkerReady
 
-CONFTEST_WITH_HELPER = '''\
+CONFTEST_WITH_HELPER = """\
 import json
 import pathlib
 
@@ -37,9 +37,9 @@ def factor():
 @pytest.fixture
 def offset():
     return SETTINGS["offset"]
-'''
+"""
 
-TEST_WITH_FIXTURES = '''\
+TEST_WITH_FIXTURES = """\
 def test_factor(factor):
     assert factor == 2
 
@@ -50,7 +50,7 @@ def test_offset(offset):
 
 def test_plain():
     assert 1 + 1 == 2
-'''
+"""
 
 
 def _run(client: WorkerClient, events: Events, **fields: object) -> tuple[list[object], int]:
@@ -103,7 +103,8 @@ def start_with_standby(events: Events) -> Iterator[StartWithStandby]:
 
 
 def test_an_edit_runs_in_the_waiting_standby_and_sees_the_new_code(
-        client: WorkerClient, events: Events, project: Path) -> None:
+    client: WorkerClient, events: Events, project: Path
+) -> None:
     events.wait_for(WorkerReady)
     _run(client, events, trigger="startup")
     standby = events.wait_for(StandbyReady).pid
@@ -126,7 +127,8 @@ def test_an_edit_runs_in_the_waiting_standby_and_sees_the_new_code(
 
 
 def test_a_module_the_conftest_imported_changed_so_a_fresh_child_runs(
-        conftest_project: Path, events: Events, start_with_standby: StartWithStandby) -> None:
+    conftest_project: Path, events: Events, start_with_standby: StartWithStandby
+) -> None:
     client, standby = start_with_standby(conftest_project)
     write(conftest_project, "helper.py", "FACTOR = 3\n")
     stream, pid = _run(client, events, trigger="helper.py")
@@ -136,7 +138,8 @@ def test_a_module_the_conftest_imported_changed_so_a_fresh_child_runs(
 
 
 def test_a_data_file_the_conftest_read_changed_so_a_fresh_child_runs(
-        conftest_project: Path, events: Events, start_with_standby: StartWithStandby) -> None:
+    conftest_project: Path, events: Events, start_with_standby: StartWithStandby
+) -> None:
     client, standby = start_with_standby(conftest_project)
     write(conftest_project, "settings.json", '{"offset": 11}\n')
     stream, pid = _run(client, events, trigger="settings.json")
@@ -145,16 +148,20 @@ def test_a_data_file_the_conftest_read_changed_so_a_fresh_child_runs(
 
 
 def test_a_conftest_created_where_pytest_found_none_at_start_up_is_loaded(
-        tmp_path: Path, events: Events, start_with_standby: StartWithStandby) -> None:
+    tmp_path: Path, events: Events, start_with_standby: StartWithStandby
+) -> None:
     project = tmp_path / "proj"
     write(project, "pytest.ini", "[pytest]\n")
     write(project, "tests/test_value.py", "def test_value():\n    pass\n")
     client, standby = start_with_standby(project)
     # pytest looked for tests/conftest.py while the standby started and remembers
     # there was none: only a fresh child loads it.
-    write(project, "tests/conftest.py",
-          "import pytest\n\n\n@pytest.fixture(autouse=True)\ndef boom():\n"
-          "    raise RuntimeError('new conftest')\n")
+    write(
+        project,
+        "tests/conftest.py",
+        "import pytest\n\n\n@pytest.fixture(autouse=True)\ndef boom():\n"
+        "    raise RuntimeError('new conftest')\n",
+    )
     stream, pid = _run(client, events, trigger="tests/conftest.py")
     assert pid != standby
     result = finished(stream)["tests/test_value.py::test_value"]
@@ -162,7 +169,8 @@ def test_a_conftest_created_where_pytest_found_none_at_start_up_is_loaded(
 
 
 def test_a_run_of_another_mode_drops_the_standby_and_a_new_one_follows(
-        client: WorkerClient, events: Events) -> None:
+    client: WorkerClient, events: Events
+) -> None:
     events.wait_for(WorkerReady)
     _run(client, events, trigger="startup")
     standby = events.wait_for(StandbyReady).pid
@@ -173,14 +181,17 @@ def test_a_run_of_another_mode_drops_the_standby_and_a_new_one_follows(
 
 
 def test_a_standby_that_cannot_start_is_dropped_and_the_error_is_reported(
-        conftest_project: Path, events: Events, start_with_standby: StartWithStandby) -> None:
+    conftest_project: Path, events: Events, start_with_standby: StartWithStandby
+) -> None:
     client, standby = start_with_standby(conftest_project)
     write(conftest_project, "helper.py", "raise ImportError('helper is broken')\n")
     stream, pid = _run(client, events, trigger="helper.py")
     assert pid != standby
     end = run_end(stream)
-    assert end.exitstatus not in (0, 5) and not _outcomes(stream).get(
-        "tests/test_fixtures.py::test_plain") == "passed"
+    assert (
+        end.exitstatus not in (0, 5)
+        and not _outcomes(stream).get("tests/test_fixtures.py::test_plain") == "passed"
+    )
     # The standby forked after that run dies at its conftest import: dropped quietly,
     # and the run after the fix starts a fresh child that passes.
     write(conftest_project, "helper.py", "FACTOR = 2\n")
@@ -190,7 +201,8 @@ def test_a_standby_that_cannot_start_is_dropped_and_the_error_is_reported(
 
 
 def test_stopping_the_worker_ends_its_standby(
-        project: Path, start_with_standby: StartWithStandby) -> None:
+    project: Path, start_with_standby: StartWithStandby
+) -> None:
     client, standby = start_with_standby(project)
     assert alive(standby)
     client.stop()

@@ -65,8 +65,12 @@ def assert_next_run_works(client: WorkerClient, events: Events) -> None:
 
 
 def test_segfault_is_reported_as_crashed_with_the_signal(
-        client: WorkerClient, events: Events, project: Path) -> None:
-    write(project, "test_crash.py", """\
+    client: WorkerClient, events: Events, project: Path
+) -> None:
+    write(
+        project,
+        "test_crash.py",
+        """\
         import ctypes
 
         def test_before():
@@ -74,7 +78,8 @@ def test_segfault_is_reported_as_crashed_with_the_signal(
 
         def test_segfault():
             ctypes.string_at(0)
-    """)
+    """,
+    )
     stream = run(client, events, mode="nodeids", nodeids=["test_crash.py"])
     results = finished(stream)
     assert results["test_crash.py::test_before"].outcome == "passed"
@@ -88,14 +93,19 @@ def test_segfault_is_reported_as_crashed_with_the_signal(
     assert_next_run_works(client, events)
 
 
-def test_os_exit_is_reported_as_crashed(client: WorkerClient, events: Events,
-                                        project: Path) -> None:
-    write(project, "test_exit.py", """\
+def test_os_exit_is_reported_as_crashed(
+    client: WorkerClient, events: Events, project: Path
+) -> None:
+    write(
+        project,
+        "test_exit.py",
+        """\
         import os
 
         def test_exit():
             os._exit(3)
-    """)
+    """,
+    )
     stream = run(client, events, mode="nodeids", nodeids=["test_exit.py"])
     result = finished(stream)["test_exit.py::test_exit"]
     assert result.outcome == "crashed" and "exited with status 3" in result.longrepr
@@ -114,7 +124,8 @@ def hang_client(project: Path, events: Events, tmp_path: Path) -> Iterator[Worke
 
 
 def test_a_hanging_test_times_out_with_its_stack_and_the_next_run_works(
-        hang_client: WorkerClient, events: Events, tmp_path: Path) -> None:
+    hang_client: WorkerClient, events: Events, tmp_path: Path
+) -> None:
     client = hang_client
     stream = run(client, events, mode="nodeids", nodeids=["test_hang.py"], timeout=2)
     result = finished(stream)["test_hang.py::test_hang"]
@@ -128,16 +139,21 @@ def test_a_hanging_test_times_out_with_its_stack_and_the_next_run_works(
     assert_next_run_works(client, events)
 
 
-def test_fifty_megabytes_of_output_are_truncated(client: WorkerClient, events: Events,
-                                                 project: Path) -> None:
-    write(project, "test_flood.py", """\
+def test_fifty_megabytes_of_output_are_truncated(
+    client: WorkerClient, events: Events, project: Path
+) -> None:
+    write(
+        project,
+        "test_flood.py",
+        """\
         import os, sys
 
         def test_flood():
             sys.stdout.write("x" * 50_000_000)
             os.write(2, b"y" * 1_000_000)
             assert False, "flooded"
-    """)
+    """,
+    )
     stream = run(client, events, mode="nodeids", nodeids=["test_flood.py"])
     result = finished(stream)["test_flood.py::test_flood"]
     assert result.outcome == "failed" and "flooded" in result.longrepr
@@ -149,7 +165,8 @@ def test_fifty_megabytes_of_output_are_truncated(client: WorkerClient, events: E
 
 
 def test_cancel_during_a_hanging_test_leaves_no_process(
-        hang_client: WorkerClient, events: Events, tmp_path: Path) -> None:
+    hang_client: WorkerClient, events: Events, tmp_path: Path
+) -> None:
     client = hang_client
     pid_file = tmp_path / "hang.pid"
     run_id = client.run(mode="nodeids", nodeids=["test_hang.py"])
@@ -169,7 +186,8 @@ def test_cancel_during_a_hanging_test_leaves_no_process(
 
 
 def test_config_change_recycles_the_worker_and_the_run_goes_on(
-        client: WorkerClient, events: Events, project: Path) -> None:
+    client: WorkerClient, events: Events, project: Path
+) -> None:
     first = events.wait_for(WorkerReady)
     assert_next_run_works(client, events)
     ini = project / "pytest.ini"
@@ -189,7 +207,8 @@ def test_config_change_recycles_the_worker_and_the_run_goes_on(
 
 
 def test_a_killed_worker_is_restarted_and_the_run_in_flight_is_answered(
-        hang_client: WorkerClient, events: Events, tmp_path: Path) -> None:
+    hang_client: WorkerClient, events: Events, tmp_path: Path
+) -> None:
     client = hang_client
     first = events.wait_for(WorkerReady)
     run_id = client.run(mode="nodeids", nodeids=["test_hang.py"])

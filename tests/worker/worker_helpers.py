@@ -15,16 +15,16 @@ from testmon_watch.worker.protocol import Message, RunFinished, TestFinished
 
 WAIT = 60.0  # seconds; generous for a loaded CI machine, never reached when things work
 
-CALC = '''\
+CALC = """\
 def add(a, b):
     return a + b
 
 
 def mul(a, b):
     return a * b
-'''
+"""
 
-TEST_CALC = '''\
+TEST_CALC = """\
 import fractions
 
 from calc import add, mul
@@ -41,7 +41,7 @@ def test_mul():
 
 def test_fraction():
     assert add(fractions.Fraction(1, 2), fractions.Fraction(1, 2)) == 1
-'''
+"""
 
 
 def write(root: Path, name: str, text: str) -> Path:
@@ -72,14 +72,17 @@ class Events:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no {kind.__name__} {match} within {timeout} s; "
-                                     f"seen: {[type(m).__name__ for m in self.seen[-20:]]}")
+                raise AssertionError(
+                    f"no {kind.__name__} {match} within {timeout} s; "
+                    f"seen: {[type(m).__name__ for m in self.seen[-20:]]}"
+                )
             try:
                 message = self.next(left)
             except queue.Empty:
                 continue
-            if isinstance(message, kind) and all(getattr(message, k) == v
-                                                  for k, v in match.items()):
+            if isinstance(message, kind) and all(
+                getattr(message, k) == v for k, v in match.items()
+            ):
                 return message
 
     def until_finished(self, run_id: str, timeout: float = WAIT) -> list[Message]:
@@ -105,8 +108,7 @@ def make_client(project: Path, events: Events, **kwargs: Any) -> WorkerClient:
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_XDIST_WORKER", None)
     env.update(kwargs.pop("env", {}))
-    return WorkerClient(project, [], events,
-                        python=sys.executable, env=env, **kwargs)
+    return WorkerClient(project, [], events, python=sys.executable, env=env, **kwargs)
 
 
 def alive(pid: int) -> bool:

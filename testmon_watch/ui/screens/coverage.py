@@ -61,8 +61,13 @@ class CoverageScreen(Screen[None]):
         for path, cov in data.files.items():
             pct = cov.percent
             style = "green" if pct >= 90 else "yellow" if pct >= 60 else "red"
-            files.add_row(path, str(len(cov.statements)), str(len(cov.missed)),
-                          Text(f"{pct:.0f}%", style), key=path)
+            files.add_row(
+                path,
+                str(len(cov.statements)),
+                str(len(cov.missed)),
+                Text(f"{pct:.0f}%", style),
+                key=path,
+            )
         statements, missed, percent = data.totals()
         title = f"Coverage: {percent:.0f}% of {statements} statements, {missed} missed"
         self.query_one("#coverage-title", Static).update(data.message or title)
@@ -77,8 +82,11 @@ class CoverageScreen(Screen[None]):
             self.show_who(int(event.row_key.value))
 
     def show_file(self, path: str) -> None:
-        if self.data is None or path not in self.data.files or (
-                self.file is not None and self.file.path == path):
+        if (
+            self.data is None
+            or path not in self.data.files
+            or (self.file is not None and self.file.path == path)
+        ):
             return
         self.file = cov = self.data.files[path]
         source = self.query_one("#coverage-source", DataTable)
@@ -95,8 +103,9 @@ class CoverageScreen(Screen[None]):
                 mark, style = "▌", "red"
             else:
                 mark, style = " ", "dim"
-            source.add_row(Text(str(number), "dim"), Text(mark, style), Text(line, style),
-                           key=str(number))
+            source.add_row(
+                Text(str(number), "dim"), Text(mark, style), Text(line, style), key=str(number)
+            )
         self.show_who(1)
 
     def show_who(self, line: int) -> None:
@@ -108,8 +117,10 @@ class CoverageScreen(Screen[None]):
         if tests:
             shown = "\n".join(f"  {t}" for t in tests[:8])
             more = f"\n  … and {len(tests) - 8} more" if len(tests) > 8 else ""
-            who.update(Text(f"{self.file.path}:{line} executed by {len(tests)} test(s):\n")
-                       + Text(shown + more, "cyan"))
+            who.update(
+                Text(f"{self.file.path}:{line} executed by {len(tests)} test(s):\n")
+                + Text(shown + more, "cyan")
+            )
         elif line in self.file.statements:
             who.update(Text(f"{self.file.path}:{line}: no test executed this line", "red"))
         else:

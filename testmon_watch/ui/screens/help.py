@@ -14,19 +14,31 @@ from textual.widgets import Static
 from testmon_watch.ui.config import ACTIONS, UiConfig
 
 PANES = (
-    ("Results", "tests by file and class, failures first; ✓ passed ✗ failed E error "
-                "s skipped ! crashed T timed out ▶ running … queued · up to date"),
+    (
+        "Results",
+        "tests by file and class, failures first; ✓ passed ✗ failed E error "
+        "s skipped ! crashed T timed out ▶ running … queued · up to date",
+    ),
     ("Detail", "the test under the cursor: why it ran, traceback, captured output, history"),
     ("Status", "watched files, last trigger, selection, time saved, latency, worker"),
     ("Coverage", "per-file table and source with executed/missed lines and who ran them"),
 )
-EXTRA_KEYS = (("j / k, ↑ / ↓", "move"), ("escape", "clear the filter / close"),
-              ("ctrl+p", "command palette"))
+EXTRA_KEYS = (
+    ("j / k, ↑ / ↓", "move"),
+    ("escape", "clear the filter / close"),
+    ("ctrl+p", "command palette"),
+)
 
 
 def display_key(keys: str) -> str:
-    names = {"slash": "/", "question_mark": "?", "comma": ",", "full_stop": ".",
-             "space": "space", "enter": "enter"}
+    names = {
+        "slash": "/",
+        "question_mark": "?",
+        "comma": ",",
+        "full_stop": ".",
+        "space": "space",
+        "enter": "enter",
+    }
     return " / ".join(names.get(k, k) for k in keys.split(","))
 
 
@@ -51,5 +63,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help"):
             yield Static(keys)
             yield Static(panes)
-            yield Static("Keys are configured in [tool.testmon-watch.keys], "
-                         "e.g. run = \"r,enter\".", classes="dim")
+            yield Static(
+                'Keys are configured in [tool.testmon-watch.keys], e.g. run = "r,enter".',
+                classes="dim",
+            )

@@ -44,8 +44,9 @@ def test_renderable(test: TestState) -> RenderableType:
     if test.duration is not None:
         head.append(f"  {ms(test.duration)}", "dim")
     if test.flaky:
-        head.append("  flaky suspect: its outcome changed with no change to what it uses",
-                    "magenta")
+        head.append(
+            "  flaky suspect: its outcome changed with no change to what it uses", "magenta"
+        )
     parts.append(head)
     if test.reasons:
         why = Text("\nWhy it ran\n", "bold underline")
@@ -57,8 +58,9 @@ def test_renderable(test: TestState) -> RenderableType:
     if len(test.history) > 1:
         history = Text("\nHistory  ", "bold")
         for _trigger, outcome in test.history[-12:]:
-            history.append("✓" if outcome == "passed" else outcome[0].upper(),
-                           STATUS_STYLE.get(outcome, ""))
+            history.append(
+                "✓" if outcome == "passed" else outcome[0].upper(), STATUS_STYLE.get(outcome, "")
+            )
         parts.append(history)
     result = test.result
     if result is not None and result.longrepr:

@@ -12,9 +12,18 @@ from textual.widgets.tree import TreeNode
 from testmon_watch.ui.state import MARKS, TestState, WatchState, split_nodeid
 
 STATUS_STYLE = {
-    "passed": "green", "failed": "bold red", "error": "bold red", "crashed": "bold red",
-    "timeout": "bold red", "xpassed": "red", "skipped": "yellow", "xfailed": "yellow",
-    "running": "bold cyan", "queued": "cyan", "deselected": "dim green", "unknown": "dim",
+    "passed": "green",
+    "failed": "bold red",
+    "error": "bold red",
+    "crashed": "bold red",
+    "timeout": "bold red",
+    "xpassed": "red",
+    "skipped": "yellow",
+    "xfailed": "yellow",
+    "running": "bold cyan",
+    "queued": "cyan",
+    "deselected": "dim green",
+    "unknown": "dim",
 }
 
 
@@ -76,13 +85,15 @@ class ResultsTree(Tree[str], inherit_bindings=False):
         self.shown = []
         for path, groups in state.grouped(name_filter, file_filter):
             tests = [t for _, ts in groups for t in ts]
-            file_node = self.root.add(group_label(path or "(no file)", tests),
-                                      data="file:" + path, expand=True)
+            file_node = self.root.add(
+                group_label(path or "(no file)", tests), data="file:" + path, expand=True
+            )
             for cls, members in groups:
                 parent = file_node
                 if cls is not None:
-                    parent = file_node.add(group_label(cls, members), data=f"class:{path}::{cls}",
-                                           expand=True)
+                    parent = file_node.add(
+                        group_label(cls, members), data=f"class:{path}::{cls}", expand=True
+                    )
                 for test in members:
                     self.leaves[test.nodeid] = parent.add_leaf(test_label(test), data=test.nodeid)
                     self.shown.append(test.nodeid)

@@ -45,9 +45,17 @@ def status_text(state: WatchState) -> Text:
 def summary_text(state: WatchState) -> Text:
     counts = state.counts()
     text = Text()
-    for status, style in (("failed", "bold red"), ("error", "bold red"), ("crashed", "bold red"),
-                          ("timeout", "bold red"), ("passed", "green"), ("skipped", "yellow"),
-                          ("deselected", "dim"), ("running", "cyan"), ("queued", "cyan")):
+    for status, style in (
+        ("failed", "bold red"),
+        ("error", "bold red"),
+        ("crashed", "bold red"),
+        ("timeout", "bold red"),
+        ("passed", "green"),
+        ("skipped", "yellow"),
+        ("deselected", "dim"),
+        ("running", "cyan"),
+        ("queued", "cyan"),
+    ):
         if counts.get(status):
             label = "up to date" if status == "deselected" else status
             text.append(f"{counts[status]} {label}  ", style)
