@@ -55,6 +55,7 @@ import textual  # noqa: E402
 from textual import events  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 
+from testmon_watch.core.reasons import Reason, ReasonKind  # noqa: E402
 from testmon_watch.session import Listener, RunDone, RunRequested, WatchSession  # noqa: E402
 from testmon_watch.ui.app import TestmonWatchApp  # noqa: E402
 from testmon_watch.ui.widgets.results import ResultsTree  # noqa: E402
@@ -71,6 +72,7 @@ from testmon_watch.worker.protocol import (  # noqa: E402
 )
 
 SIZE = (140, 40)
+BULK_PRICE = Reason(ReasonKind.CHANGED, "shop/pricing.py", blocks=("bulk_price",))
 KEYS = ["j", "j", "j", "j", "j", "slash", "1", "2", "escape"]
 KIND = {
     "j": "j (cursor)",
@@ -129,7 +131,7 @@ def produce(
                 run_id,
                 "shop/pricing.py",
                 "shop/pricing.py",
-                [SelectedTest(i, ["shop/pricing.py changed in bulk_price"]) for i in ids],
+                [SelectedTest(i, [BULK_PRICE]) for i in ids],
                 0,
             )
         )

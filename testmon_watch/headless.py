@@ -8,6 +8,7 @@ import threading
 from typing import TextIO
 
 from testmon_watch.session import ChangesSeen, RunDone, RunRequested, SessionEvent, SessionNotice
+from testmon_watch.wording import describe_changes, describe_reasons
 from testmon_watch.worker.protocol import (
     Notice,
     RunStarted,
@@ -117,12 +118,12 @@ class HeadlessPrinter:
         trigger = event.trigger if isinstance(event.trigger, str) else str(event.trigger or "")
         title = f" {trigger or 'run'} "
         self.line(self.paint(f"──{title}" + "─" * max(3, 60 - len(title)), "cyan"))
-        if event.changed and event.changed != "nothing":
-            self.line(f"changed: {event.changed}")
+        if event.changed:
+            self.line(f"changed: {describe_changes(event.changed)}")
         self.line(f"selected {len(event.selected)}, deselected {event.deselected}")
         if self.verbose:
             for test in event.selected:
-                self.line(self.paint(f"  {test.nodeid}: {'; '.join(test.reasons)}", "dim"))
+                self.line(self.paint(f"  {test.nodeid}: {describe_reasons(test.reasons)}", "dim"))
 
     def _test_finished(self, event: TestFinished) -> None:
         if event.outcome not in FAILING and not self.verbose:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from testmon_watch.core import blocks as blocks_mod
 from testmon_watch.core.db import BlockRow, FileRow
+from testmon_watch.core.reasons import ChangedFile
 
 MISSING_MTIME = -1
 
@@ -183,22 +184,18 @@ class ChangeSet:
     def warnings(self) -> list[str]:
         return [c.new.error for c in self.changed if c.new.error]
 
-    def describe(self, limit: int = 3) -> str:
-        """'src/a.py (price, Cart.total), data/x.json' for the header line."""
-        parts = []
-        for change in self.changed[:limit]:
+    def summary(self) -> list[ChangedFile]:
+        """Each changed file with the blocks that changed in it (python files), for the header."""
+        result = []
+        for change in self.changed:
             if change.new.missing:
-                parts.append(f"{change.old.path} (deleted)")
-                continue
-            names = sorted(set(change.removed_blocks().values()))
-            parts.append(
-                f"{change.old.path} ({', '.join(names)})"
-                if names and change.old.kind == "python"
-                else change.old.path
-            )
-        if len(self.changed) > limit:
-            parts.append(f"and {len(self.changed) - limit} more")
-        return ", ".join(parts)
+                result.append(ChangedFile(change.old.path, deleted=True))
+            elif change.old.kind == "python":
+                names = tuple(sorted(set(change.removed_blocks().values())))
+                result.append(ChangedFile(change.old.path, names))
+            else:
+                result.append(ChangedFile(change.old.path))
+        return result
 
 
 def detect_changes(root: Path, rows: Mapping[str, FileRow] | Iterable[FileRow]) -> ChangeSet:

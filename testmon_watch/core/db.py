@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.packing import (
     pack_blocks,
     pack_checksums,
@@ -20,6 +21,7 @@ from testmon_watch.core.packing import (
     unpack_checksums,
     unpack_ints,
 )
+from testmon_watch.core.reasons import Reason, reasons_from_json, reasons_to_json
 from testmon_watch.core.schema import SCHEMA, SCHEMA_VERSION, TOOL_NAME
 
 BlockRow = tuple[str, int, int, int]  # name, start, end, checksum
@@ -59,6 +61,20 @@ def _pack_imports(imports: Iterable[str]) -> str:
 
 def _unpack_imports(stored: str) -> list[str]:
     return stored.split("\n") if stored else []
+
+
+def _pack_pending(reasons: list[Reason] | None) -> str | None:
+    return json.dumps(reasons_to_json(reasons)) if reasons else None
+
+
+def _unpack_pending(stored: str | None) -> list[Reason] | None:
+    """The reasons of a pending test; a mark that does not decode still keeps it pending."""
+    if not stored:
+        return None
+    try:
+        return reasons_from_json(json.loads(stored)) or [Reason.interrupted()]
+    except ValueError:
+        return [Reason.interrupted()]
 
 
 def _stored_mtime(mtime_ns: int) -> int:
@@ -187,9 +203,9 @@ class TestRow:
     id: int
     nodeid: str
     file_id: int | None
-    outcome: str
+    outcome: Outcome
     duration: float
-    pending: list[dict[str, str]] | None
+    pending: list[Reason] | None
     fingerprints: bytes = b""
     units: bytes = b""
     roots: bytes = b""
@@ -221,13 +237,13 @@ class RecordedTest:
 
     nodeid: str
     file_id: int | None
-    outcome: str
+    outcome: Outcome
     duration: float
     fingerprint_ids: set[int]
     lines: dict[int, set[int]]
     unit_keys: set[str]
     roots: set[int]
-    pending: list[dict[str, str]] | None = None
+    pending: list[Reason] | None = None
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -514,7 +530,7 @@ class Database:
         result = []
         for row in self.conn.execute(f"SELECT {columns} FROM test {where}", args):
             test = TestRow(
-                row[0], row[1], row[2], row[3], row[4], json.loads(row[5]) if row[5] else None
+                row[0], row[1], row[2], Outcome.parse(row[3]), row[4], _unpack_pending(row[5])
             )
             if with_blobs:
                 test.fingerprints, test.units, test.roots = row[6], row[7], row[8]
@@ -535,14 +551,16 @@ class Database:
             result[row[0]] = UnitRow(row[0], row[1], row[2], row[3], row[4] if with_lines else b"")
         return result
 
-    def mark_pending(self, reasons: Mapping[int, list[dict[str, str]]]) -> None:
+    def mark_pending(self, reasons: Mapping[int, list[Reason]]) -> None:
         self.conn.executemany(
             "UPDATE test SET pending = ? WHERE id = ?",
-            [(json.dumps(why), test_id) for test_id, why in reasons.items()],
+            [(_pack_pending(why), test_id) for test_id, why in reasons.items()],
         )
 
-    def mark_all_pending(self, env_id: int, why: list[dict[str, str]]) -> None:
-        self.conn.execute("UPDATE test SET pending = ? WHERE env_id = ?", (json.dumps(why), env_id))
+    def mark_all_pending(self, env_id: int, why: list[Reason]) -> None:
+        self.conn.execute(
+            "UPDATE test SET pending = ? WHERE env_id = ?", (_pack_pending(why), env_id)
+        )
 
     def delete_tests(self, env_id: int, nodeids: Iterable[str]) -> None:
         self.conn.executemany(
@@ -600,13 +618,13 @@ class Database:
                 env_id,
                 test.nodeid,
                 test.file_id,
-                test.outcome,
+                Outcome(test.outcome).value,
                 test.duration,
                 pack_ints(test.fingerprint_ids),
                 pack_lines(test.lines),
                 pack_ints(unit_ids),
                 pack_ints(test.roots),
-                json.dumps(test.pending) if test.pending else None,
+                _pack_pending(test.pending),
                 time.time(),
             ),
         )
@@ -647,11 +665,13 @@ class Database:
             if unit_id in unpack_ints(units)
         ]
 
-    def save_outcome_only(self, env_id: int, nodeid: str, outcome: str, duration: float) -> None:
+    def save_outcome_only(
+        self, env_id: int, nodeid: str, outcome: Outcome | str, duration: float
+    ) -> None:
         """--testmon-nocollect: remember the outcome, keep dependencies and pending state."""
         self.conn.execute(
             "UPDATE test SET outcome = ?, duration = ? WHERE env_id = ? AND nodeid = ?",
-            (outcome, duration, env_id, nodeid),
+            (Outcome.parse(outcome).value, duration, env_id, nodeid),
         )
 
     def save_run(

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from testmon_watch.core.reasons import EnvironmentChange, PackageChange
+
 DEFAULT_ENVIRONMENT = "default"
 METADATA_SUFFIXES = (".dist-info", ".egg-info")
 
@@ -200,27 +202,18 @@ def current_environment(name: str = DEFAULT_ENVIRONMENT) -> Environment:
     return Environment(name, python_identity(), installed_packages())
 
 
-def describe_difference(
+def environment_difference(
     old_python: str, old_packages: Mapping[str, str], new: Environment
-) -> str | None:
-    """One line naming what changed, or None when nothing did."""
+) -> EnvironmentChange | None:
+    """What changed: the interpreter, else the packages (sorted by name); None when nothing."""
     if old_python != new.python:
-        return f"Python {old_python} -> {new.python}"
+        return EnvironmentChange(python=(old_python, new.python))
     changes = []
     for name in sorted(set(old_packages) | set(new.packages)):
         before, after = old_packages.get(name), new.packages.get(name)
-        if before == after:
-            continue
-        if before is None:
-            changes.append(f"{name} {after} installed")
-        elif after is None:
-            changes.append(f"{name} {before} removed")
-        else:
-            changes.append(f"{name} {before} -> {after}")
-    if not changes:
-        return None
-    shown = ", ".join(changes[:3])
-    return shown + (f" and {len(changes) - 3} more" if len(changes) > 3 else "")
+        if before != after:
+            changes.append(PackageChange(name, before, after))
+    return EnvironmentChange(packages=tuple(changes)) if changes else None
 
 
 if __name__ == "__main__":  # pragma: no cover - manual inspection

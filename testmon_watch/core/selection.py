@@ -8,54 +8,9 @@ from dataclasses import dataclass
 
 from testmon_watch.core.changes import ChangeSet
 from testmon_watch.core.db import FileRow, TestRow, UnitRow
+from testmon_watch.core.keys import ContextKey, ContextKind
 from testmon_watch.core.packing import unpack_ints
-
-# A reason is a small JSON-able dict so it can be stored with a pending test:
-#   {"kind": "changed", "file": "src/a.py", "blocks": "price", "via": "fixture ..."}
-#   {"kind": "imports", "file": "src/config.py", "via": "tests/test_a.py"}
-#   {"kind": "failed"} {"kind": "new"} {"kind": "environment", "detail": "numpy 1.0 -> 2.0"}
-Reason = dict[str, str]
-
-
-def describe_unit(key: str) -> str:
-    """'fixture:session::conftest.py::db' -> 'session fixture db' (for reasons)."""
-    if key.startswith("fixture:"):
-        scope, _, rest = key[len("fixture:") :].partition(":")
-        name = rest.rsplit("::", 1)[-1]
-        return f"{scope}-scoped fixture {name}"
-    if key.startswith("import:"):
-        return f"import of {key[len('import:') :]}"
-    if key.startswith("collect:"):
-        return f"collection of {key[len('collect:') :]}"
-    return key
-
-
-def format_reason(reason: Reason) -> str:
-    kind = reason.get("kind", "")
-    if kind == "changed":
-        text = reason["file"]
-        if reason.get("detail"):
-            text += f": {reason['detail']}"
-        elif reason.get("blocks"):
-            text += f" changed in {reason['blocks']}".replace("<module>", "its top level")
-        else:
-            text += " changed"
-        if reason.get("via"):
-            text += f" (through the {reason['via']})"
-        return text
-    if kind == "imports":
-        return f"its code imports {reason['file']}, whose import-time code changed" + (
-            f" ({reason['detail']})" if reason.get("detail") else ""
-        )
-    if kind == "failed":
-        return f"it {reason.get('detail', 'failed')} last time"
-    if kind == "new":
-        return "it is new"
-    if kind == "environment":
-        return f"the environment changed: {reason.get('detail', '')}"
-    if kind == "interrupted":
-        return reason.get("detail") or "its last run did not finish"
-    return reason.get("detail", kind)
+from testmon_watch.core.reasons import FileEvent, Reason, ReasonKind
 
 
 @dataclass
@@ -89,54 +44,48 @@ def affected_tests(
         gone = removed[file_id]
         hit = sorted({gone[c] for c in checksums if c in gone})
         if change.new.missing:
-            fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path, "detail": "deleted"}
+            fp_reasons[fp_id] = Reason(ReasonKind.CHANGED, change.old.path, FileEvent.DELETED)
         elif change.old.missing:
             # Recorded while absent (a test looked for it): its appearance matters.
-            fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path, "detail": "created"}
+            fp_reasons[fp_id] = Reason(ReasonKind.CHANGED, change.old.path, FileEvent.CREATED)
         elif change.new.error:
-            fp_reasons[fp_id] = {
-                "kind": "changed",
-                "file": change.old.path,
-                "detail": change.new.error,
-            }
+            fp_reasons[fp_id] = Reason(
+                ReasonKind.CHANGED, change.old.path, FileEvent.UNPARSABLE, error=change.new.error
+            )
         elif hit:
-            names = [n for n in hit if not n.startswith("<") or n == "<module>"]
-            fp_reasons[fp_id] = {"kind": "changed", "file": change.old.path}
-            if names:
-                fp_reasons[fp_id]["blocks"] = ", ".join(names[:4]) + (
-                    " ..." if len(names) > 4 else ""
-                )
+            names = tuple(n for n in hit if not n.startswith("<") or n == "<module>")
+            fp_reasons[fp_id] = Reason(ReasonKind.CHANGED, change.old.path, blocks=names)
 
     # 2. Shared units that contain an affected fingerprint.
+    keys = {unit_id: ContextKey.parse(unit.key) for unit_id, unit in units.items()}
     unit_reasons: dict[int, Reason] = {}
     for unit_id, unit in units.items():
         for fp_id in unpack_ints(unit.fingerprints):
             if fp_id in fp_reasons:
-                unit_reasons[unit_id] = dict(fp_reasons[fp_id], via=describe_unit(unit.key))
+                unit_reasons[unit_id] = fp_reasons[fp_id].through(keys[unit_id])
                 break
 
     # 3. Modules whose import-time behaviour may differ, then everything importing them.
     file_id_of = {path: row.id for path, row in files_by_path.items()}
     import_reason: dict[int, Reason] = {}
     for unit_id, reason in unit_reasons.items():
-        key = units[unit_id].key
-        if key.startswith("import:"):
-            module_file = file_id_of.get(key[len("import:") :])
+        key = keys[unit_id]
+        if key.kind is ContextKind.IMPORT:
+            module_file = file_id_of.get(key.target)
             if module_file is not None:
-                import_reason[module_file] = {
-                    "kind": "imports",
-                    "file": reason["file"],
-                    "detail": reason.get("blocks") or reason.get("detail", ""),
-                }
+                import_reason[module_file] = Reason(
+                    ReasonKind.IMPORTS, reason.file, reason.event, reason.blocks, reason.error
+                )
     for change in changes.changed:
         if change.module_block_changed or change.new.missing or change.new.error:
             import_reason.setdefault(
-                change.old.id, {"kind": "imports", "file": change.old.path, "detail": "<module>"}
+                change.old.id, Reason(ReasonKind.IMPORTS, change.old.path, blocks=("<module>",))
             )
     importers: dict[int, list[int]] = {}
-    for unit in units.values():
-        if unit.key.startswith("import:"):
-            source = file_id_of.get(unit.key[len("import:") :])
+    for unit_id, unit in units.items():
+        key = keys[unit_id]
+        if key.kind is ContextKind.IMPORT:
+            source = file_id_of.get(key.target)
             if source is not None:
                 for target in unpack_ints(unit.edges):
                     importers.setdefault(target, []).append(source)
@@ -169,14 +118,7 @@ def affected_tests(
 
 
 def _dedupe(reasons: list[Reason]) -> list[Reason]:
-    seen: set[tuple[tuple[str, str], ...]] = set()
-    unique = []
-    for reason in reasons:
-        key = tuple(sorted(reason.items()))
-        if key not in seen:
-            seen.add(key)
-            unique.append(reason)
-    return unique
+    return list(dict.fromkeys(reasons))  # reasons are frozen dataclasses: equal ones collapse
 
 
 def run_order(nodeids: list[str], durations: Mapping[str, float], failed: set[str]) -> list[str]:

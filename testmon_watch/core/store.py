@@ -12,8 +12,10 @@ from typing import Any
 
 from testmon_watch.core.changes import file_kind, read_state
 from testmon_watch.core.db import Database, FileRow, RecordedTest, RecordedUnit
+from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.packing import unpack_ints, unpack_lines
 from testmon_watch.core.parse_helper import ParseHelper
+from testmon_watch.core.reasons import FileEvent, Interruption, Reason, ReasonKind
 
 # File timestamps come from a coarser clock than time.time_ns(): a write just
 # after the run began can carry a slightly earlier mtime.
@@ -204,23 +206,23 @@ class RunStore:
                 roots.update(self._files_of_unit(unit_id))
             pending = None
             if not test.get("complete", True):
-                pending = [{"kind": "interrupted"}]
+                pending = [Reason.interrupted()]
             elif test.get("incomplete_children", 0):
                 pending = [CHILD_LOST]
             elif deps.changed_during_run:
                 pending = [
-                    {
-                        "kind": "changed",
-                        "file": deps.changed_during_run[0],
-                        "detail": "changed during the run",
-                    }
+                    Reason(
+                        ReasonKind.CHANGED,
+                        deps.changed_during_run[0],
+                        FileEvent.CHANGED_DURING_RUN,
+                    )
                 ]
             self.db.save_test(
                 self.env_id,
                 RecordedTest(
                     nodeid=test["nodeid"],
                     file_id=self._test_file_id(test),
-                    outcome=test["outcome"],
+                    outcome=Outcome.parse(test["outcome"]),
                     duration=test["duration"],
                     fingerprint_ids=deps.fingerprint_ids,
                     lines=deps.lines,
@@ -292,4 +294,4 @@ class RunStore:
                 )
 
 
-CHILD_LOST = {"kind": "interrupted", "detail": "a child process it started did not report"}
+CHILD_LOST = Reason.interrupted(Interruption.CHILD_LOST)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from testmon_watch.core.db import Database, FileRow
 from testmon_watch.core.packing import unpack_ints, unpack_lines
+from testmon_watch.paths import ProjectPaths
 
 
 @dataclass(frozen=True)
@@ -262,13 +263,13 @@ def export_coverage_file(root: Path, environment: str = "default") -> Path:
     """What the app's export key does: `.coverage` at the root from `.testmondata`, as now."""
     from testmon_watch.core.db import DatabaseError
 
-    root = Path(root)
-    datafile = Path(os.environ.get("TESTMON_DATAFILE") or root / ".testmondata")
+    paths = ProjectPaths.of(Path(root))
+    datafile = paths.datafile
     db, _ = Database.open(datafile, readonly=True)
     try:
         env = db.environment(environment)
         if env is None:
             raise DatabaseError(f"{datafile.name} has no data for environment {environment!r} yet")
-        return export_coverage(db, env.id, root, root / ".coverage").path
+        return export_coverage(db, env.id, paths.root, paths.coverage_file).path
     finally:
         db.close()

@@ -45,9 +45,8 @@ from typing import Any
 
 import pytest
 
-# The warm worker's standby child registers a plugin under this name
-# (plugin.GATE_PLUGIN_NAME; not imported from there: plugin imports this module).
-GATE_PLUGIN_NAME = "testmon_watch_gate"
+from testmon_watch.pytest_plugin.names import GATE_PLUGIN
+
 DEBUG_ENV = "TESTMON_WATCH_DEBUG_FAST_PATH"  # set: say on stderr why the fast path was not taken
 
 # Options (argparse dests) that may differ from their defaults: they change only
@@ -174,7 +173,7 @@ def decide(early_config: pytest.Config, args: Sequence[str]) -> NothingToRun | N
 def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> int:
     if config.invocation_params.plugins:
         raise NotFast("plugins passed to pytest.main")
-    if config.pluginmanager.get_plugin(GATE_PLUGIN_NAME) is not None:
+    if config.pluginmanager.get_plugin(GATE_PLUGIN) is not None:
         raise NotFast("warm worker")
     if "PYTEST_XDIST_WORKER" in os.environ:
         raise NotFast("xdist worker")
@@ -184,9 +183,9 @@ def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> int:
     scope = _scope(config, ns)
     from testmon_watch.core.db import Database
     from testmon_watch.core.environment import DEFAULT_ENVIRONMENT, python_identity
-    from testmon_watch.pytest_plugin.options import datafile_path
+    from testmon_watch.paths import datafile_path
 
-    datafile = datafile_path(config)
+    datafile = datafile_path(root)
     if not datafile.is_file():
         raise NotFast("no data file")
     db, _ = Database.open(datafile, readonly=True)

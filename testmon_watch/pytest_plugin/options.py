@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from testmon_watch.core.environment import DEFAULT_ENVIRONMENT
-
-DATAFILE_ENV = "TESTMON_DATAFILE"
+from testmon_watch.paths import ProjectPaths
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -104,10 +102,9 @@ class RunMode:
     coverage_source: list[str] | None = None  # None: no --testmon-cov
 
 
-def datafile_path(config: pytest.Config) -> Path:
-    """`.testmondata` at the root, or $TESTMON_DATAFILE (relative to the invocation dir)."""
-    path = Path(os.environ.get(DATAFILE_ENV) or config.rootpath / ".testmondata")
-    return path if path.is_absolute() else Path(config.invocation_params.dir) / path
+def project_paths(config: pytest.Config) -> ProjectPaths:
+    """The data file and its companions of the project pytest runs (see testmon_watch.paths)."""
+    return ProjectPaths.of(config.rootpath)
 
 
 def _has_narrowing(config: pytest.Config) -> bool:
@@ -136,7 +133,7 @@ def run_mode(config: pytest.Config) -> RunMode:
     environment = (
         opt("testmon_env") or str(config.getini("testmon_env") or "") or DEFAULT_ENVIRONMENT
     )
-    datafile = datafile_path(config)
+    datafile = project_paths(config).datafile
     return RunMode(
         active=active,
         select=select,

@@ -15,21 +15,28 @@ import pytest
 
 from testmon_watch.core.db import Database, DatabaseError
 from testmon_watch.core.environment import current_environment
+from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.parse_helper import ParseHelper
-from testmon_watch.core.selection import format_reason, run_order
+from testmon_watch.core.reasons import Reason, ReasonKind
+from testmon_watch.core.selection import run_order
 from testmon_watch.core.store import RunStore
 from testmon_watch.measure.recorder import ProjectFiles, Recorder
 from testmon_watch.measure.tracer import HAS_MONITORING
 from testmon_watch.pytest_plugin import fast_path
-from testmon_watch.pytest_plugin.options import RunMode, add_options, datafile_path, run_mode
-from testmon_watch.pytest_plugin.recording import PAYLOAD_ATTR, RecordingHooks
+from testmon_watch.pytest_plugin.names import (
+    GATE_PLUGIN,
+    PAYLOAD_KEY,
+    RECORDING_PLUGIN,
+    SESSION_PLUGIN,
+    WINDOWS_PLUGIN,
+    XDIST_PLUGIN,
+)
+from testmon_watch.pytest_plugin.options import RunMode, add_options, project_paths, run_mode
+from testmon_watch.pytest_plugin.recording import RecordingHooks
 from testmon_watch.pytest_plugin.selecting import SelectionPlan, format_counts, plan_selection
 from testmon_watch.pytest_plugin.windows import TracingWindows
+from testmon_watch.wording import describe_changes, describe_environment, describe_reasons
 
-PLUGIN_NAME = "testmon_watch_session"
-# A plugin registered under this name (the warm worker's standby child) holds the
-# run at a gate until it is told what to run: selection waits for `gate.wait()`.
-GATE_PLUGIN_NAME = "testmon_watch_gate"
 RECORDER_KEY = pytest.StashKey[Recorder]()
 FLUSH_SECONDS = 1.0
 FLUSH_TESTS = 200
@@ -91,7 +98,7 @@ def pytest_load_initial_conftests(
 
     recorder = Recorder(
         ProjectFiles(early_config.rootpath),
-        children_dir=datafile_path(early_config).parent / ".testmondata-children",
+        children_dir=project_paths(early_config).children_dir,
     )
     try:
         recorder.start(extra_loader_classes=[AssertionRewritingHook])
@@ -127,9 +134,9 @@ def pytest_configure(config: pytest.Config) -> None:
             recorder.stop()
         return
     session = TestmonSession(config, mode, recorder)
-    config.pluginmanager.register(session, PLUGIN_NAME)
+    config.pluginmanager.register(session, SESSION_PLUGIN)
     if session.controller and config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistControllerHooks(session), "testmon_watch_xdist")
+        config.pluginmanager.register(XdistControllerHooks(session), XDIST_PLUGIN)
 
 
 class XdistControllerHooks:
@@ -167,13 +174,13 @@ class TestmonSession:
         self.coverage_message: str | None = None
         self.session: pytest.Session | None = None
         self.last_flush = time.monotonic()
-        self.selected: dict[str, list[dict[str, str]]] = {}
+        self.selected: dict[str, list[Reason]] = {}
         self.deselected_count = 0
         self.skipped_files: set[str] = set()
         self.collected_files: set[str] = set()
         self.misses: list[str] = []
         self.outcomes: dict[str, str] = {}
-        self.gate: Any = config.pluginmanager.get_plugin(GATE_PLUGIN_NAME)
+        self.gate: Any = config.pluginmanager.get_plugin(GATE_PLUGIN)
         self.planned = False
         self._open(config)
         if self.gate is None:
@@ -200,12 +207,12 @@ class TestmonSession:
                     )
             else:
                 self.hooks = RecordingHooks(config, self.recorder)
-                config.pluginmanager.register(self.hooks, "testmon_watch_recording")
+                config.pluginmanager.register(self.hooks, RECORDING_PLUGIN)
                 if not HAS_MONITORING:
                     # Only settrace tracers pay for untraced code (see windows.py).
                     config.pluginmanager.register(
                         TracingWindows(config.pluginmanager, self.recorder),
-                        "testmon_watch_windows",
+                        WINDOWS_PLUGIN,
                     )
 
     def _ensure_planned(self) -> None:
@@ -234,7 +241,8 @@ class TestmonSession:
         if not self._guarded(select) or self.plan is None:
             return
         if self.plan.environment_change:
-            self.messages.append(f"environment changed: {self.plan.environment_change}")
+            change = describe_environment(self.plan.environment_change)
+            self.messages.append(f"environment changed: {change}")
         self.messages.extend(self.plan.messages)
         if not self.worker and self.db is not None and self.plan is not None:
             # Recording here: new and changed files are parsed on another core
@@ -300,7 +308,7 @@ class TestmonSession:
         self._ensure_planned()
         lines = [f"testmon-watch: {m}" for m in self.messages]
         if self.plan is not None:
-            what = self.plan.changes.describe() or "nothing"
+            what = describe_changes(self.plan.changes.summary()) or "nothing"
             affected = len(self.plan.selected_known)
             known = len(self.plan.known)
             text = f"testmon-watch: changed: {what}; {affected} of {known} recorded tests to run"
@@ -340,19 +348,19 @@ class TestmonSession:
             return
         plan = self.plan
         known_selected = plan.selected_known
-        selected: dict[str, list[dict[str, str]]] = {}
+        selected: dict[str, list[Reason]] = {}
         for item in items:
             rel = self._rel(item)
             if rel is not None:
                 self.collected_files.add(rel)
             if item.nodeid not in plan.known:
-                selected[item.nodeid] = [{"kind": "new"}]
+                selected[item.nodeid] = [Reason.new()]
             elif item.nodeid in known_selected:
                 selected[item.nodeid] = known_selected[item.nodeid]
         self._forget_deleted(items, session)
         self.selected = selected
         durations = {n: t.duration for n, t in plan.known.items()}
-        failed = {n for n, t in plan.known.items() if t.outcome in ("failed", "error")}
+        failed = {n for n, t in plan.known.items() if t.outcome in (Outcome.FAILED, Outcome.ERROR)}
         if self.mode.select:
             keep = [i for i in items if i.nodeid in selected]
             drop = [i for i in items if i.nodeid not in selected]
@@ -420,7 +428,7 @@ class TestmonSession:
     ) -> list[str]:
         if self.plan is None:
             return []
-        new = sum(1 for r in self.selected.values() if r and r[0].get("kind") == "new")
+        new = sum(1 for r in self.selected.values() if r and r[0].kind is ReasonKind.NEW)
         if not self.mode.select:
             return [f"testmon-watch: running all {len(items)} collected ({new} new)"]
         return ["testmon-watch: " + format_counts(len(items), self.deselected_count, new)]
@@ -430,7 +438,7 @@ class TestmonSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.outcomes[report.nodeid] = report.outcome
-        payload = getattr(report, PAYLOAD_ATTR, None)
+        payload = getattr(report, PAYLOAD_KEY, None)
         if payload is None or self.store is None:
             return
         self.pending_units.extend(payload["units"])
@@ -451,7 +459,7 @@ class TestmonSession:
         known = plan.known.get(test["nodeid"])
         if known is None or known.reasons:
             return
-        if known.outcome != test["outcome"]:
+        if known.outcome != Outcome.parse(test["outcome"]):
             self.misses.append(f"{test['nodeid']}: {known.outcome} -> {test['outcome']}")
 
     def _flush(self) -> None:
@@ -472,7 +480,7 @@ class TestmonSession:
 
     def receive_worker_output(self, output: dict[str, Any]) -> None:
         """xdist controller: a worker's session-wide recording arrives with its shutdown."""
-        payload = output.get(PAYLOAD_ATTR)
+        payload = output.get(PAYLOAD_KEY)
         if payload and self.store is not None:
             self.pending_units.extend(payload["units"])
             self.store.modules.update(payload["modules"])
@@ -495,9 +503,9 @@ class TestmonSession:
             payload = self.hooks.session_payload()
             payload["late"] = [e.to_payload() for e in self.hooks.recorder.late_children()]
             if self.worker:
-                self.config.workeroutput[PAYLOAD_ATTR] = payload  # type: ignore[attr-defined]
+                self.config.workeroutput[PAYLOAD_KEY] = payload  # type: ignore[attr-defined]
             else:
-                self.receive_worker_output({PAYLOAD_ATTR: payload})
+                self.receive_worker_output({PAYLOAD_KEY: payload})
         if self.recorder is not None:
             self.recorder.stop()
             self.recorder.close_children()
@@ -586,7 +594,7 @@ class TestmonSession:
         if self.mode.explain and self.plan is not None:
             tr.write_sep("-", "testmon-watch: why these tests")
             for nodeid, reasons in sorted(self.selected.items()):
-                tr.write_line(f"{nodeid}: " + "; ".join(format_reason(r) for r in reasons))
+                tr.write_line(f"{nodeid}: " + describe_reasons(reasons))
             for arg in config.args:
                 if "::" in str(arg):
                     nodeid = self._nodeid_of_arg(str(arg))

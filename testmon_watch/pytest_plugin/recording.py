@@ -12,8 +12,8 @@ import pytest
 
 from testmon_watch.core.outcomes import outcome_of
 from testmon_watch.measure.recorder import Execution, Recorder
+from testmon_watch.pytest_plugin.names import PAYLOAD_KEY
 
-PAYLOAD_ATTR = "testmon_watch"
 WIDE_SCOPES = ("session", "package", "module", "class")
 
 
@@ -170,7 +170,7 @@ class RecordingHooks:
         payload.update(
             nodeid=item.nodeid,
             path=rel or os.path.relpath(item.path, self.root),
-            outcome=outcome_of(reports),
+            outcome=outcome_of(reports).value,  # plain JSON: xdist sends it with the report
             duration=sum(r.duration for r in reports),
             units=sorted(
                 self.item_units.pop(item.nodeid, set())
@@ -184,7 +184,7 @@ class RecordingHooks:
         if absent_conftests:
             payload["reads"] = sorted(set(payload["reads"]).union(absent_conftests))
         units, modules = self.take_units()
-        setattr(report, PAYLOAD_ATTR, {"test": payload, "units": units, "modules": modules})
+        setattr(report, PAYLOAD_KEY, {"test": payload, "units": units, "modules": modules})
 
     def session_payload(self) -> dict[str, Any]:
         session = self.recorder.session()

@@ -8,15 +8,18 @@ from pathlib import Path
 
 from testmon_watch.core.changes import ChangeSet, detect_changes
 from testmon_watch.core.db import Database, FileRow, TestRow
-from testmon_watch.core.environment import Environment, describe_difference
-from testmon_watch.core.selection import Reason, affected_tests, format_reason
+from testmon_watch.core.environment import Environment, environment_difference
+from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.reasons import EnvironmentChange, Reason, ReasonKind
+from testmon_watch.core.selection import affected_tests
+from testmon_watch.wording import describe_reasons
 
 
 @dataclass
 class KnownTest:
     nodeid: str
     path: str | None
-    outcome: str
+    outcome: Outcome
     duration: float
     reasons: list[Reason] | None  # None: up to date
 
@@ -29,7 +32,7 @@ class SelectionPlan:
     files: dict[str, FileRow]
     known: dict[str, KnownTest]
     changes: ChangeSet
-    environment_change: str | None
+    environment_change: EnvironmentChange | None
     messages: list[str] = field(default_factory=list)
 
     @property
@@ -55,16 +58,14 @@ class SelectionPlan:
         if test is None:
             return "it is new, so it would run"
         if test.reasons:
-            return "it would run: " + "; ".join(format_reason(r) for r in test.reasons)
+            return "it would run: " + describe_reasons(test.reasons)
         return f"up to date: nothing it executed or read changed since it {test.outcome}"
 
 
 def _reasons_for(test: TestRow) -> list[Reason] | None:
     reasons: list[Reason] = list(test.pending or [])
-    if test.outcome in ("failed", "error"):
-        reasons.append(
-            {"kind": "failed", "detail": "failed" if test.outcome == "failed" else "had an error"}
-        )
+    if test.outcome in (Outcome.FAILED, Outcome.ERROR):
+        reasons.append(Reason.failed(test.outcome))
     return reasons or None
 
 
@@ -80,7 +81,7 @@ def plan_selection(db: Database, root: Path, env: Environment, write: bool) -> S
             env_id = -1
     else:
         env_id = stored_env.id
-        env_change = describe_difference(stored_env.python, stored_env.packages, env)
+        env_change = environment_difference(stored_env.python, stored_env.packages, env)
 
     files = db.files()
     changes = detect_changes(root, files)
@@ -100,7 +101,9 @@ def plan_selection(db: Database, root: Path, env: Environment, write: bool) -> S
             if affected:
                 db.mark_pending(affected)
             if env_change:
-                db.mark_all_pending(env_id, [{"kind": "environment", "detail": env_change}])
+                db.mark_all_pending(
+                    env_id, [Reason(ReasonKind.ENVIRONMENT, environment=env_change)]
+                )
                 db.save_environment(env.name, env.python, env.packages)
     for change in changes.changed:
         files[change.new.path] = change.new

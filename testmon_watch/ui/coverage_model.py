@@ -6,7 +6,6 @@ line. No Textual import: unit-tested on its own.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from testmon_watch.core.db import Database, DatabaseError
 from testmon_watch.core.environment import DEFAULT_ENVIRONMENT
 from testmon_watch.core.packing import pack_ints, unpack_ints, unpack_lines
+from testmon_watch.paths import datafile_path
 
 
 @dataclass
@@ -80,11 +80,6 @@ def build_coverage(root: Path, executed: Mapping[str, Mapping[int, set[str]]]) -
         }
         data.files[path] = FileCoverage(path, statements, tests_by_line)
     return data
-
-
-def datafile_path(root: Path) -> Path:
-    name = os.environ.get("TESTMON_DATAFILE")
-    return root / name if name else root / ".testmondata"
 
 
 def read_executed(db: Database) -> dict[str, dict[int, set[str]]]:

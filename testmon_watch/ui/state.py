@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from testmon_watch.core.reasons import Reason
 from testmon_watch.session import ChangesSeen, RunDone, RunRequested, SessionNotice
 from testmon_watch.worker.protocol import (
     Notice,
@@ -55,16 +56,9 @@ MARKS = {
     "unknown": "?",
 }
 STATUS_LABEL = {"deselected": "up to date", "timeout": "timed out"}
-# Reasons that say nothing about a code change: a flip under them is a flaky suspect.
-CHANGE_FREE_REASONS = ("it is new", "failed last time", "full run requested", "requested", "")
+# Runs that change nothing by themselves: a flip in one of them is a flaky suspect.
 CHANGE_FREE_MODES = ("all", "failed")
 MANUAL_TRIGGERS = ("start", "manual")
-
-
-def is_change_free(reason: str) -> bool:
-    return reason in CHANGE_FREE_REASONS or (
-        reason.startswith("it ") and reason.endswith(" last time")
-    )
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str | None, str]:
@@ -97,7 +91,7 @@ class TestState:
     up_to_date: bool = False  # not selected by the latest run: its last result stands
     result: TestFinished | None = None  # the latest TestFinished
     duration: float | None = None
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
     history: list[tuple[str, str]] = field(default_factory=list)  # (trigger, outcome)
     flaky: bool = False
 
@@ -316,7 +310,7 @@ class WatchState:
         mode = record.mode if record is not None else "affected"
         if record is not None:
             record.flipped.append((event.nodeid, old or "", event.outcome))
-        if mode in CHANGE_FREE_MODES or all(is_change_free(r) for r in test.reasons):
+        if mode in CHANGE_FREE_MODES or all(r.change_free for r in test.reasons):
             test.flaky = True
         return [Flip(event.nodeid, old or "", event.outcome)]
 

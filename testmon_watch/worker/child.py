@@ -17,13 +17,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.worker.protocol import Message, RunCommand, StandbyReady, decode, encode
 
-DEFAULT_REASONS = {
-    "all": "full run requested",
-    "nodeids": "requested",
-    "failed": "failed last time",
-    "affected": "",
+# Why a test runs when the plugin gives no reason of its own (it was up to date).
+DEFAULT_REASONS: dict[str, Reason | None] = {
+    "all": Reason(ReasonKind.FULL_RUN),
+    "nodeids": Reason(ReasonKind.REQUESTED),
+    "failed": Reason.failed(),
+    "affected": None,
 }
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from testmon_watch.paths import ProjectPaths
 from testmon_watch.worker.protocol import (
     EXIT_CRASHED,
     ChildStarted,
@@ -88,8 +89,7 @@ class WorkerClient:
         self.python = python
         self.env = env
         self.python_path = list(python_path)
-        datafile = Path(os.environ.get("TESTMON_DATAFILE") or self.root / ".testmondata")
-        self.log_path = log_path or (self.root / datafile).with_name(datafile.name + "-worker.log")
+        self.log_path = log_path or ProjectPaths.of(self.root).worker_log
         self._lock = threading.RLock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None

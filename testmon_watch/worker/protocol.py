@@ -11,9 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 1
+from testmon_watch.core.reasons import ChangedFile, Reason
+
+# 2: reasons and changed files are typed objects (core.reasons), not English.
+PROTOCOL_VERSION = 2
 
 RUN_MODES = ("affected", "all", "failed", "nodeids")
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "crashed", "timeout")
@@ -124,7 +128,7 @@ class SelectedTest:
 
     __test__: ClassVar[bool] = False  # not a pytest test class
     nodeid: str = ""
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
 
 
 @dataclass
@@ -134,7 +138,7 @@ class RunStarted:
     TYPE: ClassVar[str] = "run_started"
     run_id: str = ""
     trigger: Any = None
-    changed: str = ""
+    changed: list[ChangedFile] = field(default_factory=list)
     selected: list[SelectedTest] = field(default_factory=list)
     deselected: int = 0
     started_at: float = 0.0  # wall-clock time the run command arrived
@@ -227,8 +231,24 @@ MESSAGE_TYPES: dict[str, type[Any]] = {
 def encode(message: Message) -> bytes:
     """One JSON line (with the trailing newline) for `message`."""
     body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": message.TYPE}
-    body.update(dataclasses.asdict(message))
+    body.update(_jsonable(message))
     return json.dumps(body, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
+
+
+def _jsonable(value: Any) -> Any:
+    """Fields as JSON: typed values by their own `to_json`, enums by value."""
+    to_json = getattr(value, "to_json", None)
+    if to_json is not None:
+        return to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    return value
 
 
 def decode(line: bytes | str) -> Message:
@@ -252,15 +272,20 @@ def decode(line: bytes | str) -> Message:
     # Fields unknown to this side are dropped: a newer peer may add optional fields.
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: v for k, v in body.items() if k in names}
-    if cls is RunStarted:
-        kwargs["selected"] = [
-            SelectedTest(**_known(SelectedTest, s)) for s in kwargs.get("selected", [])
-        ]
     try:
+        if cls is RunStarted:
+            kwargs["selected"] = [_selected_test(s) for s in kwargs.get("selected", [])]
+            kwargs["changed"] = [ChangedFile.from_json(c) for c in kwargs.get("changed", [])]
         message: Message = cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ProtocolError(f"bad {kind} message: {exc}") from None
     return message
+
+
+def _selected_test(data: Any) -> SelectedTest:
+    known = _known(SelectedTest, data)
+    known["reasons"] = [Reason.from_json(r) for r in known.get("reasons", [])]
+    return SelectedTest(**known)
 
 
 def _known(cls: type[Any], data: Any) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from testmon_watch.measure.recorder import ProjectFiles
+from testmon_watch.paths import ProjectPaths
 from testmon_watch.worker.child import register_stack_dump, run_child, run_standby
 from testmon_watch.worker.fingerprint import Fingerprint, cache_installed_packages
 from testmon_watch.worker.protocol import (
@@ -60,7 +61,6 @@ from testmon_watch.worker.standby import STALE_EXIT, UNUSED_EXIT, encode_release
 
 NO_FORK_ENV = "TESTMON_WATCH_NO_FORK"
 NO_STANDBY_ENV = "TESTMON_WATCH_NO_STANDBY"  # fork each run's child only when it is asked for
-DATAFILE_ENV = "TESTMON_DATAFILE"
 OUTPUT_TAIL = 16 * 1024  # bytes of the child's own stdout/stderr kept for crash reports
 DUMP_GRACE = 0.5  # seconds a timed-out child gets to dump its stack before SIGKILL
 CANCEL_GRACE = 1.0  # seconds between SIGINT (pytest saves what finished) and SIGKILL
@@ -68,11 +68,8 @@ POLL_SECONDS = 0.5  # safety net in case a SIGCHLD wake-up is missed
 
 
 def preload_path_for(root: Path) -> Path:
-    """`.testmondata-preload.json` next to the data file ($TESTMON_DATAFILE is respected)."""
-    datafile = Path(os.environ.get(DATAFILE_ENV) or root / ".testmondata")
-    if not datafile.is_absolute():
-        datafile = root / datafile
-    return datafile.with_name(datafile.name + "-preload.json")
+    """`.testmondata-preload.json` next to the data file (see testmon_watch.paths)."""
+    return ProjectPaths.of(root).preload_list
 
 
 def read_preload_list(path: Path) -> tuple[list[str], list[str]]:

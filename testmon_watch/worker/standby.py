@@ -29,11 +29,9 @@ from typing import Any
 import pytest
 
 from testmon_watch.measure.recorder import ProjectFiles
+from testmon_watch.pytest_plugin.names import GATE_PLUGIN
 from testmon_watch.worker.protocol import ProtocolError, RunCommand, decode, encode
 
-# testmon_watch.pytest_plugin.plugin looks the gate up by this name (and waits on it
-# before selecting); the worker does not import the plugin, so the name is repeated.
-GATE_PLUGIN_NAME = "testmon_watch_gate"
 STALE_EXIT = 75  # the standby's early work is out of date: fork a fresh child instead
 UNUSED_EXIT = 76  # pytest ended before the gate; nothing was sent
 # File times come from a coarse kernel clock: a write just after the fork may carry
@@ -63,7 +61,7 @@ class RunGate:
     """pytest plugin that holds the run before selection until the server releases it."""
 
     def __init__(self, control_fd: int, root: Path, announce: Any, on_release: Any) -> None:
-        self.__name__ = GATE_PLUGIN_NAME  # the name pluggy registers us under
+        self.__name__ = GATE_PLUGIN  # the name pluggy registers us under
         self.control_fd = control_fd
         self.announce = announce  # tells the server we wait (before any run event)
         self.files = ProjectFiles(root)

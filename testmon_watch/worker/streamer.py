@@ -3,7 +3,7 @@
 Each event is written to the event pipe with one `os.write` as soon as it happens,
 with no buffering: the client shows a result within milliseconds of the test's
 teardown. Selection reasons come from the `pytest --testmon` session plugin,
-which this module reads but does not import (see `TESTMON_PLUGIN_NAME`).
+which this module looks up by its name (`pytest_plugin.names.SESSION_PLUGIN`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from testmon_watch.core.outcomes import outcome_of
-from testmon_watch.core.selection import format_reason
+from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.measure.recorder import ProjectFiles
+from testmon_watch.pytest_plugin.names import SESSION_PLUGIN
 from testmon_watch.worker.protocol import (
     Message,
     Notice,
@@ -35,7 +36,6 @@ from testmon_watch.worker.protocol import (
 # Registered by testmon_watch.pytest_plugin.plugin; we rely on its attributes
 # `selected` (nodeid -> [reason dict]), `deselected_count`, `plan.changes` and
 # `messages`, read with getattr so a missing one degrades to "no reasons".
-TESTMON_PLUGIN_NAME = "testmon_watch_session"
 
 # Names never preloaded by the server, even when a run imported them: they have
 # visible side effects at import (`this` prints, `antigravity` opens a browser).
@@ -146,7 +146,7 @@ class EventStreamer:
         root: Path,
         preload_path: Path | None,
         only_failed: bool = False,
-        default_reason: str = "",
+        default_reason: Reason | None = None,
     ) -> None:
         self.run_id = run_id
         self.trigger = trigger
@@ -176,7 +176,7 @@ class EventStreamer:
         self.child_start = time.time()
 
     def _testmon(self, config: pytest.Config) -> Any:
-        return config.pluginmanager.get_plugin(TESTMON_PLUGIN_NAME)
+        return config.pluginmanager.get_plugin(SESSION_PLUGIN)
 
     # -- collection -------------------------------------------------------------------
 
@@ -192,7 +192,7 @@ class EventStreamer:
         # Runs after testmon's selection: keep the tests it selected because they failed.
         selected = getattr(self._testmon(config), "selected", None) or {}
         keep = [
-            i for i in items if any(r.get("kind") == "failed" for r in selected.get(i.nodeid, ()))
+            i for i in items if any(r.kind is ReasonKind.FAILED for r in selected.get(i.nodeid, ()))
         ]
         drop = [i for i in items if i not in keep]
         if drop:
@@ -214,15 +214,15 @@ class EventStreamer:
         testmon = self._testmon(config)
         for message in getattr(testmon, "messages", None) or ():
             self.send(Notice(text=f"testmon-watch: {message}"))
-        reasons_by_id: dict[str, list[dict[str, str]]] = getattr(testmon, "selected", None) or {}
+        reasons_by_id: dict[str, list[Reason]] = getattr(testmon, "selected", None) or {}
         selected = []
         for item in session.items:
-            reasons = [format_reason(r) for r in reasons_by_id.get(item.nodeid, ())]
-            if not reasons and self.default_reason:
+            reasons = list(reasons_by_id.get(item.nodeid, ()))
+            if not reasons and self.default_reason is not None:
                 reasons = [self.default_reason]
             selected.append(SelectedTest(nodeid=item.nodeid, reasons=reasons))
         plan = getattr(testmon, "plan", None)
-        changed = plan.changes.describe() if plan is not None else ""
+        changed = plan.changes.summary() if plan is not None else []
         deselected = self.deselected
         if testmon is not None and not self.only_failed:
             # testmon also counts tests of files it skipped without collecting them.

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from testmon_watch.core.reasons import Reason
 from testmon_watch.session import RunDone, RunRequested, WatchSession
 from testmon_watch.ui.app import TestmonWatchApp
 from testmon_watch.ui.config import UiConfig
@@ -88,7 +89,7 @@ def first_run(run_id: str = "run-1", failing: bool = True) -> list[object]:
     events: list[object] = [
         WorkerReady(pid=1, python="3.11.7", preloaded=600, import_seconds=0.5),
         RunRequested(run_id, "affected", "start"),
-        RunStarted(run_id, "start", "", [SelectedTest(i, ["it is new"]) for i in ids], 0),
+        RunStarted(run_id, "start", [], [SelectedTest(i, [Reason.new()]) for i in ids], 0),
     ]
     mul = (
         TestFinished(

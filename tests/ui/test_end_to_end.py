@@ -62,7 +62,7 @@ async def test_break_fix_cancel_and_quit(project: Path, monkeypatch: pytest.Monk
         assert any(f"{mul} now fails" == n.message for n in app._notifications)
         assert app.state.last_latency is not None
         test = app.state.tests[mul]
-        assert any("calc.py" in reason for reason in test.reasons)
+        assert any(reason.file == "calc.py" for reason in test.reasons)
 
         calc.write_text(calc.read_text().replace("return a * b + 1", "return a * b"))
         await until(pilot, lambda: status(app, mul) == "passed", "test_mul to pass again")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from testmon_watch.core.reasons import Reason
 from testmon_watch.session import RunRequested
 from testmon_watch.worker.protocol import RunFinished, RunStarted, SelectedTest, TestFinished
 
@@ -22,7 +23,7 @@ async def test_two_thousand_tests_in_batches(project: Path) -> None:
         def stream() -> None:  # the session's reader thread
             listener(RunRequested("run-1", "affected", "start"))
             listener(
-                RunStarted("run-1", "start", "", [SelectedTest(i, ["it is new"]) for i in ids], 0)
+                RunStarted("run-1", "start", [], [SelectedTest(i, [Reason.new()]) for i in ids], 0)
             )
             for i, nodeid in enumerate(ids):
                 listener(

@@ -14,6 +14,7 @@ from pathlib import Path
 from textual import events
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
+from testmon_watch.core.reasons import Reason
 from testmon_watch.ui.app import TestmonWatchApp
 from testmon_watch.ui.config import UiConfig
 from testmon_watch.ui.screens.coverage import CoverageScreen
@@ -196,8 +197,8 @@ async def test_flaky_suspect_is_marked(project: Path) -> None:
                 RunStarted(
                     "run-2",
                     "x",
-                    "",
-                    [SelectedTest("test_calc.py::test_mul", ["it failed last time"])],
+                    [],
+                    [SelectedTest("test_calc.py::test_mul", [Reason.failed()])],
                     2,
                 ),
                 TestFinished("run-2", "test_calc.py::test_mul", "passed", 0.01),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.session import RunDone, RunRequested
 from testmon_watch.ui.state import WatchState, split_nodeid
 from testmon_watch.worker.protocol import (
@@ -19,7 +20,7 @@ def run(
     state: WatchState,
     run_id: str,
     trigger: str,
-    selected: dict[str, list[str]],
+    selected: dict[str, list[Reason]],
     outcomes: dict[str, str],
     mode: str = "affected",
     deselected: int = 0,
@@ -29,7 +30,7 @@ def run(
     state.apply(RunRequested(run_id, mode, trigger))
     state.apply(
         RunStarted(
-            run_id, trigger, "", [SelectedTest(n, r) for n, r in selected.items()], deselected
+            run_id, trigger, [], [SelectedTest(n, r) for n, r in selected.items()], deselected
         )
     )
     for nodeid, outcome in outcomes.items():
@@ -56,8 +57,8 @@ def test_statuses_through_a_run() -> None:
         RunStarted(
             "r1",
             "start",
-            "",
-            [SelectedTest("a.py::t1", ["it is new"]), SelectedTest("a.py::t2", ["it is new"])],
+            [],
+            [SelectedTest("a.py::t1", [Reason.new()]), SelectedTest("a.py::t2", [Reason.new()])],
             0,
         )
     )
@@ -105,7 +106,7 @@ def test_deselected_time_saved_latency_and_flips() -> None:
         state,
         "r2",
         "calc.py",
-        {"a.py::t1": ["calc.py changed in add"]},
+        {"a.py::t1": [Reason(ReasonKind.CHANGED, "calc.py", blocks=("add",))]},
         {"a.py::t1": "failed"},
         deselected=1,
         done=0.2,
@@ -119,7 +120,7 @@ def test_deselected_time_saved_latency_and_flips() -> None:
         state,
         "r3",
         "calc.py",
-        {"a.py::t1": ["calc.py changed in add"]},
+        {"a.py::t1": [Reason(ReasonKind.CHANGED, "calc.py", blocks=("add",))]},
         {"a.py::t1": "passed"},
         deselected=1,
         done=0.4,
@@ -143,13 +144,13 @@ def test_flaky_suspects() -> None:
         {"a.py::t": [], "a.py::u": []},
         {"a.py::t": "failed", "a.py::u": "passed"},
     )
-    run(state, "r2", "x", {"a.py::t": ["it failed last time"]}, {"a.py::t": "passed"})
+    run(state, "r2", "x", {"a.py::t": [Reason.failed()]}, {"a.py::t": "passed"})
     assert state.tests["a.py::t"].flaky
     run(
         state,
         "r3",
         "key: run all",
-        {"a.py::u": ["full run requested"]},
+        {"a.py::u": [Reason(ReasonKind.FULL_RUN)]},
         {"a.py::u": "failed"},
         mode="all",
     )
@@ -160,7 +161,7 @@ def test_flaky_suspects() -> None:
 def test_crash_marks_the_test() -> None:
     state = WatchState()
     state.apply(RunRequested("r1", "affected", "x"))
-    state.apply(RunStarted("r1", "x", "", [SelectedTest("a.py::t", [])], 0))
+    state.apply(RunStarted("r1", "x", [], [SelectedTest("a.py::t", [])], 0))
     state.apply(TestStarted("r1", "a.py::t"))
     state.apply(RunFinished("r1", "crashed", {}, crashed="a.py::t"))
     assert state.tests["a.py::t"].status == "crashed"
@@ -175,7 +176,7 @@ def test_known_tests_from_earlier_runs() -> None:
         state,
         "r1",
         "calc.py",
-        {"a.py::u": ["it failed last time"]},
+        {"a.py::u": [Reason.failed()]},
         {"a.py::u": "passed"},
         deselected=1,
     )

@@ -16,6 +16,8 @@ from testmon_watch.core.changes import (
     read_state,
 )
 from testmon_watch.core.db import FileRow
+from testmon_watch.core.reasons import ChangedFile
+from testmon_watch.wording import describe_changes
 
 OLD_NS = 1_000_000_000_000_000_000
 LATER_NS = OLD_NS + 7_000_000_000
@@ -361,7 +363,7 @@ def test_detect_changes_nothing(tmp_path: Path) -> None:
     write(tmp_path, "a.py", SOURCE)
     changes = detect_changes(tmp_path, stored(tmp_path, [("a.py", "python")]))
     assert changes.changed == [] and changes.restat == []
-    assert changes.describe() == ""
+    assert changes.summary() == []
 
 
 def test_describe(tmp_path: Path) -> None:
@@ -387,6 +389,16 @@ def test_describe(tmp_path: Path) -> None:
     write(tmp_path, "c.py", SOURCE + "# comment\n", LATER_NS)
     changes = detect_changes(tmp_path, rows)
     # c.py changed content only (a comment): listed, without block names
-    assert changes.describe() == "a.py (Cart.total, price), b.py (deleted), x.json, and 1 more"
-    assert changes.describe(limit=4) == "a.py (Cart.total, price), b.py (deleted), x.json, c.py"
-    assert changes.describe(limit=2) == "a.py (Cart.total, price), b.py (deleted), and 2 more"
+    assert changes.summary() == [
+        ChangedFile("a.py", ("Cart.total", "price")),
+        ChangedFile("b.py", deleted=True),
+        ChangedFile("x.json"),
+        ChangedFile("c.py"),
+    ]
+    summary = changes.summary()
+    assert describe_changes(summary) == (
+        "a.py (Cart.total, price), b.py (deleted), x.json, and 1 more"
+    )
+    assert describe_changes(summary, 4) == "a.py (Cart.total, price), b.py (deleted), x.json, c.py"
+    assert describe_changes(summary, 2) == "a.py (Cart.total, price), b.py (deleted), and 2 more"
+    assert [ChangedFile.from_json(c.to_json()) for c in summary] == summary

@@ -17,6 +17,7 @@ from testmon_watch.core.db import (
     RecordedUnit,
 )
 from testmon_watch.core.packing import unpack_ints, unpack_lines
+from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.core.schema import SCHEMA_VERSION, TOOL_NAME
 
 OLD_NS = 1_000_000_000_000_000_000  # 2001-09-09: far from "now"
@@ -528,13 +529,13 @@ def test_save_test_upsert(db: Database, env_id: int) -> None:
         db.save_test(
             env_id,
             recorded_test(
-                "t::a", set(), outcome="passed", duration=2.0, pending=[{"kind": "interrupted"}]
+                "t::a", set(), outcome="passed", duration=2.0, pending=[Reason.interrupted()]
             ),
             [],
         )
     [row] = db.tests(env_id, with_blobs=True)
     assert (row.outcome, row.duration, row.file_id) == ("passed", 2.0, None)
-    assert row.pending == [{"kind": "interrupted"}]
+    assert row.pending == [Reason.interrupted()]
     assert list(unpack_ints(row.fingerprints)) == []
     without = db.tests(env_id)[0]
     assert without.fingerprints == b"" and without.units == b""
@@ -544,10 +545,10 @@ def test_save_outcome_only_keeps_dependencies(db: Database, env_id: int) -> None
     with db.transaction():
         f = db.save_file(file_row("a.py"))
         fp = db.fingerprint_id(f, [1])
-        db.save_test(env_id, recorded_test("t::a", {fp}, pending=[{"kind": "new"}]), [])
+        db.save_test(env_id, recorded_test("t::a", {fp}, pending=[Reason.new()]), [])
         db.save_outcome_only(env_id, "t::a", "failed", 3.0)
     [row] = db.tests(env_id, with_blobs=True)
-    assert (row.outcome, row.duration, row.pending) == ("failed", 3.0, [{"kind": "new"}])
+    assert (row.outcome, row.duration, row.pending) == ("failed", 3.0, [Reason.new()])
     assert list(unpack_ints(row.fingerprints)) == [fp]
 
 
@@ -559,14 +560,14 @@ def test_mark_pending_and_mark_all_pending(db: Database, env_id: int) -> None:
         db.save_test(other_env, recorded_test("a"), [])
     ids = {t.nodeid: t.id for t in db.tests(env_id)}
     with db.transaction():
-        db.mark_pending({ids["a"]: [{"kind": "changed", "file": "x.py", "blocks": "f"}]})
+        db.mark_pending({ids["a"]: [Reason(ReasonKind.CHANGED, "x.py", blocks=("f",))]})
     pending = {t.nodeid: t.pending for t in db.tests(env_id)}
     assert pending == {
-        "a": [{"kind": "changed", "file": "x.py", "blocks": "f"}],
+        "a": [Reason(ReasonKind.CHANGED, "x.py", blocks=("f",))],
         "b": None,
         "c": None,
     }
-    why = [{"kind": "environment", "detail": "numpy 1 -> 2"}]
+    why = [Reason(ReasonKind.ENVIRONMENT)]
     with db.transaction():
         db.mark_all_pending(env_id, why)
     assert all(t.pending == why for t in db.tests(env_id))

@@ -14,17 +14,39 @@ from testmon_watch.core.environment import (
     _scan_packages,
     _scan_with_importlib_metadata,
     current_environment,
-    describe_difference,
+    environment_difference,
     installed_packages,
     python_identity,
     read_installed_packages,
 )
+from testmon_watch.core.reasons import EnvironmentChange, PackageChange
+from testmon_watch.wording import describe_environment
 
 PY = "CPython 3.11.7 (x86_64)"
 
 
 def env(python: str = PY, **packages: str) -> Environment:
     return Environment("default", python, packages)
+
+
+def describe_difference(old_python: str, old: dict[str, str], new: Environment) -> str | None:
+    """The difference as the terminal and the app word it (None: no difference)."""
+    change = environment_difference(old_python, old, new)
+    return None if change is None else describe_environment(change)
+
+
+def test_difference_is_typed() -> None:
+    change = environment_difference(PY, {"a": "1", "b": "1"}, env(a="2", c="1"))
+    assert change == EnvironmentChange(
+        packages=(
+            PackageChange("a", "1", "2"),
+            PackageChange("b", "1", None),
+            PackageChange("c", None, "1"),
+        )
+    )
+    assert EnvironmentChange.from_json(change.to_json()) == change
+    moved = environment_difference(PY, {}, env("CPython 3.12.1 (x86_64)"))
+    assert moved == EnvironmentChange(python=(PY, "CPython 3.12.1 (x86_64)"))
 
 
 def test_no_difference_is_none() -> None:

@@ -11,14 +11,21 @@ import pytest
 
 from testmon_watch.core.changes import detect_changes, file_kind, read_state
 from testmon_watch.core.db import Database, FileRow, RecordedTest, RecordedUnit
-from testmon_watch.core.selection import (
-    Affected,
+from testmon_watch.core.keys import ContextKey
+from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.reasons import (
+    EnvironmentChange,
+    FileEvent,
+    Interruption,
+    PackageChange,
     Reason,
-    affected_tests,
-    describe_unit,
-    format_reason,
-    run_order,
+    ReasonKind,
 )
+from testmon_watch.core.selection import Affected, affected_tests, run_order
+from testmon_watch.wording import describe_reason as format_reason
+from testmon_watch.wording import describe_unit
+
+CHANGED, IMPORTS = ReasonKind.CHANGED, ReasonKind.IMPORTS
 
 OLD_NS = 1_000_000_000_000_000_000
 LATER_NS = OLD_NS + 7_000_000_000
@@ -149,12 +156,8 @@ def test_changed_function_block_affects_only_tests_that_ran_it(project: Project)
     project.edit("src/shop.py", "return x * LIMIT", "return x * LIMIT + 1")
     affected = project.affected()
     assert affected == {
-        "tests/test_a.py::test_price": [
-            {"kind": "changed", "file": "src/shop.py", "blocks": "price"}
-        ],
-        "tests/test_a.py::test_both": [
-            {"kind": "changed", "file": "src/shop.py", "blocks": "price"}
-        ],
+        "tests/test_a.py::test_price": [Reason(CHANGED, "src/shop.py", blocks=("price",))],
+        "tests/test_a.py::test_both": [Reason(CHANGED, "src/shop.py", blocks=("price",))],
     }
     assert (
         format_reason(affected["tests/test_a.py::test_price"][0]) == "src/shop.py changed in price"
@@ -178,7 +181,7 @@ def test_several_changed_blocks_are_listed_sorted(project: Project) -> None:
     project.edit("src/shop.py", "return x * LIMIT", "return x")
     project.edit("src/shop.py", "price(2)", "price(3)")
     assert project.affected() == {
-        "t::a": [{"kind": "changed", "file": "src/shop.py", "blocks": "Cart.total, price"}]
+        "t::a": [Reason(CHANGED, "src/shop.py", blocks=("Cart.total", "price"))]
     }
 
 
@@ -188,7 +191,7 @@ def test_module_block_change_affects_fingerprints_with_it(project: Project) -> N
     project.test("t::price_only", [project.fp("src/shop.py", "price")])
     project.edit("src/shop.py", "LIMIT = 10", "LIMIT = 11")
     assert project.affected() == {
-        "t::module": [{"kind": "changed", "file": "src/shop.py", "blocks": "<module>"}]
+        "t::module": [Reason(CHANGED, "src/shop.py", blocks=("<module>",))]
     }
 
 
@@ -211,12 +214,7 @@ def test_fixture_unit_with_changed_block_affects_every_test_using_it(project: Pr
     )
     project.edit("src/shop.py", "price(2)", "price(4)")
     affected = project.affected()
-    expected = {
-        "kind": "changed",
-        "file": "src/shop.py",
-        "blocks": "Cart.total",
-        "via": "session-scoped fixture cart",
-    }
+    expected = Reason(CHANGED, "src/shop.py", blocks=("Cart.total",), via=ContextKey.parse(key))
     assert affected == {"tests/test_a.py::one": [expected], "tests/test_a.py::two": [expected]}
     assert format_reason(expected) == (
         "src/shop.py changed in Cart.total (through the session-scoped fixture cart)"
@@ -231,13 +229,13 @@ def test_direct_and_unit_reasons_are_both_kept_and_deduplicated(project: Project
     project.edit("src/shop.py", "return x * LIMIT", "return 0")
     [reasons] = project.affected().values()
     assert reasons == [
-        {"kind": "changed", "file": "src/shop.py", "blocks": "price"},
-        {
-            "kind": "changed",
-            "file": "src/shop.py",
-            "blocks": "price",
-            "via": "session-scoped fixture db",
-        },
+        Reason(CHANGED, "src/shop.py", blocks=("price",)),
+        Reason(
+            CHANGED,
+            "src/shop.py",
+            blocks=("price",),
+            via=ContextKey.parse("fixture:session::conftest.py::db"),
+        ),
     ]
 
 
@@ -273,7 +271,7 @@ def test_import_of_changed_module_block_affects_importers(project: Project) -> N
     import_project(project)
     project.edit("b.py", "B = c.C", "B = c.C + 1")
     affected, result = project.analyse()
-    reason = {"kind": "imports", "file": "b.py", "detail": "<module>"}
+    reason = Reason(IMPORTS, "b.py", blocks=("<module>",))
     assert affected == {"tests/test_x.py::test_x": [reason], "tests/test_b.py::test_b": [reason]}
     assert (
         format_reason(reason) == "its code imports b.py, whose import-time code changed (<module>)"
@@ -287,9 +285,7 @@ def test_import_closure_is_transitive(project: Project) -> None:
     project.edit("c.py", "C = 1", "C = 2")
     affected = project.affected()
     assert set(affected) == {"tests/test_x.py::test_x", "tests/test_b.py::test_b"}
-    assert affected["tests/test_x.py::test_x"] == [
-        {"kind": "imports", "file": "c.py", "detail": "<module>"}
-    ]
+    assert affected["tests/test_x.py::test_x"] == [Reason(IMPORTS, "c.py", blocks=("<module>",))]
 
 
 def test_function_called_at_import_time_counts_as_import_time_code(project: Project) -> None:
@@ -297,9 +293,7 @@ def test_function_called_at_import_time_counts_as_import_time_code(project: Proj
     project.edit("c.py", "return 2", "return 3")  # helper() runs while c is imported
     affected = project.affected()
     assert set(affected) == {"tests/test_x.py::test_x", "tests/test_b.py::test_b"}
-    assert affected["tests/test_x.py::test_x"] == [
-        {"kind": "imports", "file": "c.py", "detail": "helper"}
-    ]
+    assert affected["tests/test_x.py::test_x"] == [Reason(IMPORTS, "c.py", blocks=("helper",))]
 
 
 def test_function_body_change_in_imported_module_is_not_import_time(project: Project) -> None:
@@ -307,7 +301,7 @@ def test_function_body_change_in_imported_module_is_not_import_time(project: Pro
     project.edit("b.py", "return B", "return B * 2")
     # only the test that ran fb is affected, not every importer of b
     assert project.affected() == {
-        "tests/test_b.py::test_b": [{"kind": "changed", "file": "b.py", "blocks": "fb"}],
+        "tests/test_b.py::test_b": [Reason(CHANGED, "b.py", blocks=("fb",))],
     }
 
 
@@ -333,7 +327,7 @@ def test_data_file_change(project: Project) -> None:
     project.test("t::reads_other", [project.fp("data/other.json", "<content>")])
     project.edit("data/prices.json", "1", "2")
     assert project.affected() == {
-        "t::reads": [{"kind": "changed", "file": "data/prices.json"}],
+        "t::reads": [Reason(CHANGED, "data/prices.json")],
     }
 
 
@@ -342,11 +336,9 @@ def test_deleted_file_affects_every_fingerprint_and_importer(project: Project) -
     project.test("t::c_helper", [project.fp("c.py", "helper")])
     project.delete("c.py")
     affected = project.affected()
-    assert affected["t::c_helper"] == [{"kind": "changed", "file": "c.py", "detail": "deleted"}]
+    assert affected["t::c_helper"] == [Reason(CHANGED, "c.py", FileEvent.DELETED)]
     assert set(affected) == {"t::c_helper", "tests/test_x.py::test_x", "tests/test_b.py::test_b"}
-    assert affected["tests/test_x.py::test_x"] == [
-        {"kind": "imports", "file": "c.py", "detail": "deleted"}
-    ]
+    assert affected["tests/test_x.py::test_x"] == [Reason(IMPORTS, "c.py", FileEvent.DELETED)]
 
 
 def test_syntax_error_affects_all_fingerprints_of_the_file(project: Project) -> None:
@@ -359,8 +351,10 @@ def test_syntax_error_affects_all_fingerprints_of_the_file(project: Project) -> 
     affected = project.affected()
     assert set(affected) == {"t::price", "t::build"}
     [reason] = affected["t::build"]
-    assert reason["kind"] == "changed" and reason["file"] == "src/shop.py"
-    assert reason["detail"].startswith("syntax error at src/shop.py:5")
+    assert reason.kind is CHANGED and reason.file == "src/shop.py"
+    assert reason.event is FileEvent.UNPARSABLE
+    assert reason.error.startswith("syntax error at src/shop.py:5")
+    assert format_reason(reason).startswith("src/shop.py: syntax error at src/shop.py:5")
 
 
 def test_restat_only_affects_nothing(project: Project) -> None:
@@ -373,37 +367,107 @@ def test_restat_only_affects_nothing(project: Project) -> None:
 # -- format_reason and describe_unit ------------------------------------------------
 
 
+FIXTURE_DB = ContextKey.parse("fixture:session::conftest.py::db")
+
+
 @pytest.mark.parametrize(
     ("reason", "text"),
     [
-        ({"kind": "changed", "file": "a.py", "blocks": "f, g"}, "a.py changed in f, g"),
-        ({"kind": "changed", "file": "a.py"}, "a.py changed"),
+        (Reason(CHANGED, "a.py", blocks=("f", "g")), "a.py changed in f, g"),
+        (Reason(CHANGED, "a.py"), "a.py changed"),
+        (Reason(CHANGED, "a.py", blocks=("<module>",)), "a.py changed in its top level"),
         (
-            {"kind": "changed", "file": "a.py", "blocks": "f", "via": "import of b.py"},
-            "a.py changed in f (through the import of b.py)",
+            Reason(CHANGED, "a.py", blocks=("a", "b", "c", "d", "e")),
+            "a.py changed in a, b, c, d ...",
         ),
         (
-            {"kind": "imports", "file": "b.py", "detail": "<module>"},
+            Reason(CHANGED, "a.py", blocks=("f",), via=ContextKey.import_of("b.py")),
+            "a.py changed in f (through the import of b.py)",
+        ),
+        (Reason(CHANGED, "a.py", FileEvent.DELETED), "a.py: deleted"),
+        (Reason(CHANGED, "a.py", FileEvent.CREATED), "a.py: created"),
+        (
+            Reason(CHANGED, "a.py", FileEvent.CHANGED_DURING_RUN),
+            "a.py: changed during the run",
+        ),
+        (
+            Reason(CHANGED, "a.py", FileEvent.UNPARSABLE, error="syntax error at a.py:3: x"),
+            "a.py: syntax error at a.py:3: x",
+        ),
+        (
+            Reason(IMPORTS, "b.py", blocks=("<module>",)),
             "its code imports b.py, whose import-time code changed (<module>)",
         ),
         (
-            {"kind": "imports", "file": "b.py"},
+            Reason(IMPORTS, "b.py"),
             "its code imports b.py, whose import-time code changed",
         ),
-        ({"kind": "failed"}, "it failed last time"),
-        ({"kind": "failed", "detail": "errored"}, "it errored last time"),
-        ({"kind": "new"}, "it is new"),
+        (Reason.failed(), "it failed last time"),
+        (Reason.failed(Outcome.ERROR), "it had an error last time"),
+        (Reason.new(), "it is new"),
         (
-            {"kind": "environment", "detail": "numpy 1.0 -> 2.0"},
+            Reason(
+                ReasonKind.ENVIRONMENT,
+                environment=EnvironmentChange(packages=(PackageChange("numpy", "1.0", "2.0"),)),
+            ),
             "the environment changed: numpy 1.0 -> 2.0",
         ),
-        ({"kind": "interrupted"}, "its last run did not finish"),
-        ({"kind": "mystery", "detail": "something else"}, "something else"),
-        ({"kind": "mystery"}, "mystery"),
+        (Reason.interrupted(), "its last run did not finish"),
+        (
+            Reason.interrupted(Interruption.CHILD_LOST),
+            "a child process it started did not report",
+        ),
+        (Reason(ReasonKind.FULL_RUN), "full run requested"),
+        (Reason(ReasonKind.REQUESTED), "requested"),
     ],
 )
 def test_format_reason(reason: Reason, text: str) -> None:
     assert format_reason(reason) == text
+    assert Reason.from_json(reason.to_json()) == reason  # the stored form keeps every field
+
+
+@pytest.mark.parametrize(
+    ("stored", "reason"),
+    [
+        (
+            {"kind": "changed", "file": "a.py", "blocks": "f, g ..."},
+            Reason(CHANGED, "a.py", blocks=("f", "g")),
+        ),
+        (
+            {"kind": "changed", "file": "a.py", "blocks": "f", "via": "session-scoped fixture db"},
+            Reason(CHANGED, "a.py", blocks=("f",)),
+        ),
+        (
+            {"kind": "changed", "file": "a.py", "detail": "deleted"},
+            Reason(CHANGED, "a.py", FileEvent.DELETED),
+        ),
+        (
+            {"kind": "changed", "file": "a.py", "detail": "syntax error at a.py:1: x"},
+            Reason(CHANGED, "a.py", FileEvent.UNPARSABLE, error="syntax error at a.py:1: x"),
+        ),
+        (
+            {"kind": "imports", "file": "c.py", "detail": "<module>"},
+            Reason(IMPORTS, "c.py", blocks=("<module>",)),
+        ),
+        ({"kind": "failed", "detail": "had an error"}, Reason.failed(Outcome.ERROR)),
+        ({"kind": "interrupted"}, Reason.interrupted()),
+        (
+            {"kind": "interrupted", "detail": "a child process it started did not report"},
+            Reason.interrupted(Interruption.CHILD_LOST),
+        ),
+        ({"kind": "environment", "detail": "numpy 1 -> 2"}, Reason(ReasonKind.ENVIRONMENT)),
+    ],
+)
+def test_reasons_stored_by_earlier_versions_are_read(
+    stored: dict[str, str], reason: Reason
+) -> None:
+    assert Reason.from_json(stored) == reason
+
+
+@pytest.mark.parametrize("bad", [None, [], {}, {"kind": 3}, {"kind": "bogus"}])
+def test_a_malformed_reason_is_refused(bad: object) -> None:
+    with pytest.raises(ValueError):
+        Reason.from_json(bad)
 
 
 @pytest.mark.parametrize(
@@ -420,7 +484,9 @@ def test_format_reason(reason: Reason, text: str) -> None:
     ],
 )
 def test_describe_unit(key: str, text: str) -> None:
-    assert describe_unit(key) == text
+    parsed = ContextKey.parse(key)
+    assert str(parsed) == key
+    assert describe_unit(parsed) == text
 
 
 # -- run_order ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from testmon_watch.core.changes import detect_changes, file_kind, read_state
 from testmon_watch.core.db import Database, FileRow
 from testmon_watch.core.packing import unpack_ints, unpack_lines
+from testmon_watch.core.reasons import FileEvent, Reason, ReasonKind
 from testmon_watch.core.selection import affected_tests
 from testmon_watch.core.store import MTIME_SLACK_NS, UNKNOWN_BLOCK, BlockIndex, RunStore
 
@@ -291,7 +292,7 @@ def test_file_changed_during_the_run_leaves_tests_pending(setup: Setup) -> None:
             ]
         )
     rows = setup.test_rows()
-    reason = [{"kind": "changed", "file": "src/shop.py", "detail": "changed during the run"}]
+    reason = [Reason(ReasonKind.CHANGED, "src/shop.py", FileEvent.CHANGED_DURING_RUN)]
     assert rows["tests/test_a.py::one"].pending == reason
     assert rows["tests/test_a.py::two"].pending == reason  # second lookup of the same file
     assert rows["tests/test_a.py::three"].pending is None
@@ -304,7 +305,7 @@ def test_incomplete_test_is_pending_interrupted(setup: Setup) -> None:
     store = setup.store("tests/test_a.py")
     with setup.db.transaction():
         store.save_tests([payload_for("tests/test_a.py::test_a", complete=False)])
-    assert setup.test_rows()["tests/test_a.py::test_a"].pending == [{"kind": "interrupted"}]
+    assert setup.test_rows()["tests/test_a.py::test_a"].pending == [Reason.interrupted()]
 
 
 def test_rerecording_clears_pending(setup: Setup) -> None:
@@ -427,6 +428,6 @@ def test_store_then_selection_round_trip(setup: Setup) -> None:
     names = {t.id: t.nodeid for t in tests}
     assert {names[i]: r for i, r in result.tests.items()} == {
         "tests/test_shop.py::test_p": [
-            {"kind": "imports", "file": "config.py", "detail": "<module>"}
+            Reason(ReasonKind.IMPORTS, "config.py", blocks=("<module>",))
         ],
     }

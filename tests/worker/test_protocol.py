@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from testmon_watch.core.reasons import ChangedFile, Reason, ReasonKind
 from testmon_watch.worker.protocol import (
     PROTOCOL_VERSION,
     ProtocolError,
@@ -20,13 +21,17 @@ from testmon_watch.worker.protocol import (
     truncate,
 )
 
+CHANGED_F = Reason(ReasonKind.CHANGED, "a.py", blocks=("f",))
+
 
 def test_round_trip_keeps_every_field() -> None:
     started = RunStarted(
         run_id="r1",
         trigger={"files": ["a.py"]},
-        changed="a.py (f)",
-        selected=[SelectedTest("t.py::test_a", ["a.py changed in f"])],
+        changed=[ChangedFile("a.py", ("f",))],
+        selected=[
+            SelectedTest("t.py::test_a", [Reason(ReasonKind.CHANGED, "a.py", blocks=("f",))])
+        ],
         deselected=3,
         started_at=1.5,
     )
@@ -55,7 +60,11 @@ def test_every_message_is_one_line_with_version_and_type() -> None:
     [
         (b'{"v": 99, "type": "run"}', "protocol version 99"),
         (b'{"type": "run"}', "protocol version None"),
-        (b'{"v": 1, "type": "explode"}', "unknown message type 'explode'"),
+        (b'{"v": 2, "type": "explode"}', "unknown message type 'explode'"),
+        (
+            b'{"v": 2, "type": "run_started", "selected": [{"nodeid": "t", "reasons": ["x"]}]}',
+            "bad run_started message",
+        ),
         (b"not json", "not JSON"),
         (b"[1, 2]", "not a JSON object"),
     ],
@@ -66,7 +75,7 @@ def test_bad_lines_say_what_is_wrong(line: bytes, words: str) -> None:
 
 
 def test_unknown_fields_from_a_newer_peer_are_ignored() -> None:
-    message = decode(b'{"v": 1, "type": "notice", "text": "hi", "colour": "red"}')
+    message = decode(b'{"v": 2, "type": "notice", "text": "hi", "colour": "red"}')
     assert message.text == "hi"  # type: ignore[union-attr]
 
 

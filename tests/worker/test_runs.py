@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from worker_helpers import Events, finished, make_client, run_end, write
 
+from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.reasons import ChangedFile, Reason, ReasonKind
 from testmon_watch.worker.client import WorkerClient
 from testmon_watch.worker.protocol import (
     ChildStarted,
@@ -52,7 +54,7 @@ def test_first_run_records_all_then_an_edit_runs_only_affected(
     assert_well_ordered(first)
     started = next(m for m in first if isinstance(m, RunStarted))
     assert {s.nodeid for s in started.selected} == ALL_CALC
-    assert all(s.reasons == ["it is new"] for s in started.selected)
+    assert all(s.reasons == [Reason.new()] for s in started.selected)
     assert set(finished(first)) == ALL_CALC
     end = run_end(first)
     assert end.exitstatus == 0 and end.counts == {"passed": 3} and end.crashed is None
@@ -69,9 +71,9 @@ def test_first_run_records_all_then_an_edit_runs_only_affected(
     assert_well_ordered(second)
     started = next(m for m in second if isinstance(m, RunStarted))
     assert started.trigger == {"changed": ["calc.py"]}
-    assert "calc.py" in started.changed and "mul" in started.changed
+    assert started.changed == [ChangedFile("calc.py", ("mul",))]
     assert [s.nodeid for s in started.selected] == ["test_calc.py::test_mul"]
-    assert any("mul" in r and "calc.py" in r for r in started.selected[0].reasons)
+    assert started.selected[0].reasons == [Reason(ReasonKind.CHANGED, "calc.py", blocks=("mul",))]
     assert started.deselected == 2
     result = finished(second)["test_calc.py::test_mul"]
     assert result.outcome == "passed"
@@ -125,22 +127,24 @@ def test_failing_test_reports_the_assertion_and_outcomes(
     assert end.exitstatus == 1
     assert end.counts == {"failed": 2, "skipped": 1, "xfailed": 1, "error": 1}
     selected = next(m for m in stream if isinstance(m, RunStarted)).selected
-    assert all(s.reasons == ["it is new"] for s in selected)
+    assert all(s.reasons == [Reason.new()] for s in selected)
 
     # "failed" without ids: testmon's own record of what failed, nothing else.
     again = run(client, events, mode="failed")
     failing = {"test_mixed.py::test_bad", "test_mixed.py::test_error", "test_mixed.py::test_exit"}
     assert set(finished(again)) == failing
     selected = next(m for m in again if isinstance(m, RunStarted)).selected
-    assert all(
-        "failed last time" in s.reasons[0] or "had an error" in s.reasons[0] for s in selected
-    )
+    assert {s.nodeid: s.reasons for s in selected} == {
+        "test_mixed.py::test_bad": [Reason.failed(Outcome.FAILED)],
+        "test_mixed.py::test_exit": [Reason.failed(Outcome.FAILED)],
+        "test_mixed.py::test_error": [Reason.failed(Outcome.ERROR)],
+    }
 
     # Explicit ids of up-to-date tests: the reason is that they were asked for.
     explicit = run(client, events, mode="nodeids", nodeids=["test_mixed.py::test_skip"])
     selected = next(m for m in explicit if isinstance(m, RunStarted)).selected
     assert [(s.nodeid, s.reasons) for s in selected] == [
-        ("test_mixed.py::test_skip", ["requested"])
+        ("test_mixed.py::test_skip", [Reason(ReasonKind.REQUESTED)])
     ]
 
 

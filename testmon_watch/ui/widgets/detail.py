@@ -13,6 +13,7 @@ from textual.widgets import Static
 from testmon_watch.ui.state import STATUS_LABEL, RunRecord, TestState
 from testmon_watch.ui.widgets.results import STATUS_STYLE
 from testmon_watch.ui.widgets.status import ms
+from testmon_watch.wording import describe_reason
 
 LOCATION = re.compile(r"^(\S+?):(\d+):")
 
@@ -51,7 +52,7 @@ def test_renderable(test: TestState) -> RenderableType:
     if test.reasons:
         why = Text("\nWhy it ran\n", "bold underline")
         for reason in test.reasons:
-            why.append(f"  • {reason}\n")
+            why.append(f"  • {describe_reason(reason)}\n")
         parts.append(why)
     elif status == "deselected":
         parts.append(Text("\nNot selected: nothing it depends on changed.", "dim"))

@@ -1,0 +1,130 @@
+"""How the engine's typed facts read in English: reasons, units, changed files, environments.
+
+Only the edges call this: the pytest terminal output (`--testmon-explain`,
+the header), the headless printer and the app. The engine, the worker and the
+wire carry the typed values; nothing parses these sentences back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from testmon_watch.core.keys import ContextKey, ContextKind
+from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.reasons import (
+    ChangedFile,
+    EnvironmentChange,
+    FileEvent,
+    Interruption,
+    Reason,
+    ReasonKind,
+)
+
+BLOCKS_SHOWN = 4  # a reason names at most this many changed blocks, then "..."
+
+_EVENT_WORDS = {
+    FileEvent.CREATED: "created",
+    FileEvent.DELETED: "deleted",
+    FileEvent.CHANGED_DURING_RUN: "changed during the run",
+}
+
+
+def describe_unit(key: ContextKey) -> str:
+    """'session-scoped fixture db', 'import of src/a.py', 'collection of tests/t.py'."""
+    if key.kind is ContextKind.FIXTURE:
+        return f"{key.fixture_scope}-scoped fixture {key.fixture_name}"
+    if key.kind is ContextKind.IMPORT:
+        return f"import of {key.target}"
+    if key.kind is ContextKind.COLLECT:
+        return f"collection of {key.target}"
+    return str(key)
+
+
+def _blocks(blocks: Sequence[str]) -> str:
+    shown = ", ".join(blocks[:BLOCKS_SHOWN])
+    return shown + (" ..." if len(blocks) > BLOCKS_SHOWN else "")
+
+
+def _what_happened(reason: Reason) -> str:
+    """'deleted', 'syntax error at a.py:3: ...', 'f, g': what became of the reason's file."""
+    if reason.event is FileEvent.UNPARSABLE:
+        return reason.error or "it no longer parses"
+    if reason.event in _EVENT_WORDS:
+        return _EVENT_WORDS[reason.event]
+    return _blocks(reason.blocks)
+
+
+def describe_reason(reason: Reason) -> str:
+    """One clause: 'src/shop.py changed in price (through the session-scoped fixture cart)'."""
+    kind = reason.kind
+    if kind is ReasonKind.CHANGED:
+        if reason.event is not FileEvent.EDITED:
+            text = f"{reason.file}: {_what_happened(reason)}"
+        elif reason.blocks:
+            text = f"{reason.file} changed in {_blocks(reason.blocks)}".replace(
+                "<module>", "its top level"
+            )
+        else:
+            text = f"{reason.file} changed"
+        if reason.via is not None:
+            text += f" (through the {describe_unit(reason.via)})"
+        return text
+    if kind is ReasonKind.IMPORTS:
+        detail = _what_happened(reason)
+        text = f"its code imports {reason.file}, whose import-time code changed"
+        return text + (f" ({detail})" if detail else "")
+    if kind is ReasonKind.FAILED:
+        return (
+            "it had an error last time"
+            if reason.outcome is Outcome.ERROR
+            else ("it failed last time")
+        )
+    if kind is ReasonKind.NEW:
+        return "it is new"
+    if kind is ReasonKind.ENVIRONMENT:
+        detail = describe_environment(reason.environment)
+        return "the environment changed" + (f": {detail}" if detail else "")
+    if kind is ReasonKind.INTERRUPTED:
+        if reason.interruption is Interruption.CHILD_LOST:
+            return "a child process it started did not report"
+        return "its last run did not finish"
+    if kind is ReasonKind.FULL_RUN:
+        return "full run requested"
+    if kind is ReasonKind.REQUESTED:
+        return "requested"
+    raise AssertionError(f"unknown reason kind {kind!r}")
+
+
+def describe_reasons(reasons: Sequence[Reason]) -> str:
+    return "; ".join(describe_reason(r) for r in reasons)
+
+
+def describe_environment(change: EnvironmentChange, limit: int = 3) -> str:
+    """'Python 3.11.7 -> 3.12.1', or 'numpy 1.0 -> 2.0, rich 13 installed and 2 more'."""
+    if change.python is not None:
+        return f"Python {change.python[0]} -> {change.python[1]}"
+    parts = []
+    for package in change.packages:
+        if package.before is None:
+            parts.append(f"{package.name} {package.after} installed")
+        elif package.after is None:
+            parts.append(f"{package.name} {package.before} removed")
+        else:
+            parts.append(f"{package.name} {package.before} -> {package.after}")
+    shown = ", ".join(parts[:limit])
+    return shown + (f" and {len(parts) - limit} more" if len(parts) > limit else "")
+
+
+def describe_changes(files: Sequence[ChangedFile], limit: int = 3) -> str:
+    """'src/a.py (price, Cart.total), data/x.json, and 2 more' for a run's header."""
+    parts = []
+    for changed in files[:limit]:
+        if changed.deleted:
+            parts.append(f"{changed.path} (deleted)")
+        elif changed.blocks:
+            parts.append(f"{changed.path} ({', '.join(changed.blocks)})")
+        else:
+            parts.append(changed.path)
+    if len(files) > limit:
+        parts.append(f"and {len(files) - limit} more")
+    return ", ".join(parts)
