@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from testmon_watch.config import WatchConfig
 from testmon_watch.session import ChangesSeen, RunDone, WatchSession
-from testmon_watch.watch.config import WatchConfig
-from testmon_watch.worker.protocol import TestStarted
+from testmon_watch.wire.worker_protocol import TestStarted
 
 WAIT = 60  # seconds: generous for a busy 2-core machine; never a sleep
 
