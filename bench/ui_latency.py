@@ -55,12 +55,14 @@ import textual  # noqa: E402
 from textual import events  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 
-from testmon_watch.core.reasons import Reason, ReasonKind  # noqa: E402
+from testmon_watch.config import WatchConfig  # noqa: E402
+from testmon_watch.core.outcomes import Outcome, RunMode  # noqa: E402
+from testmon_watch.core.reasons import ChangedFile, Reason, ReasonKind  # noqa: E402
+from testmon_watch.core.runs import Run  # noqa: E402
 from testmon_watch.session import Listener, RunDone, RunRequested, WatchSession  # noqa: E402
 from testmon_watch.ui.app import TestmonWatchApp  # noqa: E402
 from testmon_watch.ui.widgets.results import ResultsTree  # noqa: E402
-from testmon_watch.watch.config import WatchConfig  # noqa: E402
-from testmon_watch.worker.protocol import (  # noqa: E402
+from testmon_watch.wire.worker_protocol import (  # noqa: E402
     RunFinished,
     RunStarted,
     SelectedTest,
@@ -124,24 +126,24 @@ def produce(
 ) -> None:
     """A fast worker's run: every message through JSON, all results within `seconds`."""
     stamps["first"] = time.perf_counter()
-    listener(RunRequested(run_id, "affected", "shop/pricing.py"))
+    listener(RunRequested(run_id, RunMode.AFFECTED, "shop/pricing.py"))
     listener(
         wire(
             RunStarted(
                 run_id,
                 "shop/pricing.py",
-                "shop/pricing.py",
+                [ChangedFile("shop/pricing.py", ("bulk_price",))],
                 [SelectedTest(i, [BULK_PRICE]) for i in ids],
                 0,
             )
         )
     )
     start = time.perf_counter()
-    counts = {"passed": 0, "failed": 0}
+    counts = {Outcome.PASSED: 0, Outcome.FAILED: 0}
     for index, nodeid in enumerate(ids):
         listener(wire(TestStarted(run_id, nodeid)))
         failed = index % 97 == 0
-        outcome = "failed" if failed else "passed"
+        outcome = Outcome.FAILED if failed else Outcome.PASSED
         counts[outcome] += 1
         listener(
             wire(
@@ -158,7 +160,7 @@ def produce(
         ahead = start + seconds * (index + 1) / len(ids) - time.perf_counter()
         if ahead > 0.002:
             time.sleep(ahead)
-    finished = wire(RunFinished(run_id, 1 if counts["failed"] else 0, counts))
+    finished = wire(RunFinished(run_id, 1 if counts[Outcome.FAILED] else 0, counts))
     listener(finished)
     listener(
         RunDone(
@@ -167,6 +169,7 @@ def produce(
             finished,
             {},
             {"selection": 0.01, "first_result": 0.05, "done": seconds},
+            Run(run_id),
         )
     )
     stamps["last"] = time.perf_counter()

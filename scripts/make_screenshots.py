@@ -35,12 +35,12 @@ sys.path.insert(0, str(ROOT))
 from textual.pilot import Pilot  # noqa: E402
 from textual.widgets import DataTable  # noqa: E402
 
+from testmon_watch.config import WatchConfig  # noqa: E402
 from testmon_watch.session import Listener, WatchSession  # noqa: E402
 from testmon_watch.ui.app import TestmonWatchApp  # noqa: E402
 from testmon_watch.ui.screens.coverage import CoverageScreen  # noqa: E402
 from testmon_watch.ui.screens.help import HelpScreen  # noqa: E402
 from testmon_watch.ui.widgets.results import ResultsTree  # noqa: E402
-from testmon_watch.watch.config import WatchConfig  # noqa: E402
 
 SHOP = ROOT / "examples" / "shop"
 SIZE = (140, 40)
@@ -69,7 +69,7 @@ def save(app: TestmonWatchApp, out: Path, name: str) -> None:
 
 
 def finished_runs(app: TestmonWatchApp) -> int:
-    return sum(1 for run in app.state.runs if run.finished)
+    return sum(1 for run in app.state.runs if run.done)
 
 
 def idle(app: TestmonWatchApp, runs: int) -> Callable[[], bool]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from testmon_watch import __version__
+from testmon_watch.config import OnChange, WatchConfig
 
 EXIT_USAGE = 4  # as pytest: bad command line or configuration
 
@@ -49,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--on-change",
-        choices=("queue", "restart"),
+        choices=[mode.value for mode in OnChange],
+        type=OnChange,
         default=None,
         help="a change during a run: run right after it (queue, default) or "
         "cancel it and start again (restart)",
@@ -107,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from dataclasses import replace
 
-    from testmon_watch.watch.config import ConfigError, load_watch_config
+    from testmon_watch.config import ConfigError, load_watch_config
 
     try:
         config = load_watch_config(root)
@@ -139,13 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_headless(
-    root: Path, config: object, pytest_args: list[str], options: argparse.Namespace
+    root: Path, config: WatchConfig, pytest_args: list[str], options: argparse.Namespace
 ) -> int:
+    from testmon_watch.core.runs import PytestExit
     from testmon_watch.headless import HeadlessPrinter
     from testmon_watch.session import WatchSession
-    from testmon_watch.watch.config import WatchConfig
 
-    assert isinstance(config, WatchConfig)
     printer = HeadlessPrinter(verbose=options.verbose)
     session = WatchSession(
         root,
@@ -172,9 +173,9 @@ def run_headless(
             if done is None:
                 return 1 if stop.is_set() else 0
             status = done.finished.exitstatus
-            if isinstance(status, int):
-                return 0 if status == 5 else status
-            return 1
+            if isinstance(status, int):  # pytest's own code; "no tests" is no failure here
+                return 0 if status == PytestExit.NO_TESTS_COLLECTED else status
+            return 1  # crashed, timed out or cancelled
         printer.line(
             printer.paint(
                 f"watching {session.watched_files} files in {root} · Ctrl-C to stop", "dim"

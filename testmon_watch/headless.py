@@ -1,4 +1,8 @@
-"""Plain-text front end: one compact block per run, streamed to a terminal or a pipe."""
+"""Plain-text front end: one compact block per run, streamed to a terminal or a pipe.
+
+Results are printed as they arrive; each run's closing line counts the states
+of its tests in the session's run model (`RunDone.run`).
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,28 @@ import sys
 import threading
 from typing import TextIO
 
+from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.runs import ExitStatus, WorkerExit
 from testmon_watch.session import ChangesSeen, RunDone, RunRequested, SessionEvent, SessionNotice
-from testmon_watch.wording import describe_changes, describe_reasons
-from testmon_watch.worker.protocol import (
+from testmon_watch.wire.worker_protocol import (
     Notice,
     RunStarted,
     TestFinished,
     WorkerReady,
     WorkerRecycling,
+    trigger_text,
 )
+from testmon_watch.wording import describe_changes, describe_reasons
 
-FAILING = ("failed", "error", "crashed", "timeout", "xpassed")
 MARKS = {
-    "passed": "✓",
-    "failed": "✗",
-    "error": "E",
-    "skipped": "s",
-    "xfailed": "x",
-    "xpassed": "X",
-    "crashed": "!",
-    "timeout": "T",
+    Outcome.PASSED: "✓",
+    Outcome.FAILED: "✗",
+    Outcome.ERROR: "E",
+    Outcome.SKIPPED: "s",
+    Outcome.XFAILED: "x",
+    Outcome.XPASSED: "X",
+    Outcome.CRASHED: "!",
+    Outcome.TIMEOUT: "T",
 }
 COLOURS = {
     "green": "32",
@@ -37,15 +43,26 @@ COLOURS = {
     "cyan": "36",
 }
 OUTCOME_COLOUR = {
-    "passed": "green",
-    "failed": "red",
-    "error": "red",
-    "crashed": "red",
-    "timeout": "red",
-    "xpassed": "red",
-    "skipped": "yellow",
-    "xfailed": "yellow",
+    Outcome.PASSED: "green",
+    Outcome.FAILED: "red",
+    Outcome.ERROR: "red",
+    Outcome.CRASHED: "red",
+    Outcome.TIMEOUT: "red",
+    Outcome.XPASSED: "red",
+    Outcome.SKIPPED: "yellow",
+    Outcome.XFAILED: "yellow",
 }
+# The order of the counts on a run's closing line.
+SUMMARY_ORDER = (
+    Outcome.PASSED,
+    Outcome.FAILED,
+    Outcome.ERROR,
+    Outcome.CRASHED,
+    Outcome.TIMEOUT,
+    Outcome.SKIPPED,
+    Outcome.XFAILED,
+    Outcome.XPASSED,
+)
 MAX_TRACEBACK_LINES = 60
 
 
@@ -70,7 +87,7 @@ class HeadlessPrinter:
         self.colour = use_colour(stream) if colour is None else colour
         self.verbose = verbose
         self._lock = threading.Lock()
-        self.last_exitstatus: int | str | None = None
+        self.last_exitstatus: ExitStatus | None = None
 
     def paint(self, text: str, colour: str) -> str:
         if not self.colour:
@@ -115,7 +132,7 @@ class HeadlessPrinter:
             self._run_done(event)
 
     def _run_started(self, event: RunStarted) -> None:
-        trigger = event.trigger if isinstance(event.trigger, str) else str(event.trigger or "")
+        trigger = trigger_text(event.trigger)
         title = f" {trigger or 'run'} "
         self.line(self.paint(f"──{title}" + "─" * max(3, 60 - len(title)), "cyan"))
         if event.changed:
@@ -126,11 +143,12 @@ class HeadlessPrinter:
                 self.line(self.paint(f"  {test.nodeid}: {describe_reasons(test.reasons)}", "dim"))
 
     def _test_finished(self, event: TestFinished) -> None:
-        if event.outcome not in FAILING and not self.verbose:
+        failing = event.outcome.failing
+        if not failing and not self.verbose:
             return
         mark = self.paint(MARKS.get(event.outcome, "?"), OUTCOME_COLOUR.get(event.outcome, "bold"))
         self.line(f"{mark} {event.nodeid} {self.paint(_ms(event.duration), 'dim')}")
-        if event.outcome in FAILING and event.longrepr:
+        if failing and event.longrepr:
             lines = event.longrepr.splitlines()
             if len(lines) > MAX_TRACEBACK_LINES:
                 lines = lines[-MAX_TRACEBACK_LINES:]
@@ -141,24 +159,13 @@ class HeadlessPrinter:
     def _run_done(self, event: RunDone) -> None:
         finished = event.finished
         self.last_exitstatus = finished.exitstatus
-        counts = finished.counts
+        counts = event.run.counts()
         parts = []
-        for outcome in (
-            "passed",
-            "failed",
-            "error",
-            "crashed",
-            "timeout",
-            "skipped",
-            "xfailed",
-            "xpassed",
-        ):
+        for outcome in SUMMARY_ORDER:
             if counts.get(outcome):
-                parts.append(
-                    self.paint(f"{counts[outcome]} {outcome}", OUTCOME_COLOUR.get(outcome, "bold"))
-                )
+                parts.append(self.paint(f"{counts[outcome]} {outcome}", OUTCOME_COLOUR[outcome]))
         summary = ", ".join(parts) or "no tests ran"
-        if isinstance(finished.exitstatus, str):
+        if isinstance(finished.exitstatus, WorkerExit):
             summary += self.paint(f" ({finished.exitstatus})", "red")
         timing = event.timing
         self.line(

@@ -2,8 +2,10 @@
 
 Front ends (the headless printer, the Textual app) subscribe with a listener
 and receive the worker's protocol messages plus the session's own events
-below; they never talk to the watcher or the worker directly. Listeners are
+below; they never talk to the watcher, the worker or the data file directly
+(`known_tests` reads the last recorded results for them). Listeners are
 called from background threads (the watcher's and the worker reader's).
+Each run is followed with the one run model, `core.runs.Run`.
 """
 
 from __future__ import annotations
@@ -15,18 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from testmon_watch.watch.config import WatchConfig
+from testmon_watch.config import OnChange, WatchConfig
+from testmon_watch.core.outcomes import Outcome, RunMode
+from testmon_watch.core.runs import Run
+from testmon_watch.paths import datafile_path
 from testmon_watch.watch.filters import PathFilter
 from testmon_watch.watch.observer import ChangeBatch, ChangeWatcher
-from testmon_watch.worker.client import WorkerClient
-from testmon_watch.worker.protocol import (
+from testmon_watch.wire.worker_protocol import (
     Message,
     RunFinished,
     RunStarted,
     TestFinished,
+    TestStarted,
 )
-
-ON_CHANGE_MODES = ("queue", "restart")
+from testmon_watch.worker.client import WorkerClient
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class RunRequested:
     """A run was asked of the worker: by a change, on start, or by a key."""
 
     run_id: str
-    mode: str
+    mode: RunMode
     trigger: str
 
 
@@ -55,6 +59,17 @@ class RunDone:
     finished: RunFinished
     results: dict[str, TestFinished]
     timing: dict[str, float | None]
+    run: Run  # the run as the session followed it: every test's state, the counts
+
+
+@dataclass(frozen=True)
+class KnownTest:
+    """A test recorded by earlier runs, with its last outcome."""
+
+    __test__ = False
+    nodeid: str
+    outcome: Outcome
+    duration: float
 
 
 @dataclass(frozen=True)
@@ -68,9 +83,9 @@ Listener = Callable[[SessionEvent], None]
 
 @dataclass
 class _RunRecord:
-    run_id: str
-    mode: str
-    trigger: str
+    """A run of the session: the run model, the results as sent, and when things happened."""
+
+    run: Run
     event_at: float  # time.monotonic() of the first file event, or of the request
     requested_at: float
     selected_at: float | None = None
@@ -87,16 +102,17 @@ class WatchSession:
         listener: Listener,
         config: WatchConfig,
         pytest_args: Sequence[str] = (),
-        on_change: str = "queue",
+        on_change: OnChange | str = OnChange.QUEUE,
         timeout: float | None = None,
         watch: bool = True,
         python: str | None = None,
     ) -> None:
-        if on_change not in ON_CHANGE_MODES:
-            raise ValueError(f"--on-change must be one of {', '.join(ON_CHANGE_MODES)}")
+        if on_change not in {mode.value for mode in OnChange}:
+            choices = ", ".join(mode.value for mode in OnChange)
+            raise ValueError(f"--on-change must be one of {choices}")
         self.root = root.resolve()
         self.listener = listener
-        self.on_change = on_change
+        self.on_change = OnChange(on_change)
         self.timeout = timeout
         self._lock = threading.RLock()
         self._runs: dict[str, _RunRecord] = {}
@@ -129,7 +145,7 @@ class WatchSession:
         if self.watcher is not None:
             self.watcher.start()
         if run_on_start:
-            self.run("affected", trigger="start")
+            self.run(RunMode.AFFECTED, trigger="start")
 
     def stop(self) -> None:
         if self.watcher is not None:
@@ -144,21 +160,44 @@ class WatchSession:
         """Block until no run is going on or waiting (for --once and tests)."""
         return self._idle.wait(timeout)
 
+    def known_tests(self) -> list[KnownTest]:
+        """The tests earlier runs recorded, with their last outcome; none without a data file."""
+        path = datafile_path(self.root)
+        if not path.exists():
+            return []
+        # Imported here, not at the top: the front end reads the data file only for this,
+        # and the UI's import graph never holds the database layer.
+        from testmon_watch.core.db import Database, DatabaseError
+        from testmon_watch.core.environment import DEFAULT_ENVIRONMENT
+
+        try:
+            db, _ = Database.open(path, readonly=True)
+        except DatabaseError:
+            return []
+        try:
+            env = db.environment(DEFAULT_ENVIRONMENT)
+            if env is None:
+                return []
+            return [KnownTest(t.nodeid, t.outcome, t.duration) for t in db.tests(env.id)]
+        finally:
+            db.close()
+
     # -- commands --------------------------------------------------------------------
 
     def run(
         self,
-        mode: str = "affected",
+        mode: RunMode = RunMode.AFFECTED,
         nodeids: Iterable[str] = (),
         trigger: str = "manual",
         event_at: float | None = None,
     ) -> str:
+        mode = RunMode(mode)
         with self._lock:
             now = time.monotonic()
             run_id = self.worker.run(
                 mode=mode, nodeids=list(nodeids), trigger=trigger, timeout=self.timeout
             )
-            self._runs[run_id] = _RunRecord(run_id, mode, trigger, event_at or now, now)
+            self._runs[run_id] = _RunRecord(Run(run_id, mode, trigger), event_at or now, now)
             if self._current is None:
                 self._current = run_id
             self._idle.clear()
@@ -185,7 +224,7 @@ class WatchSession:
             busy = self._current is not None
             if busy:
                 self._waiting.append(batch)
-                if self.on_change == "restart" and not self._restart_pending:
+                if self.on_change is OnChange.RESTART and not self._restart_pending:
                     self._restart_pending = True
                     self.worker.cancel()
         self._emit(ChangesSeen(tuple(sorted(batch.paths)), queued=busy))
@@ -195,7 +234,7 @@ class WatchSession:
     def _start_for(self, batches: list[ChangeBatch]) -> None:
         paths = sorted({p for b in batches for p in b.paths})
         trigger = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-        self.run("affected", trigger=trigger, event_at=min(b.first_event_at for b in batches))
+        self.run(RunMode.AFFECTED, trigger=trigger, event_at=min(b.first_event_at for b in batches))
 
     # -- the worker's side -----------------------------------------------------------
 
@@ -207,12 +246,17 @@ class WatchSession:
             record = self._runs.get(getattr(message, "run_id", "") or "")
             if isinstance(message, RunStarted) and record is not None:
                 record.selected_at = now
+                record.run.start((s.nodeid for s in message.selected), message.deselected)
                 self._current = message.run_id
+            elif isinstance(message, TestStarted) and record is not None:
+                record.run.test_started(message.nodeid)
             elif isinstance(message, TestFinished) and record is not None:
                 if record.first_result_at is None:
                     record.first_result_at = now
+                record.run.test_finished(message.nodeid, message.outcome, message.duration)
                 record.results[message.nodeid] = message
             elif isinstance(message, RunFinished) and record is not None:
+                record.run.finish(message.exitstatus, message.crashed)
                 done = self._finish(record, message, now)
                 if message.written and self.watcher is not None:
                     # What the tests wrote is no edit: drop it now and when it arrives.
@@ -236,7 +280,8 @@ class WatchSession:
                 self._idle.set()
 
     def _finish(self, record: _RunRecord, message: RunFinished, now: float) -> RunDone:
-        self._runs.pop(record.run_id, None)
+        run = record.run
+        self._runs.pop(run.run_id, None)
         self._current = next(iter(self._runs), None)
 
         def since(at: float | None) -> float | None:
@@ -247,7 +292,7 @@ class WatchSession:
             "first_result": since(record.first_result_at),
             "done": now - record.event_at,
         }
-        return RunDone(record.run_id, record.trigger, message, dict(record.results), timing)
+        return RunDone(run.run_id, run.trigger, message, dict(record.results), timing, run)
 
     def _emit(self, event: SessionEvent) -> None:
         try:

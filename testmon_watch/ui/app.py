@@ -27,9 +27,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, ProgressBar, Static, Tree
 
-from testmon_watch.session import Listener, WatchSession
+from testmon_watch.config import ConfigError, WatchConfig
+from testmon_watch.core.outcomes import RunMode
+from testmon_watch.session import KnownTest, Listener, SessionNotice, WatchSession
 from testmon_watch.ui.config import ACTIONS, UiConfig, load_ui_config
-from testmon_watch.ui.coverage_model import load_known_tests
 from testmon_watch.ui.messages import INTERVAL, EventPump, EventsPending, SessionEvents
 from testmon_watch.ui.screens.coverage import CoverageScreen
 from testmon_watch.ui.screens.help import HelpScreen
@@ -37,7 +38,7 @@ from testmon_watch.ui.state import Flip, WatchState
 from testmon_watch.ui.widgets.detail import DetailPane, run_renderable, test_renderable
 from testmon_watch.ui.widgets.results import ResultsTree
 from testmon_watch.ui.widgets.status import StatusBar, summary_text
-from testmon_watch.watch.config import ConfigError, WatchConfig
+from testmon_watch.wire.worker_protocol import Notice
 
 EXIT_USAGE = 4
 SessionFactory = Callable[[Listener], WatchSession]
@@ -162,11 +163,11 @@ class TestmonWatchApp(App[int]):
 
     @work(thread=True, exit_on_error=False)
     def load_known_tests(self) -> None:
-        known = load_known_tests(self.root)
+        known = self.session.known_tests()
         if known:
             self.call_from_thread(self._known_loaded, known)
 
-    def _known_loaded(self, known: list[tuple[str, str, float]]) -> None:
+    def _known_loaded(self, known: list[KnownTest]) -> None:
         self.state.load_known(known)
         self.refresh_all()
 
@@ -212,15 +213,14 @@ class TestmonWatchApp(App[int]):
             nodeid = getattr(event, "nodeid", None)
             if isinstance(nodeid, str):
                 touched.add(nodeid)
-            text = getattr(event, "text", None)
-            if isinstance(text, str) and type(event).__name__ in ("Notice", "SessionNotice"):
-                self.notify(text, title="testmon-watch", severity="warning")
+            if isinstance(event, (Notice, SessionNotice)):
+                self.notify(event.text, title="testmon-watch", severity="warning")
         self.refresh_all(touched=touched)
         if flips:
             self.notify_flips(flips)
 
     def notify_flips(self, flips: list[Flip]) -> None:
-        broke = [f for f in flips if f.new in ("failed", "error", "crashed", "timeout", "xpassed")]
+        broke = [f for f in flips if f.new.failing]
         fixed = [f for f in flips if f not in broke]
         for group, verb, severity in ((broke, "fails", "error"), (fixed, "passes", "information")):
             if not group:
@@ -320,14 +320,14 @@ class TestmonWatchApp(App[int]):
     # -- runs --------------------------------------------------------------------------------------
 
     def action_run_affected(self) -> None:
-        self.session.run("affected", trigger="key: run affected")
+        self.session.run(RunMode.AFFECTED, trigger="key: run affected")
 
     def action_run_all(self) -> None:
-        self.session.run("all", trigger="key: run all")
+        self.session.run(RunMode.ALL, trigger="key: run all")
 
     def action_run_failed(self) -> None:
         failing = self.state.failures()
-        self.session.run("failed", nodeids=failing, trigger="key: run failed")
+        self.session.run(RunMode.FAILED, nodeids=failing, trigger="key: run failed")
 
     def action_run_test(self) -> None:
         node = self.query_one(ResultsTree).cursor_node
@@ -337,7 +337,7 @@ class TestmonWatchApp(App[int]):
         target = (
             node.data.split(":", 1)[1] if node.data.startswith(("file:", "class:")) else node.data
         )
-        self.session.run("nodeids", nodeids=[target], trigger=f"key: run {target}")
+        self.session.run(RunMode.NODEIDS, nodeids=[target], trigger=f"key: run {target}")
 
     def action_cancel(self) -> None:
         self.session.cancel()

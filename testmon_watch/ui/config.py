@@ -1,4 +1,4 @@
-"""The app's own settings in `[tool.testmon-watch]`: keys, theme, editor, bell.
+"""The terminal app's own settings in `[tool.testmon-watch]`: keys, theme, editor, bell.
 
 `keys` is a table of action name -> key (or comma-separated keys), e.g.
 `[tool.testmon-watch.keys] run = "r,enter"`. Bad values raise `ConfigError` with
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from testmon_watch.watch.config import TABLE, ConfigError
+from testmon_watch.config import FRONT_END_KEYS, TABLE, ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,7 +51,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("quit", "q", "quit", "Quit"),
 )
 ACTION_NAMES = {a.name for a in ACTIONS}
-UI_KEYS = ("keys", "theme", "editor", "bell")
+UI_KEYS = FRONT_END_KEYS  # the keys of the table read here; the rest is testmon_watch.config
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@
 a session dataclass) into: every known test with its status, latest result and
 selection reasons; a run history keyed by trigger with the tests that flipped;
 flaky suspects; counts; latency; time saved by deselection; the worker's state.
+Tests and runs are the run model's (`core.runs`): each test is a `TestStatus`
+(phase and last outcome) with the app's details, each run of the history a
+`Run`, fed with the same events as the session's own.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
+from testmon_watch.core.outcomes import Outcome, RunMode
 from testmon_watch.core.reasons import Reason
-from testmon_watch.session import ChangesSeen, RunDone, RunRequested, SessionNotice
-from testmon_watch.worker.protocol import (
+from testmon_watch.core.runs import Run, TestPhase, TestStatus, WorkerExit, WorkerState
+from testmon_watch.session import ChangesSeen, KnownTest, RunDone, RunRequested, SessionNotice
+from testmon_watch.wire.worker_protocol import (
     Notice,
     RunFinished,
     RunStarted,
@@ -22,43 +28,53 @@ from testmon_watch.worker.protocol import (
     TestStarted,
     WorkerReady,
     WorkerRecycling,
+    trigger_text,
 )
 
-FAILING = ("failed", "error", "crashed", "timeout", "xpassed")
-PASSING = ("passed", "skipped", "xfailed")
+# What a test's mark shows: its outcome, or its phase while the run in flight owes it a
+# result, or (up to date and passing) that phase. UNKNOWN: no result and nothing going
+# on, e.g. a run stopped before it ran (issue #12 shows the model's phases instead).
+UNKNOWN: Literal["unknown"] = "unknown"
+Status = Outcome | TestPhase | Literal["unknown"]
+
 # Display order: failures first, then what is going on, then the rest.
-STATUS_ORDER = {
-    "crashed": 0,
-    "timeout": 1,
-    "error": 2,
-    "failed": 3,
-    "xpassed": 4,
-    "running": 5,
-    "queued": 6,
-    "passed": 7,
-    "xfailed": 8,
-    "skipped": 9,
-    "deselected": 10,
-    "unknown": 11,
+STATUS_ORDER: dict[Status, int] = {
+    Outcome.CRASHED: 0,
+    Outcome.TIMEOUT: 1,
+    Outcome.ERROR: 2,
+    Outcome.FAILED: 3,
+    Outcome.XPASSED: 4,
+    TestPhase.RUNNING: 5,
+    TestPhase.QUEUED: 6,
+    Outcome.PASSED: 7,
+    Outcome.XFAILED: 8,
+    Outcome.SKIPPED: 9,
+    TestPhase.UP_TO_DATE: 10,
+    UNKNOWN: 11,
 }
-MARKS = {
-    "passed": "✓",
-    "failed": "✗",
-    "error": "E",
-    "skipped": "s",
-    "xfailed": "x",
-    "xpassed": "X",
-    "crashed": "!",
-    "timeout": "T",
-    "running": "▶",
-    "queued": "…",
-    "deselected": "·",
-    "unknown": "?",
+MARKS: dict[Status, str] = {
+    Outcome.PASSED: "✓",
+    Outcome.FAILED: "✗",
+    Outcome.ERROR: "E",
+    Outcome.SKIPPED: "s",
+    Outcome.XFAILED: "x",
+    Outcome.XPASSED: "X",
+    Outcome.CRASHED: "!",
+    Outcome.TIMEOUT: "T",
+    TestPhase.RUNNING: "▶",
+    TestPhase.QUEUED: "…",
+    TestPhase.UP_TO_DATE: "·",
+    UNKNOWN: "?",
 }
-STATUS_LABEL = {"deselected": "up to date", "timeout": "timed out"}
+STATUS_LABEL: dict[Status, str] = {TestPhase.UP_TO_DATE: "up to date", Outcome.TIMEOUT: "timed out"}
 # Runs that change nothing by themselves: a flip in one of them is a flaky suspect.
-CHANGE_FREE_MODES = ("all", "failed")
+CHANGE_FREE_MODES = frozenset({RunMode.ALL, RunMode.FAILED})
 MANUAL_TRIGGERS = ("start", "manual")
+
+
+def label(status: Status) -> str:
+    """The word for a status on screen."""
+    return STATUS_LABEL.get(status, str(status))
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str | None, str]:
@@ -72,42 +88,27 @@ def split_nodeid(nodeid: str) -> tuple[str, str | None, str]:
     return parts[0], cls, name
 
 
-def outcome_kind(outcome: str | None) -> str:
-    if outcome in FAILING:
-        return "fail"
-    if outcome in PASSING:
-        return "pass"
-    return "none"
-
-
 @dataclass
-class TestState:
-    """One test as the UI shows it."""
+class TestState(TestStatus):
+    """One test as the UI shows it: the run model's phase and last outcome, and its details."""
 
     __test__ = False
-    nodeid: str
-    outcome: str | None = None  # the last known outcome
-    phase: str = ""  # "", "queued" or "running" in the current run
-    up_to_date: bool = False  # not selected by the latest run: its last result stands
+    # Not queued or running: what is known stands (it shows its last outcome).
+    phase: TestPhase = TestPhase.UP_TO_DATE
     result: TestFinished | None = None  # the latest TestFinished
-    duration: float | None = None
     reasons: list[Reason] = field(default_factory=list)
-    history: list[tuple[str, str]] = field(default_factory=list)  # (trigger, outcome)
+    history: list[tuple[str, Outcome]] = field(default_factory=list)  # (trigger, outcome)
     flaky: bool = False
 
     @property
-    def status(self) -> str:
-        if self.phase:
+    def status(self) -> Status:
+        if self.phase.active:
             return self.phase
         if self.outcome is None:
-            return "unknown"
-        if self.up_to_date and self.outcome in PASSING:
-            return "deselected"
+            return UNKNOWN
+        if self.phase is TestPhase.UP_TO_DATE and not self.outcome.failing:
+            return TestPhase.UP_TO_DATE
         return self.outcome
-
-    @property
-    def failing(self) -> bool:
-        return self.outcome in FAILING
 
     @property
     def file(self) -> str:
@@ -115,18 +116,10 @@ class TestState:
 
 
 @dataclass
-class RunRecord:
-    """One run of the history, keyed by what triggered it."""
+class RunRecord(Run):
+    """One run of the history, keyed by what triggered it: the run model and what the app adds."""
 
-    run_id: str
-    trigger: str
-    mode: str
-    selected: int = 0
-    deselected: int = 0
-    finished: bool = False
-    exitstatus: int | str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-    flipped: list[tuple[str, str, str]] = field(default_factory=list)  # nodeid, old, new
+    flipped: list[tuple[str, Outcome, Outcome]] = field(default_factory=list)  # nodeid, old, new
     latency: float | None = None
     time_saved: float = 0.0
 
@@ -136,8 +129,8 @@ class Flip:
     """A test went from passing to failing or back (what the app notifies)."""
 
     nodeid: str
-    old: str
-    new: str
+    old: Outcome
+    new: Outcome
 
 
 class WatchState:
@@ -147,7 +140,7 @@ class WatchState:
         self.tests: dict[str, TestState] = {}
         self.runs: list[RunRecord] = []
         self.current: RunRecord | None = None
-        self.worker_state = "starting"
+        self.worker_state = WorkerState.STARTING
         self.worker_detail = ""
         self.paused = False
         self.watched_files = 0
@@ -163,7 +156,7 @@ class WatchState:
 
     @property
     def running(self) -> bool:
-        return self.current is not None and not self.current.finished
+        return self.current is not None and not self.current.done
 
     @property
     def last_latency(self) -> float | None:
@@ -173,8 +166,8 @@ class WatchState:
     def median_latency(self) -> float | None:
         return statistics.median(self.latencies) if self.latencies else None
 
-    def counts(self) -> dict[str, int]:
-        result: dict[str, int] = {}
+    def counts(self) -> dict[Status, int]:
+        result: dict[Status, int] = {}
         for test in self.tests.values():
             result[test.status] = result.get(test.status, 0) + 1
         return result
@@ -217,12 +210,14 @@ class WatchState:
 
     # -- loading ------------------------------------------------------------------------
 
-    def load_known(self, known: Iterable[tuple[str, str, float]]) -> None:
-        """Tests recorded by earlier runs: (nodeid, outcome, duration)."""
-        for nodeid, outcome, duration in known:
-            test = self.tests.setdefault(nodeid, TestState(nodeid))
+    def load_known(self, known: Iterable[KnownTest]) -> None:
+        """Tests recorded by earlier runs, shown up to date with their last outcome."""
+        for row in known:
+            test = self.tests.setdefault(row.nodeid, TestState(row.nodeid))
             if test.outcome is None:
-                test.outcome, test.duration, test.up_to_date = outcome or None, duration, True
+                test.outcome, test.duration = row.outcome, row.duration
+                if not test.phase.active:  # a run that started first owes it a result
+                    test.phase = TestPhase.UP_TO_DATE
         self.version += 1
 
     # -- folding events -------------------------------------------------------------------
@@ -231,7 +226,7 @@ class WatchState:
         if isinstance(event, TestFinished):
             return self._test_finished(event)
         if isinstance(event, TestStarted):
-            self._test(event.nodeid).phase = "running"
+            self._test_started(event)
         elif isinstance(event, RunRequested):
             self._run_requested(event)
         elif isinstance(event, RunStarted):
@@ -241,9 +236,9 @@ class WatchState:
         elif isinstance(event, RunDone):
             self._run_done(event)
         elif isinstance(event, WorkerReady):
-            self.worker_state, self.worker_detail = "warm", ""
+            self.worker_state, self.worker_detail = WorkerState.WARM, ""
         elif isinstance(event, WorkerRecycling):
-            self.worker_state, self.worker_detail = "recycling", event.reason
+            self.worker_state, self.worker_detail = WorkerState.RECYCLING, event.reason
         elif isinstance(event, ChangesSeen):
             self.last_trigger = ", ".join(event.paths[:3])
         elif isinstance(event, (Notice, SessionNotice)):
@@ -264,69 +259,75 @@ class WatchState:
         return None
 
     def _run_requested(self, event: RunRequested) -> None:
-        self.runs.append(RunRecord(event.run_id, event.trigger, event.mode))
+        self.runs.append(RunRecord(event.run_id, mode=event.mode, trigger=event.trigger))
         if event.trigger not in MANUAL_TRIGGERS and not event.trigger.startswith("key"):
             self.last_trigger = event.trigger
 
     def _run_started(self, event: RunStarted) -> None:
         record = self._run_for(event.run_id)
         if record is None:
-            trigger = event.trigger if isinstance(event.trigger, str) else str(event.trigger or "")
-            record = RunRecord(event.run_id, trigger, "affected")
+            record = RunRecord(event.run_id, trigger=trigger_text(event.trigger))
             self.runs.append(record)
         self.current = record
-        record.selected, record.deselected = len(event.selected), event.deselected
-        self.worker_state, self.worker_detail = "running", ""
-        selected = set()
+        record.start((item.nodeid for item in event.selected), event.deselected)
+        self.worker_state, self.worker_detail = WorkerState.RUNNING, ""
         for item in event.selected:
             test = self._test(item.nodeid)
-            test.phase, test.reasons, test.up_to_date = "queued", list(item.reasons), False
-            selected.add(item.nodeid)
-        if record.mode in ("affected", "all", "failed"):
+            test.phase, test.reasons = TestPhase.QUEUED, list(item.reasons)
+        if record.mode != RunMode.NODEIDS:
+            # Every other test was considered and not selected: its last result stands.
             saved = 0.0
             for test in self.tests.values():
-                if test.nodeid not in selected:
-                    test.up_to_date = True
-                    if test.phase:
-                        test.phase = ""
+                if test.nodeid not in record.tests:
+                    test.phase = TestPhase.UP_TO_DATE
                     saved += test.duration or 0.0
-            if record.mode == "affected":
+            if record.mode == RunMode.AFFECTED:
                 record.time_saved = saved
                 self.time_saved += saved
         self.progress_total, self.progress_done = len(event.selected), 0
         self.version += 1
 
+    def _test_started(self, event: TestStarted) -> None:
+        self._test(event.nodeid).phase = TestPhase.RUNNING
+        record = self._run_for(event.run_id)
+        if record is not None:
+            record.test_started(event.nodeid)
+
     def _test_finished(self, event: TestFinished) -> list[Flip]:
         test = self._test(event.nodeid)
         old = test.outcome
-        test.outcome, test.phase, test.result = event.outcome, "", event
-        test.duration, test.up_to_date = event.duration, False
+        test.outcome, test.phase, test.result = event.outcome, TestPhase.FINISHED, event
+        test.duration = event.duration
         record = self._run_for(event.run_id)
+        if record is not None:
+            record.test_finished(event.nodeid, event.outcome, event.duration)
         trigger = record.trigger if record is not None else ""
         test.history.append((trigger, event.outcome))
         self.progress_done += 1
-        if outcome_kind(old) == "none" or outcome_kind(old) == outcome_kind(event.outcome):
+        if old is None or old.failing == event.outcome.failing:
             return []
-        mode = record.mode if record is not None else "affected"
+        mode = record.mode if record is not None else RunMode.AFFECTED
         if record is not None:
-            record.flipped.append((event.nodeid, old or "", event.outcome))
+            record.flipped.append((event.nodeid, old, event.outcome))
         if mode in CHANGE_FREE_MODES or all(r.change_free for r in test.reasons):
             test.flaky = True
-        return [Flip(event.nodeid, old or "", event.outcome)]
+        return [Flip(event.nodeid, old, event.outcome)]
 
     def _run_finished(self, event: RunFinished) -> None:
         record = self._run_for(event.run_id)
         if record is not None:
-            record.finished, record.exitstatus = True, event.exitstatus
-            record.counts = dict(event.counts)
+            record.finish(event.exitstatus, event.crashed)
         if event.crashed and event.crashed in self.tests:
             test = self.tests[event.crashed]
-            if test.phase:
-                test.outcome = "timeout" if event.exitstatus == "timeout" else "crashed"
+            if test.phase.active:
+                timed_out = event.exitstatus == WorkerExit.TIMEOUT
+                test.outcome = Outcome.TIMEOUT if timed_out else Outcome.CRASHED
+                test.phase = TestPhase.FINISHED
         for test in self.tests.values():
-            if test.phase:  # cancelled or crashed before it ran: its last result stands
-                test.phase = ""
-        self.worker_state = "warm" if self.worker_state == "running" else self.worker_state
+            if test.phase.active:  # the run stopped before it ran: its last result stands
+                test.phase = TestPhase.CANCELLED
+        if self.worker_state is WorkerState.RUNNING:
+            self.worker_state = WorkerState.WARM
         self.version += 1
 
     def _run_done(self, event: RunDone) -> None:

@@ -2,13 +2,13 @@
 
 The server forks a child per run and calls `run_child` in it; where fork does not
 exist, it starts `python -m testmon_watch.worker.child` instead, which reads the
-same arguments from the command line. Either way the child writes protocol
-events to `event_fd` and its own stdout/stderr go to a capped output pipe.
+same arguments from the command line (`wire.server_args.ChildArgs`). Either way
+the child writes protocol events to `event_fd` and its own stdout/stderr go to a
+capped output pipe.
 """
 
 from __future__ import annotations
 
-import argparse
 import faulthandler
 import os
 import signal
@@ -17,27 +17,30 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from testmon_watch.core.outcomes import RunMode
 from testmon_watch.core.reasons import Reason, ReasonKind
-from testmon_watch.worker.protocol import Message, RunCommand, StandbyReady, decode, encode
+from testmon_watch.wire.server_args import ArgsError, decode_child
+from testmon_watch.wire.standby import StandbyExit
+from testmon_watch.wire.worker_protocol import Message, RunCommand, StandbyReady, encode
 
 # Why a test runs when the plugin gives no reason of its own (it was up to date).
-DEFAULT_REASONS: dict[str, Reason | None] = {
-    "all": Reason(ReasonKind.FULL_RUN),
-    "nodeids": Reason(ReasonKind.REQUESTED),
-    "failed": Reason.failed(),
-    "affected": None,
+DEFAULT_REASONS: dict[RunMode, Reason | None] = {
+    RunMode.ALL: Reason(ReasonKind.FULL_RUN),
+    RunMode.NODEIDS: Reason(ReasonKind.REQUESTED),
+    RunMode.FAILED: Reason.failed(),
+    RunMode.AFFECTED: None,
 }
 
 
 def pytest_args(cmd: RunCommand) -> tuple[list[str], bool]:
     """pytest's arguments for a run command, and whether only failed tests must be kept."""
     args = list(cmd.args)
-    if cmd.mode == "all":
+    if cmd.mode is RunMode.ALL:
         return [*args, "--testmon-noselect"], False
-    if cmd.mode in ("nodeids", "failed") and cmd.nodeids:
+    if cmd.mode in (RunMode.NODEIDS, RunMode.FAILED) and cmd.nodeids:
         # Explicit node ids run whatever they name; testmon still records them.
         return [*args, "--testmon-noselect", *cmd.nodeids], False
-    if cmd.mode == "failed":
+    if cmd.mode is RunMode.FAILED:
         # No ids given: testmon's own record of failing tests, filtered by the streamer.
         return [*args, "--testmon"], True
     return [*args, "--testmon"], False
@@ -106,9 +109,9 @@ def run_standby(
     Nothing is sent before the release, so a standby that is dropped, or that
     finds itself stale, leaves no trace in the event stream.
     """
-    args, _ = pytest_args(RunCommand(args=list(run_args), mode="affected"))
+    args, _ = pytest_args(RunCommand(args=list(run_args), mode=RunMode.AFFECTED))
     _prepare_process(root, args)
-    from testmon_watch.worker.standby import UNUSED_EXIT, RunGate
+    from testmon_watch.worker.standby import RunGate
     from testmon_watch.worker.streamer import EventStreamer
 
     write = _pipe_writer(event_fd)
@@ -122,11 +125,13 @@ def run_standby(
         control_fd,
         root,
         lambda: write(StandbyReady(pid=os.getpid())),
-        lambda cmd, t0: streamer.start_run(cmd.run_id, cmd.trigger, t0),
+        lambda release: streamer.start_run(
+            release.command.run_id, release.command.trigger, release.t0
+        ),
     )
     code = _main(args, [streamer, gate])
     if not gate.released:
-        return UNUSED_EXIT
+        return StandbyExit.UNUSED
     streamer.finish(code)
     return code
 
@@ -144,18 +149,13 @@ def register_stack_dump() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Fresh-process fallback: `python -m testmon_watch.worker.child --event-fd N ...`."""
-    parser = argparse.ArgumentParser(prog="testmon_watch.worker.child")
-    parser.add_argument("--event-fd", type=int, required=True)
-    parser.add_argument("--root", required=True)
-    parser.add_argument("--preload-path", default=None)
-    parser.add_argument("--t0", type=float, default=None)
-    parser.add_argument("--command", required=True, help="the run command as a JSON line")
-    ns = parser.parse_args(argv)
-    cmd = decode(ns.command)
-    assert isinstance(cmd, RunCommand)
-    preload = Path(ns.preload_path) if ns.preload_path else None
+    try:
+        args = decode_child(list(sys.argv[1:] if argv is None else argv))
+    except ArgsError as exc:
+        print(f"testmon-watch worker child: {exc}", file=sys.stderr)
+        return 2
     register_stack_dump()
-    code = run_child(cmd, ns.event_fd, Path(ns.root), preload, ns.t0 or time.time())
+    code = run_child(args.command, args.event_fd, args.root, args.preload_path, args.t0)
     sys.stdout.flush()
     sys.stderr.flush()
     # Like the forked child: no atexit handlers or non-daemon threads may delay the end.

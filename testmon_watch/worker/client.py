@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -24,9 +22,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from testmon_watch.core.outcomes import Outcome, RunMode
+from testmon_watch.core.runs import Run, WorkerExit, WorkerState
 from testmon_watch.paths import ProjectPaths
-from testmon_watch.worker.protocol import (
-    EXIT_CRASHED,
+from testmon_watch.wire.server_args import ServerArgs, server_command
+from testmon_watch.wire.worker_protocol import (
+    CancelCommand,
     ChildStarted,
     Message,
     Notice,
@@ -42,32 +43,13 @@ from testmon_watch.worker.protocol import (
     WorkerRecycling,
     decode,
     encode,
+    trigger_text,
 )
-from testmon_watch.worker.protocol import CancelCommand as _Cancel
+from testmon_watch.worker.processes import ProcessExit, kill_group
 
 LOG_LIMIT = 1 << 20  # the server's stderr log starts over when larger than this
 # A server that dies this many times in a row without becoming ready is not restarted.
 MAX_FAILED_STARTS = 3
-
-
-def _signal_text(returncode: int | None) -> str:
-    if returncode is None:
-        return "unknown status"
-    if returncode < 0:
-        try:
-            return f"signal {-returncode}, {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"signal {-returncode}"
-    return f"exit status {returncode}"
-
-
-def _kill_group(pgid: int | None) -> None:
-    if pgid is None or not hasattr(os, "killpg"):
-        return
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class WorkerClient:
@@ -93,10 +75,9 @@ class WorkerClient:
         self._lock = threading.RLock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
-        self._state = "stopped"
+        self._state = WorkerState.STOPPED
         self._queue: deque[RunCommand] = deque()
-        self._inflight: RunCommand | None = None
-        self._current_test: str | None = None
+        self._inflight: Run | None = None  # the run sent to the server, followed by its events
         self._child_pid: int | None = None
         self._stopping = False
         self._failed_starts = 0
@@ -106,8 +87,7 @@ class WorkerClient:
     # -- public API ----------------------------------------------------------------------
 
     @property
-    def state(self) -> str:
-        """'starting' | 'warm' | 'running' | 'recycling' | 'stopped'."""
+    def state(self) -> WorkerState:
         return self._state
 
     @property
@@ -128,6 +108,7 @@ class WorkerClient:
         The client's `pytest_args` go before the command's own `args`.
         """
         cmd = dataclasses.replace(cmd) if cmd is not None else RunCommand(**fields)
+        cmd.mode = RunMode(cmd.mode)  # a plain word from a caller is checked here, not later
         with self._lock:
             if not cmd.run_id:
                 cmd.run_id = f"run-{next(self._ids)}"
@@ -145,7 +126,7 @@ class WorkerClient:
                 self._queue = deque(c for c in self._queue if c.run_id != run_id)
             inflight = self._inflight
             if inflight is not None and run_id in (None, inflight.run_id):
-                self._send(_Cancel(run_id=inflight.run_id))
+                self._send(CancelCommand(run_id=inflight.run_id))
 
     def request_status(self) -> None:
         """Ask the server which modules it has imported (answer: a `worker_status` event)."""
@@ -169,18 +150,18 @@ class WorkerClient:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-            _kill_group(proc.pid)  # anything still in the server's own group
+            kill_group(proc.pid)  # anything still in the server's own group
             if proc.stdin is not None:
                 try:
                     proc.stdin.close()
                 except OSError:
                     pass
-        _kill_group(child)
+        kill_group(child)
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
             reader.join(5.0)
         with self._lock:
-            self._state = "stopped"
+            self._state = WorkerState.STOPPED
             self._proc = None
             self._child_pid = None
             self._inflight = None
@@ -188,15 +169,13 @@ class WorkerClient:
     # -- internals -----------------------------------------------------------------------
 
     def _spawn(self) -> None:
-        self._state = "starting"
+        self._state = WorkerState.STARTING
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             mode = "ab" if self.log_path.stat().st_size < LOG_LIMIT else "wb"
         except OSError:
             mode = "wb"
-        argv = [self.python, "-m", "testmon_watch.worker.server", "--root", str(self.root)]
-        for entry in self.python_path:
-            argv += ["--python-path", entry]
+        argv = server_command(self.python, ServerArgs(self.root, tuple(self.python_path)))
         with open(self.log_path, mode) as log:
             # A session of its own: a Ctrl-C in the terminal reaches the front end only,
             # and stop() can kill the server's whole group.
@@ -230,12 +209,12 @@ class WorkerClient:
                 pass  # the server died; the reader thread notices and restarts it
 
     def _send_next(self) -> None:
-        if self._inflight is not None or self._state not in ("warm",) or not self._queue:
+        if self._inflight is not None or self._state is not WorkerState.WARM or not self._queue:
             return
-        self._inflight = self._queue.popleft()
-        self._current_test = None
-        self._state = "running"
-        self._send(self._inflight)
+        cmd = self._queue.popleft()
+        self._inflight = Run(cmd.run_id, cmd.mode, trigger_text(cmd.trigger))
+        self._state = WorkerState.RUNNING
+        self._send(cmd)
 
     def _deliver(self, message: Message) -> None:
         try:
@@ -260,69 +239,54 @@ class WorkerClient:
 
     def _track(self, message: Message) -> None:
         """Follow the worker's state from its events (called with the lock held)."""
+        run = self._inflight
         if isinstance(message, WorkerReady):
             self._failed_starts = 0
             self.worker_pid = message.pid
             # After a recycle the server carries the in-flight run over by itself.
-            self._state = "running" if self._inflight is not None else "warm"
+            self._state = WorkerState.RUNNING if run is not None else WorkerState.WARM
         elif isinstance(message, WorkerRecycling):
-            self._state = "recycling"
+            self._state = WorkerState.RECYCLING
         elif isinstance(message, ChildStarted):
             self._child_pid = message.pid
-            self._state = "running"
+            self._state = WorkerState.RUNNING
+        elif run is None or getattr(message, "run_id", None) != run.run_id:
+            return  # not about the run in flight
         elif isinstance(message, TestStarted):
-            self._current_test = message.nodeid
+            run.test_started(message.nodeid)
         elif isinstance(message, TestFinished):
-            self._current_test = None
+            run.test_finished(message.nodeid, message.outcome, message.duration)
         elif isinstance(message, RunStarted):
-            self._state = "running"
+            run.start((s.nodeid for s in message.selected), message.deselected)
+            self._state = WorkerState.RUNNING
         elif isinstance(message, RunFinished):
-            if self._inflight is not None and message.run_id == self._inflight.run_id:
-                self._inflight = None
-                self._child_pid = None
-                self._state = "warm"
+            run.finish(message.exitstatus, message.crashed)
+            self._inflight = None
+            self._child_pid = None
+            self._state = WorkerState.WARM
 
     def _died(self, proc: subprocess.Popen[bytes]) -> None:
         with self._lock:
             if proc is not self._proc:
                 return
             if self._stopping:
-                self._state = "stopped"
+                self._state = WorkerState.STOPPED
                 return
-            _kill_group(self._child_pid)  # orphaned by the server's death
-            _kill_group(proc.pid)
-            inflight, current = self._inflight, self._current_test
+            kill_group(self._child_pid)  # orphaned by the server's death
+            kill_group(proc.pid)
+            inflight = self._inflight
             self._inflight = None
             self._child_pid = None
-            self._current_test = None
-            was_ready = self._state not in ("starting", "recycling")
+            was_ready = self._state not in (WorkerState.STARTING, WorkerState.RECYCLING)
             self._failed_starts = 0 if was_ready else self._failed_starts + 1
             give_up = self._failed_starts >= MAX_FAILED_STARTS
-        why = _signal_text(proc.returncode)
+        why = ProcessExit(proc.returncode).short
         if inflight is not None:
-            text = f"the worker process died ({why}) during this test"
-            if current is not None:
-                path, _, name = current.partition("::")
-                self._deliver(
-                    TestFinished(
-                        run_id=inflight.run_id,
-                        nodeid=current,
-                        outcome="crashed",
-                        longrepr=text,
-                        location=[path, None, name],
-                    )
-                )
-            self._deliver(
-                RunFinished(
-                    run_id=inflight.run_id,
-                    exitstatus=EXIT_CRASHED,
-                    crashed=current,
-                    timing={"total": None},
-                )
-            )
+            for message in _died_during(inflight, why):
+                self._deliver(message)
         if give_up:
             with self._lock:
-                self._state = "stopped"
+                self._state = WorkerState.STOPPED
             self._deliver(
                 Notice(
                     text=f"worker died ({why}) {self._failed_starts} times while "
@@ -335,3 +299,33 @@ class WorkerClient:
             if not self._stopping:
                 time.sleep(0.2 * self._failed_starts)  # back off when it keeps failing
                 self._spawn()
+
+
+def _died_during(run: Run, why: str) -> list[Message]:
+    """The end of a run whose server died: the test it was running crashed."""
+    current = run.current
+    messages: list[Message] = []
+    if current is not None:
+        path, _, name = current.partition("::")
+        run.test_finished(current, Outcome.CRASHED)
+        messages.append(
+            TestFinished(
+                run_id=run.run_id,
+                nodeid=current,
+                outcome=Outcome.CRASHED,
+                longrepr=f"the worker process died ({why}) during this test",
+                location=[path, None, name],
+            )
+        )
+    counts = run.counts()
+    run.finish(WorkerExit.CRASHED, current)
+    messages.append(
+        RunFinished(
+            run_id=run.run_id,
+            exitstatus=WorkerExit.CRASHED,
+            counts=counts,
+            crashed=current,
+            timing={"total": None},
+        )
+    )
+    return messages

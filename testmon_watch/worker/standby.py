@@ -5,12 +5,13 @@ configuration, plugin registration, the fixture manager, conftest.py files and
 what they import. The server forks the next run's child as soon as a run ends;
 that child gets this far and stops at a gate, just before selection. When a run
 command comes, the server writes it to the gate's pipe and the run goes on from
-there: selection, collection and the tests, with nothing left to start.
+there: selection, collection and the tests, with nothing left to start. The
+release line and the standby's exit codes are `wire.standby`.
 
 Early work is only worth keeping if it is still what a fresh child would do. At
 the gate the child checks every project file it imported or opened (and every
 place an initial conftest.py could have appeared since): if one was written
-after the fork, it exits with `STALE_EXIT` before sending a single event, and
+after the fork, it exits with `StandbyExit.STALE` before sending a single event, and
 the server forks a fresh child for the same command. A standby that ends before
 the gate (a conftest raising, a usage error) is dropped the same way, silently:
 the fresh child reports the error.
@@ -18,11 +19,10 @@ the fresh child reports the error.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -30,42 +30,29 @@ import pytest
 
 from testmon_watch.measure.recorder import ProjectFiles
 from testmon_watch.pytest_plugin.names import GATE_PLUGIN
-from testmon_watch.worker.protocol import ProtocolError, RunCommand, decode, encode
+from testmon_watch.wire import standby as standby_wire
+from testmon_watch.wire.standby import Release, ReleaseError, StandbyExit
 
-STALE_EXIT = 75  # the standby's early work is out of date: fork a fresh child instead
-UNUSED_EXIT = 76  # pytest ended before the gate; nothing was sent
 # File times come from a coarse kernel clock: a write just after the fork may carry
 # a time slightly before it. Anything this close to the fork counts as after it.
 CLOCK_SLACK_NS = 50_000_000
 
 
-def encode_release(cmd: RunCommand, t0: float) -> bytes:
-    """The line the server writes to a standby's gate: the command and when it arrived."""
-    return (json.dumps({"t0": t0, "command": encode(cmd).decode().strip()}) + "\n").encode()
-
-
-def decode_release(line: bytes) -> tuple[RunCommand, float]:
-    data = json.loads(line)
-    cmd = decode(data["command"])
-    if not isinstance(cmd, RunCommand):
-        raise ProtocolError(f"a standby can only run a run command, not {type(cmd).__name__}")
-    return cmd, float(data["t0"])
-
-
-def standby_matches(standby_args: list[str], cmd: RunCommand) -> bool:
-    """Whether a standby started for `standby_args` can run `cmd` (affected tests only)."""
-    return cmd.mode == "affected" and list(cmd.args) == list(standby_args)
-
-
 class RunGate:
     """pytest plugin that holds the run before selection until the server releases it."""
 
-    def __init__(self, control_fd: int, root: Path, announce: Any, on_release: Any) -> None:
+    def __init__(
+        self,
+        control_fd: int,
+        root: Path,
+        announce: Callable[[], None],
+        on_release: Callable[[Release], None],
+    ) -> None:
         self.__name__ = GATE_PLUGIN  # the name pluggy registers us under
         self.control_fd = control_fd
         self.announce = announce  # tells the server we wait (before any run event)
         self.files = ProjectFiles(root)
-        self.on_release = on_release  # called with (RunCommand, t0) once released
+        self.on_release = on_release  # called with the release (command and t0)
         self.fork_ns = time.time_ns()
         self.opened: set[str] = set()
         self.watching_opens = True
@@ -106,17 +93,17 @@ class RunGate:
         if not line:
             os._exit(0)  # the server dropped this standby (or died)
         try:
-            cmd, t0 = decode_release(line)
-        except (ValueError, KeyError, TypeError) as exc:
+            release = standby_wire.decode(line)
+        except ReleaseError as exc:
             print(f"testmon-watch standby: bad release line ({exc})", file=sys.stderr)
-            os._exit(STALE_EXIT)
+            os._exit(StandbyExit.STALE)
         self.watching_opens = False
         reason = self.stale_reason()
         if reason is not None:
             print(f"testmon-watch standby: {reason}; a fresh child runs instead", file=sys.stderr)
-            os._exit(STALE_EXIT)
+            os._exit(StandbyExit.STALE)
         self.released = True
-        self.on_release(cmd, t0)
+        self.on_release(release)
 
     def _read_line(self) -> bytes:
         data = bytearray()

@@ -3,26 +3,26 @@
 Each event is written to the event pipe with one `os.write` as soon as it happens,
 with no buffering: the client shows a result within milliseconds of the test's
 teardown. Selection reasons come from the `pytest --testmon` session plugin,
-which this module looks up by its name (`pytest_plugin.names.SESSION_PLUGIN`).
+read through `selection_of` alone.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from testmon_watch.core.outcomes import outcome_of
-from testmon_watch.core.reasons import Reason, ReasonKind
-from testmon_watch.measure.recorder import ProjectFiles
+from testmon_watch.core.outcomes import Outcome, outcome_of
+from testmon_watch.core.reasons import ChangedFile, Reason, ReasonKind
+from testmon_watch.core.runs import ExitStatus
 from testmon_watch.pytest_plugin.names import SESSION_PLUGIN
-from testmon_watch.worker.protocol import (
+from testmon_watch.wire.worker_protocol import (
     Message,
     Notice,
     RunFinished,
@@ -32,17 +32,40 @@ from testmon_watch.worker.protocol import (
     TestStarted,
     truncate,
 )
-
-# Registered by testmon_watch.pytest_plugin.plugin; we rely on its attributes
-# `selected` (nodeid -> [reason dict]), `deselected_count`, `plan.changes` and
-# `messages`, read with getattr so a missing one degrades to "no reasons".
-
-# Names never preloaded by the server, even when a run imported them: they have
-# visible side effects at import (`this` prints, `antigravity` opens a browser).
-NEVER_PRELOAD = frozenset({"__main__", "__mp_main__", "this", "antigravity", "conftest"})
+from testmon_watch.worker.preload import write_preload_list
 
 
-def _longrepr_of(reports: list[pytest.TestReport], outcome: str) -> str:
+@dataclass(frozen=True)
+class SessionSelection:
+    """What `pytest --testmon` selected in this run, as the streamer needs it."""
+
+    reasons: Mapping[str, Sequence[Reason]]  # nodeid -> why it was selected
+    deselected: int  # tests it deselected, those of files it did not collect included
+    messages: Sequence[str]  # lines for the user (data file moved aside, ...)
+    changed: Sequence[ChangedFile]
+
+
+def selection_of(config: pytest.Config) -> SessionSelection | None:
+    """The selection of the session plugin registered under SESSION_PLUGIN, if it runs.
+
+    The one place that reads the plugin's attributes (`selected`, `deselected_count`,
+    `messages`, `plan.changes`). A missing attribute degrades to no reasons.
+    TODO(#11): becomes `pytest_plugin.selection_view.selection_of(config)` once the
+    plugin offers it; nothing else here changes.
+    """
+    testmon = config.pluginmanager.get_plugin(SESSION_PLUGIN)
+    if testmon is None:
+        return None
+    plan = getattr(testmon, "plan", None)
+    return SessionSelection(
+        reasons=getattr(testmon, "selected", None) or {},
+        deselected=int(getattr(testmon, "deselected_count", 0)),
+        messages=list(getattr(testmon, "messages", None) or ()),
+        changed=plan.changes.summary() if plan is not None else [],
+    )
+
+
+def _longrepr_of(reports: list[pytest.TestReport], outcome: Outcome) -> str:
     for report in reports:
         if report.failed:
             return truncate(report.longreprtext)
@@ -54,53 +77,9 @@ def _longrepr_of(reports: list[pytest.TestReport], outcome: str) -> str:
             if isinstance(longrepr, tuple) and len(longrepr) == 3:
                 return str(longrepr[2])  # (path, lineno, "Skipped: reason")
             return truncate(report.longreprtext)
-    if outcome == "xpassed":
+    if outcome is Outcome.XPASSED:
         return next((f"xpass: {r.wasxfail}" for r in reports if hasattr(r, "wasxfail")), "")
     return ""
-
-
-def preload_names(root: Path, known: Collection[str] = ()) -> list[str]:
-    """Top-level names of the non-project modules this process has imported.
-
-    Names in `known` (what the process had imported when the worker forked it, so
-    nothing of the project) are taken as they are; only the rest is classified.
-    """
-    files = ProjectFiles(root)
-    names = set()
-    for name, module in list(sys.modules.items()):
-        if "." in name or name in NEVER_PRELOAD or module is None:
-            continue
-        if name not in known:
-            where = getattr(module, "__file__", None)
-            if not where:
-                path = getattr(module, "__path__", None)
-                where = next(iter(path), None) if path is not None else None
-            if where and files.relative(where) is not None:
-                continue  # a project module: the server must never import it
-        names.add(name)
-    return sorted(names)
-
-
-def write_preload_list(path: Path, root: Path, known: Collection[str] = ()) -> None:
-    """Save what the server should import next time it starts (atomically, when changed)."""
-    conftests = sorted(
-        f
-        for f in (getattr(m, "__file__", None) for m in list(sys.modules.values()))
-        if f and os.path.basename(f) == "conftest.py"
-    )
-    data = {"version": 1, "modules": preload_names(root, known), "conftests": conftests}
-    text = json.dumps(data, indent=0)
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return  # unchanged: no write, so no file event for a watcher to filter
-    except OSError:
-        pass
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # a read-only tree: the worker just preloads less
 
 
 class WriteRecorder:
@@ -160,7 +139,7 @@ class EventStreamer:
         self.default_reason = default_reason
         self.session: pytest.Session | None = None
         self.reports: dict[str, list[pytest.TestReport]] = {}
-        self.counts: dict[str, int] = {}
+        self.counts: dict[Outcome, int] = {}
         self.deselected = 0
         self.collect_done: float | None = None
         self.first_result: float | None = None
@@ -175,9 +154,6 @@ class EventStreamer:
         self.t0 = t0
         self.child_start = time.time()
 
-    def _testmon(self, config: pytest.Config) -> Any:
-        return config.pluginmanager.get_plugin(SESSION_PLUGIN)
-
     # -- collection -------------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -190,9 +166,10 @@ class EventStreamer:
         if not self.only_failed:
             return
         # Runs after testmon's selection: keep the tests it selected because they failed.
-        selected = getattr(self._testmon(config), "selected", None) or {}
+        selection = selection_of(config)
+        reasons = selection.reasons if selection is not None else {}
         keep = [
-            i for i in items if any(r.kind is ReasonKind.FAILED for r in selected.get(i.nodeid, ()))
+            i for i in items if any(r.kind is ReasonKind.FAILED for r in reasons.get(i.nodeid, ()))
         ]
         drop = [i for i in items if i not in keep]
         if drop:
@@ -210,23 +187,21 @@ class EventStreamer:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collect_done = time.time()
-        config = session.config
-        testmon = self._testmon(config)
-        for message in getattr(testmon, "messages", None) or ():
+        selection = selection_of(session.config)
+        for message in selection.messages if selection is not None else ():
             self.send(Notice(text=f"testmon-watch: {message}"))
-        reasons_by_id: dict[str, list[Reason]] = getattr(testmon, "selected", None) or {}
+        reasons_by_id = selection.reasons if selection is not None else {}
         selected = []
         for item in session.items:
             reasons = list(reasons_by_id.get(item.nodeid, ()))
             if not reasons and self.default_reason is not None:
                 reasons = [self.default_reason]
             selected.append(SelectedTest(nodeid=item.nodeid, reasons=reasons))
-        plan = getattr(testmon, "plan", None)
-        changed = plan.changes.summary() if plan is not None else []
+        changed = list(selection.changed) if selection is not None else []
         deselected = self.deselected
-        if testmon is not None and not self.only_failed:
+        if selection is not None and not self.only_failed:
             # testmon also counts tests of files it skipped without collecting them.
-            deselected = max(deselected, int(getattr(testmon, "deselected_count", 0)))
+            deselected = max(deselected, selection.deselected)
         self.send(
             RunStarted(
                 run_id=self.run_id,
@@ -242,7 +217,7 @@ class EventStreamer:
             if key.startswith("collect:"):
                 nodeid = key[len("collect:") :]
                 self.send(TestStarted(run_id=self.run_id, nodeid=nodeid))
-                self._finish(nodeid, reports, "error", None)
+                self._finish(nodeid, reports, Outcome.ERROR, None)
                 del self.reports[key]
 
     # -- tests --------------------------------------------------------------------------
@@ -266,7 +241,7 @@ class EventStreamer:
         )
 
     def _finish(
-        self, nodeid: str, reports: list[Any], outcome: str, location: list[Any] | None
+        self, nodeid: str, reports: list[Any], outcome: Outcome, location: list[Any] | None
     ) -> None:
         sections = [
             [title, truncate(content)]
@@ -298,7 +273,7 @@ class EventStreamer:
         status = self.session.exitstatus if self.session is not None else 0
         self.finish(int(status))
 
-    def finish(self, exitstatus: int | str) -> None:
+    def finish(self, exitstatus: ExitStatus) -> None:
         """Send run_finished once (also used when pytest ends before configuring us)."""
         if self.finished:
             return

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from testmon_watch.config import WatchConfig
+from testmon_watch.core.outcomes import Outcome, RunMode
 from testmon_watch.core.reasons import Reason
+from testmon_watch.core.runs import Run
 from testmon_watch.session import RunDone, RunRequested, WatchSession
 from testmon_watch.ui.app import TestmonWatchApp
 from testmon_watch.ui.config import UiConfig
-from testmon_watch.watch.config import WatchConfig
-from testmon_watch.worker.protocol import (
+from testmon_watch.wire.worker_protocol import (
     RunFinished,
     RunStarted,
     SelectedTest,
@@ -88,35 +90,31 @@ def first_run(run_id: str = "run-1", failing: bool = True) -> list[object]:
     ]
     events: list[object] = [
         WorkerReady(pid=1, python="3.11.7", preloaded=600, import_seconds=0.5),
-        RunRequested(run_id, "affected", "start"),
+        RunRequested(run_id, RunMode.AFFECTED, "start"),
         RunStarted(run_id, "start", [], [SelectedTest(i, [Reason.new()]) for i in ids], 0),
     ]
     mul = (
         TestFinished(
             run_id,
             ids[1],
-            "failed",
+            Outcome.FAILED,
             0.012,
             longrepr=FAILURE,
             sections=[["Captured stdout call", "computing 2 * 3\n"]],
             location=["test_calc.py", 8, "test_mul"],
         )
         if failing
-        else TestFinished(run_id, ids[1], "passed", 0.012)
+        else TestFinished(run_id, ids[1], Outcome.PASSED, 0.012)
     )
     events += [
-        TestFinished(run_id, ids[0], "passed", 0.003),
+        TestFinished(run_id, ids[0], Outcome.PASSED, 0.003),
         mul,
-        TestFinished(run_id, ids[2], "passed", 0.002),
+        TestFinished(run_id, ids[2], Outcome.PASSED, 0.002),
     ]
-    counts = {"passed": 2, "failed": 1} if failing else {"passed": 3}
+    counts = {Outcome.PASSED: 2, Outcome.FAILED: 1} if failing else {Outcome.PASSED: 3}
     finished = RunFinished(run_id, 1 if failing else 0, counts)
-    events += [
-        finished,
-        RunDone(
-            run_id, "start", finished, {}, {"selection": 0.05, "first_result": 0.08, "done": 0.1}
-        ),
-    ]
+    timing = {"selection": 0.05, "first_result": 0.08, "done": 0.1}
+    events += [finished, RunDone(run_id, "start", finished, {}, timing, Run(run_id))]
     return events
 
 

@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from testmon_watch.config import WatchConfig
+from testmon_watch.core.outcomes import Outcome, RunMode
+from testmon_watch.core.runs import TestPhase, WorkerState
 from testmon_watch.session import WatchSession
 from testmon_watch.ui.app import TestmonWatchApp
+from testmon_watch.ui.state import Status
 from testmon_watch.ui.widgets.results import ResultsTree
-from testmon_watch.watch.config import WatchConfig
 
 from .conftest import SIZE
 
@@ -30,13 +33,13 @@ async def until(pilot: Pilot[int], condition: Callable[[], bool], what: str) -> 
         await pilot.pause(0.05)
 
 
-def status(app: TestmonWatchApp, nodeid: str) -> str | None:
+def status(app: TestmonWatchApp, nodeid: str) -> Status | None:
     test = app.state.tests.get(nodeid)
     return test.status if test is not None else None
 
 
 def done_runs(app: TestmonWatchApp) -> int:
-    return sum(1 for r in app.state.runs if r.finished)
+    return sum(1 for r in app.state.runs if r.done)
 
 
 async def test_break_fix_cancel_and_quit(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,15 +52,15 @@ async def test_break_fix_cancel_and_quit(project: Path, monkeypatch: pytest.Monk
     mul = "test_calc.py::test_mul"
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: done_runs(app) >= 1, "the first run")
-        assert status(app, mul) == "passed"
-        assert app.state.worker_state == "warm"
+        assert status(app, mul) is Outcome.PASSED
+        assert app.state.worker_state is WorkerState.WARM
         await until(pilot, lambda: app.session.watched_files > 0, "the watcher")
 
         calc = project / "calc.py"
         calc.write_text(calc.read_text().replace("return a * b", "return a * b + 1"))
-        await until(pilot, lambda: status(app, mul) == "failed", "test_mul to fail")
+        await until(pilot, lambda: status(app, mul) is Outcome.FAILED, "test_mul to fail")
         await until(pilot, lambda: not app.state.running, "the run to end")
-        assert status(app, "test_calc.py::test_add") == "deselected"
+        assert status(app, "test_calc.py::test_add") is TestPhase.UP_TO_DATE
         assert app.query_one(ResultsTree).shown[0] == mul
         assert any(f"{mul} now fails" == n.message for n in app._notifications)
         assert app.state.last_latency is not None
@@ -65,18 +68,18 @@ async def test_break_fix_cancel_and_quit(project: Path, monkeypatch: pytest.Monk
         assert any(reason.file == "calc.py" for reason in test.reasons)
 
         calc.write_text(calc.read_text().replace("return a * b + 1", "return a * b"))
-        await until(pilot, lambda: status(app, mul) == "passed", "test_mul to pass again")
+        await until(pilot, lambda: status(app, mul) is Outcome.PASSED, "test_mul to pass again")
         await until(pilot, lambda: not app.state.running, "the run to end")
 
         runs = done_runs(app)
         await pilot.press("a")
         await until(pilot, lambda: done_runs(app) > runs, "the full run")
-        assert app.state.runs[-1].mode == "all" and app.state.runs[-1].selected == 3
+        assert app.state.runs[-1].mode is RunMode.ALL and app.state.runs[-1].selected == 3
 
         worker_pid = app.session.worker.worker_pid
         assert worker_pid is not None
         await pilot.press("q")
-    assert app.session.worker.state == "stopped"
+    assert app.session.worker.state is WorkerState.STOPPED
     with pytest.raises(ProcessLookupError):
         for _ in range(100):  # reaped by stop(); give the kernel a moment
             os.kill(worker_pid, 0)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from testmon_watch.core.outcomes import Outcome, RunMode
 from testmon_watch.core.reasons import Reason
 from testmon_watch.session import RunRequested
-from testmon_watch.worker.protocol import RunFinished, RunStarted, SelectedTest, TestFinished
+from testmon_watch.wire.worker_protocol import RunFinished, RunStarted, SelectedTest, TestFinished
 
 from .conftest import SIZE, feed, make_app
 
@@ -21,14 +22,13 @@ async def test_two_thousand_tests_in_batches(project: Path) -> None:
         listener = app.pump.listener
 
         def stream() -> None:  # the session's reader thread
-            listener(RunRequested("run-1", "affected", "start"))
+            listener(RunRequested("run-1", RunMode.AFFECTED, "start"))
             listener(
                 RunStarted("run-1", "start", [], [SelectedTest(i, [Reason.new()]) for i in ids], 0)
             )
             for i, nodeid in enumerate(ids):
-                listener(
-                    TestFinished("run-1", nodeid, "failed" if i % 100 == 0 else "passed", 0.001)
-                )
+                outcome = Outcome.FAILED if i % 100 == 0 else Outcome.PASSED
+                listener(TestFinished("run-1", nodeid, outcome, 0.001))
             listener(RunFinished("run-1", 1, {}))
 
         thread = threading.Thread(target=stream)
@@ -37,7 +37,7 @@ async def test_two_thousand_tests_in_batches(project: Path) -> None:
         thread.join()
         await feed(pilot, [])
         assert app.state.paused
-        assert len(app.state.tests) == N and app.state.counts()["failed"] == N // 100
+        assert len(app.state.tests) == N and app.state.counts()[Outcome.FAILED] == N // 100
         assert app.flushes < N // 10  # coalesced: far fewer redraws than events
         await pilot.press("n")
         assert app.state.tests[app.query_one("#results").cursor_test].failing  # type: ignore[attr-defined, index]

@@ -14,7 +14,9 @@ from pathlib import Path
 from textual import events
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
+from testmon_watch.core.outcomes import Outcome, RunMode
 from testmon_watch.core.reasons import Reason
+from testmon_watch.core.runs import WorkerState
 from testmon_watch.ui.app import TestmonWatchApp
 from testmon_watch.ui.config import UiConfig
 from testmon_watch.ui.screens.coverage import CoverageScreen
@@ -22,7 +24,7 @@ from testmon_watch.ui.screens.help import HelpScreen
 from testmon_watch.ui.widgets.detail import DetailPane
 from testmon_watch.ui.widgets.results import ResultsTree
 from testmon_watch.ui.widgets.status import StatusBar
-from testmon_watch.worker.protocol import RunStarted, SelectedTest, TestFinished, TestStarted
+from testmon_watch.wire.worker_protocol import RunStarted, SelectedTest, TestFinished, TestStarted
 
 from .conftest import SIZE, feed, first_run, make_app
 
@@ -44,7 +46,7 @@ def detail_text(app: TestmonWatchApp) -> str:
     return plain(app.query_one(DetailPane).query_one("#detail-body", Static))
 
 
-def requested(app: TestmonWatchApp) -> list[tuple[str, str]]:
+def requested(app: TestmonWatchApp) -> list[tuple[RunMode, str]]:
     return [(r.mode, r.trigger) for r in app.state.runs]
 
 
@@ -100,18 +102,18 @@ async def test_run_keys_call_the_session(project: Path) -> None:
         await pilot.press("a")
         await pilot.press("f")
         await feed(pilot, [])
-        assert requested(app)[1:] == [("affected", "key: run affected")] * 2 + [
-            ("all", "key: run all"),
-            ("failed", "key: run failed"),
+        assert requested(app)[1:] == [(RunMode.AFFECTED, "key: run affected")] * 2 + [
+            (RunMode.ALL, "key: run all"),
+            (RunMode.FAILED, "key: run failed"),
         ]
         await pilot.press("n", "t")
         await pilot.press("space")
         await feed(pilot, [])
-        assert requested(app)[-2:] == [("nodeids", "key: run test_calc.py::test_mul")] * 2
+        assert requested(app)[-2:] == [(RunMode.NODEIDS, "key: run test_calc.py::test_mul")] * 2
         tree(app).move_cursor(tree(app).root.children[0])
         await pilot.press("t")
         await feed(pilot, [])
-        assert requested(app)[-1] == ("nodeids", "key: run test_calc.py")
+        assert requested(app)[-1] == (RunMode.NODEIDS, "key: run test_calc.py")
 
 
 async def test_cancel_pause_and_notifications(project: Path) -> None:
@@ -140,7 +142,7 @@ async def test_filter_by_name_and_file(project: Path) -> None:
         assert box.display and box.has_focus
         await pilot.press("z", "e", "r")
         assert tree(app).shown == ["test_calc.py::TestMore::test_add_zero"]
-        assert requested(app) == [("affected", "start")]  # typing ran nothing
+        assert requested(app) == [(RunMode.AFFECTED, "start")]  # typing ran nothing
         await pilot.press("escape")
         assert len(tree(app).shown) == 3 and not box.display and tree(app).has_focus
         await pilot.press("p")
@@ -163,7 +165,7 @@ async def test_help_screen(project: Path) -> None:
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("A")
         await feed(pilot, [])
-        assert requested(app) == [("all", "key: run all")]
+        assert requested(app) == [(RunMode.ALL, "key: run all")]
 
 
 async def test_configured_key_replaces_default(project: Path) -> None:
@@ -201,7 +203,7 @@ async def test_flaky_suspect_is_marked(project: Path) -> None:
                     [SelectedTest("test_calc.py::test_mul", [Reason.failed()])],
                     2,
                 ),
-                TestFinished("run-2", "test_calc.py::test_mul", "passed", 0.01),
+                TestFinished("run-2", "test_calc.py::test_mul", Outcome.PASSED, 0.01),
             ],
         )
         assert "flaky?" in str(tree(app).leaves["test_calc.py::test_mul"].label)
@@ -272,7 +274,7 @@ async def test_command_palette_lists_every_action(project: Path) -> None:
         command = next(c for c in app.get_system_commands(app.screen) if c.title == "Run all")
         command.callback()
         await feed(pilot, [])
-        assert requested(app) == [("all", "key: run all")]
+        assert requested(app) == [(RunMode.ALL, "key: run all")]
 
 
 async def test_quit_key(project: Path) -> None:
@@ -281,7 +283,7 @@ async def test_quit_key(project: Path) -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code in (0, None)
-    assert app.session.worker.state == "stopped"
+    assert app.session.worker.state is WorkerState.STOPPED
 
 
 async def test_keys_typed_in_one_burst_after_the_slash_go_to_the_filter(project: Path) -> None:
@@ -297,7 +299,7 @@ async def test_keys_typed_in_one_burst_after_the_slash_go_to_the_filter(project:
         box = app.query_one("#filter", Input)
         assert box.has_focus and box.value == "zer"
         assert tree(app).shown == ["test_calc.py::TestMore::test_add_zero"]
-        assert requested(app) == [("affected", "start")]  # no key reached the tree's bindings
+        assert requested(app) == [(RunMode.AFFECTED, "start")]  # no key reached the tree's bindings
         # In the box, the slash and the file-filter key are text: "p" filters by file elsewhere.
         await pilot.press("slash", "p")
         assert box.value == "zer/p" and app.filter_kind == "name"

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from testmon_watch.session import ChangesSeen, RunDone, WatchSession
-from testmon_watch.watch.config import WatchConfig
-from testmon_watch.worker.protocol import TestStarted
+from testmon_watch.config import WatchConfig
+from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.runs import RunState, TestPhase
+from testmon_watch.session import ChangesSeen, KnownTest, RunDone, WatchSession
+from testmon_watch.wire.worker_protocol import TestStarted
 
 WAIT = 60  # seconds: generous for a busy 2-core machine; never a sleep
 
@@ -89,9 +91,16 @@ def ran(done: RunDone) -> set[str]:
 
 
 def test_save_runs_the_affected_tests(loop: Loop) -> None:
+    assert loop.session.known_tests() == []  # no data file yet
     loop.session.start()
     first = loop.next_run()
     assert ran(first) == {"test_calc.py::test_add", "test_calc.py::test_mul"}
+    assert first.run.state is RunState.FINISHED and first.run.counts() == {Outcome.PASSED: 2}
+    assert first.run.phase_counts() == {TestPhase.FINISHED: 2}
+    # What the app shows on its next start, read through the session.
+    known = {t.nodeid: t for t in loop.session.known_tests()}
+    assert set(known) == {"test_calc.py::test_add", "test_calc.py::test_mul"}
+    assert all(isinstance(t, KnownTest) and t.outcome is Outcome.PASSED for t in known.values())
     loop.replace("calc.py", "return a * b", "return b * a")
     done = loop.next_run()
     assert ran(done) == {"test_calc.py::test_mul"}
@@ -190,10 +199,13 @@ def test_a_crashing_test_is_reported_and_the_loop_survives(loop: Loop) -> None:
     )
     loop.session.start()
     first = loop.next_run()
-    assert first.results["test_crash.py::test_crashes"].outcome == "crashed"
+    assert first.results["test_crash.py::test_crashes"].outcome is Outcome.CRASHED
+    assert (
+        first.run.state is RunState.CRASHED and first.run.crashed == "test_crash.py::test_crashes"
+    )
     loop.replace("test_crash.py", "os._exit(3)", "pass")
     done = loop.next_run()
-    assert done.results["test_crash.py::test_crashes"].outcome == "passed"
+    assert done.results["test_crash.py::test_crashes"].outcome is Outcome.PASSED
 
 
 def test_files_the_tests_write_do_not_trigger_runs(loop: Loop) -> None:

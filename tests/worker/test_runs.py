@@ -9,9 +9,9 @@ from worker_helpers import Events, finished, make_client, run_end, write
 
 from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.reasons import ChangedFile, Reason, ReasonKind
-from testmon_watch.worker.client import WorkerClient
-from testmon_watch.worker.protocol import (
+from testmon_watch.wire.worker_protocol import (
     ChildStarted,
+    Notice,
     RunFinished,
     RunStarted,
     TestFinished,
@@ -19,6 +19,7 @@ from testmon_watch.worker.protocol import (
     WorkerReady,
     WorkerStatus,
 )
+from testmon_watch.worker.client import WorkerClient
 
 ALL_CALC = {"test_calc.py::test_add", "test_calc.py::test_mul", "test_calc.py::test_fraction"}
 
@@ -164,7 +165,7 @@ def test_a_broken_import_shows_as_an_error_not_as_no_tests(
 def test_usage_error_is_reported(client: WorkerClient, events: Events) -> None:
     stream = run(client, events, args=["--no-such-option"])
     assert run_end(stream).exitstatus == 4
-    notices = [m.text for m in stream if type(m).__name__ == "Notice"]
+    notices = [m.text for m in stream if isinstance(m, Notice)]
     assert any("--no-such-option" in n for n in notices), notices
 
 

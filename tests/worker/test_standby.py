@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from worker_helpers import Events, alive, finished, make_client, run_end, write
 
+from testmon_watch.wire.worker_protocol import ChildStarted, RunStarted, StandbyReady, WorkerReady
 from testmon_watch.worker.client import WorkerClient
-from testmon_watch.worker.protocol import ChildStarted, RunStarted, StandbyReady, WorkerReady
 
 CONFTEST_WITH_HELPER = """\
 import json

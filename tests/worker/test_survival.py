@@ -19,8 +19,7 @@ from worker_helpers import (
     write,
 )
 
-from testmon_watch.worker.client import WorkerClient
-from testmon_watch.worker.protocol import (
+from testmon_watch.wire.worker_protocol import (
     ChildStarted,
     Notice,
     RunFinished,
@@ -28,6 +27,7 @@ from testmon_watch.worker.protocol import (
     WorkerReady,
     WorkerRecycling,
 )
+from testmon_watch.worker.client import WorkerClient
 
 CALC_TESTS = {"test_calc.py::test_add", "test_calc.py::test_mul", "test_calc.py::test_fraction"}
 

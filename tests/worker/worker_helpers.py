@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from testmon_watch.wire.worker_protocol import Message, RunFinished, TestFinished
 from testmon_watch.worker.client import WorkerClient
-from testmon_watch.worker.protocol import Message, RunFinished, TestFinished
 
 WAIT = 60.0  # seconds; generous for a loaded CI machine, never reached when things work
 

@@ -10,7 +10,9 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from testmon_watch.ui.state import STATUS_LABEL, RunRecord, TestState
+from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.runs import TestPhase, WorkerExit
+from testmon_watch.ui.state import RunRecord, TestState, label
 from testmon_watch.ui.widgets.results import STATUS_STYLE
 from testmon_watch.ui.widgets.status import ms
 from testmon_watch.wording import describe_reason
@@ -41,7 +43,7 @@ def test_renderable(test: TestState) -> RenderableType:
     head = Text()
     head.append(test.nodeid, "bold")
     head.append("  ")
-    head.append(STATUS_LABEL.get(status, status), STATUS_STYLE.get(status, ""))
+    head.append(label(status), STATUS_STYLE.get(status, ""))
     if test.duration is not None:
         head.append(f"  {ms(test.duration)}", "dim")
     if test.flaky:
@@ -54,14 +56,13 @@ def test_renderable(test: TestState) -> RenderableType:
         for reason in test.reasons:
             why.append(f"  • {describe_reason(reason)}\n")
         parts.append(why)
-    elif status == "deselected":
+    elif status is TestPhase.UP_TO_DATE:
         parts.append(Text("\nNot selected: nothing it depends on changed.", "dim"))
     if len(test.history) > 1:
         history = Text("\nHistory  ", "bold")
         for _trigger, outcome in test.history[-12:]:
-            history.append(
-                "✓" if outcome == "passed" else outcome[0].upper(), STATUS_STYLE.get(outcome, "")
-            )
+            mark = "✓" if outcome is Outcome.PASSED else str(outcome)[0].upper()
+            history.append(mark, STATUS_STYLE.get(outcome, ""))
         parts.append(history)
     result = test.result
     if result is not None and result.longrepr:
@@ -81,15 +82,15 @@ def run_renderable(run: RunRecord, index: int, total: int) -> RenderableType:
     text.append(run.trigger or "run", "cyan")
     text.append(f"  ({run.mode})\n", "dim")
     text.append(f"selected {run.selected}, deselected {run.deselected}\n")
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(run.counts.items()) if n)
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(run.counts().items()) if n)
     text.append((counts or "no results") + "\n")
-    if run.exitstatus is not None and isinstance(run.exitstatus, str):
+    if isinstance(run.exitstatus, WorkerExit):
         text.append(f"{run.exitstatus}\n", "red")
     if run.flipped:
         text.append("\nFlipped\n", "bold underline")
         for nodeid, old, new in run.flipped:
             text.append(f"  {old} → ", STATUS_STYLE.get(old, ""))
-            text.append(new, STATUS_STYLE.get(new, ""))
+            text.append(str(new), STATUS_STYLE.get(new, ""))
             text.append(f"  {nodeid}\n")
     else:
         text.append("\nNo test flipped.", "dim")

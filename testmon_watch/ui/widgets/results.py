@@ -9,21 +9,23 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from testmon_watch.ui.state import MARKS, TestState, WatchState, split_nodeid
+from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.runs import TestPhase
+from testmon_watch.ui.state import MARKS, UNKNOWN, Status, TestState, WatchState, split_nodeid
 
-STATUS_STYLE = {
-    "passed": "green",
-    "failed": "bold red",
-    "error": "bold red",
-    "crashed": "bold red",
-    "timeout": "bold red",
-    "xpassed": "red",
-    "skipped": "yellow",
-    "xfailed": "yellow",
-    "running": "bold cyan",
-    "queued": "cyan",
-    "deselected": "dim green",
-    "unknown": "dim",
+STATUS_STYLE: dict[Status, str] = {
+    Outcome.PASSED: "green",
+    Outcome.FAILED: "bold red",
+    Outcome.ERROR: "bold red",
+    Outcome.CRASHED: "bold red",
+    Outcome.TIMEOUT: "bold red",
+    Outcome.XPASSED: "red",
+    Outcome.SKIPPED: "yellow",
+    Outcome.XFAILED: "yellow",
+    TestPhase.RUNNING: "bold cyan",
+    TestPhase.QUEUED: "cyan",
+    TestPhase.UP_TO_DATE: "dim green",
+    UNKNOWN: "dim",
 }
 
 
@@ -32,7 +34,7 @@ def test_label(test: TestState) -> Text:
     label = Text()
     label.append(MARKS.get(status, "?"), STATUS_STYLE.get(status, ""))
     label.append(" ")
-    label.append(split_nodeid(test.nodeid)[2], "dim" if status == "deselected" else "")
+    label.append(split_nodeid(test.nodeid)[2], "dim" if status is TestPhase.UP_TO_DATE else "")
     if test.flaky:
         label.append(" flaky?", "magenta")
     return label

@@ -5,7 +5,27 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from testmon_watch.ui.state import WatchState
+from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.runs import TestPhase, WorkerState
+from testmon_watch.ui.state import Status, WatchState
+
+WORKER_STYLE = {
+    WorkerState.WARM: "green",
+    WorkerState.RUNNING: "cyan",
+    WorkerState.RECYCLING: "yellow",
+}
+# The header's counts, in this order (a status not listed is not counted there).
+SUMMARY: tuple[tuple[Status, str], ...] = (
+    (Outcome.FAILED, "bold red"),
+    (Outcome.ERROR, "bold red"),
+    (Outcome.CRASHED, "bold red"),
+    (Outcome.TIMEOUT, "bold red"),
+    (Outcome.PASSED, "green"),
+    (Outcome.SKIPPED, "yellow"),
+    (TestPhase.UP_TO_DATE, "dim"),
+    (TestPhase.RUNNING, "cyan"),
+    (TestPhase.QUEUED, "cyan"),
+)
 
 
 def ms(seconds: float | None) -> str:
@@ -32,10 +52,9 @@ def status_text(state: WatchState) -> Text:
         text.append(f" · selected {run.selected}, deselected {run.deselected}")
     text.append(f" · saved {duration(state.time_saved)}")
     text.append(f" · latency {ms(state.last_latency)} (median {ms(state.median_latency)})")
-    worker = state.worker_state + (f": {state.worker_detail}" if state.worker_detail else "")
+    worker = str(state.worker_state) + (f": {state.worker_detail}" if state.worker_detail else "")
     text.append(" · worker ")
-    style = {"warm": "green", "running": "cyan", "recycling": "yellow"}.get(state.worker_state, "")
-    text.append(worker, style)
+    text.append(worker, WORKER_STYLE.get(state.worker_state, ""))
     flaky = len(state.flaky_suspects)
     if flaky:
         text.append(f" · {flaky} flaky?", "magenta")
@@ -45,20 +64,10 @@ def status_text(state: WatchState) -> Text:
 def summary_text(state: WatchState) -> Text:
     counts = state.counts()
     text = Text()
-    for status, style in (
-        ("failed", "bold red"),
-        ("error", "bold red"),
-        ("crashed", "bold red"),
-        ("timeout", "bold red"),
-        ("passed", "green"),
-        ("skipped", "yellow"),
-        ("deselected", "dim"),
-        ("running", "cyan"),
-        ("queued", "cyan"),
-    ):
+    for status, style in SUMMARY:
         if counts.get(status):
-            label = "up to date" if status == "deselected" else status
-            text.append(f"{counts[status]} {label}  ", style)
+            word = "up to date" if status is TestPhase.UP_TO_DATE else str(status)
+            text.append(f"{counts[status]} {word}  ", style)
     return text or Text("no tests yet", "dim")
 
 

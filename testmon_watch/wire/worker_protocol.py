@@ -2,29 +2,34 @@
 
 Every message is one line of JSON with `"v"` (the protocol version) and `"type"`.
 Commands go from the client to the server (`run`, `cancel`, `shutdown`, `status`);
-events go back (`worker_ready`, `run_started`, `test_finished`, ...). This module
-imports neither pytest nor anything of the project: the UI process imports it.
+events go back (`worker_ready`, `run_started`, `test_finished`, ...); a worker
+child sends the run's events to the server the same way. This module imports
+neither pytest nor anything of the project: the UI process imports it.
+
+Fields are typed: outcomes are `Outcome`, a run's mode is `RunMode`, its exit
+status pytest's code or a `WorkerExit`, counts are keyed by `Outcome`.
+`decode` turns the JSON values into these types and refuses a value that is not
+one of them with a one-line `ProtocolError`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
+from testmon_watch.core.outcomes import Outcome, RunMode
 from testmon_watch.core.reasons import ChangedFile, Reason
+from testmon_watch.core.runs import ExitStatus, WorkerExit
 
 # 2: reasons and changed files are typed objects (core.reasons), not English.
-PROTOCOL_VERSION = 2
-
-RUN_MODES = ("affected", "all", "failed", "nodeids")
-OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "crashed", "timeout")
-# run_finished.exitstatus is pytest's exit code (an int) or one of these.
-EXIT_CRASHED = "crashed"
-EXIT_TIMEOUT = "timeout"
-EXIT_CANCELLED = "cancelled"
+# 3: outcomes, modes, exit statuses and counts are checked on decode; the standby
+#    release carries the run command as an object (wire.standby).
+VERSION = 3
+PROTOCOL_VERSION = VERSION
 
 # Captured output and tracebacks are cut to this size so one test cannot flood the
 # pipe or the UI; the cut is said in the text.
@@ -46,7 +51,7 @@ class RunCommand:
     run_id: str = ""
     args: list[str] = field(default_factory=list)  # extra pytest arguments
     trigger: Any = None  # free JSON: which files changed, or "manual"
-    mode: str = "affected"
+    mode: RunMode = RunMode.AFFECTED
     nodeids: list[str] = field(default_factory=list)
     timeout: float | None = None  # seconds per test; None: no limit
 
@@ -162,7 +167,7 @@ class TestFinished:
     TYPE: ClassVar[str] = "test_finished"
     run_id: str = ""
     nodeid: str = ""
-    outcome: str = "passed"
+    outcome: Outcome = Outcome.PASSED
     duration: float = 0.0
     longrepr: str = ""
     sections: list[list[str]] = field(default_factory=list)  # [[title, content], ...]
@@ -171,12 +176,12 @@ class TestFinished:
 
 @dataclass
 class RunFinished:
-    """The run is over: pytest's exit status, or crashed/timeout/cancelled."""
+    """The run is over: pytest's exit status, or how the worker ended it."""
 
     TYPE: ClassVar[str] = "run_finished"
     run_id: str = ""
-    exitstatus: int | str = 0
-    counts: dict[str, int] = field(default_factory=dict)
+    exitstatus: ExitStatus = 0
+    counts: dict[Outcome, int] = field(default_factory=dict)
     timing: dict[str, float | None] = field(default_factory=dict)
     crashed: str | None = None  # the test that crashed or timed out
     # Project files the run opened for writing: the watcher must not rerun for them.
@@ -230,9 +235,14 @@ MESSAGE_TYPES: dict[str, type[Any]] = {
 
 def encode(message: Message) -> bytes:
     """One JSON line (with the trailing newline) for `message`."""
-    body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": message.TYPE}
+    return json.dumps(to_json(message), separators=(",", ":"), default=str).encode("utf-8") + b"\n"
+
+
+def to_json(message: Message) -> dict[str, Any]:
+    """`message` as a JSON object with its version and type (what `encode` writes)."""
+    body: dict[str, Any] = {"v": VERSION, "type": message.TYPE}
     body.update(_jsonable(message))
-    return json.dumps(body, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
+    return body
 
 
 def _jsonable(value: Any) -> Any:
@@ -247,7 +257,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(item) for item in value]
     if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
+        return {_jsonable(key): _jsonable(item) for key, item in value.items()}
     return value
 
 
@@ -259,10 +269,16 @@ def decode(line: bytes | str) -> Message:
         raise ProtocolError(f"not JSON: {exc}: {_preview(line)}") from None
     if not isinstance(body, dict):
         raise ProtocolError(f"not a JSON object: {_preview(line)}")
+    return from_json(body)
+
+
+def from_json(body: dict[str, Any]) -> Message:
+    """The message of a JSON object written by `to_json`; ProtocolError when it is not one."""
+    body = dict(body)
     version = body.pop("v", None)
-    if version != PROTOCOL_VERSION:
+    if version != VERSION:
         raise ProtocolError(
-            f"protocol version {version!r}, expected {PROTOCOL_VERSION} "
+            f"protocol version {version!r}, expected {VERSION} "
             "(client and worker come from different testmon-watch versions)"
         )
     kind = body.pop("type", None)
@@ -270,15 +286,15 @@ def decode(line: bytes | str) -> Message:
     if cls is None:
         raise ProtocolError(f"unknown message type {kind!r}")
     # Fields unknown to this side are dropped: a newer peer may add optional fields.
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = _FIELD_NAMES[cls]
     kwargs = {k: v for k, v in body.items() if k in names}
     try:
-        if cls is RunStarted:
-            kwargs["selected"] = [_selected_test(s) for s in kwargs.get("selected", [])]
-            kwargs["changed"] = [ChangedFile.from_json(c) for c in kwargs.get("changed", [])]
+        for name, convert in _CONVERTERS.get(cls, {}).items():
+            if name in kwargs:
+                kwargs[name] = convert(kwargs[name])
         message: Message = cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ProtocolError(f"bad {kind} message: {exc}") from None
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ProtocolError(f"bad {kind} message: {_one_line(exc)}") from None
     return message
 
 
@@ -291,8 +307,72 @@ def _selected_test(data: Any) -> SelectedTest:
 def _known(cls: type[Any], data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProtocolError(f"expected an object for {cls.__name__}, got {data!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = _FIELD_NAMES.get(cls) or {f.name for f in dataclasses.fields(cls)}
     return {k: v for k, v in data.items() if k in names}
+
+
+def _str_list(data: Any) -> list[str]:
+    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+        raise ValueError(f"expected a list of strings, got {data!r}")
+    return data
+
+
+def _optional_seconds(data: Any) -> float | None:
+    if data is None:
+        return None
+    if isinstance(data, bool) or not isinstance(data, (int, float)):
+        raise ValueError(f"expected seconds or null, got {data!r}")
+    return float(data)
+
+
+def _exitstatus(data: Any) -> ExitStatus:
+    """pytest's exit code (an int) or one of WorkerExit's words."""
+    if isinstance(data, int) and not isinstance(data, bool):
+        return data
+    if isinstance(data, str):
+        return WorkerExit(data)
+    raise ValueError(f"exit status must be an int or a word, got {data!r}")
+
+
+def _counts(data: Any) -> dict[Outcome, int]:
+    if not isinstance(data, dict):
+        raise ValueError(f"counts must be an object, got {data!r}")
+    counts = {}
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"count of {key!r} must be an int, got {value!r}")
+        counts[Outcome(key)] = value
+    return counts
+
+
+# How the typed fields are read back from JSON; fields not named here are taken as they are.
+_CONVERTERS: dict[type[Any], dict[str, Callable[[Any], Any]]] = {
+    RunCommand: {
+        "mode": RunMode,
+        "args": _str_list,
+        "nodeids": _str_list,
+        "timeout": _optional_seconds,
+    },
+    RunStarted: {
+        "selected": lambda items: [_selected_test(s) for s in items],
+        "changed": lambda items: [ChangedFile.from_json(c) for c in items],
+    },
+    TestFinished: {"outcome": Outcome},
+    RunFinished: {"exitstatus": _exitstatus, "counts": _counts},
+}
+_FIELD_NAMES: dict[type[Any], frozenset[str]] = {
+    cls: frozenset(f.name for f in dataclasses.fields(cls))
+    for cls in (*MESSAGE_TYPES.values(), SelectedTest)
+}
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def trigger_text(trigger: Any) -> str:
+    """A run's trigger (free JSON) as text: the string itself, else its `str()`."""
+    return trigger if isinstance(trigger, str) else str(trigger or "")
 
 
 def _preview(line: bytes | str) -> str:

@@ -1,5 +1,9 @@
-"""Read the watch loop's settings from `[tool.testmon-watch]` in the project's pyproject.toml.
+"""The app's configuration: `[tool.testmon-watch]` in the project's pyproject.toml, read, checked.
 
+The watch loop's settings (what to watch, debounce, timeout, what a change
+during a run does) are read here for every front end; the terminal app's own
+keys (`FRONT_END_KEYS`: keys, theme, editor, bell) are read by
+`testmon_watch.ui.config`, which uses `TABLE` and `ConfigError` from here.
 Every key is declared once in `KEYS` (its TOML name, the `WatchConfig` field it
 fills, its kind and default); adding a setting means adding a field and a row.
 Bad configuration raises `ConfigError` with one line that names the key, so the
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +34,16 @@ _KIND_NAMES: dict[Kind, str] = {
     "str": "a string",
     "str-list": "a list of strings",
 }
+
+
+class OnChange(str, Enum):
+    """What a change seen during a run does (`on-change`, `--on-change`)."""
+
+    QUEUE = "queue"  # the run finishes; the change runs right after it
+    RESTART = "restart"  # the run is cancelled and a new one starts
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class ConfigError(ValueError):
@@ -56,7 +71,7 @@ class WatchConfig:
     poll: bool = False
     timeout: float | None = None  # seconds per test
     run_on_start: bool = True
-    on_change: str = "queue"
+    on_change: OnChange = OnChange.QUEUE
 
 
 KEYS: tuple[ConfigKey, ...] = (
@@ -66,7 +81,7 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("poll", "poll", "bool", False),
     ConfigKey("timeout", "timeout", "number", None, minimum=0),
     ConfigKey("run-on-start", "run_on_start", "bool", True),
-    ConfigKey("on-change", "on_change", "str", "queue"),
+    ConfigKey("on-change", "on_change", "str", OnChange.QUEUE),
 )
 
 # Keys the terminal app reads itself (testmon_watch.ui.config validates them).
@@ -92,8 +107,10 @@ def _check(spec: ConfigKey, value: Any) -> Any:
         raise ConfigError(f"{TABLE} {spec.key} must be {_KIND_NAMES[kind]}, got {value!r}")
     if spec.minimum is not None and value < spec.minimum:
         raise ConfigError(f"{TABLE} {spec.key} must be at least {spec.minimum}, got {value!r}")
-    if spec.key == "on-change" and value not in ("queue", "restart"):
-        raise ConfigError(f"{TABLE} on-change must be 'queue' or 'restart', got {value!r}")
+    if spec.key == "on-change":
+        if value not in {mode.value for mode in OnChange}:
+            raise ConfigError(f"{TABLE} on-change must be 'queue' or 'restart', got {value!r}")
+        return OnChange(value)
     return list(value) if kind == "str-list" else value
 
 

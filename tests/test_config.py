@@ -1,4 +1,4 @@
-"""load_watch_config: `[tool.testmon-watch]` in pyproject.toml, defaults, one-line errors."""
+"""testmon_watch.config: `[tool.testmon-watch]` in pyproject.toml, defaults, one-line errors."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from testmon_watch.watch import ConfigError, WatchConfig, load_watch_config
-from testmon_watch.watch.config import KEYS
+from testmon_watch.config import KEYS, ConfigError, OnChange, WatchConfig, load_watch_config
 
 
 def write(root: Path, text: str) -> Path:
@@ -31,14 +30,22 @@ def test_all_keys(tmp_path: Path) -> None:
         'include = ["build/gen/**"]\n'
         'ignore = ["docs/", "*.generated.py"]\n'
         "debounce-ms = 120\n"
-        "poll = true\n",
+        "poll = true\n"
+        "timeout = 2.5\n"
+        "run-on-start = false\n"
+        'on-change = "restart"\n',
     )
-    assert load_watch_config(tmp_path) == WatchConfig(
+    config = load_watch_config(tmp_path)
+    assert config == WatchConfig(
         include=["build/gen/**"],
         ignore=["docs/", "*.generated.py"],
         debounce_ms=120,
         poll=True,
+        timeout=2.5,
+        run_on_start=False,
+        on_change=OnChange.RESTART,
     )
+    assert config.on_change is OnChange.RESTART
 
 
 def test_every_key_has_a_field_and_a_default_of_its_kind() -> None:
@@ -64,6 +71,10 @@ def test_every_key_has_a_field_and_a_default_of_its_kind() -> None:
             "[tool.testmon-watch] include must be a list of strings, got 'src/**'",
         ),
         ("ignore = [1, 2]", "[tool.testmon-watch] ignore must be a list of strings, got [1, 2]"),
+        (
+            'on-change = "later"',
+            "[tool.testmon-watch] on-change must be 'queue' or 'restart', got 'later'",
+        ),
         (
             "debounce = 10",
             "[tool.testmon-watch] unknown key 'debounce' "
