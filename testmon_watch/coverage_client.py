@@ -60,7 +60,7 @@ class CoverageJob:
     def run(self) -> Answer:
         """Start the job, wait for it, and return its answer (blocks: call it from a thread)."""
         with self._lock:
-            if self.cancelled:
+            if self._cancelled.is_set():
                 return Problem(ProblemKind.CRASHED, "cancelled")
             try:
                 # A session of its own: a Ctrl-C in the terminal reaches the front end
@@ -77,7 +77,7 @@ class CoverageJob:
             except OSError as exc:
                 return Problem(ProblemKind.CRASHED, f"cannot start {self.python}: {exc}")
         out, err = proc.communicate()
-        if self.cancelled:
+        if self._cancelled.is_set():
             return Problem(ProblemKind.CRASHED, "cancelled")
         answer_line = out.decode("utf-8", "replace").strip().rpartition("\n")[2]
         if answer_line:
