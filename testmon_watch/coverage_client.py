@@ -45,6 +45,7 @@ class CoverageJob:
         self.request = JobRequest(mode, Path(root), environment)
         self.python = python
         self.env = env  # None: this process's environment ($TESTMON_DATAFILE included)
+        self.started = threading.Event()  # set once the child process exists
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -52,6 +53,11 @@ class CoverageJob:
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit status once it ended (negative: the signal that ended it)."""
+        return self._proc.returncode if self._proc is not None else None
 
     @property
     def argv(self) -> list[str]:
@@ -76,6 +82,7 @@ class CoverageJob:
                 )
             except OSError as exc:
                 return Problem(ProblemKind.CRASHED, f"cannot start {self.python}: {exc}")
+            self.started.set()
         out, err = proc.communicate()
         if self._cancelled.is_set():
             return Problem(ProblemKind.CRASHED, "cancelled")

@@ -42,8 +42,9 @@ def test_filter_active(project: Path, snap_compare: Any) -> None:
 
 
 def test_coverage_view(project: Path, snap_compare: Any) -> None:
-    add, add_zero = ContextKey.test("test_calc.py::test_add"), ContextKey.test(
-        "test_calc.py::TestMore::test_add_zero"
+    add, add_zero = (
+        ContextKey.test("test_calc.py::test_add"),
+        ContextKey.test("test_calc.py::TestMore::test_add_zero"),
     )
     import_calc, import_tests = ContextKey.import_of("calc"), ContextKey.import_of("test_calc")
     report = CoverageReport(
