@@ -20,6 +20,7 @@ from testmon_watch.wire.coverage_report import (
 )
 
 LOADING = "Coverage: reading the recorded lines…"
+UNEXPECTED = "coverage: the job gave another kind of answer"
 
 
 def context_label(key: ContextKey) -> str:

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Static
 from testmon_watch.coverage_client import CoverageJob
 from testmon_watch.ui.coverage_model import (
     LOADING,
+    UNEXPECTED,
     describe_problem,
     executed_by,
     line_style,
@@ -85,12 +86,14 @@ class CoverageScreen(Screen[None]):
             self.app.call_from_thread(self.show_answer, answer)
 
     def show_answer(self, answer: Answer) -> None:
+        if not self.is_mounted:
+            return  # closed while the answer was on its way
         if isinstance(answer, CoverageReport):
             self.show_data(answer)
         elif isinstance(answer, Problem):
             self.show_problem(answer)
         else:  # an export's answer: not what this job was asked for
-            self.query_one("#coverage-title", Static).update("coverage: unexpected answer")
+            self.query_one("#coverage-title", Static).update(UNEXPECTED)
 
     def show_problem(self, problem: Problem) -> None:
         self.problem = problem
