@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,14 +127,15 @@ def test_anything_else_is_refused_in_one_line(text: str, says: str) -> None:
 
 def test_malformed_report_bodies_are_refused() -> None:
     document = json.loads(encode(REPORT))
-    for damage in (
+    damages: list[Callable[[dict[str, Any]], object]] = [
         lambda d: d["files"][0].update(statements=["1"]),
         lambda d: d["files"][0].update(executed_by=[[1, 99]]),
         lambda d: d.update(groups=[[99]]),
         lambda d: d.update(contexts=["not a key"]),
         lambda d: d["totals"].update(missing="1"),
         lambda d: d["files"][0].pop("percent"),
-    ):
+    ]
+    for damage in damages:
         broken = json.loads(json.dumps(document))
         damage(broken)
         with pytest.raises(ReportFormatError, match="malformed"):
