@@ -7,20 +7,24 @@ becomes one context named by its key. The union is what the whole suite
 executes, including tests deselected in this session, whose lines come from the
 runs that last recorded them.
 
-Only the public `coverage.CoverageData` API is used, so `coverage report`,
+Which lines are valid, and whose they are, is `core/line_attribution.py`'s
+answer, the same one the app's coverage view shows. Only the public
+`coverage.CoverageData` API is used, so `coverage report`,
 `coverage html --show-contexts` and `coverage xml` read the result as usual.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from testmon_watch.core.db import Database, FileRow
-from testmon_watch.core.packing import unpack_ints, unpack_lines
-from testmon_watch.paths import ProjectPaths
+import coverage
+
+from testmon_watch.core.db import Database
+from testmon_watch.core.keys import ContextKey, ContextKind
+from testmon_watch.core.line_attribution import ContextLines, attribute_lines
 
 
 @dataclass(frozen=True)
@@ -109,41 +113,6 @@ def _is_dotted(entry: str) -> bool:
     return all(part.isidentifier() for part in entry.split("."))
 
 
-def _selected(path: str, prefixes: Sequence[str]) -> bool:
-    if not prefixes:
-        return True
-    for prefix in prefixes:
-        if prefix == "" or path == prefix or path.startswith(prefix + "/"):
-            return True
-    return False
-
-
-def _valid_fingerprints(
-    db: Database, files: dict[int, FileRow], fingerprint_ids: set[int]
-) -> set[int]:
-    """Fingerprints whose checksums all still exist in their file's current blocks."""
-    by_file = (
-        db.fingerprints_of_files(
-            {file_id for file_id in db.fingerprint_files(fingerprint_ids).values()}
-        )
-        if fingerprint_ids
-        else {}
-    )
-    current: dict[int, set[int]] = {}
-    valid = set()
-    for fp_id, (file_id, checksums) in by_file.items():
-        if fp_id not in fingerprint_ids:
-            continue
-        row = files.get(file_id)
-        if row is None or row.missing:
-            continue
-        if file_id not in current:
-            current[file_id] = {b[3] for b in row.blocks}
-        if row.kind != "python" or checksums <= current[file_id]:
-            valid.add(fp_id)
-    return valid
-
-
 def export_coverage(
     db: Database,
     env_id: int,
@@ -161,73 +130,64 @@ def export_coverage(
     recorded. So are shared units whose recorded code no longer exists, and
     files that are gone or no longer parse.
     """
-    import coverage  # a dependency, but only needed here
-
     root = Path(os.path.realpath(root))
     out_path = Path(out_path)
     if not out_path.is_absolute():
         out_path = Path.cwd() / out_path
-    prefixes = resolve_source(root, source)
-
-    rows = db.files()
-    files_by_id = {row.id: row for row in rows.values()}
-    # file id -> absolute filename, for the files we may write
-    filenames: dict[int, str] = {}
-    for row in rows.values():
-        if row.kind != "python" or row.missing or row.error is not None:
-            continue
-        if not _selected(row.path, prefixes):
-            continue
-        absolute = os.path.realpath(root / row.path)
-        if not os.path.isfile(absolute):
-            continue
-        filenames[row.id] = absolute
-
-    pending = {t.nodeid for t in db.tests(env_id) if t.pending}
+    attribution = attribute_lines(db, env_id, root, resolve_source(root, source))
     ran_set = set(ran) if ran is not None else None
+    merged = sum(
+        1 for test in attribution.tests if ran_set is not None and test.key.target not in ran_set
+    )
+    contexts = list(attribution.contexts())
+    write_data_file(out_path, contexts, attribution.files)
+    return ExportSummary(
+        path=out_path,
+        files=len({path for c in contexts for path, lines in c.lines.items() if any(lines)}),
+        contexts=len(contexts),
+        merged_deselected=merged,
+        tests=sum(1 for context in contexts if context.key.kind is ContextKind.TEST),
+        skipped_pending=len(attribution.pending),
+    )
 
-    contexts: list[tuple[str, dict[str, list[int]]]] = []
-    valid_unit_users: set[int] = set()
-    test_count = merged = skipped = 0
-    for nodeid, lines_blob, units_blob in db.test_lines(env_id):
-        if nodeid in pending:
-            skipped += 1
-            continue
-        valid_unit_users.update(unpack_ints(units_blob))
-        if ran_set is not None and nodeid not in ran_set:
-            merged += 1
-        lines = _lines_for(unpack_lines(lines_blob), filenames)
-        if lines:
-            contexts.append((nodeid, lines))
-            test_count += 1
 
-    units = db.units(env_id, with_lines=True)
-    unit_fps = {uid: set(unpack_ints(u.fingerprints)) for uid, u in units.items()}
-    valid_fps = _valid_fingerprints(db, files_by_id, set().union(*unit_fps.values()))
-    for unit_id, unit in sorted(units.items(), key=lambda item: item[1].key):
-        if not unit_fps[unit_id] <= valid_fps:
-            continue  # its code changed: the lines are out of date
-        if not unit.key.startswith("import:") and unit_id not in valid_unit_users:
-            continue  # only pending (or no) tests use it
-        lines = _lines_for(unpack_lines(unit.lines), filenames)
-        if lines:
-            contexts.append((unit.key, lines))
+def context_name(key: ContextKey) -> str:
+    """The coverage context of a recorded context: a test's node id, else the unit's key."""
+    return key.target if key.kind is ContextKind.TEST else str(key)
 
+
+def add_contexts(
+    data: coverage.CoverageData, contexts: Iterable[ContextLines], files: Mapping[str, str]
+) -> None:
+    """Add each context's lines to `data` under its own name (`files`: path -> filename).
+
+    Line 0 marks a module that ran without a line of its own (an empty
+    `__init__.py`); coverage.py records it the same way and reports no line for it.
+    """
+    added = False
+    for context in contexts:
+        data.set_context(context_name(context.key))
+        data.add_lines({files[path]: sorted(lines) for path, lines in context.lines.items()})
+        added = True
+    if not added:
+        data.add_lines({})  # an empty data file, but one of lines
+
+
+def write_data_file(
+    out_path: Path, contexts: Iterable[ContextLines], files: Mapping[str, str]
+) -> None:
+    """Write `out_path` as a coverage.py data file holding `contexts`, in one step.
+
+    Written aside, then renamed over: never a half-written `.coverage`. The
+    temporary name must not match `.coverage.*`, which `coverage combine` takes.
+    """
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    # Written aside, then renamed over: never a half-written .coverage. The
-    # temporary name must not match `.coverage.*`, which `coverage combine` takes.
     tmp = out_path.with_name(f".{out_path.name}-testmon-{os.getpid()}.tmp")
     if tmp.exists():
         tmp.unlink()
-    measured: set[str] = set()
     try:
         data = coverage.CoverageData(basename=str(tmp))
-        for context, lines in contexts:
-            data.set_context(context)
-            data.add_lines(lines)
-            measured.update(f for f, ls in lines.items() if any(ls))
-        if not contexts:
-            data.add_lines({})  # an empty data file, but one of lines
+        add_contexts(data, contexts, files)
         data.write()
         if out_path.exists() or out_path.is_symlink():
             out_path.unlink()
@@ -235,41 +195,3 @@ def export_coverage(
     finally:
         if tmp.exists():
             tmp.unlink()
-    return ExportSummary(
-        path=out_path,
-        files=len(measured),
-        contexts=len(contexts),
-        merged_deselected=merged,
-        tests=test_count,
-        skipped_pending=skipped,
-    )
-
-
-def _lines_for(lines: dict[int, set[int]], filenames: dict[int, str]) -> dict[str, list[int]]:
-    """{file id: lines} -> {absolute filename: sorted lines} for the selected files.
-
-    Line 0 marks a module that ran without a line of its own (an empty
-    `__init__.py`); coverage.py records it the same way and reports no line for it.
-    """
-    result: dict[str, list[int]] = {}
-    for file_id, file_lines in lines.items():
-        filename = filenames.get(file_id)
-        if filename is not None and file_lines:
-            result[filename] = sorted(line for line in file_lines if line >= 0)
-    return result
-
-
-def export_coverage_file(root: Path, environment: str = "default") -> Path:
-    """What the app's export key does: `.coverage` at the root from `.testmondata`, as now."""
-    from testmon_watch.core.db import DatabaseError
-
-    paths = ProjectPaths.of(Path(root))
-    datafile = paths.datafile
-    db, _ = Database.open(datafile, readonly=True)
-    try:
-        env = db.environment(environment)
-        if env is None:
-            raise DatabaseError(f"{datafile.name} has no data for environment {environment!r} yet")
-        return export_coverage(db, env.id, paths.root, paths.coverage_file).path
-    finally:
-        db.close()

@@ -29,8 +29,10 @@ from textual.widgets import Footer, Input, ProgressBar, Static, Tree
 
 from testmon_watch.config import ConfigError, WatchConfig
 from testmon_watch.core.outcomes import RunMode
+from testmon_watch.coverage_client import CoverageJob
 from testmon_watch.session import KnownTest, Listener, SessionNotice, WatchSession
 from testmon_watch.ui.config import ACTIONS, UiConfig, load_ui_config
+from testmon_watch.ui.coverage_model import describe_export, describe_problem
 from testmon_watch.ui.messages import INTERVAL, EventPump, EventsPending, SessionEvents
 from testmon_watch.ui.screens.coverage import CoverageScreen
 from testmon_watch.ui.screens.help import HelpScreen
@@ -38,6 +40,7 @@ from testmon_watch.ui.state import Flip, WatchState
 from testmon_watch.ui.widgets.detail import DetailPane, run_renderable, test_renderable
 from testmon_watch.ui.widgets.results import ResultsTree
 from testmon_watch.ui.widgets.status import StatusBar, summary_text
+from testmon_watch.wire.coverage_report import Exported, JobMode, Problem
 from testmon_watch.wire.worker_protocol import Notice
 
 EXIT_USAGE = 4
@@ -405,21 +408,17 @@ class TestmonWatchApp(App[int]):
             self.push_screen(CoverageScreen(self.root))
 
     def action_export_coverage(self) -> None:
-        try:
-            from testmon_watch.measure.coverage_export import export_coverage_file
-        except ImportError:
-            self.notify("coverage export not available", severity="warning")
-            return
-        self.export_coverage(export_coverage_file)
+        self.export_coverage(CoverageJob(self.root, JobMode.EXPORT))
 
     @work(thread=True, exclusive=True, group="export")
-    def export_coverage(self, export: Callable[[Path], Path]) -> None:
-        try:
-            path = export(self.root)
-        except Exception as exc:  # noqa: BLE001 - say it, do not crash the app
-            self.call_from_thread(self.notify, f"coverage export failed: {exc}", severity="error")
-        else:
-            self.call_from_thread(self.notify, f"wrote {path}", title="coverage")
+    def export_coverage(self, job: CoverageJob) -> None:
+        """Write `.coverage` in the coverage job (a child process) and say how it went."""
+        answer = job.run()
+        if isinstance(answer, Exported):
+            self.call_from_thread(self.notify, describe_export(answer, self.root), title="coverage")
+        elif isinstance(answer, Problem):
+            text = f"coverage export: {describe_problem(answer)}"
+            self.call_from_thread(self.notify, text, title="coverage", severity="error")
 
     def failure_location(self, nodeid: str) -> tuple[Path, int] | None:
         test = self.state.tests.get(nodeid)

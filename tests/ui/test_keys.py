@@ -235,10 +235,9 @@ async def test_coverage_view_and_export(project: Path) -> None:
         await pilot.press("v")
         assert isinstance(app.screen, CoverageScreen)
         screen = app.screen
-        for _ in range(100):
-            await pilot.pause(0.02)
-            if screen.data is not None:
-                break
+        await app.workers.wait_for_complete()  # the coverage job, a child process
+        await pilot.pause()
+        assert screen.data is not None
         files = screen.query_one("#coverage-files", DataTable)
         assert files.row_count == 2
         assert screen.file is not None and screen.file.path == "calc.py"
@@ -250,7 +249,8 @@ async def test_coverage_view_and_export(project: Path) -> None:
         await pilot.press("escape")
         assert not isinstance(app.screen, CoverageScreen)
         await pilot.press("c")
-        await pilot.pause(0.2)
+        await app.workers.wait_for_complete()  # the export job, a child process
+        await pilot.pause()
         messages = [n.message for n in app._notifications]
         assert any("coverage export not available" in m or m.startswith("wrote ") for m in messages)
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from testmon_watch.ui.coverage_model import build_coverage
+from testmon_watch.core.keys import ContextKey
 from testmon_watch.ui.screens.coverage import CoverageScreen
+from testmon_watch.wire.coverage_report import CoverageReport, FileCoverage, Totals
 
 from .conftest import SIZE, feed, first_run, make_app
 
@@ -41,21 +42,33 @@ def test_filter_active(project: Path, snap_compare: Any) -> None:
 
 
 def test_coverage_view(project: Path, snap_compare: Any) -> None:
-    executed = {
-        "calc.py": {
-            1: {"(import:calc)"},
-            2: {"test_calc.py::test_add", "test_calc.py::TestMore::test_add_zero"},
-            5: {"(import:calc)"},
-        },
-        "test_calc.py": {
-            1: {"(import:test_calc)"},
-            4: {"(import:test_calc)"},
-            5: {"test_calc.py::test_add"},
-        },
-    }
+    add, add_zero = (
+        ContextKey.test("test_calc.py::test_add"),
+        ContextKey.test("test_calc.py::TestMore::test_add_zero"),
+    )
+    import_calc, import_tests = ContextKey.import_of("calc"), ContextKey.import_of("test_calc")
+    report = CoverageReport(
+        files=(
+            FileCoverage(
+                "calc.py",
+                statements=frozenset({1, 2, 5, 6}),
+                missing=frozenset({6}),
+                percent="75",
+                executed_by={1: (import_calc,), 2: (add, add_zero), 5: (import_calc,)},
+            ),
+            FileCoverage(
+                "test_calc.py",
+                statements=frozenset({1, 4, 5, 8, 9, 12, 13, 14}),
+                missing=frozenset({8, 9, 12, 13, 14}),
+                percent="38",
+                executed_by={1: (import_tests,), 4: (import_tests,), 5: (add,)},
+            ),
+        ),
+        totals=Totals(statements=12, missing=6, percent="50"),
+    )
 
     async def before(pilot: Pilot[int]) -> None:
-        await pilot.app.push_screen(CoverageScreen(project, build_coverage(project, executed)))
+        await pilot.app.push_screen(CoverageScreen(project, report))
         await pilot.pause()
         pilot.app.screen.query_one("#coverage-source").focus()
         await pilot.press("j")

@@ -1,4 +1,9 @@
-"""The coverage view: a per-file table, and the source of a file with executed and missed lines."""
+"""The coverage view: a per-file table, and the source of a file with executed and missed lines.
+
+Its numbers come from the coverage job, a child process (`coverage_client.py`)
+started from a thread worker when the screen opens and stopped if it closes
+first; a problem is shown as the one-line title.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,23 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from testmon_watch.ui.coverage_model import CoverageData, FileCoverage, load_coverage
+from testmon_watch.coverage_client import CoverageJob
+from testmon_watch.ui.coverage_model import (
+    LOADING,
+    UNEXPECTED,
+    describe_problem,
+    executed_by,
+    line_style,
+    percent_style,
+    title,
+)
+from testmon_watch.wire.coverage_report import (
+    Answer,
+    CoverageReport,
+    FileCoverage,
+    JobMode,
+    Problem,
+)
 
 
 class CoverageScreen(Screen[None]):
@@ -24,11 +45,17 @@ class CoverageScreen(Screen[None]):
         Binding("k", "up", show=False),
     ]
 
-    def __init__(self, root: Path, data: CoverageData | None = None) -> None:
+    def __init__(
+        self, root: Path, data: CoverageReport | None = None, job: CoverageJob | None = None
+    ) -> None:
+        """`data` given: show it; else run `job` (default: the project's report job)."""
         super().__init__()
         self.root = root
         self.data = data
+        self.problem: Problem | None = None
+        self.job = job if job is not None else CoverageJob(root, JobMode.REPORT)
         self.file: FileCoverage | None = None
+        self.by_path: dict[str, FileCoverage] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -44,35 +71,50 @@ class CoverageScreen(Screen[None]):
         files = self.query_one("#coverage-files", DataTable)
         files.add_columns("file", "stmts", "miss", "cover")
         if self.data is None:
-            self.query_one("#coverage-title", Static).update("Coverage: reading .testmondata…")
+            self.query_one("#coverage-title", Static).update(LOADING)
             self.load()
         else:
             self.show_data(self.data)
 
+    def on_unmount(self) -> None:
+        self.job.cancel()  # closed before the answer came: nobody needs it
+
     @work(thread=True, exclusive=True)
     def load(self) -> None:
-        data = load_coverage(self.root)
-        self.app.call_from_thread(self.show_data, data)
+        answer = self.job.run()
+        if not self.job.cancelled:
+            self.app.call_from_thread(self.show_answer, answer)
 
-    def show_data(self, data: CoverageData) -> None:
+    def show_answer(self, answer: Answer) -> None:
+        if not self.is_mounted:
+            return  # closed while the answer was on its way
+        if isinstance(answer, CoverageReport):
+            self.show_data(answer)
+        elif isinstance(answer, Problem):
+            self.show_problem(answer)
+        else:  # an export's answer: not what this job was asked for
+            self.query_one("#coverage-title", Static).update(UNEXPECTED)
+
+    def show_problem(self, problem: Problem) -> None:
+        self.problem = problem
+        self.query_one("#coverage-title", Static).update(Text(describe_problem(problem), "red"))
+
+    def show_data(self, data: CoverageReport) -> None:
         self.data = data
+        self.by_path = {file.path: file for file in data.files}
         files = self.query_one("#coverage-files", DataTable)
         files.clear()
-        for path, cov in data.files.items():
-            pct = cov.percent
-            style = "green" if pct >= 90 else "yellow" if pct >= 60 else "red"
+        for cov in data.files:
             files.add_row(
-                path,
+                cov.path,
                 str(len(cov.statements)),
-                str(len(cov.missed)),
-                Text(f"{pct:.0f}%", style),
-                key=path,
+                str(len(cov.missing)),
+                Text(f"{cov.percent}%", percent_style(cov)),
+                key=cov.path,
             )
-        statements, missed, percent = data.totals()
-        title = f"Coverage: {percent:.0f}% of {statements} statements, {missed} missed"
-        self.query_one("#coverage-title", Static).update(data.message or title)
+        self.query_one("#coverage-title", Static).update(title(data))
         if data.files:
-            self.show_file(next(iter(data.files)))
+            self.show_file(data.files[0].path)
         files.focus()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -84,11 +126,11 @@ class CoverageScreen(Screen[None]):
     def show_file(self, path: str) -> None:
         if (
             self.data is None
-            or path not in self.data.files
+            or path not in self.by_path
             or (self.file is not None and self.file.path == path)
         ):
             return
-        self.file = cov = self.data.files[path]
+        self.file = cov = self.by_path[path]
         source = self.query_one("#coverage-source", DataTable)
         source.clear(columns=True)
         source.add_columns("line", "", "source")
@@ -97,12 +139,8 @@ class CoverageScreen(Screen[None]):
         except (OSError, UnicodeDecodeError):
             lines = []
         for number, line in enumerate(lines, 1):
-            if number in cov.tests_by_line:
-                mark, style = "▌", "green"
-            elif number in cov.statements:
-                mark, style = "▌", "red"
-            else:
-                mark, style = " ", "dim"
+            style = line_style(cov, number)
+            mark = " " if style == "dim" else "▌"
             source.add_row(
                 Text(str(number), "dim"), Text(mark, style), Text(line, style), key=str(number)
             )
@@ -113,7 +151,7 @@ class CoverageScreen(Screen[None]):
         if self.file is None:
             who.update("")
             return
-        tests = sorted(self.file.tests_by_line.get(line, ()))
+        tests = executed_by(self.file, line)
         if tests:
             shown = "\n".join(f"  {t}" for t in tests[:8])
             more = f"\n  … and {len(tests) - 8} more" if len(tests) > 8 else ""
