@@ -298,8 +298,10 @@ class ChildRecorder:
         tracer: Any = None,
         multiprocessing_child: bool = False,
     ) -> None:
+        # Imported here: every Python started while a test runs imports this module
+        # (our sitecustomize), and most of them record nothing.
         from testmon_watch.measure.file_reads import FileReadWatcher
-        from testmon_watch.measure.recorder import ProjectFiles
+        from testmon_watch.measure.project_files import ProjectFiles
         from testmon_watch.measure.tracer import make_tracer
 
         self.files = ProjectFiles(root)
@@ -342,8 +344,13 @@ class ChildRecorder:
         self.reads_watcher.enable()
         if not tracer_running:
             self.tracer.start()
-        if hasattr(os, "register_at_fork") and not _fork_hook_installed:
-            _install_fork_hook()
+        record_forks(self._become_forked_child)
+
+    def _become_forked_child(self) -> None:
+        """A child of a child (e.g. forkserver's workers): same context, its own report."""
+        if _current and _current[0] is self:
+            _current.clear()
+            become_forked_child(self.tracer, self.key, self.files_root, self.out_dir)
 
     def mark_running(self) -> None:
         try:
@@ -397,7 +404,6 @@ class ChildRecorder:
 
 _original_exit: Callable[[int], Any] | None = None
 _current: list[ChildRecorder] = []  # the recorder of this process (a fork gets its own)
-_fork_hook_installed = False
 
 
 def _write_current(snapshot: bool = False) -> None:
@@ -521,20 +527,30 @@ class _PatchOnImport:
         return spec
 
 
-def _install_fork_hook() -> None:
+# -- forks ------------------------------------------------------------------------
+
+# What a process forked from this one becomes: a child recorder of the context
+# current at the fork. Set by whoever records in this process (the session's
+# Recorder, or a ChildRecorder in a child); one fork hook serves both.
+_on_fork: list[Callable[[], object]] = []
+_fork_hook_installed = False
+
+
+def record_forks(become_child: Callable[[], object]) -> None:
+    """From now on, a process forked from this one calls `become_child` first thing."""
     global _fork_hook_installed
-    _fork_hook_installed = True
-    os.register_at_fork(after_in_child=_after_fork_in_recorded_child)
+    _on_fork[:] = [become_child]
+    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+        _fork_hook_installed = True
+        os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _after_fork_in_recorded_child() -> None:
-    """A child of a child (e.g. forkserver's workers): same context, its own report."""
-    if not _current:
+def _after_fork_in_child() -> None:
+    if not _on_fork:
         return
-    parent = _current[0]
-    _current.clear()
+    become_child = _on_fork.pop()
     try:
-        become_forked_child(parent.tracer, parent.key, parent.files_root, parent.out_dir)
+        become_child()
     except Exception:  # noqa: BLE001 - never break the child
         pass
 

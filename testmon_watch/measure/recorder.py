@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import sysconfig
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,38 +14,15 @@ from testmon_watch.measure.children import (
     ChildRecording,
     become_forked_child,
     install_pool_hook,
+    record_forks,
 )
 from testmon_watch.measure.file_reads import FileReadWatcher
 from testmon_watch.measure.imports import ImportWatcher
 from testmon_watch.measure.patches import ModulePatches
+from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.measure.tracer import LineTracer, make_tracer
 
 SESSION_KEY = "session"
-
-# Directory names that never hold project code even when they sit inside the root.
-EXCLUDED_DIR_NAMES = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        ".tox",
-        ".nox",
-        ".venv",
-        "venv",
-        "env",
-        ".env",
-        "__pycache__",
-        "site-packages",
-        "dist-packages",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        "node_modules",
-        "build",
-        "dist",
-        ".eggs",
-    }
-)
 
 
 @dataclass
@@ -91,58 +66,6 @@ class Execution:
         )
 
 
-class ProjectFiles:
-    """Decides which absolute paths belong to the project (traced and recorded)."""
-
-    def __init__(self, root: Path, extra_excluded: Sequence[str] = ()) -> None:
-        self.root = str(root.resolve())
-        self.prefix = self.root + os.sep
-        excluded = {os.path.realpath(p) + os.sep for p in extra_excluded}
-        for name in ("stdlib", "platstdlib", "purelib", "platlib"):
-            path = sysconfig.get_paths().get(name)
-            if path:
-                excluded.add(os.path.realpath(path) + os.sep)
-        for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
-            excluded.add(os.path.realpath(prefix) + os.sep)
-        # Our own code never counts as the project's, even in an editable checkout.
-        excluded.add(str(Path(__file__).resolve().parent.parent) + os.sep)
-        self.excluded = tuple(p for p in excluded if p != self.prefix)
-        self._cache: dict[str, str | None] = {}
-
-    def relative(self, path: str) -> str | None:
-        """Project-relative '/'-path of an existing project file, else None."""
-        cached = self._cache.get(path, "")
-        if cached != "":
-            return cached
-        result = self._classify(path, must_exist=True)
-        self._cache[path] = result
-        return result
-
-    def relative_path(self, path: str) -> str | None:
-        """Like `relative`, for a path that may not exist (yet): a missing data file."""
-        return self._classify(path, must_exist=False)
-
-    def _classify(self, path: str, must_exist: bool) -> str | None:
-        if not path or path.startswith("<"):
-            return None  # <frozen os>, <string>, <doctest ...>: no file behind it
-        absolute = path if os.path.isabs(path) else os.path.abspath(path)
-        if not absolute.startswith(self.prefix):
-            if absolute.startswith(self.excluded):
-                return None  # site-packages, the stdlib: no realpath needed to say no
-            absolute = os.path.realpath(absolute)
-            if not absolute.startswith(self.prefix):
-                return None
-        if absolute.startswith(self.excluded) or (must_exist and not os.path.exists(absolute)):
-            return None  # also pseudo file names such as editable-install path hooks
-        parts = absolute[len(self.prefix) :].split(os.sep)
-        if EXCLUDED_DIR_NAMES.intersection(parts[:-1]) or parts[0].startswith(".testmondata"):
-            return None  # our own data (database, child-process reports) is no dependency
-        return "/".join(parts)
-
-    def is_project(self, path: str) -> bool:
-        return self.relative(path) is not None
-
-
 class Recorder:
     """A stack of contexts fed by the line tracer, the import watcher and the file-read hook."""
 
@@ -183,7 +106,7 @@ class Recorder:
         if self.children is not None:
             self.children.install()
             self.children.set_context(self.current.key)
-            _register_fork_handler(self)
+            record_forks(self._become_forked_child)
             install_pool_hook()
 
     def stop(self) -> None:
@@ -365,6 +288,15 @@ class Recorder:
         done, self.finished_imports = self.finished_imports, []
         return done
 
+    def _become_forked_child(self) -> None:
+        """In a process forked from this one: record for the context current at the fork."""
+        if not self.running or self.children is None:
+            return
+        self.running = False  # this copy of the pytest process records nothing else
+        become_forked_child(
+            self._tracer, self.current.key, Path(self.files.root), self.children.dir
+        )
+
 
 def _called_by_importlib() -> bool:
     """True when the import system is listing a directory (its finder cache), not a test."""
@@ -376,30 +308,3 @@ def _called_by_importlib() -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-_fork_handler_target: list[Recorder] = []
-
-
-def _register_fork_handler(recorder: Recorder) -> None:
-    """A forked child continues our tracer: make it record for the current context."""
-    first = not _fork_handler_target
-    _fork_handler_target[:] = [recorder]
-    if first and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _after_fork_in_child() -> None:
-    if not _fork_handler_target:
-        return
-    recorder = _fork_handler_target[0]
-    _fork_handler_target.clear()
-    if not recorder.running or recorder.children is None:
-        return
-    recorder.running = False  # this copy of the pytest process records nothing else
-    try:
-        become_forked_child(
-            recorder._tracer, recorder.current.key, Path(recorder.files.root), recorder.children.dir
-        )
-    except Exception:  # noqa: BLE001 - never break the child
-        pass

@@ -20,7 +20,8 @@ from testmon_watch.core.parse_helper import ParseHelper
 from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.core.selection import run_order
 from testmon_watch.core.store import RunStore
-from testmon_watch.measure.recorder import ProjectFiles, Recorder
+from testmon_watch.measure.project_files import ProjectFiles
+from testmon_watch.measure.recorder import Recorder
 from testmon_watch.measure.tracer import HAS_MONITORING
 from testmon_watch.pytest_plugin import fast_path
 from testmon_watch.pytest_plugin.names import (

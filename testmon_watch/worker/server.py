@@ -30,7 +30,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from testmon_watch.measure.recorder import ProjectFiles
+from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.paths import ProjectPaths
 from testmon_watch.worker.child import register_stack_dump, run_child, run_standby
 from testmon_watch.worker.fingerprint import Fingerprint, cache_installed_packages

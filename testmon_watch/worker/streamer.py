@@ -20,7 +20,7 @@ import pytest
 
 from testmon_watch.core.outcomes import outcome_of
 from testmon_watch.core.reasons import Reason, ReasonKind
-from testmon_watch.measure.recorder import ProjectFiles
+from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.pytest_plugin.names import SESSION_PLUGIN
 from testmon_watch.worker.protocol import (
     Message,
