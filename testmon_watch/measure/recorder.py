@@ -5,11 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from testmon_watch.core.keys import SESSION, ContextKey, ContextKind
+from testmon_watch.core.records import Execution
 from testmon_watch.measure.children import (
     ChildRecording,
     become_forked_child,
@@ -21,49 +22,6 @@ from testmon_watch.measure.imports import ImportWatcher
 from testmon_watch.measure.patches import ModulePatches
 from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.measure.tracer import LineTracer, make_tracer
-
-SESSION_KEY = "session"
-
-
-@dataclass
-class Execution:
-    """What ran while one context was current. Paths are relative to the project root."""
-
-    key: str
-    lines: dict[str, set[int]] = field(default_factory=dict)
-    reads: set[str] = field(default_factory=set)
-    listings: set[str] = field(default_factory=set)
-    imported: set[str] = field(default_factory=set)  # modules whose import started here
-    incomplete_children: int = 0  # child processes that did not report (killed, still running)
-
-    def merge(self, other: Execution) -> None:
-        for path, lines in other.lines.items():
-            self.lines.setdefault(path, set()).update(lines)
-        self.reads |= other.reads
-        self.listings |= other.listings
-        self.imported |= other.imported
-
-    def to_payload(self) -> dict[str, Any]:
-        """JSON-able form, sent from xdist workers to the controller."""
-        return {
-            "key": self.key,
-            "lines": {path: sorted(lines) for path, lines in self.lines.items()},
-            "reads": sorted(self.reads),
-            "listings": sorted(self.listings),
-            "imported": sorted(self.imported),
-            "incomplete_children": self.incomplete_children,
-        }
-
-    @classmethod
-    def from_payload(cls, data: dict[str, Any]) -> Execution:
-        return cls(
-            data["key"],
-            {path: set(lines) for path, lines in data["lines"].items()},
-            set(data["reads"]),
-            set(data["listings"]),
-            set(data["imported"]),
-            data.get("incomplete_children", 0),
-        )
 
 
 class Recorder:
@@ -78,7 +36,7 @@ class Recorder:
     ) -> None:
         self.files = files
         self.ignored_reads = {files.relative(p) for p in ignored_reads}
-        self.stack: list[Execution] = [Execution(SESSION_KEY)]
+        self.stack: list[Execution] = [Execution(SESSION)]
         self.on_import_done = on_import_done
         # Told the relative path of every project module about to run its body
         # (the plugin has the parse helper start on it); must not raise.
@@ -127,7 +85,7 @@ class Recorder:
     def current(self) -> Execution:
         return self.stack[-1]
 
-    def push(self, key: str) -> None:
+    def push(self, key: ContextKey) -> None:
         self._flush()
         self.stack.append(Execution(key))
         if self.children is not None:
@@ -197,7 +155,7 @@ class Recorder:
                 pass
         if len(self.stack) > 1:  # in the session context, pytest is loading conftest.py files
             self.current.imported.add(rel)
-        self.push(f"import:{rel}")
+        self.push(ContextKey.import_of(rel))
         # A module body is project code: traced even when pytest imports it in
         # a quiet stretch. (Opened here and closed in _exit_import: a window
         # may end in another frame than it began; see CoverageCTracer._start_window.)
@@ -209,7 +167,8 @@ class Recorder:
             return
         if self._import_windows:
             self.close_window(self._import_windows.pop())
-        if self.current.key != f"import:{rel}":
+        key = self.current.key
+        if key.kind is not ContextKind.IMPORT or key.target != rel:
             return
         done = self.pop()
         self.finished_imports.append(done)

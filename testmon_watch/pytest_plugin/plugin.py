@@ -18,6 +18,7 @@ from testmon_watch.core.environment import current_environment
 from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.parse_helper import ParseHelper
 from testmon_watch.core.reasons import Reason, ReasonKind
+from testmon_watch.core.records import Execution, SessionRecording, TestRecord, TestRecording
 from testmon_watch.core.selection import run_order
 from testmon_watch.core.store import RunStore
 from testmon_watch.measure.project_files import ProjectFiles
@@ -36,6 +37,7 @@ from testmon_watch.pytest_plugin.options import RunMode, add_options, project_pa
 from testmon_watch.pytest_plugin.recording import RecordingHooks
 from testmon_watch.pytest_plugin.selecting import SelectionPlan, format_counts, plan_selection
 from testmon_watch.pytest_plugin.windows import TracingWindows
+from testmon_watch.wire import xdist
 from testmon_watch.wording import describe_changes, describe_environment, describe_reasons
 
 RECORDER_KEY = pytest.StashKey[Recorder]()
@@ -168,9 +170,9 @@ class TestmonSession:
         self.store: RunStore | None = None
         self.hooks: RecordingHooks | None = None
         self.recorder = recorder
-        self.pending_tests: list[dict[str, Any]] = []
-        self.pending_units: list[dict[str, Any]] = []
-        self.late_children: list[dict[str, Any]] = []
+        self.pending_tests: list[TestRecord] = []
+        self.pending_units: list[Execution] = []
+        self.late_children: list[Execution] = []
         self.pending_written = 0
         self.coverage_message: str | None = None
         self.session: pytest.Session | None = None
@@ -207,7 +209,8 @@ class TestmonSession:
                         "allows one: selecting, but not recording this run"
                     )
             else:
-                self.hooks = RecordingHooks(config, self.recorder)
+                deliver = None if self.worker else self.receive_test
+                self.hooks = RecordingHooks(config, self.recorder, deliver)
                 config.pluginmanager.register(self.hooks, RECORDING_PLUGIN)
                 if not HAS_MONITORING:
                     # Only settrace tracers pay for untraced code (see windows.py).
@@ -439,29 +442,40 @@ class TestmonSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.outcomes[report.nodeid] = report.outcome
-        payload = getattr(report, PAYLOAD_KEY, None)
-        if payload is None or self.store is None:
+        # Under xdist the controller gets a worker's recording with the report.
+        carried = getattr(report, PAYLOAD_KEY, None)
+        if carried is not None and self.store is not None:
+            try:
+                recording = xdist.decode_test(carried)
+            except ValueError as exc:
+                self.messages.append(f"could not read an xdist worker's recording ({exc})")
+                return
+            self.receive_test(recording)
+
+    def receive_test(self, recording: TestRecording) -> None:
+        """A test finished recording (in this process or, under xdist, in a worker)."""
+        if self.store is None:
             return
-        self.pending_units.extend(payload["units"])
-        self.store.modules.update(payload["modules"])
-        self.pending_tests.append(payload["test"])
+        self.pending_units.extend(recording.units)
+        self.store.modules.update(recording.modules)
+        self.pending_tests.append(recording.test)
         if self.mode.verify:
-            self._check_verify(payload["test"])
+            self._check_verify(recording.test)
         if (
             len(self.pending_tests) >= FLUSH_TESTS
             or time.monotonic() - self.last_flush > FLUSH_SECONDS
         ):
             self._flush()
 
-    def _check_verify(self, test: dict[str, Any]) -> None:
+    def _check_verify(self, test: TestRecord) -> None:
         plan = self.plan
         if plan is None:
             return
-        known = plan.known.get(test["nodeid"])
+        known = plan.known.get(test.nodeid)
         if known is None or known.reasons:
             return
-        if known.outcome != Outcome.parse(test["outcome"]):
-            self.misses.append(f"{test['nodeid']}: {known.outcome} -> {test['outcome']}")
+        if known.outcome != test.outcome:
+            self.misses.append(f"{test.nodeid}: {known.outcome} -> {test.outcome}")
 
     def _flush(self) -> None:
         self.last_flush = time.monotonic()
@@ -481,11 +495,22 @@ class TestmonSession:
 
     def receive_worker_output(self, output: dict[str, Any]) -> None:
         """xdist controller: a worker's session-wide recording arrives with its shutdown."""
-        payload = output.get(PAYLOAD_KEY)
-        if payload and self.store is not None:
-            self.pending_units.extend(payload["units"])
-            self.store.modules.update(payload["modules"])
-            self.late_children.extend(payload.get("late", ()))
+        carried = output.get(PAYLOAD_KEY)
+        if carried is None:
+            return
+        try:
+            recording = xdist.decode_session(carried)
+        except ValueError as exc:
+            self.messages.append(f"could not read an xdist worker's recording ({exc})")
+            return
+        self.receive_session(recording)
+
+    def receive_session(self, recording: SessionRecording) -> None:
+        """The session-wide recording of this process or of an xdist worker."""
+        if self.store is not None:
+            self.pending_units.extend(recording.units)
+            self.store.modules.update(recording.modules)
+            self.late_children.extend(recording.late)
 
     def _merge_late(self) -> None:
         if self.store is None or self.db is None or not self.late_children:
@@ -501,12 +526,12 @@ class TestmonSession:
         self, session: pytest.Session, exitstatus: int
     ) -> Generator[None, Any, None]:
         if self.hooks is not None:
-            payload = self.hooks.session_payload()
-            payload["late"] = [e.to_payload() for e in self.hooks.recorder.late_children()]
+            recording = self.hooks.session_recording()
             if self.worker:
-                self.config.workeroutput[PAYLOAD_KEY] = payload  # type: ignore[attr-defined]
+                output = self.config.workeroutput  # type: ignore[attr-defined]
+                output[PAYLOAD_KEY] = xdist.encode_session(recording)
             else:
-                self.receive_worker_output({PAYLOAD_KEY: payload})
+                self.receive_session(recording)
         if self.recorder is not None:
             self.recorder.stop()
             self.recorder.close_children()
