@@ -8,12 +8,12 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from testmon_watch.core.changes import file_kind, read_state
 from testmon_watch.core.db import Database, FileRow, RecordedTest, RecordedUnit
 from testmon_watch.core.keys import ContextKind
 from testmon_watch.core.packing import unpack_ints, unpack_lines
-from testmon_watch.core.parse_helper import ParseHelper
 from testmon_watch.core.reasons import FileEvent, Interruption, Reason, ReasonKind
 from testmon_watch.core.records import Execution, TestRecord
 
@@ -24,6 +24,16 @@ MTIME_SLACK_NS = 20_000_000
 # Checksum for lines in a file whose blocks are unknown (it did not parse):
 # never equal to a real block's checksum, so any later change selects again.
 UNKNOWN_BLOCK = 0
+
+
+class ParseAhead(Protocol):
+    """Parses project files ahead of need, elsewhere (measure.parse_helper.ParseHelper)."""
+
+    def request(self, relpath: str, kind: str) -> None:
+        """Start on this file; never raises, never blocks."""
+
+    def take(self, relpath: str) -> FileRow | None:
+        """The file's state if an answer has arrived, else None (the caller parses it)."""
 
 
 class BlockIndex:
@@ -67,10 +77,10 @@ class RunStore:
         root: Path,
         files: dict[str, FileRow],
         started_ns: int | None = None,
-        helper: ParseHelper | None = None,
+        helper: ParseAhead | None = None,
     ) -> None:
         self.db = db
-        self.helper = helper  # parses files ahead, on another core (see parse_helper)
+        self.helper = helper  # parses files ahead, on another core (see ParseAhead)
         self.started_ns = time.time_ns() if started_ns is None else started_ns
         self.env_id = env_id
         self.root = root

@@ -16,11 +16,11 @@ import pytest
 from testmon_watch.core.db import Database, DatabaseError
 from testmon_watch.core.environment import current_environment
 from testmon_watch.core.outcomes import Outcome
-from testmon_watch.core.parse_helper import ParseHelper
 from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.core.records import Execution, SessionRecording, TestRecord, TestRecording
 from testmon_watch.core.selection import run_order
 from testmon_watch.core.store import RunStore
+from testmon_watch.measure.parse_helper import ParseHelper
 from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.measure.recorder import Recorder
 from testmon_watch.measure.tracer import HAS_MONITORING
@@ -168,6 +168,7 @@ class TestmonSession:
         self.db: Database | None = None
         self.plan: SelectionPlan | None = None
         self.store: RunStore | None = None
+        self.helper: ParseHelper | None = None
         self.hooks: RecordingHooks | None = None
         self.recorder = recorder
         self.pending_tests: list[TestRecord] = []
@@ -250,15 +251,16 @@ class TestmonSession:
         self.messages.extend(self.plan.messages)
         if not self.worker and self.db is not None and self.plan is not None:
             # Recording here: new and changed files are parsed on another core
-            # as pytest imports them (see core/parse_helper).
+            # as pytest imports them (see measure/parse_helper).
             recording = self.hooks is not None and self.recorder is not None
+            self.helper = ParseHelper(self.root) if recording else None
             self.store = RunStore(
                 self.db,
                 self.plan.env_id,
                 self.root,
                 self.plan.files,
                 started_ns=self.started_ns,
-                helper=ParseHelper(self.root) if recording else None,
+                helper=self.helper,
             )
             if recording:
                 assert self.recorder is not None
@@ -267,8 +269,8 @@ class TestmonSession:
             self.skipped_files = self.plan.test_files_to_skip()
 
     def _end_parse_helper(self) -> None:
-        if self.store is not None and self.store.helper is not None:
-            self.store.helper.close()
+        if self.helper is not None:
+            self.helper.close()
         if self.recorder is not None:
             self.recorder.on_project_import = None
 
