@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from testmon_watch.core.keys import ContextKey, ContextKind
-from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.outcomes import RUNS_AGAIN, Outcome
 from testmon_watch.core.packing import (
     pack_blocks,
     pack_checksums,
@@ -627,7 +627,7 @@ class Database:
                 env_id,
                 test.nodeid,
                 test.file_id,
-                Outcome(test.outcome).value,
+                test.outcome.value,
                 test.duration,
                 pack_ints(test.fingerprint_ids),
                 pack_lines(test.lines),
@@ -677,12 +677,12 @@ class Database:
         ]
 
     def save_outcome_only(
-        self, env_id: int, nodeid: str, outcome: Outcome | str, duration: float
+        self, env_id: int, nodeid: str, outcome: Outcome, duration: float
     ) -> None:
         """--testmon-nocollect: remember the outcome, keep dependencies and pending state."""
         self.conn.execute(
             "UPDATE test SET outcome = ?, duration = ? WHERE env_id = ? AND nodeid = ?",
-            (Outcome.parse(outcome).value, duration, env_id, nodeid),
+            (outcome.value, duration, env_id, nodeid),
         )
 
     def save_run(
@@ -736,13 +736,15 @@ class Database:
 
     def test_file_summary(self, env_id: int) -> dict[int | None, tuple[int, int]]:
         """Test module id -> (tests, tests due to run: pending or failed last time)."""
+        again = sorted(outcome.value for outcome in RUNS_AGAIN)
+        marks = ",".join("?" * len(again))
         return {
             file_id: (int(count), int(due or 0))
             for file_id, count, due in self.conn.execute(
                 "SELECT file_id, count(*), "
-                "sum(pending IS NOT NULL OR outcome IN ('failed', 'error')) "
+                f"sum(pending IS NOT NULL OR outcome IN ({marks})) "
                 "FROM test WHERE env_id = ? GROUP BY file_id",
-                (env_id,),
+                (*again, env_id),
             )
         }
 

@@ -15,7 +15,6 @@ import pytest
 
 from testmon_watch.core.db import Database, DatabaseError
 from testmon_watch.core.environment import current_environment
-from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.core.records import Execution, SessionRecording, TestRecord, TestRecording
 from testmon_watch.core.selection import run_order
@@ -33,7 +32,12 @@ from testmon_watch.pytest_plugin.names import (
     WINDOWS_PLUGIN,
     XDIST_PLUGIN,
 )
-from testmon_watch.pytest_plugin.options import RunMode, add_options, project_paths, run_mode
+from testmon_watch.pytest_plugin.options import (
+    TestmonOptions,
+    add_options,
+    project_paths,
+    testmon_options,
+)
 from testmon_watch.pytest_plugin.recording import RecordingHooks
 from testmon_watch.pytest_plugin.selecting import SelectionPlan, format_counts, plan_selection
 from testmon_watch.pytest_plugin.windows import TracingWindows
@@ -125,7 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 "uninstall one of them (pip uninstall pytest-testmon)"
             )
         return
-    mode = run_mode(config)
+    mode = testmon_options(config)
     if mode.active and mode.coverage_source is not None and config.getoption("cov_source", None):
         raise pytest.UsageError(
             "testmon-watch: --testmon-cov and pytest-cov's --cov both write .coverage; "
@@ -155,7 +159,9 @@ class XdistControllerHooks:
 class TestmonSession:
     """One pytest session's selection and recording."""
 
-    def __init__(self, config: pytest.Config, mode: RunMode, recorder: Recorder | None) -> None:
+    def __init__(
+        self, config: pytest.Config, mode: TestmonOptions, recorder: Recorder | None
+    ) -> None:
         self.config = config
         self.mode = mode
         self.root = config.rootpath
@@ -183,7 +189,7 @@ class TestmonSession:
         self.skipped_files: set[str] = set()
         self.collected_files: set[str] = set()
         self.misses: list[str] = []
-        self.outcomes: dict[str, str] = {}
+        self.ran: set[str] = set()  # node ids of the tests this run ran
         self.gate: Any = config.pluginmanager.get_plugin(GATE_PLUGIN)
         self.planned = False
         self._open(config)
@@ -366,7 +372,7 @@ class TestmonSession:
         self._forget_deleted(items, session)
         self.selected = selected
         durations = {n: t.duration for n, t in plan.known.items()}
-        failed = {n for n, t in plan.known.items() if t.outcome in (Outcome.FAILED, Outcome.ERROR)}
+        failed = {n for n, t in plan.known.items() if t.outcome.runs_again}
         if self.mode.select:
             keep = [i for i in items if i.nodeid in selected]
             drop = [i for i in items if i.nodeid not in selected]
@@ -443,7 +449,7 @@ class TestmonSession:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            self.outcomes[report.nodeid] = report.outcome
+            self.ran.add(report.nodeid)
         # Under xdist the controller gets a worker's recording with the report.
         carried = getattr(report, PAYLOAD_KEY, None)
         if carried is not None and self.store is not None:
@@ -562,7 +568,7 @@ class TestmonSession:
                 self.root,
                 self.root / ".coverage",
                 source=self.mode.coverage_source,
-                ran=set(self.outcomes),
+                ran=self.ran,
             )
         except SourceError as exc:
             self.messages.append(f"could not write .coverage: {exc}")

@@ -531,7 +531,7 @@ def test_save_test_upsert(db: Database, env_id: int) -> None:
         db.save_test(
             env_id,
             recorded_test(
-                "t::a", set(), outcome="passed", duration=2.0, pending=[Reason.interrupted()]
+                "t::a", set(), outcome=Outcome.PASSED, duration=2.0, pending=[Reason.interrupted()]
             ),
             [],
         )
@@ -552,6 +552,23 @@ def test_save_outcome_only_keeps_dependencies(db: Database, env_id: int) -> None
     [row] = db.tests(env_id, with_blobs=True)
     assert (row.outcome, row.duration, row.pending) == ("failed", 3.0, [Reason.new()])
     assert list(unpack_ints(row.fingerprints)) == [fp]
+
+
+def test_test_file_summary_counts_tests_due_to_run(db: Database, env_id: int) -> None:
+    with db.transaction():
+        f = db.save_file(file_row("tests/test_a.py"))
+        g = db.save_file(file_row("tests/test_b.py"))
+        for name, outcome in [
+            ("a1", Outcome.PASSED),
+            ("a2", Outcome.FAILED),
+            ("a3", Outcome.ERROR),
+            ("a4", Outcome.XPASSED),  # a pass to pytest: not run again
+            ("a5", Outcome.SKIPPED),
+        ]:
+            db.save_test(env_id, recorded_test(name, file_id=f, outcome=outcome), [])
+        db.save_test(env_id, recorded_test("b1", file_id=g, pending=[Reason.new()]), [])
+        db.save_test(env_id, recorded_test("b2", file_id=g), [])
+    assert db.test_file_summary(env_id) == {f: (5, 2), g: (2, 1)}
 
 
 def test_mark_pending_and_mark_all_pending(db: Database, env_id: int) -> None:
