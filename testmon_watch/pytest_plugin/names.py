@@ -8,7 +8,8 @@ The names are written here once.
 
 from __future__ import annotations
 
-SESSION_PLUGIN = "testmon_watch_session"  # pytest_plugin.plugin.TestmonSession
+SESSION_PLUGIN = "testmon_watch_session"  # pytest_plugin.planning.SelectionHooks
+RESULTS_PLUGIN = "testmon_watch_results"  # pytest_plugin.results.ResultHooks
 RECORDING_PLUGIN = "testmon_watch_recording"  # pytest_plugin.recording.RecordingHooks
 WINDOWS_PLUGIN = "testmon_watch_windows"  # pytest_plugin.windows.TracingWindows (below 3.12)
 XDIST_PLUGIN = "testmon_watch_xdist"  # pytest_plugin.plugin.XdistControllerHooks
