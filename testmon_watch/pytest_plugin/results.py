@@ -10,7 +10,7 @@ the `--testmon-cov` export and the terminal summary.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ class ResultHooks:
         ):
             self._flush()
 
-    def receive_worker_output(self, output: dict[str, Any]) -> None:
+    def receive_worker_output(self, output: Mapping[str, object]) -> None:
         """xdist controller: a worker's session-wide recording arrives with its shutdown."""
         carried = output.get(PAYLOAD_KEY)
         if carried is None:

@@ -32,6 +32,9 @@ from testmon_watch.core.records import Execution, SessionRecording, TestRecord, 
 
 VERSION = 1
 
+# The builtins execnet carries: what encode_* returns and decode_* reads.
+Carried = dict[str, object]
+
 
 # -- encoding ------------------------------------------------------------------------
 
@@ -60,7 +63,7 @@ def _test(test: TestRecord) -> dict[str, Any]:
     }
 
 
-def encode_test(recording: TestRecording) -> dict[str, Any]:
+def encode_test(recording: TestRecording) -> Carried:
     return {
         "version": VERSION,
         "test": _test(recording.test),
@@ -69,7 +72,7 @@ def encode_test(recording: TestRecording) -> dict[str, Any]:
     }
 
 
-def encode_session(recording: SessionRecording) -> dict[str, Any]:
+def encode_session(recording: SessionRecording) -> Carried:
     return {
         "version": VERSION,
         "units": [_execution(unit) for unit in recording.units],
@@ -109,7 +112,7 @@ def _read_modules(data: Any) -> dict[str, str]:
     return {str(name): str(path) for name, path in data.items()}
 
 
-def _checked(what: str, data: Any) -> dict[str, Any]:
+def _checked(what: str, data: object) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"xdist {what}: not a dict")
     found = data.get("version")
@@ -118,7 +121,7 @@ def _checked(what: str, data: Any) -> dict[str, Any]:
     return data
 
 
-def decode_test(data: Any) -> TestRecording:
+def decode_test(data: object) -> TestRecording:
     """ValueError when `data` is not a test recording of this version."""
     checked = _checked("test recording", data)
     try:
@@ -131,7 +134,7 @@ def decode_test(data: Any) -> TestRecording:
         raise ValueError(f"xdist test recording: malformed ({exc!r})") from None
 
 
-def decode_session(data: Any) -> SessionRecording:
+def decode_session(data: object) -> SessionRecording:
     """ValueError when `data` is not a session recording of this version."""
     checked = _checked("session recording", data)
     try:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 VIEW_CONFTEST = """
 import json
+from typing import Any
 
 from testmon_watch.pytest_plugin.selection_view import selection_of
 
@@ -25,7 +27,7 @@ def pytest_collection_finish(session):
 """
 
 
-def view_of(run) -> object:
+def view_of(run: Any) -> Any:
     [line] = [line for line in run.result.outlines if line.startswith("VIEW ")]
     return json.loads(line[len("VIEW ") :])
 

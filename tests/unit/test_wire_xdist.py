@@ -79,6 +79,8 @@ def test_other_versions_and_shapes_are_refused_in_one_line() -> None:
     with pytest.raises(ValueError):
         xdist.decode_test(["not", "a", "dict"])
     bad_key = xdist.encode_session(SessionRecording([execution(SESSION)]))
-    bad_key["units"][0]["key"] = "nonsense"
+    units = bad_key["units"]
+    assert isinstance(units, list)
+    units[0]["key"] = "nonsense"
     with pytest.raises(ValueError):
         xdist.decode_session(bad_key)
