@@ -10,6 +10,13 @@ plugins, which share one `SessionState`:
     RECORDING_PLUGIN           recording   recording contexts from pytest's hooks
     WINDOWS_PLUGIN             windows     below 3.12: trace only the doors into project code
     XDIST_PLUGIN               here        under xdist: the workers' session-end recordings
+
+pytest imports this module in every run of an environment that has us
+installed, `--testmon` or not: the recorder and the session's plugins are
+imported only once a run needs them, so a run without `--testmon`, and one
+that the no-change fast path ends, never load them. (The warm worker's
+standby child configures pytest before a run is released, so it has them
+loaded by then.)
 """
 
 from __future__ import annotations
@@ -17,20 +24,19 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from testmon_watch.measure.project_files import ProjectFiles
-from testmon_watch.measure.recorder import Recorder
 from testmon_watch.pytest_plugin import fast_path
 from testmon_watch.pytest_plugin.names import RESULTS_PLUGIN, SESSION_PLUGIN, XDIST_PLUGIN
 from testmon_watch.pytest_plugin.options import add_options, project_paths, testmon_options
-from testmon_watch.pytest_plugin.planning import SelectionHooks
-from testmon_watch.pytest_plugin.results import ResultHooks
-from testmon_watch.pytest_plugin.session_state import STATE_KEY, SessionState
 
-RECORDER_KEY = pytest.StashKey[Recorder]()
+if TYPE_CHECKING:
+    from testmon_watch.measure.recorder import Recorder
+    from testmon_watch.pytest_plugin.results import ResultHooks
+
+RECORDER_KEY: pytest.StashKey[Recorder] = pytest.StashKey()
 
 
 def _pytest_testmon_installed() -> bool:
@@ -79,6 +85,9 @@ def pytest_load_initial_conftests(
         return  # nothing will run: no tracer, no conftest.py imports (see fast_path)
     from _pytest.assertion.rewrite import AssertionRewritingHook
 
+    from testmon_watch.measure.project_files import ProjectFiles
+    from testmon_watch.measure.recorder import Recorder
+
     recorder = Recorder(
         ProjectFiles(early_config.rootpath),
         children_dir=project_paths(early_config).children_dir,
@@ -120,6 +129,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if recorder is not None:
             recorder.stop()
         return
+    from testmon_watch.pytest_plugin.planning import SelectionHooks
+    from testmon_watch.pytest_plugin.results import ResultHooks
+    from testmon_watch.pytest_plugin.session_state import STATE_KEY, SessionState
+
     state = SessionState.begin(config, options, recorder)
     config.stash[STATE_KEY] = state
     results = ResultHooks(state)

@@ -21,6 +21,9 @@ Python started with -E, -I or -S: it never reports). The report:
 
 Paths are relative to the project root. A `.json` file is replaced whole
 (written aside, then renamed), so a reader never sees half of one.
+
+Every recorded child process imports this module as it starts: its value
+types are NamedTuples, which cost a fraction of a dataclass to define.
 """
 
 from __future__ import annotations
@@ -28,10 +31,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from testmon_watch.core.keys import ContextKey
 
@@ -56,8 +58,7 @@ def _check_version(what: str, data: Any) -> None:
 # -- the environment -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChildSettings:
+class ChildSettings(NamedTuple):
     """Where a child reports: the project root and the session's report folder."""
 
     root: Path
@@ -105,8 +106,7 @@ def key_file_draft(key: ContextKey, writer: str) -> str:
     return f"{key_file_name(key)}-{writer}"
 
 
-@dataclass(frozen=True)
-class ChildFiles:
+class ChildFiles(NamedTuple):
     """The names of one child's marker and report in the report folder."""
 
     stem: str  # <hash>-<tag>
@@ -129,12 +129,11 @@ class ChildFiles:
         return self.stem + ".tmp"
 
 
-@dataclass
-class ChildListing:
+class ChildListing(NamedTuple):
     """The children of one context, from a listing of the report folder."""
 
-    reported: list[ChildFiles] = field(default_factory=list)  # wrote their report
-    unreported: list[ChildFiles] = field(default_factory=list)  # started, no report (yet)
+    reported: list[ChildFiles]  # wrote their report
+    unreported: list[ChildFiles]  # started, no report (yet)
 
 
 def children_of(key: ContextKey, names: Iterable[str]) -> ChildListing:
@@ -181,15 +180,14 @@ def decode_state(text: str) -> ChildState | None:
 # -- the report ------------------------------------------------------------------------
 
 
-@dataclass
-class ChildReport:
+class ChildReport(NamedTuple):
     """What one child process recorded."""
 
     key: ContextKey
     pid: int
-    lines: dict[str, set[int]] = field(default_factory=dict)
-    reads: set[str] = field(default_factory=set)
-    listings: set[str] = field(default_factory=set)
+    lines: dict[str, set[int]]
+    reads: set[str]
+    listings: set[str]
 
 
 def encode_report(report: ChildReport) -> str:

@@ -16,7 +16,7 @@ The helper answers only files it could read, in request order.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 VERSION = 1
 
@@ -30,8 +30,7 @@ def check_version(argument: str) -> None:
         raise ValueError(f"parse helper: asked for version {argument!r}, this is {VERSION}")
 
 
-@dataclass(frozen=True)
-class ParseRequest:
+class ParseRequest(NamedTuple):
     kind: str
     relpath: str
 
@@ -54,8 +53,7 @@ def decode_request(line: bytes) -> ParseRequest:
 BlockRow = tuple[str, int, int, int]  # name, first line, last line, checksum
 
 
-@dataclass(frozen=True)
-class ParsedFile:
+class ParsedFile(NamedTuple):
     """A file's state as the helper read it (the fields of core.db.FileRow)."""
 
     path: str

@@ -25,7 +25,7 @@ def test_only_a_child_that_was_running_and_never_reported_is_incomplete(tmp_path
         }
         for pid, text in markers.items():
             (recording.dir / ChildFiles.of(KEY, pid).started).write_text(text)
-        report = ChildReport(KEY, 104, {"work.py": {2, 3}})
+        report = ChildReport(KEY, 104, {"work.py": {2, 3}}, set(), set())
         (recording.dir / ChildFiles.of(KEY, 104).report).write_text(encode_report(report))
 
         data = recording.collect(KEY)
@@ -59,7 +59,7 @@ def test_leftover_keys_name_every_context_with_children_at_the_end(tmp_path: Pat
         for key, pid in ((KEY, 201), (fixture, 202)):
             write_key(recording.dir, key)
             (recording.dir / ChildFiles.of(key, pid).started).write_text(str(ChildState.RUNNING))
-        report = ChildReport(fixture, 202, {"pool.py": {7}}, {"data.json"})
+        report = ChildReport(fixture, 202, {"pool.py": {7}}, {"data.json"}, set())
         (recording.dir / ChildFiles.of(fixture, 202).report).write_text(encode_report(report))
 
         leftover = recording.leftover_keys()

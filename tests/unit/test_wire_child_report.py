@@ -56,7 +56,7 @@ def test_report_round_trip(key: ContextKey) -> None:
 
 
 def test_report_of_another_version_or_shape_is_refused() -> None:
-    report = json.loads(wire.encode_report(ChildReport(SESSION, 1)))
+    report = json.loads(wire.encode_report(ChildReport(SESSION, 1, {}, set(), set())))
     with pytest.raises(ValueError, match="version"):
         wire.decode_report(json.dumps({**report, "version": wire.VERSION + 1}))
     del report["lines"]
