@@ -1,9 +1,10 @@
 """The names under which our pytest plugins register, and the key of our data in reports.
 
 Other code finds these plugins by name (`config.pluginmanager.get_plugin`):
-the warm worker's event streamer reads the session plugin, the plugin waits
-on the standby child's gate, the fast path checks that no gate is present.
-The names are written here once.
+the plugin waits on the standby child's gate, the fast path checks that no
+gate is present. (The warm worker reads the selection through
+`selection_view.selection_of(config)`, not through a plugin.) The names are
+written here once.
 """
 
 from __future__ import annotations
