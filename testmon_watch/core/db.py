@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.keys import ContextKey, ContextKind
+from testmon_watch.core.outcomes import RUNS_AGAIN, Outcome
 from testmon_watch.core.packing import (
     pack_blocks,
     pack_checksums,
@@ -81,6 +82,13 @@ def _stored_mtime(mtime_ns: int) -> int:
     if mtime_ns > 0 and time.time_ns() - mtime_ns < RACY_NS:
         return 0
     return mtime_ns
+
+
+def _is_import_key(text: str) -> bool:
+    try:
+        return ContextKey.parse(text).kind is ContextKind.IMPORT
+    except ValueError:
+        return False  # not a key at all: garbage like any unit nothing refers to
 
 
 class DatabaseError(Exception):
@@ -215,7 +223,7 @@ class TestRow:
 @dataclass
 class UnitRow:
     id: int
-    key: str
+    key: str  # the stored text of a ContextKey (ContextKey.parse reads it)
     fingerprints: bytes
     edges: bytes
     lines: bytes = b""
@@ -225,7 +233,7 @@ class UnitRow:
 class RecordedUnit:
     """A shared unit ready to be written: fingerprints and lines keyed by file id."""
 
-    key: str
+    key: ContextKey
     fingerprint_ids: set[int]
     lines: dict[int, set[int]]
     edges: set[int] = field(default_factory=set)
@@ -241,7 +249,6 @@ class RecordedTest:
     duration: float
     fingerprint_ids: set[int]
     lines: dict[int, set[int]]
-    unit_keys: set[str]
     roots: set[int]
     pending: list[Reason] | None = None
 
@@ -316,7 +323,11 @@ def _inspect(conn: sqlite3.Connection) -> str | None:
 
 
 class Database:
-    """A connection to `.testmondata` with typed reads and transactional writes."""
+    """A connection to `.testmondata` with typed reads and transactional writes.
+
+    Over 400 lines on purpose: every SQL statement of the project is here, next
+    to the others that touch the same tables, so a schema change is one file.
+    """
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
@@ -574,14 +585,14 @@ class Database:
             "lines = excluded.lines, edges = excluded.edges",
             (
                 env_id,
-                unit.key,
+                str(unit.key),
                 pack_ints(unit.fingerprint_ids),
                 pack_lines(unit.lines),
                 pack_ints(unit.edges),
             ),
         )
         row = self.conn.execute(
-            "SELECT id FROM unit WHERE env_id = ? AND key = ?", (env_id, unit.key)
+            "SELECT id FROM unit WHERE env_id = ? AND key = ?", (env_id, str(unit.key))
         ).fetchone()
         return int(row[0])
 
@@ -593,16 +604,18 @@ class Database:
         row = self.conn.execute("SELECT edges FROM unit WHERE id = ?", (unit_id,)).fetchone()
         return bytes(row[0]) if row else b""
 
-    def unit_ids(self, env_id: int, keys: Iterable[str]) -> dict[str, int]:
-        keys = list(keys)
-        result: dict[str, int] = {}
-        for chunk_start in range(0, len(keys), 500):
-            chunk = keys[chunk_start : chunk_start + 500]
+    def unit_ids(self, env_id: int, keys: Iterable[ContextKey]) -> dict[ContextKey, int]:
+        """The ids of those of the units that are stored."""
+        by_text = {str(key): key for key in keys}
+        texts = list(by_text)
+        result: dict[ContextKey, int] = {}
+        for chunk_start in range(0, len(texts), 500):
+            chunk = texts[chunk_start : chunk_start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, unit_id in self.conn.execute(
+            for text, unit_id in self.conn.execute(
                 f"SELECT key, id FROM unit WHERE env_id = ? AND key IN ({marks})", [env_id, *chunk]
             ):
-                result[key] = unit_id
+                result[by_text[text]] = unit_id
         return result
 
     def save_test(self, env_id: int, test: RecordedTest, unit_ids: Sequence[int]) -> None:
@@ -618,7 +631,7 @@ class Database:
                 env_id,
                 test.nodeid,
                 test.file_id,
-                Outcome(test.outcome).value,
+                test.outcome.value,
                 test.duration,
                 pack_ints(test.fingerprint_ids),
                 pack_lines(test.lines),
@@ -648,11 +661,13 @@ class Database:
             (pack_ints(fingerprint_ids), pack_lines(lines), env_id, nodeid),
         )
 
-    def unit_dependencies(self, env_id: int, key: str) -> tuple[int, bytes, bytes, bytes] | None:
+    def unit_dependencies(
+        self, env_id: int, key: ContextKey
+    ) -> tuple[int, bytes, bytes, bytes] | None:
         """(id, fingerprints, lines, edges) of a stored unit."""
         row = self.conn.execute(
             "SELECT id, fingerprints, lines, edges FROM unit WHERE env_id = ? AND key = ?",
-            (env_id, key),
+            (env_id, str(key)),
         ).fetchone()
         return (int(row[0]), bytes(row[1]), bytes(row[2]), bytes(row[3])) if row else None
 
@@ -666,12 +681,12 @@ class Database:
         ]
 
     def save_outcome_only(
-        self, env_id: int, nodeid: str, outcome: Outcome | str, duration: float
+        self, env_id: int, nodeid: str, outcome: Outcome, duration: float
     ) -> None:
         """--testmon-nocollect: remember the outcome, keep dependencies and pending state."""
         self.conn.execute(
             "UPDATE test SET outcome = ?, duration = ? WHERE env_id = ? AND nodeid = ?",
-            (Outcome.parse(outcome).value, duration, env_id, nodeid),
+            (outcome.value, duration, env_id, nodeid),
         )
 
     def save_run(
@@ -694,7 +709,7 @@ class Database:
         stale_units = [
             (uid,)
             for uid, key in self.conn.execute("SELECT id, key FROM unit")
-            if uid not in used_units and not key.startswith("import:")
+            if uid not in used_units and not _is_import_key(key)
         ]
         self.conn.executemany("DELETE FROM unit WHERE id = ?", stale_units)
         for (fps,) in self.conn.execute("SELECT fingerprints FROM unit"):
@@ -725,13 +740,15 @@ class Database:
 
     def test_file_summary(self, env_id: int) -> dict[int | None, tuple[int, int]]:
         """Test module id -> (tests, tests due to run: pending or failed last time)."""
+        again = sorted(outcome.value for outcome in RUNS_AGAIN)
+        marks = ",".join("?" * len(again))
         return {
             file_id: (int(count), int(due or 0))
             for file_id, count, due in self.conn.execute(
                 "SELECT file_id, count(*), "
-                "sum(pending IS NOT NULL OR outcome IN ('failed', 'error')) "
+                f"sum(pending IS NOT NULL OR outcome IN ({marks})) "
                 "FROM test WHERE env_id = ? GROUP BY file_id",
-                (env_id,),
+                (*again, env_id),
             )
         }
 

@@ -33,6 +33,11 @@ class Outcome(str, Enum):
         """Shown as a failure and kept selected until it passes."""
         return self in FAILING
 
+    @property
+    def runs_again(self) -> bool:
+        """Recorded with this outcome, the test is selected on every run until it passes."""
+        return self in RUNS_AGAIN
+
     @classmethod
     def parse(cls, text: str) -> Outcome:
         """The outcome stored as `text`; an unknown word (a newer writer) counts as an error."""
@@ -45,6 +50,9 @@ class Outcome(str, Enum):
 FAILING = frozenset(
     {Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.TIMEOUT, Outcome.XPASSED}
 )
+# The recorded outcomes that keep a test selected (the data file's "failed last time").
+# Narrower than FAILING: a non-strict xpass is a pass to pytest and is not run again.
+RUNS_AGAIN = frozenset({Outcome.FAILED, Outcome.ERROR})
 # The outcomes pytest itself produces (and the data file records): the rest are the worker's.
 PYTEST_OUTCOMES = (
     Outcome.PASSED,

@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import time
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from testmon_watch.core.changes import file_kind, read_state
 from testmon_watch.core.db import Database, FileRow, RecordedTest, RecordedUnit
-from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.keys import ContextKind
 from testmon_watch.core.packing import unpack_ints, unpack_lines
-from testmon_watch.core.parse_helper import ParseHelper
 from testmon_watch.core.reasons import FileEvent, Interruption, Reason, ReasonKind
+from testmon_watch.core.records import Execution, TestRecord
 
 # File timestamps come from a coarser clock than time.time_ns(): a write just
 # after the run began can carry a slightly earlier mtime.
@@ -24,6 +24,16 @@ MTIME_SLACK_NS = 20_000_000
 # Checksum for lines in a file whose blocks are unknown (it did not parse):
 # never equal to a real block's checksum, so any later change selects again.
 UNKNOWN_BLOCK = 0
+
+
+class ParseAhead(Protocol):
+    """Parses project files ahead of need, elsewhere (measure.parse_helper.ParseHelper)."""
+
+    def request(self, relpath: str, kind: str) -> None:
+        """Start on this file; never raises, never blocks."""
+
+    def take(self, relpath: str) -> FileRow | None:
+        """The file's state if an answer has arrived, else None (the caller parses it)."""
 
 
 class BlockIndex:
@@ -67,10 +77,10 @@ class RunStore:
         root: Path,
         files: dict[str, FileRow],
         started_ns: int | None = None,
-        helper: ParseHelper | None = None,
+        helper: ParseAhead | None = None,
     ) -> None:
         self.db = db
-        self.helper = helper  # parses files ahead, on another core (see parse_helper)
+        self.helper = helper  # parses files ahead, on another core (see ParseAhead)
         self.started_ns = time.time_ns() if started_ns is None else started_ns
         self.env_id = env_id
         self.root = root
@@ -136,17 +146,17 @@ class RunStore:
             fp = self._fingerprints[key] = self.db.fingerprint_id(file_id, checksums)
         return fp
 
-    def resolve(self, execution: Mapping[str, Any]) -> Dependencies:
+    def resolve(self, execution: Execution) -> Dependencies:
         deps = Dependencies(set(), {}, set(), [])
-        for path, lines in execution["lines"].items():
+        for path, lines in execution.lines.items():
             file_id, index, changed = self._file_id(path, file_kind(path))
             deps.fingerprint_ids.add(self._fingerprint(file_id, index.checksums(lines)))
             deps.lines[file_id] = set(lines)
             deps.files.add(file_id)
             if changed:
                 deps.changed_during_run.append(path)
-        for path, kind in [(p, "data") for p in execution["reads"]] + [
-            (p, "dir") for p in execution["listings"]
+        for path, kind in [(p, "data") for p in execution.reads] + [
+            (p, "dir") for p in execution.listings
         ]:
             if path.endswith(".py") and kind == "data":
                 kind = "python"
@@ -172,42 +182,43 @@ class RunStore:
             ids.add(file_id)
         return ids
 
-    def save_units(self, units: Iterable[Mapping[str, Any]]) -> None:
+    def save_units(self, units: Iterable[Execution]) -> None:
         for unit in units:
             deps = self.resolve(unit)
-            key: str = unit["key"]
-            if key.startswith("import:"):
-                edges = self._edges(key[len("import:") :], unit["imported"])
+            key = unit.key
+            if key.kind is ContextKind.IMPORT:
+                edges = self._edges(key.target, unit.imported)
             else:
                 # Modules this unit imported or loaded by name: roots of its users.
-                edges = {self._file_id(p, file_kind(p))[0] for p in unit["imported"]}
+                edges = {self._file_id(p, file_kind(p))[0] for p in unit.imported}
             unit_id = self.db.save_unit(
                 self.env_id, RecordedUnit(key, deps.fingerprint_ids, deps.lines, edges)
             )
             self._unit_files[unit_id] = deps.files | edges
 
-    def save_tests(self, tests: Iterable[Mapping[str, Any]]) -> None:
+    def save_tests(self, tests: Iterable[TestRecord]) -> None:
         tests = list(tests)
-        keys = {k for t in tests for k in t["units"]}
+        keys = {k for t in tests for k in t.units}
         unit_ids = self.db.unit_ids(self.env_id, keys)
         for missing in keys - unit_ids.keys():
             # Referenced before it was written (e.g. the session unit, saved at the end):
             # an empty placeholder keeps the reference; the real content replaces it.
             unit_ids[missing] = self.db.save_unit(self.env_id, RecordedUnit(missing, set(), {}))
         for test in tests:
-            deps = self.resolve(test)
+            execution = test.execution
+            deps = self.resolve(execution)
             roots = set(deps.files)
-            for root_path in list(test["roots"]) + list(test.get("imported", ())):
+            for root_path in [*test.roots, *execution.imported]:
                 file_id, _, _ = self._file_id(root_path, file_kind(root_path))
                 roots.add(file_id)
-            ids = [unit_ids[k] for k in test["units"]]
+            ids = [unit_ids[k] for k in test.units]
             # Code a fixture ran counts as a root too: its module's globals matter.
             for unit_id in ids:
                 roots.update(self._files_of_unit(unit_id))
             pending = None
-            if not test.get("complete", True):
+            if not test.complete:
                 pending = [Reason.interrupted()]
-            elif test.get("incomplete_children", 0):
+            elif execution.incomplete_children:
                 pending = [CHILD_LOST]
             elif deps.changed_during_run:
                 pending = [
@@ -220,23 +231,17 @@ class RunStore:
             self.db.save_test(
                 self.env_id,
                 RecordedTest(
-                    nodeid=test["nodeid"],
-                    file_id=self._test_file_id(test),
-                    outcome=Outcome.parse(test["outcome"]),
-                    duration=test["duration"],
+                    nodeid=test.nodeid,
+                    file_id=self._file_id(test.path, file_kind(test.path))[0],
+                    outcome=test.outcome,
+                    duration=test.duration,
                     fingerprint_ids=deps.fingerprint_ids,
                     lines=deps.lines,
-                    unit_keys=set(test["units"]),
                     roots=roots,
                     pending=pending,
                 ),
                 ids,
             )
-
-    def _test_file_id(self, test: Mapping[str, Any]) -> int:
-        path: str = test["path"]
-        file_id, _, _ = self._file_id(path, file_kind(path))
-        return file_id
 
     def _files_of_unit(self, unit_id: int) -> set[int]:
         files = self._unit_files.get(unit_id)
@@ -247,18 +252,18 @@ class RunStore:
             self._unit_files[unit_id] = files
         return files
 
-    def merge_late(self, executions: Iterable[Mapping[str, Any]]) -> None:
+    def merge_late(self, executions: Iterable[Execution]) -> None:
         """Child-process data that arrived after its context was saved: add it there.
 
         A context whose children never reported (killed, or still running at the
         end) cannot be trusted: its tests must run again.
         """
         for execution in executions:
-            key: str = execution["key"]
+            key = execution.key
             deps = self.resolve(execution)
-            incomplete = execution.get("incomplete_children", 0) > 0
-            if key.startswith("test:"):
-                nodeid = key[len("test:") :]
+            incomplete = execution.incomplete_children > 0
+            if key.kind is ContextKind.TEST:
+                nodeid = key.target
                 stored = self.db.test_dependencies(self.env_id, nodeid)
                 if stored is None:
                     continue

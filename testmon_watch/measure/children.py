@@ -8,21 +8,22 @@ forkserver, `subprocess` running Python, `torch.multiprocessing.spawn`).
 A forked child continues the parent's tracer; `os.register_at_fork` turns the
 copy into a child recorder for the context current at fork time.
 
-Child side: a child writes `<key hash>-<pid>.started` when it begins and
-`<key hash>-<pid>.json` (lines, reads, listings) when it ends: normal exit,
+Child side: a child writes a `.started` marker when it begins and a `.json`
+report (lines, reads, listings) when it ends: normal exit,
 `sys.exit`, `os._exit` (multiprocessing's fork children end that way); a
 `multiprocessing.Pool` worker also writes it after start-up and after every
 task, since `Pool.terminate()` ends workers with SIGTERM. A child killed
 before it could report (SIGKILL, a segfault, SIGTERM outside a pool) leaves
 only the `.started` marker: its context is then reported incomplete, and the
 test is marked to run again rather than trusted.
+
+The variables, file names and the report's format are defined in
+`testmon_watch.wire.child_report`.
 """
 
 from __future__ import annotations
 
 import atexit
-import hashlib
-import json
 import os
 import sys
 import threading
@@ -32,14 +33,28 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-STARTING, RUNNING = "starting", "running"  # what a child's .started marker says
-CHILD_ENV = "TESTMON_WATCH_CHILD"  # JSON {"root": ..., "dir": ...}
-CONTEXT_ENV = "TESTMON_WATCH_CONTEXT"
+from testmon_watch.core.keys import ContextKey
+from testmon_watch.wire.child_report import (
+    CHILD_ENV,
+    CONTEXT_ENV,
+    KEY_SUFFIX,
+    ChildFiles,
+    ChildReport,
+    ChildSettings,
+    ChildState,
+    children_of,
+    decode_context,
+    decode_report,
+    decode_settings,
+    decode_state,
+    encode_context,
+    encode_report,
+    encode_settings,
+    key_file_draft,
+    key_file_name,
+)
+
 BOOT_DIR = Path(__file__).with_name("child_boot")
-
-
-def key_hash(key: str) -> str:
-    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
 @dataclass
@@ -52,11 +67,11 @@ class ChildData:
     complete: int = 0  # children that ended and wrote their data
     incomplete: int = 0  # children that started and have not written (yet, or ever)
 
-    def merge_file(self, data: dict[str, Any]) -> None:
-        for path, lines in data.get("lines", {}).items():
+    def merge(self, report: ChildReport) -> None:
+        for path, lines in report.lines.items():
             self.lines.setdefault(path, set()).update(lines)
-        self.reads.update(data.get("reads", ()))
-        self.listings.update(data.get("listings", ()))
+        self.reads |= report.reads
+        self.listings |= report.listings
         self.complete += 1
 
 
@@ -84,7 +99,7 @@ class ChildRecording:
     def install(self) -> None:
         """Set the environment every child inherits."""
         values = {
-            CHILD_ENV: json.dumps({"root": str(self.root), "dir": str(self.dir)}),
+            CHILD_ENV: encode_settings(ChildSettings(self.root, self.dir)),
             "PYTHONPATH": os.pathsep.join(
                 [str(BOOT_DIR)]
                 + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -108,46 +123,45 @@ class ChildRecording:
         self._saved_env.clear()
         os.environ.pop(CONTEXT_ENV, None)
 
-    def set_context(self, key: str) -> None:
-        os.environ[CONTEXT_ENV] = key
+    def set_context(self, key: ContextKey) -> None:
+        os.environ[CONTEXT_ENV] = encode_context(key)
         _restart_forkserver()
 
-    def collect(self, key: str) -> ChildData:
+    def collect(self, key: ContextKey) -> ChildData:
         """Take what finished children of `key` wrote; count the ones still missing."""
         data = ChildData()
-        prefix = key_hash(key) + "-"
         try:
-            names = os.listdir(self.dir)
+            listing = children_of(key, os.listdir(self.dir))
         except FileNotFoundError:
             return data
-        mine = [n for n in names if n.startswith(prefix)]
-        finished = {n[: -len(".json")] for n in mine if n.endswith(".json")}
-        for stem in finished:
-            path = self.dir / f"{stem}.json"
+        for child in listing.reported:
+            path = self.dir / child.report
             try:
-                data.merge_file(json.loads(path.read_text()))
+                data.merge(decode_report(path.read_text()))
             except (OSError, ValueError):
                 data.incomplete += 1
                 continue
             path.unlink(missing_ok=True)
-            (self.dir / f"{stem}.started").unlink(missing_ok=True)
-        for name in mine:
-            if name.endswith(".started") and name[: -len(".started")] not in finished:
-                try:
-                    state = (self.dir / name).read_text()
-                except OSError:
-                    continue
-                # Empty: killed between creating and writing its marker (Pool.terminate's
-                # SIGTERM reaches a worker still starting up), before any target ran.
-                if state not in (STARTING, ""):
-                    data.incomplete += 1
+            (self.dir / child.started).unlink(missing_ok=True)
+        for child in listing.unreported:
+            try:
+                state = decode_state((self.dir / child.started).read_text())
+            except OSError:
+                continue
+            # None: killed between creating and writing its marker (Pool.terminate's
+            # SIGTERM reaches a worker still starting up), before any target ran.
+            if state is ChildState.RUNNING:
+                data.incomplete += 1
         return data
 
-    def leftover_keys(self) -> dict[str, ChildData]:
+    def leftover_keys(self) -> dict[ContextKey, ChildData]:
         """At the end of the session: every context that still has child data or markers."""
-        result: dict[str, ChildData] = {}
-        for path in self.dir.glob("*.key"):
-            key = path.read_text()
+        result: dict[ContextKey, ChildData] = {}
+        for path in self.dir.glob("*" + KEY_SUFFIX):
+            try:
+                key = decode_context(path.read_text())
+            except (OSError, ValueError):
+                continue
             data = self.collect(key)
             if data.complete or data.incomplete:
                 result[key] = data
@@ -231,25 +245,26 @@ _unrecordable_count = 0
 def _mark_unrecordable_child() -> None:
     """Leave a marker that is never completed: the current test will run again."""
     global _unrecordable_count
-    key = os.environ.get(CONTEXT_ENV)
-    settings = json.loads(_explicit_env_additions[CHILD_ENV])
-    if not key:
+    context = os.environ.get(CONTEXT_ENV)
+    if not context:
         return
-    out_dir = Path(settings["dir"])
+    key = decode_context(context)
+    out_dir = decode_settings(_explicit_env_additions[CHILD_ENV]).dir
     _unrecordable_count += 1
     write_key(out_dir, key)
-    (out_dir / f"{key_hash(key)}-unrecordable{_unrecordable_count}.started").write_text(RUNNING)
+    marker = ChildFiles.of(key, f"unrecordable{_unrecordable_count}").started
+    (out_dir / marker).write_text(str(ChildState.RUNNING))
 
 
-def write_key(out_dir: Path, key: str) -> None:
+def write_key(out_dir: Path, key: ContextKey) -> None:
     """`<hash>.key` names the context at the session's end; never seen half-written.
 
     Every child of a context writes it: one killed mid-write must not leave
     it empty for the others.
     """
-    tmp = out_dir / f"{key_hash(key)}.key-{os.getpid()}-{threading.get_ident()}"
-    tmp.write_text(key)
-    os.replace(tmp, out_dir / f"{key_hash(key)}.key")
+    tmp = out_dir / key_file_draft(key, f"{os.getpid()}-{threading.get_ident()}")
+    tmp.write_text(encode_context(key))
+    os.replace(tmp, out_dir / key_file_name(key))
 
 
 def remove_stale_dirs(base_dir: Path) -> None:
@@ -294,12 +309,14 @@ class ChildRecorder:
         self,
         root: Path,
         out_dir: Path,
-        key: str,
+        key: ContextKey,
         tracer: Any = None,
         multiprocessing_child: bool = False,
     ) -> None:
+        # Imported here: every Python started while a test runs imports this module
+        # (our sitecustomize), and most of them record nothing.
         from testmon_watch.measure.file_reads import FileReadWatcher
-        from testmon_watch.measure.recorder import ProjectFiles
+        from testmon_watch.measure.project_files import ProjectFiles
         from testmon_watch.measure.tracer import make_tracer
 
         self.files = ProjectFiles(root)
@@ -314,9 +331,10 @@ class ChildRecorder:
         self.reads_watcher = FileReadWatcher(self.files.is_project, self._on_read, self._on_list)
         self._written_sizes = (-1, -1)
         self.lock = threading.RLock()
-        stem = f"{key_hash(key)}-{os.getpid()}"
-        self.started_path = out_dir / f"{stem}.started"
-        self.data_path = out_dir / f"{stem}.json"
+        files = ChildFiles.of(key, os.getpid())
+        self.started_path = out_dir / files.started
+        self.data_path = out_dir / files.report
+        self.draft_path = out_dir / files.report_draft
 
     def _on_read(self, path: str) -> None:
         rel = self.files.relative(path)
@@ -338,16 +356,22 @@ class ChildRecorder:
         write_key(self.out_dir, self.key)
         # A multiprocessing child is "starting" until its target runs (see
         # _bootstrap): killed before that, it ran nothing and lost nothing.
-        self.started_path.write_text(STARTING if self.multiprocessing_child else RUNNING)
+        state = ChildState.STARTING if self.multiprocessing_child else ChildState.RUNNING
+        self.started_path.write_text(str(state))
         self.reads_watcher.enable()
         if not tracer_running:
             self.tracer.start()
-        if hasattr(os, "register_at_fork") and not _fork_hook_installed:
-            _install_fork_hook()
+        record_forks(self._become_forked_child)
+
+    def _become_forked_child(self) -> None:
+        """A child of a child (e.g. forkserver's workers): same context, its own report."""
+        if _current and _current[0] is self:
+            _current.clear()
+            become_forked_child(self.tracer, self.key, self.files_root, self.out_dir)
 
     def mark_running(self) -> None:
         try:
-            self.started_path.write_text(RUNNING)
+            self.started_path.write_text(str(ChildState.RUNNING))
         except OSError:
             pass
 
@@ -380,24 +404,16 @@ class ChildRecorder:
         if skip_if_unchanged and not changed:
             return
         self._written_sizes = size
-        payload = {
-            "key": self.key,
-            "pid": os.getpid(),
-            "lines": {p: sorted(v) for p, v in self.lines.items()},
-            "reads": sorted(self.reads),
-            "listings": sorted(self.listings),
-        }
-        tmp = self.data_path.with_suffix(".tmp")
+        report = ChildReport(self.key, os.getpid(), self.lines, self.reads, self.listings)
         try:
-            tmp.write_text(json.dumps(payload))
-            os.replace(tmp, self.data_path)
+            self.draft_path.write_text(encode_report(report))
+            os.replace(self.draft_path, self.data_path)
         except OSError:
             pass
 
 
 _original_exit: Callable[[int], Any] | None = None
 _current: list[ChildRecorder] = []  # the recorder of this process (a fork gets its own)
-_fork_hook_installed = False
 
 
 def _write_current(snapshot: bool = False) -> None:
@@ -521,20 +537,30 @@ class _PatchOnImport:
         return spec
 
 
-def _install_fork_hook() -> None:
+# -- forks ------------------------------------------------------------------------
+
+# What a process forked from this one becomes: a child recorder of the context
+# current at the fork. Set by whoever records in this process (the session's
+# Recorder, or a ChildRecorder in a child); one fork hook serves both.
+_on_fork: list[Callable[[], object]] = []
+_fork_hook_installed = False
+
+
+def record_forks(become_child: Callable[[], object]) -> None:
+    """From now on, a process forked from this one calls `become_child` first thing."""
     global _fork_hook_installed
-    _fork_hook_installed = True
-    os.register_at_fork(after_in_child=_after_fork_in_recorded_child)
+    _on_fork[:] = [become_child]
+    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+        _fork_hook_installed = True
+        os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _after_fork_in_recorded_child() -> None:
-    """A child of a child (e.g. forkserver's workers): same context, its own report."""
-    if not _current:
+def _after_fork_in_child() -> None:
+    if not _on_fork:
         return
-    parent = _current[0]
-    _current.clear()
+    become_child = _on_fork.pop()
     try:
-        become_forked_child(parent.tracer, parent.key, parent.files_root, parent.out_dir)
+        become_child()
     except Exception:  # noqa: BLE001 - never break the child
         pass
 
@@ -556,17 +582,20 @@ def _wrap_os_exit(flush: Callable[[], None]) -> None:
 def start_child_recording() -> ChildRecorder | None:
     """Entry point for a new interpreter (called from our sitecustomize)."""
     config = os.environ.get(CHILD_ENV)
-    key = os.environ.get(CONTEXT_ENV)
-    if not config or not key:
+    context = os.environ.get(CONTEXT_ENV)
+    if not config or not context:
         return None
     if any("multiprocessing.resource_tracker" in arg for arg in getattr(sys, "orig_argv", ())):
         return None  # stdlib bookkeeping that outlives every test: never a dependency
-    settings = json.loads(config)
-    out_dir = Path(settings["dir"])
-    if not out_dir.is_dir():
+    try:
+        settings = decode_settings(config)
+        key = decode_context(context)
+    except ValueError:
+        return None  # set by another version of testmon-watch: run unrecorded
+    if not settings.dir.is_dir():
         return None  # the run that started us is over
     spawned = any("multiprocessing" in arg for arg in getattr(sys, "orig_argv", ()))
-    recorder = ChildRecorder(Path(settings["root"]), out_dir, key, multiprocessing_child=spawned)
+    recorder = ChildRecorder(settings.root, settings.dir, key, multiprocessing_child=spawned)
     recorder.start()
     return recorder
 
@@ -582,7 +611,7 @@ def _forking_for_multiprocessing() -> bool:
     return False
 
 
-def become_forked_child(tracer: Any, key: str, root: Path, out_dir: Path) -> ChildRecorder:
+def become_forked_child(tracer: Any, key: ContextKey, root: Path, out_dir: Path) -> ChildRecorder:
     """In a child made by os.fork(): keep the inherited tracer, record for `key`."""
     tracer.take()  # lines before the fork belong to the parent, which has them too
     # Forked by multiprocessing (or by hand): "starting" until a target runs. A bare

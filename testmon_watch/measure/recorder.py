@@ -2,145 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import sysconfig
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from testmon_watch.core.keys import SESSION, ContextKey, ContextKind
+from testmon_watch.core.records import Execution
 from testmon_watch.measure.children import (
     ChildRecording,
     become_forked_child,
     install_pool_hook,
+    record_forks,
 )
 from testmon_watch.measure.file_reads import FileReadWatcher
 from testmon_watch.measure.imports import ImportWatcher
 from testmon_watch.measure.patches import ModulePatches
+from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.measure.tracer import LineTracer, make_tracer
-
-SESSION_KEY = "session"
-
-# Directory names that never hold project code even when they sit inside the root.
-EXCLUDED_DIR_NAMES = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        ".tox",
-        ".nox",
-        ".venv",
-        "venv",
-        "env",
-        ".env",
-        "__pycache__",
-        "site-packages",
-        "dist-packages",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        "node_modules",
-        "build",
-        "dist",
-        ".eggs",
-    }
-)
-
-
-@dataclass
-class Execution:
-    """What ran while one context was current. Paths are relative to the project root."""
-
-    key: str
-    lines: dict[str, set[int]] = field(default_factory=dict)
-    reads: set[str] = field(default_factory=set)
-    listings: set[str] = field(default_factory=set)
-    imported: set[str] = field(default_factory=set)  # modules whose import started here
-    incomplete_children: int = 0  # child processes that did not report (killed, still running)
-
-    def merge(self, other: Execution) -> None:
-        for path, lines in other.lines.items():
-            self.lines.setdefault(path, set()).update(lines)
-        self.reads |= other.reads
-        self.listings |= other.listings
-        self.imported |= other.imported
-
-    def to_payload(self) -> dict[str, Any]:
-        """JSON-able form, sent from xdist workers to the controller."""
-        return {
-            "key": self.key,
-            "lines": {path: sorted(lines) for path, lines in self.lines.items()},
-            "reads": sorted(self.reads),
-            "listings": sorted(self.listings),
-            "imported": sorted(self.imported),
-            "incomplete_children": self.incomplete_children,
-        }
-
-    @classmethod
-    def from_payload(cls, data: dict[str, Any]) -> Execution:
-        return cls(
-            data["key"],
-            {path: set(lines) for path, lines in data["lines"].items()},
-            set(data["reads"]),
-            set(data["listings"]),
-            set(data["imported"]),
-            data.get("incomplete_children", 0),
-        )
-
-
-class ProjectFiles:
-    """Decides which absolute paths belong to the project (traced and recorded)."""
-
-    def __init__(self, root: Path, extra_excluded: Sequence[str] = ()) -> None:
-        self.root = str(root.resolve())
-        self.prefix = self.root + os.sep
-        excluded = {os.path.realpath(p) + os.sep for p in extra_excluded}
-        for name in ("stdlib", "platstdlib", "purelib", "platlib"):
-            path = sysconfig.get_paths().get(name)
-            if path:
-                excluded.add(os.path.realpath(path) + os.sep)
-        for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
-            excluded.add(os.path.realpath(prefix) + os.sep)
-        # Our own code never counts as the project's, even in an editable checkout.
-        excluded.add(str(Path(__file__).resolve().parent.parent) + os.sep)
-        self.excluded = tuple(p for p in excluded if p != self.prefix)
-        self._cache: dict[str, str | None] = {}
-
-    def relative(self, path: str) -> str | None:
-        """Project-relative '/'-path of an existing project file, else None."""
-        cached = self._cache.get(path, "")
-        if cached != "":
-            return cached
-        result = self._classify(path, must_exist=True)
-        self._cache[path] = result
-        return result
-
-    def relative_path(self, path: str) -> str | None:
-        """Like `relative`, for a path that may not exist (yet): a missing data file."""
-        return self._classify(path, must_exist=False)
-
-    def _classify(self, path: str, must_exist: bool) -> str | None:
-        if not path or path.startswith("<"):
-            return None  # <frozen os>, <string>, <doctest ...>: no file behind it
-        absolute = path if os.path.isabs(path) else os.path.abspath(path)
-        if not absolute.startswith(self.prefix):
-            if absolute.startswith(self.excluded):
-                return None  # site-packages, the stdlib: no realpath needed to say no
-            absolute = os.path.realpath(absolute)
-            if not absolute.startswith(self.prefix):
-                return None
-        if absolute.startswith(self.excluded) or (must_exist and not os.path.exists(absolute)):
-            return None  # also pseudo file names such as editable-install path hooks
-        parts = absolute[len(self.prefix) :].split(os.sep)
-        if EXCLUDED_DIR_NAMES.intersection(parts[:-1]) or parts[0].startswith(".testmondata"):
-            return None  # our own data (database, child-process reports) is no dependency
-        return "/".join(parts)
-
-    def is_project(self, path: str) -> bool:
-        return self.relative(path) is not None
 
 
 class Recorder:
@@ -155,7 +36,7 @@ class Recorder:
     ) -> None:
         self.files = files
         self.ignored_reads = {files.relative(p) for p in ignored_reads}
-        self.stack: list[Execution] = [Execution(SESSION_KEY)]
+        self.stack: list[Execution] = [Execution(SESSION)]
         self.on_import_done = on_import_done
         # Told the relative path of every project module about to run its body
         # (the plugin has the parse helper start on it); must not raise.
@@ -183,7 +64,7 @@ class Recorder:
         if self.children is not None:
             self.children.install()
             self.children.set_context(self.current.key)
-            _register_fork_handler(self)
+            record_forks(self._become_forked_child)
             install_pool_hook()
 
     def stop(self) -> None:
@@ -204,7 +85,7 @@ class Recorder:
     def current(self) -> Execution:
         return self.stack[-1]
 
-    def push(self, key: str) -> None:
+    def push(self, key: ContextKey) -> None:
         self._flush()
         self.stack.append(Execution(key))
         if self.children is not None:
@@ -274,7 +155,7 @@ class Recorder:
                 pass
         if len(self.stack) > 1:  # in the session context, pytest is loading conftest.py files
             self.current.imported.add(rel)
-        self.push(f"import:{rel}")
+        self.push(ContextKey.import_of(rel))
         # A module body is project code: traced even when pytest imports it in
         # a quiet stretch. (Opened here and closed in _exit_import: a window
         # may end in another frame than it began; see CoverageCTracer._start_window.)
@@ -286,7 +167,8 @@ class Recorder:
             return
         if self._import_windows:
             self.close_window(self._import_windows.pop())
-        if self.current.key != f"import:{rel}":
+        key = self.current.key
+        if key.kind is not ContextKind.IMPORT or key.target != rel:
             return
         done = self.pop()
         self.finished_imports.append(done)
@@ -365,6 +247,15 @@ class Recorder:
         done, self.finished_imports = self.finished_imports, []
         return done
 
+    def _become_forked_child(self) -> None:
+        """In a process forked from this one: record for the context current at the fork."""
+        if not self.running or self.children is None:
+            return
+        self.running = False  # this copy of the pytest process records nothing else
+        become_forked_child(
+            self._tracer, self.current.key, Path(self.files.root), self.children.dir
+        )
+
 
 def _called_by_importlib() -> bool:
     """True when the import system is listing a directory (its finder cache), not a test."""
@@ -376,30 +267,3 @@ def _called_by_importlib() -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-_fork_handler_target: list[Recorder] = []
-
-
-def _register_fork_handler(recorder: Recorder) -> None:
-    """A forked child continues our tracer: make it record for the current context."""
-    first = not _fork_handler_target
-    _fork_handler_target[:] = [recorder]
-    if first and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _after_fork_in_child() -> None:
-    if not _fork_handler_target:
-        return
-    recorder = _fork_handler_target[0]
-    _fork_handler_target.clear()
-    if not recorder.running or recorder.children is None:
-        return
-    recorder.running = False  # this copy of the pytest process records nothing else
-    try:
-        become_forked_child(
-            recorder._tracer, recorder.current.key, Path(recorder.files.root), recorder.children.dir
-        )
-    except Exception:  # noqa: BLE001 - never break the child
-        pass

@@ -1,4 +1,4 @@
-"""Command-line and ini options, and the run mode they add up to."""
+"""Command-line and ini options, and what this session does as they add them up."""
 
 from __future__ import annotations
 
@@ -88,8 +88,10 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 @dataclass(frozen=True)
-class RunMode:
+class TestmonOptions:
     """What this pytest session does, derived from the options."""
+
+    __test__ = False  # not a test class, whatever its name
 
     active: bool
     select: bool  # deselect unaffected tests
@@ -113,7 +115,7 @@ def _has_narrowing(config: pytest.Config) -> bool:
     return any("::" in str(arg) for arg in config.args)
 
 
-def run_mode(config: pytest.Config) -> RunMode:
+def testmon_options(config: pytest.Config) -> TestmonOptions:
     opt = config.getoption
     wanted = (
         opt("testmon")
@@ -134,7 +136,7 @@ def run_mode(config: pytest.Config) -> RunMode:
         opt("testmon_env") or str(config.getini("testmon_env") or "") or DEFAULT_ENVIRONMENT
     )
     datafile = project_paths(config).datafile
-    return RunMode(
+    return TestmonOptions(
         active=active,
         select=select,
         record=not opt("testmon_nocollect"),

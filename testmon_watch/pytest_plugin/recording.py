@@ -4,40 +4,54 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from testmon_watch.core.keys import SESSION, ContextKey
 from testmon_watch.core.outcomes import outcome_of
-from testmon_watch.measure.recorder import Execution, Recorder
+from testmon_watch.core.records import Execution, SessionRecording, TestRecord, TestRecording
+from testmon_watch.measure.recorder import Recorder
 from testmon_watch.pytest_plugin.names import PAYLOAD_KEY
+from testmon_watch.wire import xdist
 
 WIDE_SCOPES = ("session", "package", "module", "class")
 
 
 class RecordingHooks:
-    """Feeds the recorder's context stack from pytest's hooks and emits JSON-able payloads."""
+    """Feeds the recorder's context stack from pytest's hooks and hands over what each test ran.
 
-    def __init__(self, config: pytest.Config, recorder: Recorder) -> None:
+    Each finished test goes to `deliver` as a `TestRecording`; with no `deliver`
+    (an xdist worker, which stores nothing) it rides on the test's teardown
+    report, encoded by `wire.xdist`, to the controller.
+    """
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        recorder: Recorder,
+        deliver: Callable[[TestRecording], None] | None = None,
+    ) -> None:
         self.config = config
         self.recorder = recorder
+        self.deliver = deliver
         self.root = Path(recorder.files.root)
-        self.active_fixtures: dict[int, str] = {}  # id(FixtureDef) -> unit key
-        self.finished_units: list[dict[str, Any]] = []
+        self.active_fixtures: dict[int, ContextKey] = {}  # id(FixtureDef) -> unit key
+        self.finished_units: list[Execution] = []
         self.sent_modules: set[str] = set()
         self._modules_seen = 0
         self.reports: dict[str, list[pytest.TestReport]] = {}
-        self.item_units: dict[str, set[str]] = {}  # nodeid -> fixture unit keys it used
+        self.item_units: dict[str, set[ContextKey]] = {}  # nodeid -> fixture units it used
         self._conftests: dict[Path, tuple[list[str], list[str]]] = {}
 
-    # -- payload plumbing ----------------------------------------------------
+    # -- handing over ----------------------------------------------------------
 
     def _queue(self, execution: Execution) -> None:
-        self.finished_units.append(execution.to_payload())
+        self.finished_units.append(execution)
 
-    def take_units(self) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    def take_units(self) -> tuple[list[Execution], dict[str, str]]:
         """Units finished since the last call, and newly seen project modules."""
         for done in self.recorder.take_finished_imports():
             self._queue(done)
@@ -67,7 +81,7 @@ class RecordingHooks:
         if rel is None:
             yield
             return
-        self.recorder.push(f"collect:{rel}")
+        self.recorder.push(ContextKey.collection(rel))
         try:
             yield
         finally:
@@ -80,12 +94,14 @@ class RecordingHooks:
         if fixturedef.scope not in WIDE_SCOPES:
             yield
             return
-        key = (
-            f"fixture:{fixturedef.scope}:{request.node.nodeid}:"
-            f"{fixturedef.baseid}::{fixturedef.argname}"
+        parametrized = getattr(fixturedef, "params", None) is not None
+        key = ContextKey.fixture(
+            fixturedef.scope,
+            request.node.nodeid,
+            fixturedef.baseid,
+            fixturedef.argname,
+            request.param_index if parametrized and hasattr(request, "param_index") else None,
         )
-        if getattr(fixturedef, "params", None) is not None and hasattr(request, "param_index"):
-            key += f"[{request.param_index}]"
         self.recorder.push(key)
         try:
             yield
@@ -97,7 +113,7 @@ class RecordingHooks:
     def pytest_fixture_post_finalizer(self, fixturedef: Any, request: Any) -> None:
         self.active_fixtures.pop(id(fixturedef), None)
 
-    def _fixture_units(self, item: pytest.Item) -> set[str]:
+    def _fixture_units(self, item: pytest.Item) -> set[ContextKey]:
         keys = set()
         info = getattr(item, "_fixtureinfo", None)
         name2defs = getattr(info, "name2fixturedefs", {}) if info is not None else {}
@@ -141,13 +157,14 @@ class RecordingHooks:
     def pytest_runtest_protocol(
         self, item: pytest.Item, nextitem: Any
     ) -> Generator[None, Any, None]:
-        self.recorder.push(f"test:{item.nodeid}")
+        key = ContextKey.test(item.nodeid)
+        self.recorder.push(key)
         self.reports[item.nodeid] = []
         try:
             yield
         finally:
             # Normally popped in makereport(teardown); an exception may leave it here.
-            if self.recorder.current.key == f"test:{item.nodeid}":
+            if self.recorder.current.key == key:
                 self.recorder.pop()
             self.reports.pop(item.nodeid, None)
             self.item_units.pop(item.nodeid, None)
@@ -161,33 +178,35 @@ class RecordingHooks:
         # Note the fixture instances now: by the teardown report, fixtures whose
         # scope ends with this test are already finalized and forgotten.
         self.item_units.setdefault(item.nodeid, set()).update(self._fixture_units(item))
-        if call.when != "teardown" or self.recorder.current.key != f"test:{item.nodeid}":
+        if call.when != "teardown" or self.recorder.current.key != ContextKey.test(item.nodeid):
             return
         execution = self.recorder.pop()
         rel = self.recorder.files.relative(str(item.path))
         conftests, absent_conftests = self._conftest_paths(Path(item.path))
-        payload = execution.to_payload()
-        payload.update(
+        # A conftest.py created later in one of these folders applies to the test too.
+        execution.reads.update(absent_conftests)
+        units = self.item_units.pop(item.nodeid, set()) | {SESSION}
+        if rel:
+            units.add(ContextKey.collection(rel))
+        test = TestRecord(
             nodeid=item.nodeid,
             path=rel or os.path.relpath(item.path, self.root),
-            outcome=outcome_of(reports).value,  # plain JSON: xdist sends it with the report
+            outcome=outcome_of(reports),
             duration=sum(r.duration for r in reports),
-            units=sorted(
-                self.item_units.pop(item.nodeid, set())
-                | {"session"}
-                | ({f"collect:{rel}"} if rel else set())
-            ),
+            units=sorted(units, key=str),
             roots=([rel] if rel else []) + conftests,
-            complete=True,
-            incomplete_children=execution.incomplete_children,
+            execution=execution,
         )
-        if absent_conftests:
-            payload["reads"] = sorted(set(payload["reads"]).union(absent_conftests))
-        units, modules = self.take_units()
-        setattr(report, PAYLOAD_KEY, {"test": payload, "units": units, "modules": modules})
+        finished, modules = self.take_units()
+        recording = TestRecording(test, finished, modules)
+        if self.deliver is not None:
+            self.deliver(recording)
+        else:
+            setattr(report, PAYLOAD_KEY, xdist.encode_test(recording))
 
-    def session_payload(self) -> dict[str, Any]:
+    def session_recording(self) -> SessionRecording:
+        """The end of the session: the session unit, units not handed over yet, late children."""
         session = self.recorder.session()
         units, modules = self.take_units()
-        units.append(session.to_payload())
-        return {"units": units, "modules": modules}
+        units.append(session)
+        return SessionRecording(units, modules, self.recorder.late_children())

@@ -64,7 +64,7 @@ class SelectionPlan:
 
 def _reasons_for(test: TestRow) -> list[Reason] | None:
     reasons: list[Reason] = list(test.pending or [])
-    if test.outcome in (Outcome.FAILED, Outcome.ERROR):
+    if test.outcome.runs_again:
         reasons.append(Reason.failed(test.outcome))
     return reasons or None
 

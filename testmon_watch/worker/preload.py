@@ -18,7 +18,7 @@ from collections.abc import Collection
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from testmon_watch.measure.recorder import ProjectFiles
+from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.wire import preload as preload_wire
 from testmon_watch.wire.preload import PreloadError, PreloadList
 

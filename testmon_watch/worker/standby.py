@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from testmon_watch.measure.recorder import ProjectFiles
+from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.pytest_plugin.names import GATE_PLUGIN
 from testmon_watch.wire import standby as standby_wire
 from testmon_watch.wire.standby import Release, ReleaseError, StandbyExit

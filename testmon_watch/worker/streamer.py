@@ -3,7 +3,7 @@
 Each event is written to the event pipe with one `os.write` as soon as it happens,
 with no buffering: the client shows a result within milliseconds of the test's
 teardown. Selection reasons come from the `pytest --testmon` session plugin,
-read through `selection_of` alone.
+read through `pytest_plugin.selection_view.selection_of`.
 """
 
 from __future__ import annotations
@@ -11,17 +11,16 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from testmon_watch.core.outcomes import Outcome, outcome_of
-from testmon_watch.core.reasons import ChangedFile, Reason, ReasonKind
+from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.core.runs import ExitStatus
-from testmon_watch.pytest_plugin.names import SESSION_PLUGIN
+from testmon_watch.pytest_plugin.selection_view import selection_of
 from testmon_watch.wire.worker_protocol import (
     Message,
     Notice,
@@ -33,36 +32,6 @@ from testmon_watch.wire.worker_protocol import (
     truncate,
 )
 from testmon_watch.worker.preload import write_preload_list
-
-
-@dataclass(frozen=True)
-class SessionSelection:
-    """What `pytest --testmon` selected in this run, as the streamer needs it."""
-
-    reasons: Mapping[str, Sequence[Reason]]  # nodeid -> why it was selected
-    deselected: int  # tests it deselected, those of files it did not collect included
-    messages: Sequence[str]  # lines for the user (data file moved aside, ...)
-    changed: Sequence[ChangedFile]
-
-
-def selection_of(config: pytest.Config) -> SessionSelection | None:
-    """The selection of the session plugin registered under SESSION_PLUGIN, if it runs.
-
-    The one place that reads the plugin's attributes (`selected`, `deselected_count`,
-    `messages`, `plan.changes`). A missing attribute degrades to no reasons.
-    TODO(#11): becomes `pytest_plugin.selection_view.selection_of(config)` once the
-    plugin offers it; nothing else here changes.
-    """
-    testmon = config.pluginmanager.get_plugin(SESSION_PLUGIN)
-    if testmon is None:
-        return None
-    plan = getattr(testmon, "plan", None)
-    return SessionSelection(
-        reasons=getattr(testmon, "selected", None) or {},
-        deselected=int(getattr(testmon, "deselected_count", 0)),
-        messages=list(getattr(testmon, "messages", None) or ()),
-        changed=plan.changes.summary() if plan is not None else [],
-    )
 
 
 def _longrepr_of(reports: list[pytest.TestReport], outcome: Outcome) -> str:
@@ -139,6 +108,8 @@ class EventStreamer:
         self.default_reason = default_reason
         self.session: pytest.Session | None = None
         self.reports: dict[str, list[pytest.TestReport]] = {}
+        # Modules that failed to collect, by node id: sent as errors after run_started.
+        self.collect_errors: dict[str, list[pytest.CollectReport]] = {}
         self.counts: dict[Outcome, int] = {}
         self.deselected = 0
         self.collect_done: float | None = None
@@ -167,7 +138,7 @@ class EventStreamer:
             return
         # Runs after testmon's selection: keep the tests it selected because they failed.
         selection = selection_of(config)
-        reasons = selection.reasons if selection is not None else {}
+        reasons = selection.selected if selection is not None else {}
         keep = [
             i for i in items if any(r.kind is ReasonKind.FAILED for r in reasons.get(i.nodeid, ()))
         ]
@@ -183,14 +154,14 @@ class EventStreamer:
         if report.failed:
             # A module that fails to import is shown as an error "test", so a broken
             # import never looks like "no tests ran".
-            self.reports.setdefault(f"collect:{report.nodeid}", []).append(report)  # type: ignore[arg-type]
+            self.collect_errors.setdefault(report.nodeid, []).append(report)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collect_done = time.time()
         selection = selection_of(session.config)
         for message in selection.messages if selection is not None else ():
             self.send(Notice(text=f"testmon-watch: {message}"))
-        reasons_by_id = selection.reasons if selection is not None else {}
+        reasons_by_id = selection.selected if selection is not None else {}
         selected = []
         for item in session.items:
             reasons = list(reasons_by_id.get(item.nodeid, ()))
@@ -213,12 +184,10 @@ class EventStreamer:
             )
         )
         self.run_started_sent = True
-        for key, reports in list(self.reports.items()):
-            if key.startswith("collect:"):
-                nodeid = key[len("collect:") :]
-                self.send(TestStarted(run_id=self.run_id, nodeid=nodeid))
-                self._finish(nodeid, reports, Outcome.ERROR, None)
-                del self.reports[key]
+        errors, self.collect_errors = self.collect_errors, {}
+        for nodeid, collect_reports in errors.items():
+            self.send(TestStarted(run_id=self.run_id, nodeid=nodeid))
+            self._finish(nodeid, collect_reports, Outcome.ERROR, None)
 
     # -- tests --------------------------------------------------------------------------
 

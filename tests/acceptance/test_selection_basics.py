@@ -111,7 +111,7 @@ def test_syntax_error_selects_dependents_with_a_warning(project) -> None:
 
 
 def test_stored_file_states_match_parsing_each_file_here(project) -> None:
-    # New files are parsed by a helper process while the tests run (core/parse_helper):
+    # New files are parsed by a helper process while the tests run (measure/parse_helper):
     # what it stored must be exactly what parsing in this process gives.
     from testmon_watch.core.changes import read_state
     from testmon_watch.core.db import Database

@@ -16,6 +16,8 @@ from testmon_watch.core.db import (
     RecordedTest,
     RecordedUnit,
 )
+from testmon_watch.core.keys import SESSION, ContextKey
+from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.packing import unpack_ints, unpack_lines
 from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.core.schema import SCHEMA_VERSION, TOOL_NAME
@@ -78,16 +80,16 @@ def env_id(db: Database) -> int:
         return db.save_environment("default", "CPython 3.11", {"pytest": "8.0"})
 
 
-def recorded_test(
-    nodeid: str, fps: set[int] = frozenset(), units: set[str] = frozenset(), **kw: object
-) -> RecordedTest:  # type: ignore[assignment]
+key = ContextKey.parse
+
+
+def recorded_test(nodeid: str, fps: set[int] = frozenset(), **kw: object) -> RecordedTest:  # type: ignore[assignment]
     values: dict[str, object] = dict(
         file_id=None,
-        outcome="passed",
+        outcome=Outcome.PASSED,
         duration=0.5,
         fingerprint_ids=set(fps),
         lines={},
-        unit_keys=set(units),
         roots=set(),
     )
     values.update(kw)
@@ -464,13 +466,14 @@ def test_save_unit_unit_ids_units(db: Database, env_id: int) -> None:
     with db.transaction():
         f = db.save_file(file_row("a.py"))
         fp = db.fingerprint_id(f, [1])
-        u1 = db.save_unit(env_id, RecordedUnit("import:a.py", {fp}, {f: {1, 2}}, {f}))
-        u2 = db.save_unit(env_id, RecordedUnit("fixture:session:::conftest.py::db", set(), {}))
-        u1_again = db.save_unit(env_id, RecordedUnit("import:a.py", set(), {}, set()))
+        u1 = db.save_unit(env_id, RecordedUnit(key("import:a.py"), {fp}, {f: {1, 2}}, {f}))
+        u2 = db.save_unit(env_id, RecordedUnit(key("fixture:session:::conftest.py::db"), set(), {}))
+        u1_again = db.save_unit(env_id, RecordedUnit(key("import:a.py"), set(), {}, set()))
     assert u1 == u1_again != u2
-    assert db.unit_ids(env_id, ["import:a.py", "nope", "fixture:session:::conftest.py::db"]) == {
-        "import:a.py": u1,
-        "fixture:session:::conftest.py::db": u2,
+    wanted = [key("import:a.py"), key("import:nope.py"), key("fixture:session:::conftest.py::db")]
+    assert db.unit_ids(env_id, wanted) == {
+        key("import:a.py"): u1,
+        key("fixture:session:::conftest.py::db"): u2,
     }
     units = db.units(env_id, with_lines=True)
     assert set(units) == {u1, u2}
@@ -485,26 +488,25 @@ def test_save_unit_unit_ids_units(db: Database, env_id: int) -> None:
 def test_units_are_per_environment(db: Database, env_id: int) -> None:
     with db.transaction():
         other = db.save_environment("other", "py", {})
-        db.save_unit(env_id, RecordedUnit("session", set(), {}))
+        db.save_unit(env_id, RecordedUnit(key("session"), set(), {}))
     assert db.units(other) == {}
-    assert db.unit_ids(other, ["session"]) == {}
+    assert db.unit_ids(other, [SESSION]) == {}
 
 
 def test_save_test_upsert(db: Database, env_id: int) -> None:
     with db.transaction():
         f = db.save_file(file_row("tests/test_a.py"))
         fp = db.fingerprint_id(f, [1, 2])
-        u = db.save_unit(env_id, RecordedUnit("session", set(), {}))
+        u = db.save_unit(env_id, RecordedUnit(key("session"), set(), {}))
         db.save_test(
             env_id,
             recorded_test(
                 "t::a",
                 {fp},
-                {"session"},
                 file_id=f,
                 roots={f},
                 lines={f: {1, 2, 3}},
-                outcome="failed",
+                outcome=Outcome.FAILED,
             ),
             [u],
         )
@@ -529,7 +531,7 @@ def test_save_test_upsert(db: Database, env_id: int) -> None:
         db.save_test(
             env_id,
             recorded_test(
-                "t::a", set(), outcome="passed", duration=2.0, pending=[Reason.interrupted()]
+                "t::a", set(), outcome=Outcome.PASSED, duration=2.0, pending=[Reason.interrupted()]
             ),
             [],
         )
@@ -546,10 +548,27 @@ def test_save_outcome_only_keeps_dependencies(db: Database, env_id: int) -> None
         f = db.save_file(file_row("a.py"))
         fp = db.fingerprint_id(f, [1])
         db.save_test(env_id, recorded_test("t::a", {fp}, pending=[Reason.new()]), [])
-        db.save_outcome_only(env_id, "t::a", "failed", 3.0)
+        db.save_outcome_only(env_id, "t::a", Outcome.FAILED, 3.0)
     [row] = db.tests(env_id, with_blobs=True)
     assert (row.outcome, row.duration, row.pending) == ("failed", 3.0, [Reason.new()])
     assert list(unpack_ints(row.fingerprints)) == [fp]
+
+
+def test_test_file_summary_counts_tests_due_to_run(db: Database, env_id: int) -> None:
+    with db.transaction():
+        f = db.save_file(file_row("tests/test_a.py"))
+        g = db.save_file(file_row("tests/test_b.py"))
+        for name, outcome in [
+            ("a1", Outcome.PASSED),
+            ("a2", Outcome.FAILED),
+            ("a3", Outcome.ERROR),
+            ("a4", Outcome.XPASSED),  # a pass to pytest: not run again
+            ("a5", Outcome.SKIPPED),
+        ]:
+            db.save_test(env_id, recorded_test(name, file_id=f, outcome=outcome), [])
+        db.save_test(env_id, recorded_test("b1", file_id=g, pending=[Reason.new()]), [])
+        db.save_test(env_id, recorded_test("b2", file_id=g), [])
+    assert db.test_file_summary(env_id) == {f: (5, 2), g: (2, 1)}
 
 
 def test_mark_pending_and_mark_all_pending(db: Database, env_id: int) -> None:
@@ -602,13 +621,13 @@ def test_collect_garbage(db: Database, env_id: int) -> None:
         fp_orphan_unit = db.fingerprint_id(f, [4])
         fp_loose = db.fingerprint_id(f, [5])
         used = db.save_unit(
-            env_id, RecordedUnit("fixture:session:::conftest.py::db", {fp_fixture}, {})
+            env_id, RecordedUnit(key("fixture:session:::conftest.py::db"), {fp_fixture}, {})
         )
-        imported = db.save_unit(env_id, RecordedUnit("import:a.py", {fp_import}, {}))
-        orphan = db.save_unit(env_id, RecordedUnit("fixture:module:x::y", {fp_orphan_unit}, {}))
-        db.save_test(
-            env_id, recorded_test("t", {fp_test}, {"fixture:session:::conftest.py::db"}), [used]
+        imported = db.save_unit(env_id, RecordedUnit(key("import:a.py"), {fp_import}, {}))
+        orphan = db.save_unit(
+            env_id, RecordedUnit(key("fixture:module:x::y"), {fp_orphan_unit}, {})
         )
+        db.save_test(env_id, recorded_test("t", {fp_test}), [used])
         db.collect_garbage()
     assert set(db.units(env_id)) == {used, imported}
     assert orphan not in db.units(env_id)

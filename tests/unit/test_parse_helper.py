@@ -12,7 +12,7 @@ import pytest
 
 from testmon_watch.core.changes import read_state
 from testmon_watch.core.db import FileRow
-from testmon_watch.core.parse_helper import ParseHelper
+from testmon_watch.measure.parse_helper import ParseHelper
 
 SOURCE = textwrap.dedent(
     """\
@@ -139,7 +139,7 @@ def test_no_helper_on_a_single_core(tmp_path: Path) -> None:
         f"""
         import os
         from pathlib import Path
-        from testmon_watch.core.parse_helper import ParseHelper
+        from testmon_watch.measure.parse_helper import ParseHelper
         os.sched_setaffinity(0, {{min(os.sched_getaffinity(0))}})
         helper = ParseHelper(Path({str(tmp_path)!r}))
         helper.request("a.py", "python")

@@ -92,7 +92,8 @@ class Project:
     def unit(self, key: str, fps: Iterable[int] = (), edges: Iterable[str] = ()) -> int:
         edge_ids = {self.file_id(p) for p in edges}
         with self.db.transaction():
-            return self.db.save_unit(self.env, RecordedUnit(key, set(fps), {}, edge_ids))
+            unit = RecordedUnit(ContextKey.parse(key), set(fps), {}, edge_ids)
+            return self.db.save_unit(self.env, unit)
 
     def test(
         self,
@@ -103,22 +104,21 @@ class Project:
     ) -> None:
         module = nodeid.split("::", 1)[0]
         root_ids = {self.file_id(p) for p in roots}
-        units = list(units)
+        keys = [ContextKey.parse(k) for k in units]
         with self.db.transaction():
-            unit_ids = self.db.unit_ids(self.env, units)
+            unit_ids = self.db.unit_ids(self.env, keys)
             self.db.save_test(
                 self.env,
                 RecordedTest(
                     nodeid=nodeid,
                     file_id=self.rows[module].id if module in self.rows else None,
-                    outcome="passed",
+                    outcome=Outcome.PASSED,
                     duration=0.1,
                     fingerprint_ids=set(fps),
                     lines={},
-                    unit_keys=set(units),
                     roots=root_ids,
                 ),
-                [unit_ids[k] for k in units],
+                [unit_ids[k] for k in keys],
             )
 
     def analyse(self) -> tuple[dict[str, list[Reason]], Affected]:

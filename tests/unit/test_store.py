@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import textwrap
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,11 @@ import pytest
 
 from testmon_watch.core.changes import detect_changes, file_kind, read_state
 from testmon_watch.core.db import Database, FileRow
+from testmon_watch.core.keys import ContextKey
+from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.packing import unpack_ints, unpack_lines
-from testmon_watch.core.reasons import FileEvent, Reason, ReasonKind
+from testmon_watch.core.reasons import FileEvent, Interruption, Reason, ReasonKind
+from testmon_watch.core.records import Execution, TestRecord
 from testmon_watch.core.selection import affected_tests
 from testmon_watch.core.store import MTIME_SLACK_NS, UNKNOWN_BLOCK, BlockIndex, RunStore
 
@@ -94,28 +98,41 @@ class Setup:
 
 def execution(
     lines: dict[str, list[int]] | None = None,
-    reads: list[str] = (),  # type: ignore[assignment]
-    listings: list[str] = (),
-    **extra: Any,
-) -> dict[str, Any]:  # type: ignore[assignment]
-    return {"lines": lines or {}, "reads": list(reads), "listings": list(listings), **extra}
-
-
-def payload_for(
-    nodeid: str, lines: dict[str, list[int]] | None = None, **extra: Any
-) -> dict[str, Any]:
-    payload = execution(
-        lines,
-        path=nodeid.split("::")[0],
-        nodeid=nodeid,
-        outcome="passed",
-        duration=0.25,
-        units=[],
-        roots=[nodeid.split("::")[0]],
-        complete=True,
+    reads: Sequence[str] = (),
+    listings: Sequence[str] = (),
+    key: str = "session",
+    imported: Sequence[str] = (),
+    incomplete_children: int = 0,
+) -> Execution:
+    return Execution(
+        ContextKey.parse(key),
+        {path: set(numbers) for path, numbers in (lines or {}).items()},
+        set(reads),
+        set(listings),
+        set(imported),
+        incomplete_children,
     )
-    payload.update(extra)
-    return payload
+
+
+def record_for(
+    nodeid: str,
+    lines: dict[str, list[int]] | None = None,
+    units: Sequence[str] = (),
+    roots: Sequence[str] | None = None,
+    complete: bool = True,
+    incomplete_children: int = 0,
+) -> TestRecord:
+    path = nodeid.split("::")[0]
+    return TestRecord(
+        nodeid=nodeid,
+        path=path,
+        outcome=Outcome.PASSED,
+        duration=0.25,
+        units=[ContextKey.parse(key) for key in units],
+        roots=list(roots) if roots is not None else [path],
+        execution=execution(lines, key=f"test:{nodeid}", incomplete_children=incomplete_children),
+        complete=complete,
+    )
 
 
 @pytest.fixture
@@ -219,7 +236,7 @@ def test_save_tests_writes_dependencies(setup: Setup) -> None:
     with setup.db.transaction():
         store.save_tests(
             [
-                payload_for(
+                record_for(
                     "tests/test_shop.py::test_p",
                     {"tests/test_shop.py": [4], "src/shop.py": [5]},
                     roots=["tests/test_shop.py", "conftest.py"],
@@ -261,7 +278,7 @@ def test_files_a_fixture_ran_in_become_roots(setup: Setup) -> None:
             [execution({"conftest.py": [5], "src/shop.py": [10]}, key=key, imported=[])]
         )
         store.save_tests(
-            [payload_for("tests/test_a.py::test_a", {"tests/test_a.py": [2]}, units=[key])]
+            [record_for("tests/test_a.py::test_a", {"tests/test_a.py": [2]}, units=[key])]
         )
     row = setup.test_rows()["tests/test_a.py::test_a"]
     assert set(unpack_ints(row.roots)) == {
@@ -270,7 +287,7 @@ def test_files_a_fixture_ran_in_become_roots(setup: Setup) -> None:
     # a later store (next flush or next run) finds the unit's files through the database
     later = RunStore(setup.db, setup.env, setup.root, setup.db.files(), started_ns=after_writes())
     with setup.db.transaction():
-        later.save_tests([payload_for("tests/test_a.py::test_b", units=[key])])
+        later.save_tests([record_for("tests/test_a.py::test_b", units=[key])])
     row_b = setup.test_rows()["tests/test_a.py::test_b"]
     assert {setup.file_id("conftest.py"), setup.file_id("src/shop.py")} <= set(
         unpack_ints(row_b.roots)
@@ -286,9 +303,9 @@ def test_file_changed_during_the_run_leaves_tests_pending(setup: Setup) -> None:
     with setup.db.transaction():
         store.save_tests(
             [
-                payload_for("tests/test_a.py::one", {"src/shop.py": [5]}),
-                payload_for("tests/test_a.py::two", {"src/shop.py": [1]}),
-                payload_for("tests/test_a.py::three", {"src/other.py": [1]}),
+                record_for("tests/test_a.py::one", {"src/shop.py": [5]}),
+                record_for("tests/test_a.py::two", {"src/shop.py": [1]}),
+                record_for("tests/test_a.py::three", {"src/other.py": [1]}),
             ]
         )
     rows = setup.test_rows()
@@ -304,7 +321,7 @@ def test_incomplete_test_is_pending_interrupted(setup: Setup) -> None:
     write(setup.root, "tests/test_a.py", "def test_a():\n    pass\n")
     store = setup.store("tests/test_a.py")
     with setup.db.transaction():
-        store.save_tests([payload_for("tests/test_a.py::test_a", complete=False)])
+        store.save_tests([record_for("tests/test_a.py::test_a", complete=False)])
     assert setup.test_rows()["tests/test_a.py::test_a"].pending == [Reason.interrupted()]
 
 
@@ -312,8 +329,8 @@ def test_rerecording_clears_pending(setup: Setup) -> None:
     write(setup.root, "tests/test_a.py", "def test_a():\n    pass\n")
     store = setup.store("tests/test_a.py")
     with setup.db.transaction():
-        store.save_tests([payload_for("tests/test_a.py::test_a", complete=False)])
-        store.save_tests([payload_for("tests/test_a.py::test_a")])
+        store.save_tests([record_for("tests/test_a.py::test_a", complete=False)])
+        store.save_tests([record_for("tests/test_a.py::test_a")])
     assert setup.test_rows()["tests/test_a.py::test_a"].pending is None
 
 
@@ -367,7 +384,7 @@ def test_save_units_upserts_by_key(setup: Setup) -> None:
     write(setup.root, "src/shop.py", SHOP)
     store = setup.store("src/shop.py")
     with setup.db.transaction():
-        store.save_tests([payload_for("t.py::a", units=["session"])])
+        store.save_tests([record_for("t.py::a", units=["session"])])
         store.save_units([execution({"src/shop.py": [5]}, key="session", imported=[])])
     units = list(setup.db.units(setup.env).values())
     assert len(units) == 1
@@ -407,10 +424,10 @@ def test_store_then_selection_round_trip(setup: Setup) -> None:
         )
         store.save_tests(
             [
-                payload_for(
+                record_for(
                     "tests/test_shop.py::test_p", {"tests/test_shop.py": [4], "shop.py": [4]}
                 ),
-                payload_for("tests/test_other.py::test_o", {"tests/test_other.py": [2]}),
+                record_for("tests/test_other.py::test_o", {"tests/test_other.py": [2]}),
             ]
         )
     write(setup.root, "config.py", "LIMIT = 11\n", LATER_NS)
@@ -431,3 +448,56 @@ def test_store_then_selection_round_trip(setup: Setup) -> None:
             Reason(ReasonKind.IMPORTS, "config.py", blocks=("<module>",))
         ],
     }
+
+
+# -- merge_late --------------------------------------------------------------------------------
+
+
+def test_late_child_data_is_added_to_its_test_and_unit(setup: Setup) -> None:
+    write(setup.root, "src/shop.py", SHOP)
+    write(setup.root, "tests/test_a.py", "def test_a():\n    pass\n")
+    store = setup.store("src/shop.py", "tests/test_a.py")
+    fixture = "fixture:session::conftest.py::pool"
+    with setup.db.transaction():
+        store.save_units([execution({"src/shop.py": [1]}, key=fixture)])
+        store.save_tests([record_for("tests/test_a.py::test_a", {"tests/test_a.py": [2]})])
+        store.merge_late(
+            [
+                # a child of the test reported after the test was saved
+                execution({"src/shop.py": [5]}, key="test:tests/test_a.py::test_a"),
+                # a child of the fixture never reported: its users must run again
+                execution({"src/shop.py": [10]}, key=fixture, incomplete_children=1),
+                # a context nothing was saved for is left alone
+                execution({"src/shop.py": [5]}, key="test:tests/test_a.py::gone"),
+            ]
+        )
+    row = setup.test_rows()["tests/test_a.py::test_a"]
+    assert setup.fingerprint_sets(row.fingerprints) == {
+        "src/shop.py": setup.checksums("src/shop.py", "price"),
+        "tests/test_a.py": setup.checksums("tests/test_a.py", "test_a"),
+    }
+    assert row.pending is None  # no test uses the fixture unit
+    [unit] = [u for u in setup.db.units(setup.env, with_lines=True).values() if u.key == fixture]
+    assert unpack_lines(unit.lines) == {setup.file_id("src/shop.py"): {1, 10}}
+    assert "tests/test_a.py::gone" not in setup.test_rows()
+
+
+def test_late_incomplete_child_of_a_test_leaves_it_pending(setup: Setup) -> None:
+    write(setup.root, "tests/test_a.py", "def test_a():\n    pass\n")
+    store = setup.store("tests/test_a.py")
+    with setup.db.transaction():
+        store.save_tests([record_for("tests/test_a.py::test_a")])
+        store.merge_late([execution(key="test:tests/test_a.py::test_a", incomplete_children=1)])
+    assert setup.test_rows()["tests/test_a.py::test_a"].pending == [
+        Reason.interrupted(Interruption.CHILD_LOST)
+    ]
+
+
+def test_incomplete_children_of_a_test_leave_it_pending(setup: Setup) -> None:
+    write(setup.root, "tests/test_a.py", "def test_a():\n    pass\n")
+    store = setup.store("tests/test_a.py")
+    with setup.db.transaction():
+        store.save_tests([record_for("tests/test_a.py::test_a", incomplete_children=2)])
+    assert setup.test_rows()["tests/test_a.py::test_a"].pending == [
+        Reason.interrupted(Interruption.CHILD_LOST)
+    ]

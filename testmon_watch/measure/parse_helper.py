@@ -13,14 +13,12 @@ The helper is started on the first request, so a run with nothing new to
 parse never starts one (nor does a machine with one core), and it ends with
 the parent's session or, failing that, when its input pipe closes.
 
-Protocol: the parent writes `kind<TAB>relpath<NL>` lines; the helper answers
-each readable file with one JSON line `[relpath, kind, mtime_ns, size,
-digest, blocks, imports, error]` (a `FileRow`).
+The lines between the two are `testmon_watch.wire.parse_helper`'s. The store
+(core/store.py) sees only its `ParseAhead` side: request, take.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -30,9 +28,8 @@ from pathlib import Path
 
 from testmon_watch.core.changes import read_state
 from testmon_watch.core.db import FileRow
+from testmon_watch.wire import parse_helper as wire
 
-# One request must be written whole (pipe writes up to PIPE_BUF bytes are atomic).
-_MAX_REQUEST = 4000
 # Variables that would make the helper a recorded child or a coverage subject.
 _DROPPED_ENV_PREFIXES = ("TESTMON_WATCH_", "COV_CORE_", "COVERAGE_")
 
@@ -61,8 +58,8 @@ class ParseHelper:
     def _request(self, relpath: str, kind: str) -> None:
         if self._broken or relpath in self._asked:
             return
-        line = f"{kind}\t{relpath}\n".encode("utf-8", "surrogateescape")
-        if "\n" in relpath or "\t" in relpath or len(line) > _MAX_REQUEST:
+        line = wire.encode_request(wire.ParseRequest(kind, relpath))
+        if line is None:
             return
         if self._pid is None and not self._spawn():
             return
@@ -127,7 +124,7 @@ class ParseHelper:
         # package's directory is appended to sys.path so it shadows nothing.
         code = (
             f"import sys; sys.path.append({package_parent!r}); "
-            "from testmon_watch.core.parse_helper import main; main()"
+            "from testmon_watch.measure.parse_helper import main; main()"
         )
         env = {
             k: v
@@ -142,7 +139,7 @@ class ParseHelper:
             fds += [results_r, results_w]
             self._pid = os.posix_spawn(
                 sys.executable,
-                [sys.executable, "-S", "-c", code, str(self.root)],
+                [sys.executable, "-S", "-c", code, str(self.root), str(wire.VERSION)],
                 env,
                 file_actions=[
                     (os.POSIX_SPAWN_DUP2, requests_r, 0),
@@ -198,9 +195,11 @@ class ParseHelper:
         data = b"".join(chunks)
         *lines, self._buffer = data.split(b"\n")
         for line in lines:
-            row = _decode(line)
-            if row is not None:
-                self._done[row.path] = row
+            try:
+                row = _file_row(wire.decode_answer(line))
+            except ValueError:
+                continue  # the parent parses this one itself
+            self._done[row.path] = row
 
 
 # Helpers of this process. A process forked by a test (a daemon that outlives
@@ -230,51 +229,43 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _decode(line: bytes) -> FileRow | None:
-    try:
-        path, kind, mtime_ns, size, digest, blocks, imports, error = json.loads(line)
-        return FileRow(
-            path,
-            kind,
-            int(mtime_ns),
-            int(size),
-            str(digest),
-            [(str(n), int(s), int(e), int(c)) for n, s, e, c in blocks],
-            [str(i) for i in imports],
-            error,
-        )
-    except (ValueError, TypeError):
-        return None
+def _file_row(parsed: wire.ParsedFile) -> FileRow:
+    return FileRow(
+        parsed.path,
+        parsed.kind,
+        parsed.mtime_ns,
+        parsed.size,
+        parsed.digest,
+        parsed.blocks,
+        parsed.imports,
+        parsed.error,
+    )
+
+
+def _parsed_file(row: FileRow) -> wire.ParsedFile:
+    return wire.ParsedFile(
+        row.path, row.kind, row.mtime_ns, row.size, row.digest, row.blocks, row.imports, row.error
+    )
 
 
 def main() -> None:
     """The helper: parse each requested file, answer in request order, until EOF."""
     root = Path(sys.argv[1])
-    requests, results = sys.stdin.buffer, sys.stdout
+    try:
+        wire.check_version(sys.argv[2] if len(sys.argv) > 2 else "")
+    except ValueError as exc:
+        sys.exit(str(exc))  # the parent reads EOF and parses everything itself
+    requests, results = sys.stdin.buffer, sys.stdout.buffer
     while True:
         line = requests.readline()
         if not line:
             return
-        kind, _, relpath = line.decode("utf-8", "surrogateescape").rstrip("\n").partition("\t")
         try:
-            state, _ = read_state(root, relpath, kind)
+            request = wire.decode_request(line)
+            state, _ = read_state(root, request.relpath, request.kind)
         except Exception:  # noqa: BLE001 - the parent parses this one itself
             continue
         if state.missing or state.mtime_ns < 0:
             continue
-        results.write(
-            json.dumps(
-                [
-                    state.path,
-                    state.kind,
-                    state.mtime_ns,
-                    state.size,
-                    state.digest,
-                    state.blocks,
-                    state.imports,
-                    state.error,
-                ]
-            )
-            + "\n"
-        )
+        results.write(wire.encode_answer(_parsed_file(state)))
         results.flush()

@@ -1,0 +1,252 @@
+"""Before the tests run: open the data file, plan the selection, and apply it to collection.
+
+Opening also starts recording (the recording hooks, and below 3.12 the
+tracing windows). Selection runs at configure time, or, in a standby child
+of the warm worker, once the gate releases the run. Collection then skips
+known test files none of whose tests must run, deselects the rest of the
+unaffected tests, orders the selected ones, and forgets tests that are gone.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testmon_watch.core.db import Database
+from testmon_watch.core.environment import current_environment
+from testmon_watch.core.reasons import Reason, ReasonKind
+from testmon_watch.core.records import TestRecording
+from testmon_watch.core.selection import run_order
+from testmon_watch.core.store import RunStore
+from testmon_watch.measure.parse_helper import ParseHelper
+from testmon_watch.measure.tracer import HAS_MONITORING
+from testmon_watch.pytest_plugin.names import RECORDING_PLUGIN, WINDOWS_PLUGIN
+from testmon_watch.pytest_plugin.recording import RecordingHooks
+from testmon_watch.pytest_plugin.selecting import format_counts, plan_selection
+from testmon_watch.pytest_plugin.session_state import SessionState
+from testmon_watch.pytest_plugin.windows import TracingWindows
+from testmon_watch.wording import describe_changes, describe_environment
+
+# Where pytest keeps the failed collection reports of a session (our attribute).
+COLLECT_FAILURES = "_testmon_collect_failures"
+
+
+class SelectionHooks:
+    """The pytest plugin that selects: the header, collection, deselection and order."""
+
+    def __init__(self, state: SessionState) -> None:
+        self.state = state
+        self.planned = False
+        self.collected_files: set[str] = set()  # test modules collected in full
+
+    # -- opening -----------------------------------------------------------------------
+
+    def open(self, deliver: Callable[[TestRecording], None] | None) -> None:
+        """Open the data file and start recording; selection is `select`'s job.
+
+        Each recorded test goes to `deliver` (see RecordingHooks).
+        """
+        state = self.state
+
+        def open_db() -> None:
+            with state.engine_io():
+                state.db, messages = Database.open(state.options.datafile, readonly=state.worker)
+            state.messages.extend(messages)
+
+        if not state.guarded(open_db):
+            return
+        if not state.options.record or state.controller:
+            return
+        if state.recorder is None:
+            if sys.version_info < (3, 12) and sys.gettrace() is not None:
+                state.messages.append(
+                    "another tracer (pytest-cov or a debugger) is active and Python < 3.12 "
+                    "allows one: selecting, but not recording this run"
+                )
+            return
+        pluginmanager = state.config.pluginmanager
+        state.hooks = RecordingHooks(state.config, state.recorder, deliver)
+        pluginmanager.register(state.hooks, RECORDING_PLUGIN)
+        if not HAS_MONITORING:
+            # Only settrace tracers pay for untraced code (see windows.py).
+            pluginmanager.register(TracingWindows(pluginmanager, state.recorder), WINDOWS_PLUGIN)
+
+    # -- planning ------------------------------------------------------------------------
+
+    def ensure_planned(self) -> None:
+        """Select now if not done yet: after the gate, when a standby child is released."""
+        if self.planned:
+            return
+        if self.state.gate is not None:
+            self.state.gate.wait()
+            # The run starts now, not when the standby child configured pytest: a file
+            # saved in between is a change this run selects for, not one made during it.
+            self.state.restart_clock()
+        self.select()
+
+    def select(self) -> None:
+        """Compare disk and environment with the data file: what must run, and why."""
+        self.planned = True
+        state = self.state
+        db = state.db
+        if db is None:
+            return
+
+        def compare() -> None:
+            with state.engine_io():
+                env = current_environment(state.options.environment)
+                state.plan = plan_selection(db, state.root, env, write=not state.worker)
+
+        if not state.guarded(compare) or state.plan is None:
+            return
+        plan = state.plan
+        if plan.environment_change:
+            change = describe_environment(plan.environment_change)
+            state.messages.append(f"environment changed: {change}")
+        state.messages.extend(plan.messages)
+        if not state.worker:
+            # Recording here: new and changed files are parsed on another core
+            # as pytest imports them (see measure/parse_helper).
+            recording = state.hooks is not None and state.recorder is not None
+            state.helper = ParseHelper(state.root) if recording else None
+            state.store = RunStore(
+                db,
+                plan.env_id,
+                state.root,
+                plan.files,
+                started_ns=state.started_ns,
+                helper=state.helper,
+            )
+            if state.recorder is not None and recording:
+                state.recorder.on_project_import = state.store.prefetch
+        if state.options.select:
+            state.skipped_files = plan.test_files_to_skip()
+
+    # -- the header --------------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        self.ensure_planned()
+        state = self.state
+        lines = [f"testmon-watch: {m}" for m in state.messages]
+        if state.plan is not None:
+            what = describe_changes(state.plan.changes.summary()) or "nothing"
+            affected = len(state.plan.selected_known)
+            known = len(state.plan.known)
+            text = f"testmon-watch: changed: {what}; {affected} of {known} recorded tests to run"
+            if not state.options.select:
+                why = (
+                    "--testmon-verify"
+                    if state.options.verify
+                    else "-k/-m/node ids or --testmon-noselect"
+                )
+                text += f" (not deselecting: {why})"
+            lines.append(text)
+        return lines
+
+    # -- collection ----------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:
+        self.ensure_planned()  # without a terminal reporter no header asked for it
+
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        skipped = self.state.skipped_files
+        if not skipped or collection_path.suffix != ".py":
+            return None
+        try:
+            rel = collection_path.relative_to(self.state.root).as_posix()
+        except ValueError:
+            return None
+        return True if rel in skipped else None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        state = self.state
+        plan = state.plan
+        if plan is None:
+            return
+        known_selected = plan.selected_known
+        selected: dict[str, list[Reason]] = {}
+        for item in items:
+            rel = state.relative(item.path)
+            if rel is not None:
+                self.collected_files.add(rel)
+            if item.nodeid not in plan.known:
+                selected[item.nodeid] = [Reason.new()]
+            elif item.nodeid in known_selected:
+                selected[item.nodeid] = known_selected[item.nodeid]
+        self._forget_deleted(items, session)
+        state.selected = selected
+        if state.options.select:
+            keep = [i for i in items if i.nodeid in selected]
+            drop = [i for i in items if i.nodeid not in selected]
+            state.deselected_count = len(drop) + sum(
+                1 for t in plan.known.values() if t.path in state.skipped_files
+            )
+            if drop:
+                config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+        if state.options.reorder:
+            durations = {n: t.duration for n, t in plan.known.items()}
+            failed = {n for n, t in plan.known.items() if t.outcome.runs_again}
+            order = run_order([i.nodeid for i in items], durations, failed)
+            position = {nodeid: i for i, nodeid in enumerate(order)}
+            items.sort(key=lambda i: position[i.nodeid])
+
+    def _forget_deleted(self, items: list[pytest.Item], session: pytest.Session) -> None:
+        """Tests gone from a fully collected file, and tests of deleted files, leave the data."""
+        state = self.state
+        if state.worker or state.db is None or state.plan is None:
+            return
+        narrowed = any("::" in str(a) for a in state.config.args)
+        failed_files = {
+            Path(str(r.fspath)).as_posix() for r in getattr(session, COLLECT_FAILURES, [])
+        }
+        present = {i.nodeid for i in items}
+        gone = []
+        for nodeid, test in state.plan.known.items():
+            if nodeid in present or test.path is None:
+                continue
+            file_row = state.plan.files.get(test.path)
+            if file_row is not None and file_row.missing:
+                gone.append(nodeid)
+            elif (
+                not narrowed and test.path in self.collected_files and test.path not in failed_files
+            ):
+                gone.append(nodeid)
+        if gone:
+            with state.db.transaction():
+                state.db.delete_tests(state.plan.env_id, gone)
+            for nodeid in gone:
+                state.plan.known.pop(nodeid, None)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, None]:
+        outcome = yield
+        report = outcome.get_result()
+        if report.failed and isinstance(collector, pytest.Module):
+            try:
+                rel = Path(collector.path).relative_to(self.state.root).as_posix()
+            except ValueError:
+                return
+            failures = getattr(collector.session, COLLECT_FAILURES, [])
+            failures.append(report)
+            setattr(collector.session, COLLECT_FAILURES, failures)
+            self.collected_files.discard(rel)
+
+    def pytest_report_collectionfinish(
+        self, config: pytest.Config, start_path: Path, items: list[pytest.Item]
+    ) -> list[str]:
+        state = self.state
+        if state.plan is None:
+            return []
+        new = sum(1 for r in state.selected.values() if r and r[0].kind is ReasonKind.NEW)
+        if not state.options.select:
+            return [f"testmon-watch: running all {len(items)} collected ({new} new)"]
+        return ["testmon-watch: " + format_counts(len(items), state.deselected_count, new)]
