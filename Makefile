@@ -28,7 +28,7 @@ PYTEST    := pytest -q -n $(XDIST)
 .DEFAULT_GOAL := help
 
 .PHONY: help venv venv310 venv312 venv313 test test310 test311 test312 test313 \
-	check lint typecheck typecheck-tests demo demo-plugin bench clean screenshots
+	check lint typecheck typecheck-tests pre-commit demo demo-plugin bench clean screenshots
 
 help:
 	@echo "make venv      create .venv (Python 3.11) with the package and test tools"
@@ -37,6 +37,7 @@ help:
 	@echo "make lint      ruff check and ruff format --check"
 	@echo "make typecheck mypy --strict on testmon_watch/"
 	@echo "make check     what CI runs (.ci/run): test, lint, typecheck"
+	@echo "make pre-commit  install the git hooks: ruff check, ruff format --check, mypy"
 	@echo "make demo      open the testmon-watch app on a copy of examples/shop (edit files in .demo/shop)"
 	@echo "make demo-plugin  run pytest --testmon twice on examples/shop, editing one function between"
 	@echo "make bench     run the benchmarks (bench/run.py)"
@@ -48,23 +49,26 @@ venv310: $(STAMP310)
 venv312: $(STAMP312)
 venv313: $(STAMP313)
 
-# $(call venv_rules,DIR,INTERPRETER VARIABLE,VERSION): DIR/.installed from nothing.
+# $(call venv_rules,DIR,INTERPRETER VARIABLE,VERSION,EXTRAS): DIR/.installed from nothing.
+# .venv, the developer's, also gets the `dev` extra (pre-commit).
+comma := ,
 define venv_rules
 $(1)/.installed: pyproject.toml
 	@test -n "$$($(2))" || { echo "make: no Python $(3) found (set $(2)=/path/to/python$(3))" >&2; exit 1; }
 	test -x $(1)/bin/python || $$($(2)) -m venv $(1)
-	$(1)/bin/python -m pip install -q -e '.[test]'
+	$(1)/bin/python -m pip install -q -e '.[$(4)]'
 	touch $$@
 endef
-$(eval $(call venv_rules,$(VENV),PYTHON,3.11))
-$(eval $(call venv_rules,$(VENV310),PYTHON310,3.10))
-$(eval $(call venv_rules,$(VENV312),PYTHON312,3.12))
-$(eval $(call venv_rules,$(VENV313),PYTHON313,3.13))
+$(eval $(call venv_rules,$(VENV),PYTHON,3.11,test$(comma)dev))
+$(eval $(call venv_rules,$(VENV310),PYTHON310,3.10,test))
+$(eval $(call venv_rules,$(VENV312),PYTHON312,3.12,test))
+$(eval $(call venv_rules,$(VENV313),PYTHON313,3.13,test))
 
 # Every virtualenv first, so a missing interpreter stops the run before any test does.
-# pytest's exit code 5 (no tests collected) fails the target like any other.
+# Then each interpreter in turn; one that fails does not stop the others, but fails
+# `make test` at the end. pytest's exit code 5 (no tests collected) fails like any other.
 test: $(STAMP310) $(STAMP) $(STAMP312) $(STAMP313)
-	@$(MAKE) --no-print-directory test310 test311 test312 test313
+	@$(MAKE) --no-print-directory --keep-going test310 test311 test312 test313
 
 # $(call test_rule,TARGET,DIR): the whole suite on one interpreter, with its wall time.
 define test_rule
@@ -85,11 +89,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Git hooks from .pre-commit-config.yaml (the fast part of `make check`).
+pre-commit: $(STAMP)
+	$(VENV)/bin/pre-commit install
+
 # Not in CI yet: tests/ is typed with the looser settings of [[tool.mypy.overrides]].
 typecheck-tests: $(STAMP)
 	$(VENV)/bin/mypy tests
 
-check: test lint typecheck
+# Exactly what CI runs: .ci/run is the one list (make test, then make lint typecheck).
+check:
+	bash .ci/run
 
 # The demos work on a scratch copy so examples/shop stays pristine.
 demo: $(STAMP)
