@@ -21,8 +21,9 @@ STAMP312  := $(VENV312)/.installed
 STAMP313  := $(VENV313)/.installed
 DEMO_DIR  := .demo
 
-# pytest-xdist workers per interpreter (`make test XDIST=0` runs in one process).
-XDIST     ?= 3
+# pytest-xdist workers per interpreter (`make test XDIST=0` runs in one process). More
+# workers than the 2 cores of CI's machine: most tests wait on a pytest they started.
+XDIST     ?= 4
 PYTEST    := pytest -q -n $(XDIST)
 
 .DEFAULT_GOAL := help
