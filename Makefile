@@ -36,7 +36,7 @@ help:
 	@echo "make venv310 / venv312 / venv313   the same for Python 3.10, 3.12, 3.13"
 	@echo "make test      run the test suite on Python 3.10, 3.11, 3.12 and 3.13 (test311 etc.: one)"
 	@echo "make lint      ruff check and ruff format --check"
-	@echo "make typecheck mypy --strict on testmon_watch/"
+	@echo "make typecheck mypy --strict on testmon_watch/ (typecheck-tests: mypy tests, not in CI yet)"
 	@echo "make check     what CI runs (.ci/run): test, lint, typecheck"
 	@echo "make pre-commit  install the git hooks: ruff check, ruff format --check, mypy"
 	@echo "make demo      open the testmon-watch app on a copy of examples/shop (edit files in .demo/shop)"
