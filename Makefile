@@ -1,25 +1,44 @@
 # testmon-watch developer tasks. Every target builds what it needs from a fresh clone.
 
-PYTHON    ?= python3
-# The first interpreter that really is 3.12: `python3.12` on PATH, else a pyenv install
-# (pyenv's shim fails when 3.12 is installed but not selected).
-PYTHON312 ?= $(shell for c in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12; do \
-	"$$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
+# The first interpreter that really is Python $(1): `python$(1)` on PATH, then `python3`,
+# else a pyenv install (pyenv's shims fail when a version is installed but not selected).
+find_python = $(shell for c in python$(1) python3 $$(pyenv root 2>/dev/null)/versions/$(1).*/bin/python$(1); do \
+	"$$c" -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(1)".split("."))))' \
+	>/dev/null 2>&1 && { echo "$$c"; break; }; done)
+
+# One virtualenv per supported interpreter; .venv (3.11) also runs lint, mypy, demo and bench.
+PYTHON    ?= $(call find_python,3.11)
+PYTHON310 ?= $(call find_python,3.10)
+PYTHON312 ?= $(call find_python,3.12)
+PYTHON313 ?= $(call find_python,3.13)
 VENV      := .venv
+VENV310   := .venv310
 VENV312   := .venv312
+VENV313   := .venv313
 STAMP     := $(VENV)/.installed
+STAMP310  := $(VENV310)/.installed
 STAMP312  := $(VENV312)/.installed
+STAMP313  := $(VENV313)/.installed
 DEMO_DIR  := .demo
+
+# pytest-xdist workers per interpreter (`make test XDIST=0` runs in one process). More
+# workers than the 2 cores of CI's machine: most tests wait on a pytest they started.
+XDIST     ?= 4
+PYTEST    := pytest -q -n $(XDIST)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv venv312 test check lint typecheck demo demo-plugin bench clean screenshots
+.PHONY: help venv venv310 venv312 venv313 test test310 test311 test312 test313 \
+	check lint typecheck typecheck-tests pre-commit demo demo-plugin bench clean screenshots
 
 help:
-	@echo "make venv      create .venv ($(PYTHON)) with the package and test tools"
-	@echo "make venv312   create .venv312 (Python 3.12) the same way"
-	@echo "make test      run the test suite on both interpreters"
-	@echo "make check     what CI runs: test, ruff, mypy"
+	@echo "make venv      create .venv (Python 3.11) with the package and test tools"
+	@echo "make venv310 / venv312 / venv313   the same for Python 3.10, 3.12, 3.13"
+	@echo "make test      run the test suite on Python 3.10, 3.11, 3.12 and 3.13 (test311 etc.: one)"
+	@echo "make lint      ruff check and ruff format --check"
+	@echo "make typecheck mypy --strict on testmon_watch/ (typecheck-tests: mypy tests, not in CI yet)"
+	@echo "make check     what CI runs (.ci/run): test, lint, typecheck"
+	@echo "make pre-commit  install the git hooks: ruff check, ruff format --check, mypy"
 	@echo "make demo      open the testmon-watch app on a copy of examples/shop (edit files in .demo/shop)"
 	@echo "make demo-plugin  run pytest --testmon twice on examples/shop, editing one function between"
 	@echo "make bench     run the benchmarks (bench/run.py)"
@@ -27,32 +46,61 @@ help:
 	@echo "make clean     remove virtualenvs, caches and demo/bench scratch"
 
 venv: $(STAMP)
+venv310: $(STAMP310)
 venv312: $(STAMP312)
+venv313: $(STAMP313)
 
-$(STAMP): pyproject.toml
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q -e '.[test]'
-	touch $@
+# $(call venv_rules,DIR,INTERPRETER VARIABLE,VERSION,EXTRAS): DIR/.installed from nothing.
+# .venv, the developer's, also gets the `dev` extra (pre-commit).
+comma := ,
+define venv_rules
+$(1)/.installed: pyproject.toml
+	@test -n "$$($(2))" || { echo "make: no Python $(3) found (set $(2)=/path/to/python$(3))" >&2; exit 1; }
+	test -x $(1)/bin/python || $$($(2)) -m venv $(1)
+	$(1)/bin/python -m pip install -q -e '.[$(4)]'
+	touch $$@
+endef
+$(eval $(call venv_rules,$(VENV),PYTHON,3.11,test$(comma)dev))
+$(eval $(call venv_rules,$(VENV310),PYTHON310,3.10,test))
+$(eval $(call venv_rules,$(VENV312),PYTHON312,3.12,test))
+$(eval $(call venv_rules,$(VENV313),PYTHON313,3.13,test))
 
-$(STAMP312): pyproject.toml
-	@test -n "$(PYTHON312)" || { echo "make: no Python 3.12 found (set PYTHON312=/path/to/python3.12)" >&2; exit 1; }
-	test -x $(VENV312)/bin/python || $(PYTHON312) -m venv $(VENV312)
-	$(VENV312)/bin/python -m pip install -q -e '.[test]'
-	touch $@
+# Every virtualenv first, so a missing interpreter stops the run before any test does.
+# Then each interpreter in turn; one that fails does not stop the others, but fails
+# `make test` at the end. pytest's exit code 5 (no tests collected) fails like any other.
+test: $(STAMP310) $(STAMP) $(STAMP312) $(STAMP313)
+	@$(MAKE) --no-print-directory --keep-going test310 test311 test312 test313
 
-test: $(STAMP) $(STAMP312)
-	@echo "=== pytest on $$($(VENV)/bin/python -V)"
-	$(VENV)/bin/pytest -q
-	@echo "=== pytest on $$($(VENV312)/bin/python -V)"
-	$(VENV312)/bin/pytest -q
+# $(call test_rule,TARGET,DIR): the whole suite on one interpreter, with its wall time.
+define test_rule
+$(1): $(2)/.installed
+	@echo "=== pytest on $$$$($(2)/bin/python -V), -n $(XDIST)"
+	@start=$$$$(date +%s); $(2)/bin/$(PYTEST); rc=$$$$?; \
+	echo "=== $$$$($(2)/bin/python -V): $$$$(( $$$$(date +%s) - start )) s, pytest exit $$$$rc"; exit $$$$rc
+endef
+$(eval $(call test_rule,test310,$(VENV310)))
+$(eval $(call test_rule,test311,$(VENV)))
+$(eval $(call test_rule,test312,$(VENV312)))
+$(eval $(call test_rule,test313,$(VENV313)))
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check testmon_watch tests
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy testmon_watch
+	$(VENV)/bin/mypy
 
-check: test lint typecheck
+# Git hooks from .pre-commit-config.yaml (the fast part of `make check`).
+pre-commit: $(STAMP)
+	$(VENV)/bin/pre-commit install
+
+# Not in CI yet: tests/ is typed with the looser settings of [[tool.mypy.overrides]].
+typecheck-tests: $(STAMP)
+	$(VENV)/bin/mypy tests
+
+# Exactly what CI runs: .ci/run is the one list (make test, then make lint typecheck).
+check:
+	bash .ci/run
 
 # The demos work on a scratch copy so examples/shop stays pristine.
 demo: $(STAMP)
@@ -99,6 +147,6 @@ screenshots: $(STAMP)
 	$(VENV)/bin/python scripts/make_screenshots.py
 
 clean:
-	rm -rf $(VENV) $(VENV312) $(DEMO_DIR) bench/.work build dist *.egg-info
+	rm -rf $(VENV) $(VENV310) $(VENV312) $(VENV313) $(DEMO_DIR) bench/.work build dist *.egg-info
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .testmondata* .coverage .coverage.*
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import pathlib
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
+
+# Python 3.10's pathlib does not look os.stat up when called: Path.stat (and so
+# exists(), is_file(), ...) goes through an accessor object that holds the
+# os.stat of import time. The wrapper is set on that object too (3.11+ has none).
+_PATHLIB_ACCESSOR: object | None = getattr(pathlib, "_normal_accessor", None)
 
 
 class ModulePatches:
@@ -27,6 +33,7 @@ class ModulePatches:
         self.on_missing = on_missing
         self._original_import: Callable[..., ModuleType] | None = None
         self._original_stat: Callable[..., os.stat_result] | None = None
+        self._stat: Callable[..., os.stat_result] | None = None
 
     def install(self) -> None:
         if self._original_import is not None:
@@ -57,7 +64,9 @@ class ModulePatches:
         import_module.__wrapped__ = original_import  # type: ignore[attr-defined]
         stat.__wrapped__ = original_stat  # type: ignore[attr-defined]
         importlib.import_module = import_module
-        os.stat = stat
+        os.stat = self._stat = stat
+        if _PATHLIB_ACCESSOR is not None:
+            vars(_PATHLIB_ACCESSOR)["stat"] = stat
 
     def uninstall(self) -> None:
         original_import, original_stat = self._original_import, self._original_stat
@@ -68,7 +77,9 @@ class ModulePatches:
         if original_stat is not None:
             if _unwrapped(os.stat) is original_stat:
                 os.stat = original_stat
-            self._original_stat = None
+            if _PATHLIB_ACCESSOR is not None and vars(_PATHLIB_ACCESSOR).get("stat") is self._stat:
+                del vars(_PATHLIB_ACCESSOR)["stat"]
+            self._original_stat = self._stat = None
 
 
 def _unwrapped(function: object) -> object:

@@ -58,6 +58,16 @@ def make_project(project) -> None:
     )
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT as a terminal's Ctrl-C would find it.
+
+    A suite started with SIGINT ignored (`make test &` in a script, some CI
+    runners) passes that on through exec, and Python then installs no
+    KeyboardInterrupt handler: the run would sleep on through the SIGINT below.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_blocking_run(project) -> subprocess.Popen[str]:
     """A `pytest --testmon` run blocked inside test_waits_when_asked (returns once it is)."""
     env = dict(__import__("os").environ, BLOCK_IN_TEST="1")
@@ -68,6 +78,7 @@ def start_blocking_run(project) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_default_sigint,
     )
     assert proc.stdout is not None
     for line in proc.stdout:
