@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import stat
 import subprocess
@@ -236,31 +235,3 @@ async def test_export_key_with_nothing_recorded_says_so(project: Path) -> None:
             "(run some tests)"
         )
     assert not (project / ".coverage").exists()
-
-
-def test_the_front_end_never_imports_coverage_measure_or_the_data_file_reader() -> None:
-    probe = textwrap.dedent(
-        """
-        import json, sys
-        import testmon_watch.coverage_client, testmon_watch.ui.coverage_model
-        import testmon_watch.ui.screens.coverage, testmon_watch.wire.coverage_report
-        view = sorted(sys.modules)
-        import testmon_watch.ui.app
-        print(json.dumps([view, sorted(sys.modules)]))
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    view, app = json.loads(result.stdout)
-
-    def offenders(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
-        return [m for m in modules if any(m == p or m.startswith(p + ".") for p in prefixes)]
-
-    assert not offenders(
-        view, ("coverage", "testmon_watch.measure", "testmon_watch.core.db", "sqlite3")
-    )
-    assert not offenders(app, ("coverage", "testmon_watch.measure"))
-    # The probe itself sees an import when there is one.
-    assert re.search(r"\btextual\b", " ".join(view))
