@@ -24,11 +24,10 @@ misread; a reader refuses other versions with a one-line error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class WireFormat:
+class WireFormat(NamedTuple):  # not a dataclass: every recorded child imports this package
     name: str
     module: str  # testmon_watch.wire.<module>, which defines VERSION
 
