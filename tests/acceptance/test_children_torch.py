@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import pytest
@@ -15,8 +16,12 @@ if sys.version_info[:2] != TORCH_PYTHON:
         allow_module_level=True,
     )
 
-# On 3.11 the `test` extra installs torch: a missing torch is an error, not a skip.
-import torch  # noqa: E402, F401
+# On 3.11 the `test` extra installs torch: a missing torch is an error, not a skip. It is
+# found, not imported: only the pytest runs under test import it (each xdist worker
+# would pay a second for it, and torch warns that numpy is missing).
+if importlib.util.find_spec("torch") is None:
+    raise ImportError("torch is missing: .venv/bin/pip install torch==2.13.0 (the `test` extra)")
+
 from test_children import first_run, run  # noqa: E402
 
 CONFTEST = """
