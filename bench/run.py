@@ -526,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         bench = ProjectBench(info, tools, REPS[name], pythons, out)
         try:
             bench.run()
-        except Exception as exc:  # report and go on with what was measured
+        except Exception as exc:  # noqa: BLE001 - report it, go on with what was measured
             _log(f"  error: {name} benchmark stopped: {type(exc).__name__}: {exc}")
         benches.append(bench)
     write_reports(benches, started, out)

@@ -159,7 +159,7 @@ def decide(early_config: pytest.Config, args: Sequence[str]) -> NothingToRun | N
     started = time.perf_counter()
     try:
         recorded = _nothing_to_run(early_config, args)
-    except Exception as exc:  # NotFast, or anything unexpected: the normal path decides
+    except Exception as exc:  # noqa: BLE001 - NotFast or anything else: the normal path decides
         if os.environ.get(DEBUG_ENV):
             print(f"testmon-watch fast path: no: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
