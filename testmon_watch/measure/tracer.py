@@ -552,7 +552,7 @@ class CoverageCTracer(_SettraceBase):
         super().__init__(should_trace)
         tracer_module = _coverage_tracer_module()
         CTracer = tracer_module.CTracer  # noqa: N806 - the C types' own names
-        CFileDisposition = tracer_module.CFileDisposition  # noqa: N806
+        CFileDisposition = tracer_module.CFileDisposition  # noqa: N806 - the C type's own name
 
         self._ctracer_class: Any = CTracer
         self._disposition_class: Any = CFileDisposition
