@@ -33,9 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import gen_projects  # noqa: E402
-import venvs  # noqa: E402
-from measure import (  # noqa: E402
+import gen_projects
+import venvs
+from measure import (
     RunResult,
     apply_edit,
     data_size,
@@ -196,7 +196,7 @@ class ProjectBench:
     def warm(self) -> None:
         """Run plain pytest once in the template so .pyc caches are warm in every copy."""
         stamp = self.template / self.out.warm_stamp
-        if stamp.exists() or "plain" not in self.pythons and "testmon" not in self.pythons:
+        if stamp.exists() or ("plain" not in self.pythons and "testmon" not in self.pythons):
             return
         py = self.pythons.get("plain") or self.pythons["testmon"]
         _log(f"  {self.info.name}: warming .pyc caches (untimed plain run) ...")

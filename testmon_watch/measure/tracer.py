@@ -743,7 +743,7 @@ def _calibrate() -> tuple[int, int]:
     count of the call's own references varies between interpreters.
     """
     data: dict[str, set[int]] = {"probe": set()}
-    name, lines = data.popitem()
+    _key, lines = data.popitem()
     held_by_local = sys.getrefcount(lines)
     del lines
     shared: list[tuple[str, set[int]]] = [("probe", set())]

@@ -180,7 +180,7 @@ def test_moving_a_function_keeps_checksums() -> None:
     shifted = BASE.replace("def helper", "\n\n\n\ndef helper")
     assert sums(shifted) == a
     fb = parse_python(shifted)
-    assert [b for b in fb.blocks if b.name == "helper"][0].start == 29
+    assert next(b for b in fb.blocks if b.name == "helper").start == 29
 
 
 def test_quote_style_does_not_matter() -> None:

@@ -326,7 +326,7 @@ def test_companions_are_renamed_next_to_the_moved_file(tmp_path: Path) -> None:
     holder.execute("CREATE TABLE metadata (x)")
     holder.commit()
     try:
-        db, messages = Database.open(path)
+        db, _messages = Database.open(path)
         db.close()
         [aside] = broken_files(tmp_path)
         names = {p.name for p in tmp_path.iterdir()}

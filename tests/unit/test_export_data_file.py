@@ -406,7 +406,7 @@ def test_message(recorded: Path) -> None:
 def test_deleted_files_are_skipped(fresh: Path) -> None:
     root = fresh
     (root / "lib/helpers.py").unlink()
-    summary, data = export(root)
+    _summary, data = export(root)
     assert abs_file(root, "lib/helpers.py") not in set(data.measured_files())
     report = run_coverage(root, "report", "--data-file", ".coverage")
     assert report.returncode == 0, report.stdout + report.stderr

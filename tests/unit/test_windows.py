@@ -68,7 +68,7 @@ class NewStyleWrapper:
             result = yield
         except ZeroDivisionError:
             return [-1]
-        return result + [x]
+        return [*result, x]
 
 
 class Raises:

@@ -71,8 +71,10 @@ def test_verbose_prints_every_test_and_why() -> None:
 def test_a_run_the_worker_ended_says_how() -> None:
     end = RunFinished("r1", WorkerExit.TIMEOUT, {Outcome.TIMEOUT: 1}, crashed=IDS[2])
     lines = printed(
-        run_events(end, {IDS[0]: Outcome.PASSED, IDS[2]: Outcome.TIMEOUT})
-        + [Notice(text="worker died; restarted")]
+        [
+            *run_events(end, {IDS[0]: Outcome.PASSED, IDS[2]: Outcome.TIMEOUT}),
+            Notice(text="worker died; restarted"),
+        ]
     )
     assert "T t.py::hangs 12 ms" in lines
     assert lines[-2] == (
