@@ -122,9 +122,9 @@ def test_module_end_without_trailing_newline() -> None:
 
 
 def test_file_blocks_requires_module_block() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must start with the module block"):
         FileBlocks(blocks=(), imports=())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must start with the module block"):
         FileBlocks(blocks=(Block("f", 1, 2, 0),), imports=())
 
 

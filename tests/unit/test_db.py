@@ -669,11 +669,14 @@ def test_collect_garbage_keeps_free_pages_when_few(db: Database, env_id: int) ->
 
 
 def test_transaction_that_raises_writes_nothing(db: Database, env_id: int) -> None:
-    with pytest.raises(RuntimeError, match="boom"):
+    def write_then_fail() -> None:
         with db.transaction():
             db.save_file(file_row("a.py"))
             db.save_test(env_id, recorded_test("t"), [])
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail()
     assert db.files() == {}
     assert db.tests(env_id) == []
     # the connection is usable afterwards
