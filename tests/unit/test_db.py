@@ -55,14 +55,14 @@ def make_ours(path: Path, version: int) -> None:
 
 
 def file_row(path: str, mtime_ns: int = OLD_NS, **kw: object) -> FileRow:
-    values: dict[str, object] = dict(
-        kind="python",
-        size=10,
-        digest="d-" + path,
-        blocks=[("<module>", 1, 9, 111), ("f", 3, 4, 222)],
-        imports=["os", "pkg.mod"],
-        error=None,
-    )
+    values: dict[str, object] = {
+        "kind": "python",
+        "size": 10,
+        "digest": "d-" + path,
+        "blocks": [("<module>", 1, 9, 111), ("f", 3, 4, 222)],
+        "imports": ["os", "pkg.mod"],
+        "error": None,
+    }
     values.update(kw)
     return FileRow(path, mtime_ns=mtime_ns, **values)  # type: ignore[arg-type]
 
@@ -84,14 +84,14 @@ key = ContextKey.parse
 
 
 def recorded_test(nodeid: str, fps: set[int] = frozenset(), **kw: object) -> RecordedTest:  # type: ignore[assignment]
-    values: dict[str, object] = dict(
-        file_id=None,
-        outcome=Outcome.PASSED,
-        duration=0.5,
-        fingerprint_ids=set(fps),
-        lines={},
-        roots=set(),
-    )
+    values: dict[str, object] = {
+        "file_id": None,
+        "outcome": Outcome.PASSED,
+        "duration": 0.5,
+        "fingerprint_ids": set(fps),
+        "lines": {},
+        "roots": set(),
+    }
     values.update(kw)
     return RecordedTest(nodeid, **values)  # type: ignore[arg-type]
 

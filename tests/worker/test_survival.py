@@ -157,7 +157,7 @@ def test_fifty_megabytes_of_output_are_truncated(
     stream = run(client, events, mode="nodeids", nodeids=["test_flood.py"])
     result = finished(stream)["test_flood.py::test_flood"]
     assert result.outcome == "failed" and "flooded" in result.longrepr
-    sections = dict((title, text) for title, text in result.sections)
+    sections = dict(result.sections)
     stdout = sections["Captured stdout call"]
     assert len(stdout) < 70_000 and "characters cut" in stdout
     assert run_end(stream).exitstatus == 1
