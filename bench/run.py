@@ -393,14 +393,13 @@ HEADER = ["metric", "plain", "testmon", "ours", "ours/testmon", "target"]
 def text_table(rows: list[list[str]]) -> str:
     """Aligned plain-text table."""
     widths = [max(len(str(row[i])) for row in [HEADER, *rows]) for i in range(len(HEADER))]
-    out = []
-    for row in [HEADER, ["-" * w for w in widths], *rows]:
-        out.append(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            ).rstrip()
-        )
+    out = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [HEADER, ["-" * w for w in widths], *rows]
+    ]
     return "\n".join(out)
 
 

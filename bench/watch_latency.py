@@ -336,7 +336,7 @@ class Watcher:
 
 
 def _kill_all() -> None:
-    for watcher in list(_LIVE):
+    for watcher in list(_LIVE):  # noqa: PERF101 - stop() removes it from _LIVE
         try:
             watcher.stop()
         except Exception:  # noqa: BLE001 - best effort at exit

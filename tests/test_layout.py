@@ -172,8 +172,7 @@ def expand(name: str) -> list[str]:
     path = REPO.joinpath(*parts)
     if (path / "__init__.py").is_file():
         names = [name]
-        for info in pkgutil.walk_packages([str(path)], prefix=f"{name}."):
-            names.append(info.name)
+        names += [info.name for info in pkgutil.walk_packages([str(path)], prefix=f"{name}.")]
         return sorted(names)
     if path.with_suffix(".py").is_file():
         return [name]

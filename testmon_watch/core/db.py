@@ -524,10 +524,8 @@ class Database:
         for chunk_start in range(0, len(ids), 500):
             chunk = ids[chunk_start : chunk_start + 500]
             marks = ",".join("?" * len(chunk))
-            for fp_id, file_id in self.conn.execute(
-                f"SELECT id, file_id FROM fingerprint WHERE id IN ({marks})", chunk
-            ):
-                result[fp_id] = file_id
+            query = f"SELECT id, file_id FROM fingerprint WHERE id IN ({marks})"
+            result.update(self.conn.execute(query, chunk))
         return result
 
     # -- tests and units -------------------------------------------------
