@@ -126,7 +126,7 @@ class FileRow:
         blocks: list[BlockRow],
         imports: list[str],
         error: str | None = None,
-        id: int = 0,
+        id: int = 0,  # noqa: A002 - the `file` table's column, like self.id
     ) -> None:
         self.path = path
         self.kind = kind
@@ -143,7 +143,7 @@ class FileRow:
     @classmethod
     def stored(
         cls,
-        id: int,
+        id: int,  # noqa: A002 - the `file` table's column, like self.id
         path: str,
         kind: str,
         mtime_ns: int,

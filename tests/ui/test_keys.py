@@ -224,7 +224,7 @@ async def test_open_in_editor_at_the_failure_line(project: Path, tmp_path: Path)
 async def test_coverage_view_and_export(project: Path) -> None:
     import subprocess
 
-    subprocess.run(
+    subprocess.run(  # noqa: ASYNC221 - before the app starts: nothing else to run meanwhile
         [sys.executable, "-m", "pytest", "-q", "--testmon", "-p", "no:cacheprovider"],
         cwd=project,
         check=True,
