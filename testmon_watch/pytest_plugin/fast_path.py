@@ -206,7 +206,7 @@ def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> int:
         patterns = _collect_patterns(config, ns)
         if not all(_matches(os.path.join(root, p), patterns) for p in test_files if p):
             raise NotFast("tests collected by a custom collector")
-        conftests = _walk_scope(root, scope, patterns, config, test_files, files)
+        conftests = _walk_scope(root, scope, patterns, config, test_files)
         _check_conftests(root, conftests, files)
         _check_environment(stored.packages, root, conftests)
         _check_files(db, root, files)
@@ -314,7 +314,6 @@ def _walk_scope(
     patterns: _Patterns,
     config: pytest.Config,
     test_files: set[str | None],
-    files: dict[str, Any],
 ) -> list[Path]:
     """Raise on any collectable file that is not a known test file; return the conftests."""
     root_prefix = str(root) + os.sep
