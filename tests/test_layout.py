@@ -251,7 +251,7 @@ ALL_SOURCE_FILES = sorted(PACKAGE_DIR.rglob("*.py"))
 def direct_imports(path: Path) -> set[str]:
     """Modules a file imports itself (at any depth of its code), as dotted names."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)

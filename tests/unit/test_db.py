@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,9 +69,9 @@ def file_row(path: str, mtime_ns: int = OLD_NS, **kw: object) -> FileRow:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
+def db(tmp_path: Path) -> Iterator[Database]:
     database = open_new(tmp_path / ".testmondata")
-    yield database  # type: ignore[misc]
+    yield database
     database.close()
 
 

@@ -19,7 +19,7 @@ from testmon_watch.wire.worker_protocol import (
 )
 
 IDS = ["t.py::ok", "t.py::bad", "t.py::hangs"]
-TIMING = {"selection": 0.05, "first_result": 0.08, "done": 0.1}
+TIMING: dict[str, float | None] = {"selection": 0.05, "first_result": 0.08, "done": 0.1}
 
 
 def run_events(end: RunFinished, results: dict[str, Outcome]) -> list[SessionEvent]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from worker_helpers import Events, alive, finished, make_client, run_end, write
@@ -53,7 +54,7 @@ def test_plain():
 """
 
 
-def _run(client: WorkerClient, events: Events, **fields: object) -> tuple[list[object], int]:
+def _run(client: WorkerClient, events: Events, **fields: Any) -> tuple[list[object], int]:
     """The run's events and the pid of the child that ran it."""
     run_id = client.run(**fields)
     stream = list(events.until_finished(run_id))
