@@ -30,14 +30,14 @@ PYTEST    := pytest -q -n $(XDIST)
 .DEFAULT_GOAL := help
 
 .PHONY: help venv venv310 venv312 venv313 test test310 test311 test312 test313 \
-	check lint typecheck typecheck-tests pre-commit demo demo-plugin bench clean screenshots
+	check lint typecheck pre-commit demo demo-plugin bench clean screenshots
 
 help:
 	@echo "make venv      create .venv (Python 3.11) with the package and test tools"
 	@echo "make venv310 / venv312 / venv313   the same for Python 3.10, 3.12, 3.13"
 	@echo "make test      run the test suite on Python 3.10, 3.11, 3.12 and 3.13 (test311 etc.: one)"
 	@echo "make lint      ruff check and ruff format --check"
-	@echo "make typecheck mypy --strict on testmon_watch/ (typecheck-tests: mypy tests, not in CI yet)"
+	@echo "make typecheck mypy: --strict on testmon_watch/, tests/ with the overrides in pyproject.toml"
 	@echo "make check     what CI runs (.ci/run): test, lint, typecheck"
 	@echo "make pre-commit  install the git hooks: ruff check, ruff format --check, mypy"
 	@echo "make demo      open the testmon-watch app on a copy of examples/shop (edit files in .demo/shop)"
@@ -88,16 +88,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check
 	$(VENV)/bin/ruff format --check
 
+# The files of [tool.mypy]: testmon_watch/ --strict, tests/ with its overrides.
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Git hooks from .pre-commit-config.yaml (the fast part of `make check`).
 pre-commit: $(STAMP)
 	$(VENV)/bin/pre-commit install
-
-# Not in CI yet: tests/ is typed with the looser settings of [[tool.mypy.overrides]].
-typecheck-tests: $(STAMP)
-	$(VENV)/bin/mypy tests
 
 # Exactly what CI runs: .ci/run is the one list (make test, then make lint typecheck).
 check:

@@ -50,17 +50,16 @@ def generate(root: Path, n_tests: int) -> None:
     (root / "pytest.ini").write_text("[pytest]\npythonpath = .\ntestpaths = tests\n")
     (root / ".coveragerc").write_text(COVERAGERC)
     (root / "proj" / "__init__.py").write_text("")
-    funcs = []
-    for i in range(N_FUNCS):
-        funcs.append(
-            textwrap.dedent(f"""
+    funcs = [
+        textwrap.dedent(f"""
             def f{i}(x):
                 total = 0
                 for k in range(200):
                     total += (k * {i + 1} + x) % 7
                 return total
         """)
-        )
+        for i in range(N_FUNCS)
+    ]
     (root / "proj" / "calc.py").write_text("".join(funcs).lstrip())
     per_file = 5
     for start in range(0, n_tests, per_file):

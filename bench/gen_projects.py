@@ -103,8 +103,7 @@ def _small_module(i: int, rng: random.Random) -> str:
     deps = sorted(rng.sample(range(1, i), k=min(2, i - 1))) if i > 1 else []
     lines = [f'"""The {name} part of the shop."""', ""]
     lines.append("from shop.config import LIMIT, ROUNDS")
-    for d in deps:
-        lines.append(f"from shop import {SMALL_MODULES[d]}")
+    lines += [f"from shop import {SMALL_MODULES[d]}" for d in deps]
     lines += ["", f"RATE = {rng.randint(3, 97)}", f"OFFSET = {rng.randint(1, 50)}", ""]
     verbs = rng.sample(VERBS, 4)
     fnames = [f"{v}_{name}" for v in verbs]

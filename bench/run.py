@@ -33,9 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import gen_projects  # noqa: E402
-import venvs  # noqa: E402
-from measure import (  # noqa: E402
+import gen_projects
+import venvs
+from measure import (
     RunResult,
     apply_edit,
     data_size,
@@ -196,7 +196,7 @@ class ProjectBench:
     def warm(self) -> None:
         """Run plain pytest once in the template so .pyc caches are warm in every copy."""
         stamp = self.template / self.out.warm_stamp
-        if stamp.exists() or "plain" not in self.pythons and "testmon" not in self.pythons:
+        if stamp.exists() or ("plain" not in self.pythons and "testmon" not in self.pythons):
             return
         py = self.pythons.get("plain") or self.pythons["testmon"]
         _log(f"  {self.info.name}: warming .pyc caches (untimed plain run) ...")
@@ -393,14 +393,13 @@ HEADER = ["metric", "plain", "testmon", "ours", "ours/testmon", "target"]
 def text_table(rows: list[list[str]]) -> str:
     """Aligned plain-text table."""
     widths = [max(len(str(row[i])) for row in [HEADER, *rows]) for i in range(len(HEADER))]
-    out = []
-    for row in [HEADER, ["-" * w for w in widths], *rows]:
-        out.append(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            ).rstrip()
-        )
+    out = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [HEADER, ["-" * w for w in widths], *rows]
+    ]
     return "\n".join(out)
 
 
@@ -526,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         bench = ProjectBench(info, tools, REPS[name], pythons, out)
         try:
             bench.run()
-        except Exception as exc:  # report and go on with what was measured
+        except Exception as exc:  # noqa: BLE001 - report it, go on with what was measured
             _log(f"  error: {name} benchmark stopped: {type(exc).__name__}: {exc}")
         benches.append(bench)
     write_reports(benches, started, out)

@@ -251,8 +251,13 @@ class Bench:
             if rounds is not None and done_rounds >= rounds:
                 return
 
+    def busy(self) -> bool:
+        """Messages not yet applied, a flush pending or a run going on."""
+        app = self.app
+        return bool(app.pump._pending) or app._flush_timer is not None or app.state.running
+
     async def settle(self) -> None:
-        while self.app.pump._pending or self.app._flush_timer is not None or self.app.state.running:
+        while self.busy():  # noqa: ASYNC110 - the app's private state has no event to wait on
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)
 
@@ -267,7 +272,7 @@ class Bench:
         )
         thread.start()
         await self.keys_until(scenario, done.is_set)
-        while self.app.pump._pending or self.app._flush_timer is not None or self.app.state.running:
+        while self.busy():  # noqa: ASYNC110 - as in settle()
             await asyncio.sleep(0.001)
         shown = time.perf_counter()
         thread.join()

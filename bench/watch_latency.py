@@ -55,10 +55,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import watch_projects  # noqa: E402
-import watch_venvs  # noqa: E402
-from venvs import VenvError  # noqa: E402
-from watch_projects import Edit, Project  # noqa: E402
+import watch_projects
+import watch_venvs
+from venvs import VenvError
+from watch_projects import Edit, Project
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORK_DIR = BENCH_DIR / ".work"
@@ -336,7 +336,7 @@ class Watcher:
 
 
 def _kill_all() -> None:
-    for watcher in list(_LIVE):
+    for watcher in list(_LIVE):  # noqa: PERF101 - stop() removes it from _LIVE
         try:
             watcher.stop()
         except Exception:  # noqa: BLE001 - best effort at exit

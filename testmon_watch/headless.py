@@ -160,10 +160,11 @@ class HeadlessPrinter:
         finished = event.finished
         self.last_exitstatus = finished.exitstatus
         counts = event.run.counts()
-        parts = []
-        for outcome in SUMMARY_ORDER:
-            if counts.get(outcome):
-                parts.append(self.paint(f"{counts[outcome]} {outcome}", OUTCOME_COLOUR[outcome]))
+        parts = [
+            self.paint(f"{counts[outcome]} {outcome}", OUTCOME_COLOUR[outcome])
+            for outcome in SUMMARY_ORDER
+            if counts.get(outcome)
+        ]
         summary = ", ".join(parts) or "no tests ran"
         if isinstance(finished.exitstatus, WorkerExit):
             summary += self.paint(f" ({finished.exitstatus})", "red")

@@ -172,8 +172,7 @@ def expand(name: str) -> list[str]:
     path = REPO.joinpath(*parts)
     if (path / "__init__.py").is_file():
         names = [name]
-        for info in pkgutil.walk_packages([str(path)], prefix=f"{name}."):
-            names.append(info.name)
+        names += [info.name for info in pkgutil.walk_packages([str(path)], prefix=f"{name}.")]
         return sorted(names)
     if path.with_suffix(".py").is_file():
         return [name]
@@ -252,7 +251,7 @@ ALL_SOURCE_FILES = sorted(PACKAGE_DIR.rglob("*.py"))
 def direct_imports(path: Path) -> set[str]:
     """Modules a file imports itself (at any depth of its code), as dotted names."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)

@@ -168,10 +168,7 @@ class _Walker:
             self._add_module(alias.name)
 
     def _import_from(self, node: ast.ImportFrom) -> None:
-        if node.level:
-            base = self._resolve_relative(node.level, node.module)
-        else:
-            base = node.module
+        base = self._resolve_relative(node.level, node.module) if node.level else node.module
         if not base:
             return
         self._add_module(base)

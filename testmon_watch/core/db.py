@@ -126,7 +126,7 @@ class FileRow:
         blocks: list[BlockRow],
         imports: list[str],
         error: str | None = None,
-        id: int = 0,
+        id: int = 0,  # noqa: A002 - the `file` table's column, like self.id
     ) -> None:
         self.path = path
         self.kind = kind
@@ -143,7 +143,7 @@ class FileRow:
     @classmethod
     def stored(
         cls,
-        id: int,
+        id: int,  # noqa: A002 - the `file` table's column, like self.id
         path: str,
         kind: str,
         mtime_ns: int,
@@ -524,10 +524,8 @@ class Database:
         for chunk_start in range(0, len(ids), 500):
             chunk = ids[chunk_start : chunk_start + 500]
             marks = ",".join("?" * len(chunk))
-            for fp_id, file_id in self.conn.execute(
-                f"SELECT id, file_id FROM fingerprint WHERE id IN ({marks})", chunk
-            ):
-                result[fp_id] = file_id
+            query = f"SELECT id, file_id FROM fingerprint WHERE id IN ({marks})"
+            result.update(self.conn.execute(query, chunk))
         return result
 
     # -- tests and units -------------------------------------------------

@@ -217,7 +217,7 @@ def _from_untyped(data: Mapping[str, Any]) -> Reason:
         }
         if detail in events:
             return Reason(kind, file, events[detail])
-        if detail.startswith("syntax error") or detail.startswith("cannot read"):
+        if detail.startswith(("syntax error", "cannot read")):
             return Reason(kind, file, FileEvent.UNPARSABLE, error=detail)
         if kind is ReasonKind.IMPORTS and detail:
             blocks = tuple(b for b in detail.removesuffix(" ...").split(", ") if b)

@@ -100,13 +100,8 @@ def affected_tests(
     # 4. Tests.
     result: dict[int, list[Reason]] = {}
     for test in tests:
-        reasons: list[Reason] = []
-        for fp_id in unpack_ints(test.fingerprints):
-            if fp_id in fp_reasons:
-                reasons.append(fp_reasons[fp_id])
-        for unit_id in unpack_ints(test.units):
-            if unit_id in unit_reasons:
-                reasons.append(unit_reasons[unit_id])
+        reasons = [fp_reasons[i] for i in unpack_ints(test.fingerprints) if i in fp_reasons]
+        reasons += [unit_reasons[i] for i in unpack_ints(test.units) if i in unit_reasons]
         if not reasons:
             for file_id in unpack_ints(test.roots):
                 if file_id in import_reason:

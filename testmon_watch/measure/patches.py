@@ -57,7 +57,7 @@ class ModulePatches:
                 if isinstance(path, (str, os.PathLike)) and kwargs.get("dir_fd") is None:
                     try:
                         on_missing(os.path.abspath(os.fspath(path)))
-                    except Exception:  # noqa: BLE001
+                    except Exception:  # noqa: BLE001 - recording must never break the stat
                         pass
                 raise
 

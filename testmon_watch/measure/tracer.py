@@ -315,7 +315,7 @@ def _claim_tool_id() -> int:
 
 def _probe() -> int:
     value = 1
-    return value
+    return value  # noqa: RET504 - two lines for the LINE probe below to see
 
 
 def _local_rearm_works(tool: int) -> bool:
@@ -552,7 +552,7 @@ class CoverageCTracer(_SettraceBase):
         super().__init__(should_trace)
         tracer_module = _coverage_tracer_module()
         CTracer = tracer_module.CTracer  # noqa: N806 - the C types' own names
-        CFileDisposition = tracer_module.CFileDisposition  # noqa: N806
+        CFileDisposition = tracer_module.CFileDisposition  # noqa: N806 - the C type's own name
 
         self._ctracer_class: Any = CTracer
         self._disposition_class: Any = CFileDisposition
@@ -743,7 +743,7 @@ def _calibrate() -> tuple[int, int]:
     count of the call's own references varies between interpreters.
     """
     data: dict[str, set[int]] = {"probe": set()}
-    name, lines = data.popitem()
+    _key, lines = data.popitem()
     held_by_local = sys.getrefcount(lines)
     del lines
     shared: list[tuple[str, set[int]]] = [("probe", set())]

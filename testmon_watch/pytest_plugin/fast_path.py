@@ -159,7 +159,7 @@ def decide(early_config: pytest.Config, args: Sequence[str]) -> NothingToRun | N
     started = time.perf_counter()
     try:
         recorded = _nothing_to_run(early_config, args)
-    except Exception as exc:  # NotFast, or anything unexpected: the normal path decides
+    except Exception as exc:  # noqa: BLE001 - NotFast or anything else: the normal path decides
         if os.environ.get(DEBUG_ENV):
             print(f"testmon-watch fast path: no: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
@@ -206,7 +206,7 @@ def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> int:
         patterns = _collect_patterns(config, ns)
         if not all(_matches(os.path.join(root, p), patterns) for p in test_files if p):
             raise NotFast("tests collected by a custom collector")
-        conftests = _walk_scope(root, scope, patterns, config, test_files, files)
+        conftests = _walk_scope(root, scope, patterns, config, test_files)
         _check_conftests(root, conftests, files)
         _check_environment(stored.packages, root, conftests)
         _check_files(db, root, files)
@@ -314,7 +314,6 @@ def _walk_scope(
     patterns: _Patterns,
     config: pytest.Config,
     test_files: set[str | None],
-    files: dict[str, Any],
 ) -> list[Path]:
     """Raise on any collectable file that is not a known test file; return the conftests."""
     root_prefix = str(root) + os.sep

@@ -214,11 +214,11 @@ class SelectionHooks:
             if nodeid in present or test.path is None:
                 continue
             file_row = state.plan.files.get(test.path)
-            if file_row is not None and file_row.missing:
-                gone.append(nodeid)
-            elif (
+            file_gone = file_row is not None and file_row.missing
+            not_collected = (
                 not narrowed and test.path in self.collected_files and test.path not in failed_files
-            ):
+            )
+            if file_gone or not_collected:
                 gone.append(nodeid)
         if gone:
             with state.db.transaction():

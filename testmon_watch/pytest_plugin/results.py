@@ -117,7 +117,7 @@ class ResultHooks:
             with state.engine_io(), state.db.transaction():
                 state.store.save_units(units)
                 state.store.save_tests(tests)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed save must not fail the test run
             state.messages.append(f"could not save results ({exc}); they will run again next time")
             state.close_store()
 
@@ -128,7 +128,7 @@ class ResultHooks:
         try:
             with state.engine_io(), state.db.transaction():
                 state.store.merge_late(self.late_children)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed merge must not fail the test run
             state.messages.append(f"could not save child-process data ({exc})")
 
     # -- the end of the session ---------------------------------------------------------
@@ -180,7 +180,7 @@ class ResultHooks:
                 # no-change run has none, and scanning every row costs time.
                 if self.written and session.testsfailed == 0:
                     db.collect_garbage()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - nor may failed statistics
             state.messages.append(f"could not save run statistics ({exc})")
         self.session = session
         self._fix_exit_status()
@@ -218,7 +218,7 @@ class ResultHooks:
         except SourceError as exc:
             state.messages.append(f"could not write .coverage: {exc}")
             return
-        except Exception as exc:  # a coverage.py or SQLite failure: say it, keep the run
+        except Exception as exc:  # noqa: BLE001 - coverage.py or SQLite failed: say it, keep the run
             state.messages.append(f"could not write .coverage ({exc})")
             return
         self.coverage_message = summary.message(Path(state.config.invocation_params.dir))

@@ -111,7 +111,7 @@ class SessionState:
         except (DatabaseError, OSError) as exc:
             self.disable(f"{exc}; running without selection or recording")
             return False
-        except Exception as exc:  # a damaged file can fail in many sqlite ways
+        except Exception as exc:  # noqa: BLE001 - a damaged file can fail in many sqlite ways
             self.disable(
                 f"cannot use {self.options.datafile.name} ({exc}); "
                 "running without selection or recording"

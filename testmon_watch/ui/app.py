@@ -284,7 +284,7 @@ class TestmonWatchApp(App[int]):
         if isinstance(self.focused, Input) or len(self.screen_stack) > 1:
             # Typing in a box, or another screen is open: the key is theirs (the
             # binding is a priority one, so it would fire here first).
-            raise SkipAction()
+            raise SkipAction
         self.filter_kind = kind
         box = self.query_one("#filter", Input)
         box.placeholder = "filter by name" if kind == "name" else "filter by file"

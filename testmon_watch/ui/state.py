@@ -187,7 +187,7 @@ class WatchState:
         needle, file_needle = name_filter.lower(), file_filter.lower()
         files: dict[str, dict[str | None, list[TestState]]] = {}
         for test in self.tests.values():
-            path, cls, name = split_nodeid(test.nodeid)
+            path, cls, _name = split_nodeid(test.nodeid)
             if needle and needle not in test.nodeid.lower():
                 continue
             if file_needle and file_needle not in path.lower():

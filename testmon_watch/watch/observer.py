@@ -348,7 +348,7 @@ class ChangeWatcher:
                 self._schedule(observer)
                 observer.start()
                 return observer
-            except Exception as exc:  # any native failure means: poll instead
+            except Exception as exc:  # noqa: BLE001 - any native failure means: poll instead
                 if observer is not None:
                     self._discard(observer)
                 reason = _describe_start_failure(exc)

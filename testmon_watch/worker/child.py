@@ -72,7 +72,7 @@ def _main(args: list[str], plugins: list[object]) -> int:
         return int(pytest.main(args, plugins=plugins))
     except SystemExit as exc:  # a plugin or conftest calling sys.exit at configure time
         return exc.code if isinstance(exc.code, int) else 1
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - the child ends by its exit code, never unwinding
         print(f"testmon-watch worker child: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 3
 

@@ -219,7 +219,7 @@ class WorkerClient:
     def _deliver(self, message: Message) -> None:
         try:
             self.on_event(message)
-        except Exception as exc:  # a broken callback must not kill the reader
+        except Exception as exc:  # noqa: BLE001 - a broken callback must not kill the reader
             print(f"testmon-watch: on_event failed: {exc!r}", file=sys.stderr)
 
     def _read(self, proc: subprocess.Popen[bytes], stream: IO[bytes]) -> None:

@@ -113,7 +113,7 @@ class Preloader:
         for ep in entry_points(group="pytest11"):
             try:
                 ep.load()
-            except BaseException as exc:  # a broken plugin must not stop the worker
+            except BaseException as exc:  # noqa: BLE001 - a broken plugin must not stop the worker
                 failures.append(f"{ep.name} ({type(exc).__name__}: {exc})")
         failures += self.import_third_party(engine_modules())
         saved = read_preload_list(self.list_path)
@@ -137,7 +137,7 @@ class Preloader:
             self.tried.add(name)  # tried once per process, whatever happens
             try:
                 spec = importlib.util.find_spec(name)
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - it imports the parents, which may raise anything
                 continue
             if spec is None:
                 continue  # uninstalled since: nothing to warm
@@ -146,7 +146,7 @@ class Preloader:
                 continue  # the project's own module (or one shadowing a package): never here
             try:
                 importlib.import_module(name)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - even SystemExit: just not preloaded
                 failures.append(f"{name} ({type(exc).__name__})")
         for name in self.project_modules():
             # Imported as a side effect of a third-party import: drop it so children

@@ -168,7 +168,7 @@ def _run_in_child(
         os.close(output_w)
         os.set_blocking(event_w, True)
         code = body(event_w)
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - the forked child must reach os._exit below
         traceback.print_exc()
     finally:
         try:

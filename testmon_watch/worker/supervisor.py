@@ -195,7 +195,7 @@ def _child_environment() -> dict[str, str]:
     env = dict(os.environ)
     extra = [p for p in sys.path if p and p not in _STARTUP_PATH]
     if extra:
-        env["PYTHONPATH"] = os.pathsep.join(extra + [env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join([*extra, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 
 

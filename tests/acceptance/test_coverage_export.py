@@ -250,13 +250,12 @@ def test_lines_equal_coverage_run_with_multiprocessing(project: Project) -> None
     project_files = {"shop/__init__.py", "shop/work.py", "shop/pricing.py", "util.py"}
     assert project_files <= expected.keys(), sorted(expected)
     assert project_files <= actual.keys(), sorted(actual)
-    differences = []
-    for name in sorted(expected.keys() & actual.keys()):
-        if expected[name] != actual[name]:
-            differences.append(
-                f"{name}: only coverage.py {sorted(expected[name] - actual[name])}, "
-                f"only testmon-watch {sorted(actual[name] - expected[name])}"
-            )
+    differences = [
+        f"{name}: only coverage.py {sorted(expected[name] - actual[name])}, "
+        f"only testmon-watch {sorted(actual[name] - expected[name])}"
+        for name in sorted(expected.keys() & actual.keys())
+        if expected[name] != actual[name]
+    ]
     only = sorted(expected.keys() ^ actual.keys())
     assert not differences, (
         "executed lines differ:\n"

@@ -78,7 +78,7 @@ def start_blocking_run(project) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        preexec_fn=_default_sigint,
+        preexec_fn=_default_sigint,  # noqa: PLW1509 - no other way to undo an inherited SIG_IGN
     )
     assert proc.stdout is not None
     for line in proc.stdout:

@@ -195,7 +195,7 @@ def test_a_changed_data_file_runs_its_reader(project) -> None:
         ["--collect-only"],
         ["--unknown-option-of-a-conftest"],
     ],
-    ids=lambda a: " ".join(a),
+    ids=" ".join,
 )
 def test_options_that_change_what_runs_take_the_normal_path(project, args) -> None:
     make_project(project)

@@ -113,7 +113,7 @@ def first_run(run_id: str = "run-1", failing: bool = True) -> list[object]:
     ]
     counts = {Outcome.PASSED: 2, Outcome.FAILED: 1} if failing else {Outcome.PASSED: 3}
     finished = RunFinished(run_id, 1 if failing else 0, counts)
-    timing = {"selection": 0.05, "first_result": 0.08, "done": 0.1}
+    timing: dict[str, float | None] = {"selection": 0.05, "first_result": 0.08, "done": 0.1}
     events += [finished, RunDone(run_id, "start", finished, {}, timing, Run(run_id))]
     return events
 

@@ -210,7 +210,7 @@ async def test_export_key_writes_what_coverage_reads(project: Path) -> None:
         await pilot.press("c")
         await settle(pilot)
         assert notifications(app) == ["wrote .coverage (2 files, 3 tests)"]
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: ASYNC221 - the app has ended: nothing else to run meanwhile
         [sys.executable, "-m", "coverage", "json", "-o", "-", "--show-contexts"],
         cwd=project,
         env=clean_env(),

@@ -8,6 +8,7 @@ from pathlib import Path
 from testmon_watch.core.outcomes import Outcome, RunMode
 from testmon_watch.core.reasons import Reason
 from testmon_watch.session import RunRequested
+from testmon_watch.ui.widgets.results import ResultsTree
 from testmon_watch.wire.worker_protocol import RunFinished, RunStarted, SelectedTest, TestFinished
 
 from .conftest import SIZE, feed, make_app
@@ -40,4 +41,6 @@ async def test_two_thousand_tests_in_batches(project: Path) -> None:
         assert len(app.state.tests) == N and app.state.counts()[Outcome.FAILED] == N // 100
         assert app.flushes < N // 10  # coalesced: far fewer redraws than events
         await pilot.press("n")
-        assert app.state.tests[app.query_one("#results").cursor_test].failing  # type: ignore[attr-defined, index]
+        cursor = app.query_one("#results", ResultsTree).cursor_test
+        assert cursor is not None
+        assert app.state.tests[cursor].failing

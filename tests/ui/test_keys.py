@@ -50,6 +50,19 @@ def requested(app: TestmonWatchApp) -> list[tuple[RunMode, str]]:
     return [(r.mode, r.trigger) for r in app.state.runs]
 
 
+# Read through calls, like tree(): mypy would keep what an assert narrowed on
+# `app.state.paused` or the filter box's `display` across the key that changes it.
+
+
+def pause_shown(app: TestmonWatchApp) -> tuple[bool, bool]:
+    """Whether the app is paused, and whether its status bar says so."""
+    return app.state.paused, "paused" in str(app.query_one(StatusBar).render())
+
+
+def filter_box(app: TestmonWatchApp) -> Input:
+    return app.query_one("#filter", Input)
+
+
 async def test_first_run_fills_tree_status_and_detail(project: Path) -> None:
     app = make_app(project)
     async with app.run_test(size=SIZE) as pilot:
@@ -123,9 +136,9 @@ async def test_cancel_pause_and_notifications(project: Path) -> None:
         await pilot.press("x")
         assert any("no run to cancel" in n.message for n in app._notifications)
         await pilot.press("w")
-        assert app.state.paused and "paused" in str(app.query_one(StatusBar).render())
+        assert pause_shown(app) == (True, True)
         await pilot.press("w")
-        assert not app.state.paused
+        assert pause_shown(app) == (False, False)
         before = len(app._notifications)
         # the same run again with test_mul failing: one notification for the flip
         await feed(pilot, first_run("run-2")[1:])
@@ -138,13 +151,12 @@ async def test_filter_by_name_and_file(project: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await feed(pilot, first_run())
         await pilot.press("slash")
-        box = app.query_one("#filter", Input)
-        assert box.display and box.has_focus
+        assert filter_box(app).display and filter_box(app).has_focus
         await pilot.press("z", "e", "r")
         assert tree(app).shown == ["test_calc.py::TestMore::test_add_zero"]
         assert requested(app) == [(RunMode.AFFECTED, "start")]  # typing ran nothing
         await pilot.press("escape")
-        assert len(tree(app).shown) == 3 and not box.display and tree(app).has_focus
+        assert len(tree(app).shown) == 3 and not filter_box(app).display and tree(app).has_focus
         await pilot.press("p")
         await pilot.press("n", "o", "p", "e")
         assert tree(app).shown == []
@@ -158,8 +170,9 @@ async def test_help_screen(project: Path) -> None:
     app = make_app(project, UiConfig(keys={"run_all": "A"}))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
-        text = " ".join(plain(s) for s in app.screen.query(Static))
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        text = " ".join(plain(s) for s in help_screen.query(Static))
         assert "Run all" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -224,7 +237,7 @@ async def test_open_in_editor_at_the_failure_line(project: Path, tmp_path: Path)
 async def test_coverage_view_and_export(project: Path) -> None:
     import subprocess
 
-    subprocess.run(
+    subprocess.run(  # noqa: ASYNC221 - before the app starts: nothing else to run meanwhile
         [sys.executable, "-m", "pytest", "-q", "--testmon", "-p", "no:cacheprovider"],
         cwd=project,
         check=True,
@@ -233,8 +246,8 @@ async def test_coverage_view_and_export(project: Path) -> None:
     app = make_app(project)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("v")
-        assert isinstance(app.screen, CoverageScreen)
         screen = app.screen
+        assert isinstance(screen, CoverageScreen)
         await app.workers.wait_for_complete()  # the coverage job, a child process
         await pilot.pause()
         assert screen.data is not None

@@ -6,7 +6,7 @@ from testmon_watch.core.outcomes import Outcome, RunMode
 from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.core.runs import Run, RunState, TestPhase, WorkerExit, WorkerState
 from testmon_watch.session import KnownTest, RunDone, RunRequested
-from testmon_watch.ui.state import UNKNOWN, WatchState, split_nodeid
+from testmon_watch.ui.state import UNKNOWN, Flip, WatchState, split_nodeid
 from testmon_watch.wire.worker_protocol import (
     RunFinished,
     RunStarted,
@@ -27,8 +27,8 @@ def run(
     mode: RunMode = RunMode.AFFECTED,
     deselected: int = 0,
     done: float | None = 0.1,
-) -> list[object]:
-    flips: list[object] = []
+) -> list[Flip]:
+    flips: list[Flip] = []
     state.apply(RunRequested(run_id, mode, trigger))
     state.apply(
         RunStarted(
@@ -54,7 +54,9 @@ def test_split_nodeid() -> None:
 def test_statuses_through_a_run() -> None:
     state = WatchState()
     state.apply(WorkerReady())
-    assert state.worker_state is WorkerState.WARM
+    # The worker's state as a pair, here and below: mypy keeps what an `is` narrowed
+    # across state.apply() and would call the later checks unreachable.
+    assert (state.worker_state, state.worker_detail) == (WorkerState.WARM, "")
     state.apply(RunRequested("r1", RunMode.AFFECTED, "start"))
     state.apply(
         RunStarted(
@@ -65,10 +67,10 @@ def test_statuses_through_a_run() -> None:
             0,
         )
     )
-    assert state.tests["a.py::t1"].status is TestPhase.QUEUED and state.running
-    assert state.worker_state is WorkerState.RUNNING
+    assert (state.tests["a.py::t1"].status, state.running) == (TestPhase.QUEUED, True)
+    assert (state.worker_state, state.worker_detail) == (WorkerState.RUNNING, "")
     state.apply(TestStarted("r1", "a.py::t1"))
-    assert state.tests["a.py::t1"].status is TestPhase.RUNNING
+    assert (state.tests["a.py::t1"].status, state.progress_done) == (TestPhase.RUNNING, 0)
     state.apply(TestFinished("r1", "a.py::t1", Outcome.FAILED, 0.2, longrepr="E boom"))
     assert state.tests["a.py::t1"].status is Outcome.FAILED
     assert state.progress_done == 1 and state.progress_total == 2
@@ -80,7 +82,7 @@ def test_statuses_through_a_run() -> None:
     assert record.state is RunState.CANCELLED and record.done
     assert record.counts() == {Outcome.FAILED: 1}
     assert record.phase_counts() == {TestPhase.FINISHED: 1, TestPhase.CANCELLED: 1}
-    assert state.worker_state is WorkerState.WARM
+    assert (state.worker_state, state.worker_detail) == (WorkerState.WARM, "")
     state.apply(WorkerRecycling(reason="pytest.ini changed"))
     assert (state.worker_state, state.worker_detail) == (
         WorkerState.RECYCLING,

@@ -122,9 +122,9 @@ def test_module_end_without_trailing_newline() -> None:
 
 
 def test_file_blocks_requires_module_block() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must start with the module block"):
         FileBlocks(blocks=(), imports=())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must start with the module block"):
         FileBlocks(blocks=(Block("f", 1, 2, 0),), imports=())
 
 
@@ -180,7 +180,7 @@ def test_moving_a_function_keeps_checksums() -> None:
     shifted = BASE.replace("def helper", "\n\n\n\ndef helper")
     assert sums(shifted) == a
     fb = parse_python(shifted)
-    assert [b for b in fb.blocks if b.name == "helper"][0].start == 29
+    assert next(b for b in fb.blocks if b.name == "helper").start == 29
 
 
 def test_quote_style_does_not_matter() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,22 +56,22 @@ def make_ours(path: Path, version: int) -> None:
 
 
 def file_row(path: str, mtime_ns: int = OLD_NS, **kw: object) -> FileRow:
-    values: dict[str, object] = dict(
-        kind="python",
-        size=10,
-        digest="d-" + path,
-        blocks=[("<module>", 1, 9, 111), ("f", 3, 4, 222)],
-        imports=["os", "pkg.mod"],
-        error=None,
-    )
+    values: dict[str, object] = {
+        "kind": "python",
+        "size": 10,
+        "digest": "d-" + path,
+        "blocks": [("<module>", 1, 9, 111), ("f", 3, 4, 222)],
+        "imports": ["os", "pkg.mod"],
+        "error": None,
+    }
     values.update(kw)
     return FileRow(path, mtime_ns=mtime_ns, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
+def db(tmp_path: Path) -> Iterator[Database]:
     database = open_new(tmp_path / ".testmondata")
-    yield database  # type: ignore[misc]
+    yield database
     database.close()
 
 
@@ -84,14 +85,14 @@ key = ContextKey.parse
 
 
 def recorded_test(nodeid: str, fps: set[int] = frozenset(), **kw: object) -> RecordedTest:  # type: ignore[assignment]
-    values: dict[str, object] = dict(
-        file_id=None,
-        outcome=Outcome.PASSED,
-        duration=0.5,
-        fingerprint_ids=set(fps),
-        lines={},
-        roots=set(),
-    )
+    values: dict[str, object] = {
+        "file_id": None,
+        "outcome": Outcome.PASSED,
+        "duration": 0.5,
+        "fingerprint_ids": set(fps),
+        "lines": {},
+        "roots": set(),
+    }
     values.update(kw)
     return RecordedTest(nodeid, **values)  # type: ignore[arg-type]
 
@@ -326,7 +327,7 @@ def test_companions_are_renamed_next_to_the_moved_file(tmp_path: Path) -> None:
     holder.execute("CREATE TABLE metadata (x)")
     holder.commit()
     try:
-        db, messages = Database.open(path)
+        db, _messages = Database.open(path)
         db.close()
         [aside] = broken_files(tmp_path)
         names = {p.name for p in tmp_path.iterdir()}
@@ -669,11 +670,14 @@ def test_collect_garbage_keeps_free_pages_when_few(db: Database, env_id: int) ->
 
 
 def test_transaction_that_raises_writes_nothing(db: Database, env_id: int) -> None:
-    with pytest.raises(RuntimeError, match="boom"):
+    def write_then_fail() -> None:
         with db.transaction():
             db.save_file(file_row("a.py"))
             db.save_test(env_id, recorded_test("t"), [])
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail()
     assert db.files() == {}
     assert db.tests(env_id) == []
     # the connection is usable afterwards

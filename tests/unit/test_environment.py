@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import zipfile
+from collections.abc import Mapping
 
 import pytest
 
@@ -29,7 +30,7 @@ def env(python: str = PY, **packages: str) -> Environment:
     return Environment("default", python, packages)
 
 
-def describe_difference(old_python: str, old: dict[str, str], new: Environment) -> str | None:
+def describe_difference(old_python: str, old: Mapping[str, str], new: Environment) -> str | None:
     """The difference as the terminal and the app word it (None: no difference)."""
     change = environment_difference(old_python, old, new)
     return None if change is None else describe_environment(change)

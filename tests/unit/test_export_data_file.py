@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import coverage
@@ -181,11 +180,11 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[Path]:
+def fresh(tmp_path: Path) -> Path:
     """A recorded project of the test's own, free to edit."""
     write_project(tmp_path, PROJECT)
     run_pytest(tmp_path)
-    yield tmp_path
+    return tmp_path
 
 
 # -- content ----------------------------------------------------------------
@@ -406,7 +405,7 @@ def test_message(recorded: Path) -> None:
 def test_deleted_files_are_skipped(fresh: Path) -> None:
     root = fresh
     (root / "lib/helpers.py").unlink()
-    summary, data = export(root)
+    _summary, data = export(root)
     assert abs_file(root, "lib/helpers.py") not in set(data.measured_files())
     report = run_coverage(root, "report", "--data-file", ".coverage")
     assert report.returncode == 0, report.stdout + report.stderr

@@ -65,7 +65,7 @@ def test_open_for_writing_is_not(root: Path, recorder: Recorder, watcher: FileRe
     for mode in ("w", "a", "x", "wb"):
         target = root / "data" / f"out-{mode}.txt"
         with open(target, mode) as handle:
-            handle.write("x" if "b" not in mode else b"x")  # type: ignore[arg-type]
+            handle.write("x" if "b" not in mode else b"x")
     os.close(os.open(root / "data" / "raw.txt", os.O_WRONLY | os.O_CREAT))
     assert recorder.reads == []
 

@@ -114,7 +114,7 @@ def test_pack_lines_keeps_odd_line_numbers() -> None:
 
 
 def test_pack_lines_rejects_trailing_garbage() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="trailing bytes"):
         unpack_lines(pack_lines({1: {1}}) + b"\x00")
 
 
@@ -157,9 +157,9 @@ def test_pack_ints_is_little_endian() -> None:
 
 
 def test_unpack_ints_rejects_a_bad_blob() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a packed int set"):
         unpack_ints(bytes([3, 1, 2, 3]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a packed int set"):
         unpack_ints(bytes([2, 1, 2, 3]))
 
 

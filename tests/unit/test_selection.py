@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -135,9 +135,9 @@ class Project:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
+def project(tmp_path: Path) -> Iterator[Project]:
     p = Project(tmp_path)
-    yield p  # type: ignore[misc]
+    yield p
     p.db.close()
 
 
@@ -466,7 +466,7 @@ def test_reasons_stored_by_earlier_versions_are_read(
 
 @pytest.mark.parametrize("bad", [None, [], {}, {"kind": 3}, {"kind": "bogus"}])
 def test_a_malformed_reason_is_refused(bad: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"not a reason|is not a valid ReasonKind"):
         Reason.from_json(bad)
 
 

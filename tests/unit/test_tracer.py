@@ -331,7 +331,7 @@ def test_all_tool_ids_taken_is_a_clear_error() -> None:
             mon.use_tool_id(tool, "squatter")
             claimed.append(tool)
     try:
-        with pytest.raises(RuntimeError, match="no free sys.monitoring tool id"):
+        with pytest.raises(RuntimeError, match=r"no free sys\.monitoring tool id"):
             make_tracer(lambda filename: False).start()
     finally:
         for tool in claimed:

@@ -20,4 +20,4 @@ def test_every_format_names_its_version_and_says_what_it_carries() -> None:
     for fmt in wire.FORMATS:
         module = importlib.import_module(f"testmon_watch.wire.{fmt.module}")
         assert isinstance(module.VERSION, int) and module.VERSION >= 1, fmt.module
-        assert module.__doc__ and fmt.module in wire.__doc__, fmt.module  # type: ignore[operator]
+        assert module.__doc__ and fmt.module in wire.__doc__, fmt.module

@@ -35,7 +35,7 @@ def test_settings_of_another_version_are_refused_in_one_line() -> None:
     with pytest.raises(ValueError, match="version") as info:
         wire.decode_settings(text)
     assert "\n" not in str(info.value)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="version None"):
         wire.decode_settings(json.dumps({"root": "/a", "dir": "/b"}))  # the unversioned form
 
 
@@ -45,7 +45,7 @@ def test_context_round_trip(key: ContextKey) -> None:
 
 
 def test_a_context_that_is_no_key_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a context key"):
         wire.decode_context("nonsense")
 
 
@@ -62,7 +62,7 @@ def test_report_of_another_version_or_shape_is_refused() -> None:
     del report["lines"]
     with pytest.raises(ValueError, match="malformed"):
         wire.decode_report(json.dumps(report))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a JSON object"):
         wire.decode_report("[1, 2]")
 
 

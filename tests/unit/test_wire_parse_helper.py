@@ -31,7 +31,7 @@ def test_paths_a_line_cannot_carry_are_not_sent() -> None:
     assert wire.encode_request(ParseRequest("python", "a\nb.py")) is None
     assert wire.encode_request(ParseRequest("python", "a\tb.py")) is None
     assert wire.encode_request(ParseRequest("python", "x" * wire.MAX_REQUEST + ".py")) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a request without a tab"):
         wire.decode_request(b"python pkg/shop.py\n")
 
 
@@ -54,7 +54,7 @@ def test_answer_round_trip(error: str | None) -> None:
 
 def test_a_line_that_is_no_answer_is_refused() -> None:
     for line in (b"garbage\n", b"[1, 2]\n", json.dumps(["a", "python"] * 4).encode()):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not an answer"):
             wire.decode_answer(line)
 
 

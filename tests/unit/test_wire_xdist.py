@@ -76,11 +76,11 @@ def test_other_versions_and_shapes_are_refused_in_one_line() -> None:
     assert "\n" not in str(info.value)
     with pytest.raises(ValueError, match="malformed"):
         xdist.decode_session({"version": xdist.VERSION, "units": []})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a dict"):
         xdist.decode_test(["not", "a", "dict"])
     bad_key = xdist.encode_session(SessionRecording([execution(SESSION)]))
     units = bad_key["units"]
     assert isinstance(units, list)
     units[0]["key"] = "nonsense"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a context key"):
         xdist.decode_session(bad_key)

@@ -19,7 +19,7 @@ from testmon_watch.wire.worker_protocol import (
 )
 
 IDS = ["t.py::ok", "t.py::bad", "t.py::hangs"]
-TIMING = {"selection": 0.05, "first_result": 0.08, "done": 0.1}
+TIMING: dict[str, float | None] = {"selection": 0.05, "first_result": 0.08, "done": 0.1}
 
 
 def run_events(end: RunFinished, results: dict[str, Outcome]) -> list[SessionEvent]:
@@ -71,8 +71,10 @@ def test_verbose_prints_every_test_and_why() -> None:
 def test_a_run_the_worker_ended_says_how() -> None:
     end = RunFinished("r1", WorkerExit.TIMEOUT, {Outcome.TIMEOUT: 1}, crashed=IDS[2])
     lines = printed(
-        run_events(end, {IDS[0]: Outcome.PASSED, IDS[2]: Outcome.TIMEOUT})
-        + [Notice(text="worker died; restarted")]
+        [
+            *run_events(end, {IDS[0]: Outcome.PASSED, IDS[2]: Outcome.TIMEOUT}),
+            Notice(text="worker died; restarted"),
+        ]
     )
     assert "T t.py::hangs 12 ms" in lines
     assert lines[-2] == (

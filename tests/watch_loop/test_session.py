@@ -106,8 +106,10 @@ def test_save_runs_the_affected_tests(loop: Loop) -> None:
     assert ran(done) == {"test_calc.py::test_mul"}
     assert "calc.py" in done.trigger
     assert done.finished.counts == {"passed": 1}
-    assert done.timing["first_result"] is not None
-    assert done.timing["selection"] <= done.timing["first_result"] <= done.timing["done"]
+    timing = done.timing
+    to_selection, to_first, to_done = timing["selection"], timing["first_result"], timing["done"]
+    assert to_selection is not None and to_first is not None and to_done is not None
+    assert to_selection <= to_first <= to_done
 
 
 def test_vim_style_save_runs_once(loop: Loop) -> None:

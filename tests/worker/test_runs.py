@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from worker_helpers import Events, finished, make_client, run_end, write
@@ -24,7 +25,7 @@ from testmon_watch.worker.client import WorkerClient
 ALL_CALC = {"test_calc.py::test_add", "test_calc.py::test_mul", "test_calc.py::test_fraction"}
 
 
-def run(client: WorkerClient, events: Events, **fields: object) -> list[object]:
+def run(client: WorkerClient, events: Events, **fields: Any) -> list[object]:
     run_id = client.run(**fields)
     return list(events.until_finished(run_id))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from worker_helpers import Events, alive, finished, make_client, run_end, write
@@ -53,7 +54,7 @@ def test_plain():
 """
 
 
-def _run(client: WorkerClient, events: Events, **fields: object) -> tuple[list[object], int]:
+def _run(client: WorkerClient, events: Events, **fields: Any) -> tuple[list[object], int]:
     """The run's events and the pid of the child that ran it."""
     run_id = client.run(**fields)
     stream = list(events.until_finished(run_id))
@@ -190,7 +191,7 @@ def test_a_standby_that_cannot_start_is_dropped_and_the_error_is_reported(
     end = run_end(stream)
     assert (
         end.exitstatus not in (0, 5)
-        and not _outcomes(stream).get("tests/test_fixtures.py::test_plain") == "passed"
+        and _outcomes(stream).get("tests/test_fixtures.py::test_plain") != "passed"
     )
     # The standby forked after that run dies at its conftest import: dropped quietly,
     # and the run after the fix starts a fresh child that passes.

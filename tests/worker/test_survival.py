@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from worker_helpers import (
@@ -43,7 +44,7 @@ HANG = """\
 """
 
 
-def run(client: WorkerClient, events: Events, **fields: object) -> list[object]:
+def run(client: WorkerClient, events: Events, **fields: Any) -> list[object]:
     run_id = client.run(**fields)
     return list(events.until_finished(run_id))
 
@@ -157,7 +158,7 @@ def test_fifty_megabytes_of_output_are_truncated(
     stream = run(client, events, mode="nodeids", nodeids=["test_flood.py"])
     result = finished(stream)["test_flood.py::test_flood"]
     assert result.outcome == "failed" and "flooded" in result.longrepr
-    sections = dict((title, text) for title, text in result.sections)
+    sections = dict(result.sections)
     stdout = sections["Captured stdout call"]
     assert len(stdout) < 70_000 and "characters cut" in stdout
     assert run_end(stream).exitstatus == 1
@@ -217,7 +218,7 @@ def test_a_killed_worker_is_restarted_and_the_run_in_flight_is_answered(
     assert eventually((tmp_path / "hang.pid").exists)
     grandchild = int((tmp_path / "hang.pid").read_text())
     assert client.worker_pid == first.pid
-    os.kill(client.worker_pid, signal.SIGKILL)
+    os.kill(first.pid, signal.SIGKILL)
     end = events.wait_for(RunFinished, run_id=run_id)
     assert end.exitstatus == "crashed" and end.crashed == "test_hang.py::test_hang"
     notice = events.wait_for(Notice)
