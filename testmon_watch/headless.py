@@ -22,18 +22,8 @@ from testmon_watch.wire.worker_protocol import (
     WorkerRecycling,
     trigger_text,
 )
-from testmon_watch.wording import describe_changes, describe_reasons
+from testmon_watch.wording import OUTCOME_MARKS, describe_changes, describe_reasons
 
-MARKS = {
-    Outcome.PASSED: "✓",
-    Outcome.FAILED: "✗",
-    Outcome.ERROR: "E",
-    Outcome.SKIPPED: "s",
-    Outcome.XFAILED: "x",
-    Outcome.XPASSED: "X",
-    Outcome.CRASHED: "!",
-    Outcome.TIMEOUT: "T",
-}
 COLOURS = {
     "green": "32",
     "red": "31",
@@ -146,7 +136,9 @@ class HeadlessPrinter:
         failing = event.outcome.failing
         if not failing and not self.verbose:
             return
-        mark = self.paint(MARKS.get(event.outcome, "?"), OUTCOME_COLOUR.get(event.outcome, "bold"))
+        mark = self.paint(
+            OUTCOME_MARKS.get(event.outcome, "?"), OUTCOME_COLOUR.get(event.outcome, "bold")
+        )
         self.line(f"{mark} {event.nodeid} {self.paint(_ms(event.duration), 'dim')}")
         if failing and event.longrepr:
             lines = event.longrepr.splitlines()

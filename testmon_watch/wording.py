@@ -1,4 +1,4 @@
-"""How the engine's typed facts read in English: reasons, units, changed files, environments.
+"""How the engine's typed facts read in English: reasons, units, changed files, outcome marks.
 
 Only the edges call this: the pytest terminal output (`--testmon-explain`,
 the header), the headless printer and the app. The engine, the worker and the
@@ -21,6 +21,18 @@ from testmon_watch.core.reasons import (
 )
 
 BLOCKS_SHOWN = 4  # a reason names at most this many changed blocks, then "..."
+
+# One mark per outcome, the same in the terminal app and the --no-tui printer.
+OUTCOME_MARKS: dict[Outcome, str] = {
+    Outcome.PASSED: "✓",
+    Outcome.FAILED: "✗",
+    Outcome.ERROR: "E",
+    Outcome.SKIPPED: "s",
+    Outcome.XFAILED: "x",
+    Outcome.XPASSED: "X",
+    Outcome.CRASHED: "!",
+    Outcome.TIMEOUT: "T",
+}
 
 _EVENT_WORDS = {
     FileEvent.CREATED: "created",

@@ -30,6 +30,7 @@ from testmon_watch.wire.worker_protocol import (
     WorkerRecycling,
     trigger_text,
 )
+from testmon_watch.wording import OUTCOME_MARKS
 
 # What a test's mark shows: its outcome, or its phase while the run in flight owes it a
 # result, or (up to date and passing) that phase. UNKNOWN: no result and nothing going
@@ -52,20 +53,14 @@ STATUS_ORDER: dict[Status, int] = {
     TestPhase.UP_TO_DATE: 10,
     UNKNOWN: 11,
 }
-MARKS: dict[Status, str] = {
-    Outcome.PASSED: "✓",
-    Outcome.FAILED: "✗",
-    Outcome.ERROR: "E",
-    Outcome.SKIPPED: "s",
-    Outcome.XFAILED: "x",
-    Outcome.XPASSED: "X",
-    Outcome.CRASHED: "!",
-    Outcome.TIMEOUT: "T",
+PHASE_MARKS: dict[Status, str] = {
     TestPhase.RUNNING: "▶",
     TestPhase.QUEUED: "…",
     TestPhase.UP_TO_DATE: "·",
     UNKNOWN: "?",
 }
+MARKS: dict[Status, str] = dict(PHASE_MARKS)
+MARKS.update((outcome, mark) for outcome, mark in OUTCOME_MARKS.items())
 STATUS_LABEL: dict[Status, str] = {TestPhase.UP_TO_DATE: "up to date", Outcome.TIMEOUT: "timed out"}
 # Runs that change nothing by themselves: a flip in one of them is a flaky suspect.
 CHANGE_FREE_MODES = frozenset({RunMode.ALL, RunMode.FAILED})
