@@ -111,7 +111,7 @@ def describe_reasons(reasons: Sequence[Reason]) -> str:
     return "; ".join(describe_reason(r) for r in reasons)
 
 
-def describe_environment(change: EnvironmentChange, limit: int = 3) -> str:
+def describe_environment(change: EnvironmentChange) -> str:
     """'Python 3.11.7 -> 3.12.1', or 'numpy 1.0 -> 2.0, rich 13 installed and 2 more'."""
     if change.python is not None:
         return f"Python {change.python[0]} -> {change.python[1]}"
@@ -123,8 +123,7 @@ def describe_environment(change: EnvironmentChange, limit: int = 3) -> str:
             parts.append(f"{package.name} {package.before} removed")
         else:
             parts.append(f"{package.name} {package.before} -> {package.after}")
-    shown = ", ".join(parts[:limit])
-    return shown + (f" and {len(parts) - limit} more" if len(parts) > limit else "")
+    return ", ".join(parts) + (f" and {change.more} more" if change.more else "")
 
 
 def describe_changes(files: Sequence[ChangedFile], limit: int = 3) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from testmon_watch.core.keys import ContextKey, ContextKind
-from testmon_watch.core.outcomes import RUNS_AGAIN, Outcome
+from testmon_watch.core.outcomes import OUTCOME_BY_VALUE, RUNS_AGAIN, Outcome
 from testmon_watch.core.packing import (
     pack_blocks,
     pack_checksums,
@@ -72,10 +73,16 @@ def _unpack_pending(stored: str | None) -> list[Reason] | None:
     """The reasons of a pending test; a mark that does not decode still keeps it pending."""
     if not stored:
         return None
+    return list(_decode_pending(stored))
+
+
+@functools.lru_cache(maxsize=1024)
+def _decode_pending(stored: str) -> tuple[Reason, ...]:
+    """Decoded once per distinct text: a change marks thousands of tests with the same reasons."""
     try:
-        return reasons_from_json(json.loads(stored)) or [Reason.interrupted()]
+        return tuple(reasons_from_json(json.loads(stored))) or (Reason.interrupted(),)
     except ValueError:
-        return [Reason.interrupted()]
+        return (Reason.interrupted(),)
 
 
 def _stored_mtime(mtime_ns: int) -> int:
@@ -537,10 +544,11 @@ class Database:
             columns += ", fingerprints, units, roots"
         where, args = ("WHERE env_id = ?", (env_id,)) if env_id is not None else ("", ())
         result = []
+        # Inlined per row: a large suite reads 20,000 of them before every run.
+        outcome_of, error = OUTCOME_BY_VALUE.get, Outcome.ERROR
         for row in self.conn.execute(f"SELECT {columns} FROM test {where}", args):
-            test = TestRow(
-                row[0], row[1], row[2], Outcome.parse(row[3]), row[4], _unpack_pending(row[5])
-            )
+            pending = _unpack_pending(row[5]) if row[5] else None
+            test = TestRow(row[0], row[1], row[2], outcome_of(row[3], error), row[4], pending)
             if with_blobs:
                 test.fingerprints, test.units, test.roots = row[6], row[7], row[8]
             result.append(test)

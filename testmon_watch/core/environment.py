@@ -213,7 +213,7 @@ def environment_difference(
         before, after = old_packages.get(name), new.packages.get(name)
         if before != after:
             changes.append(PackageChange(name, before, after))
-    return EnvironmentChange(packages=tuple(changes)) if changes else None
+    return EnvironmentChange.of_packages(changes) if changes else None
 
 
 if __name__ == "__main__":  # pragma: no cover - manual inspection

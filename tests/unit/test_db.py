@@ -594,6 +594,20 @@ def test_mark_pending_and_mark_all_pending(db: Database, env_id: int) -> None:
     assert [t.pending for t in db.tests(other_env)] == [None]
 
 
+def test_tests_sharing_a_pending_mark_get_lists_of_their_own(db: Database, env_id: int) -> None:
+    """Decoded once per distinct text (a change marks thousands alike), handed out as copies."""
+    with db.transaction():
+        for name in ("a", "b"):
+            db.save_test(env_id, recorded_test(name), [])
+        db.mark_all_pending(env_id, [Reason.new()])
+    first, second = db.tests(env_id)
+    assert first.pending == second.pending == [Reason.new()]
+    assert first.pending is not None and first.pending is not second.pending
+    first.pending.append(Reason.failed())
+    assert second.pending == [Reason.new()]
+    assert [t.pending for t in db.tests(env_id)] == [[Reason.new()], [Reason.new()]]
+
+
 def test_delete_tests(db: Database, env_id: int) -> None:
     with db.transaction():
         other_env = db.save_environment("other", "py", {})

@@ -150,3 +150,13 @@ def test_a_zip_on_sys_path_falls_back_to_importlib_metadata(tmp_path, monkeypatc
     with pytest.raises(UnusualMetadata):
         read_installed_packages()
     assert _scan_packages()["zipped"] == "3.1"
+
+
+def test_a_difference_names_the_first_packages_and_counts_the_rest() -> None:
+    """Stored with every pending test: a new virtualenv's dozens of changes must not be."""
+    old = dict.fromkeys("abcde", "1")
+    change = environment_difference(PY, old, env(**dict.fromkeys("abcde", "2")))
+    assert change is not None
+    assert [p.name for p in change.packages] == ["a", "b", "c"] and change.more == 2
+    assert EnvironmentChange.from_json(change.to_json()) == change
+    assert describe_environment(change) == "a 1 -> 2, b 1 -> 2, c 1 -> 2 and 2 more"
