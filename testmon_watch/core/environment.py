@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import re
 import sys
 from collections.abc import Mapping
@@ -27,8 +26,22 @@ class Environment:
 
 
 def python_identity() -> str:
-    """'CPython 3.11.7 (x86_64)': a change of interpreter invalidates everything."""
-    return f"{platform.python_implementation()} {platform.python_version()} ({platform.machine()})"
+    """'CPython 3.11.7 (x86_64)': a change of interpreter invalidates everything.
+
+    Built from sys and os rather than the platform module, which imports
+    subprocess on Python 3.10 (core starts no process); the string is the one
+    platform.python_implementation/python_version/machine give.
+    """
+    implementation = _IMPLEMENTATION_NAMES.get(sys.implementation.name, sys.implementation.name)
+    return f"{implementation} {sys.version.split()[0]} ({os.uname().machine})"
+
+
+_IMPLEMENTATION_NAMES = {
+    "cpython": "CPython",
+    "pypy": "PyPy",
+    "ironpython": "IronPython",
+    "jython": "Jython",
+}
 
 
 _packages_cache: dict[tuple[tuple[str, int], ...], dict[str, str]] = {}

@@ -30,7 +30,7 @@ from testmon_watch.core.line_attribution import ContextLines, attribute_lines
 @dataclass(frozen=True)
 class ExportSummary:
     path: Path  # the written data file
-    files: int  # source files with at least one line
+    files: int  # source files in the written data file (what `coverage report` lists)
     contexts: int  # contexts written (tests and shared units with at least one line)
     merged_deselected: int  # valid tests whose lines came from earlier runs (not run this time)
     tests: int = 0  # test contexts among `contexts`
@@ -143,7 +143,9 @@ def export_coverage(
     write_data_file(out_path, contexts, attribution.files)
     return ExportSummary(
         path=out_path,
-        files=len({path for c in contexts for path, lines in c.lines.items() if any(lines)}),
+        # Every file with a recorded line, empty modules included: their one
+        # line is 0 on 3.11+ and 1 on 3.10, and either way coverage.py lists them.
+        files=len({path for c in contexts for path, lines in c.lines.items() if lines}),
         contexts=len(contexts),
         merged_deselected=merged,
         tests=sum(1 for context in contexts if context.key.kind is ContextKind.TEST),

@@ -167,10 +167,11 @@ def test_export_writes_the_projects_coverage_file(tmp_path: Path) -> None:
     run_pytest(root)
     answer = job(root, JobMode.EXPORT).run()
     assert answer == Exported(
-        path=str(Path(os.path.realpath(root)) / ".coverage"), files=2, tests=2, skipped_pending=0
+        path=str(Path(os.path.realpath(root)) / ".coverage"), files=3, tests=2, skipped_pending=0
     )
     data = coverage.CoverageData(basename=str(root / ".coverage"))
     data.read()
+    assert len(data.measured_files()) == answer.files  # shop/__init__.py, shop/pricing.py, the test
     assert "tests/test_shop.py::test_price" in data.measured_contexts()
 
 

@@ -96,6 +96,12 @@ def test_installed_packages_contains_pytest() -> None:
 def test_python_identity_names_this_interpreter() -> None:
     identity = python_identity()
     assert ".".join(map(str, sys.version_info[:3])) in identity
+    # The same string the platform module gives, so data files recorded
+    # before core stopped importing platform stay valid.
+    import platform
+
+    implementation, version = platform.python_implementation(), platform.python_version()
+    assert identity == f"{implementation} {version} ({platform.machine()})"
 
 
 def test_current_environment_is_stable() -> None:
