@@ -161,6 +161,10 @@ class Run:
     current: str | None = None  # the test running now
     exitstatus: ExitStatus | None = None
     crashed: str | None = None  # the test that crashed or timed out
+    # Collectors (test modules, classes) that failed to import or collect: node id ->
+    # what pytest printed. pytest runs none of their tests.
+    collection_errors: dict[str, str] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)  # tests that no longer exist
     started: bool = False  # selection was done (run_started), whatever came after
     cancel_requested: bool = False  # asked to stop; it ends when its process is gone
     timed_out: str | None = None  # the test the worker stopped for running too long
@@ -194,13 +198,21 @@ class Run:
             test = self.tests[nodeid] = TestStatus(nodeid)
         return test
 
-    def start(self, nodeids: Iterable[str], deselected: int = 0) -> None:
-        """Selection is done: these tests are queued."""
+    def start(
+        self,
+        nodeids: Iterable[str],
+        deselected: int = 0,
+        collection_errors: dict[str, str] | None = None,
+        removed: Iterable[str] = (),
+    ) -> None:
+        """Selection is done: tests queued, collectors that failed, tests that are gone."""
         self.state, self.started = RunState.RUNNING, True
         for nodeid in nodeids:
             self._test(nodeid)
         self.selected = len(self.tests)
         self.deselected = deselected
+        self.collection_errors = dict(collection_errors or {})
+        self.removed = list(removed)
 
     def test_started(self, nodeid: str) -> None:
         self._test(nodeid).phase = TestPhase.RUNNING
@@ -233,9 +245,20 @@ class Run:
         self.timed_out = self.current
         return self.timed_out
 
-    def finish(self, exitstatus: ExitStatus, crashed: str | None = None) -> None:
-        """The run is over. A test it still owed a result is cancelled, except the one
-        that crashed or timed out, which finishes with that outcome."""
+    def finish(
+        self,
+        exitstatus: ExitStatus,
+        crashed: str | None = None,
+        stopped: str | None = None,
+        stopped_after: float | None = None,
+    ) -> None:
+        """The run is over; every test it still owed a result gets a phase that says why.
+
+        The test that crashed or timed out finishes with that outcome. When the
+        worker ended the run (cancel, crash, timeout) the rest are cancelled; the
+        one that was running (`stopped`) keeps how long it ran. When pytest ended
+        it (collection errors, -x, pytest.exit) they were never run.
+        """
         self.state = RunState.ended_by(exitstatus)
         self.exitstatus = exitstatus
         self.crashed = crashed
@@ -243,6 +266,10 @@ class Run:
         if crashed is not None and crashed in self.tests and self.tests[crashed].phase.active:
             timed_out = exitstatus is WorkerExit.TIMEOUT
             self.test_finished(crashed, Outcome.TIMEOUT if timed_out else Outcome.CRASHED)
+        left = TestPhase.CANCELLED if isinstance(exitstatus, WorkerExit) else TestPhase.NOT_RUN
         for test in self.tests.values():
             if test.phase.active:
-                test.phase = TestPhase.CANCELLED
+                test.phase = left
+                test.outcome = None
+        if stopped is not None and stopped in self.tests and stopped_after is not None:
+            self.tests[stopped].duration = stopped_after

@@ -6,7 +6,7 @@ pipe: the run command (a worker-protocol message, as an object) and when the
 command reached the server. A standby that does not run the command says why
 with its exit code alone, having sent nothing:
 
-    {"v": 1, "t0": 1712345678.25, "command": {"v": 3, "type": "run", ...}}
+    {"v": 1, "t0": 1712345678.25, "command": {"v": 4, "type": "run", ...}}
 
     exit 75  STALE   its early work is out of date: the server forks a fresh child
     exit 76  UNUSED  pytest ended before the gate (nothing was sent)

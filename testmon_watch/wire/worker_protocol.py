@@ -28,7 +28,10 @@ from testmon_watch.core.runs import ExitStatus, WorkerExit
 # 2: reasons and changed files are typed objects (core.reasons), not English.
 # 3: outcomes, modes, exit statuses and counts are checked on decode; the standby
 #    release carries the run command as an object (wire.standby).
-VERSION = 3
+# 4: run_started carries collection errors (no longer sent as error "tests"), the
+#    tests that no longer exist and where pytest looked; run_finished says which
+#    test was running when the run was stopped and for how long (issue #12).
+VERSION = 4
 PROTOCOL_VERSION = VERSION
 
 # Captured output and tracebacks are cut to this size so one test cannot flood the
@@ -137,16 +140,36 @@ class SelectedTest:
 
 
 @dataclass
+class CollectionError:
+    """A collector (a test module, or a class in one) that failed to import or collect.
+
+    pytest runs none of its tests; unless told to continue on collection errors it
+    runs no test at all (the run then ends with exit status 2).
+    """
+
+    nodeid: str = ""  # the collector's node id, e.g. "tests/test_shop.py"
+    path: str = ""  # its file, relative to the rootdir, "/"-separated
+    longrepr: str = ""  # what pytest prints for it (cut to TEXT_LIMIT)
+
+
+@dataclass
 class RunStarted:
-    """Collection is done: what changed and which tests will run."""
+    """Collection is done: what changed, which tests will run, and what could not be collected."""
 
     TYPE: ClassVar[str] = "run_started"
     run_id: str = ""
     trigger: Any = None
     changed: list[ChangedFile] = field(default_factory=list)
     selected: list[SelectedTest] = field(default_factory=list)
-    deselected: int = 0
+    deselected: int = 0  # tests that exist and were not selected (pytest's "deselected")
     started_at: float = 0.0  # wall-clock time the run command arrived
+    collection_errors: list[CollectionError] = field(default_factory=list)
+    # Tests the data file knew that no longer exist (function, class or file gone);
+    # they have left the data file.
+    removed: list[str] = field(default_factory=list)
+    # Where pytest looked for tests (its arguments or testpaths, relative to the
+    # rootdir): what an empty project tells the user.
+    looked_in: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -186,6 +209,10 @@ class RunFinished:
     crashed: str | None = None  # the test that crashed or timed out
     # Project files the run opened for writing: the watcher must not rerun for them.
     written: list[str] = field(default_factory=list)
+    # The test that was running when the run was cancelled, and how long it had run
+    # (a test that crashed or timed out has its time in its own test_finished).
+    stopped: str | None = None
+    stopped_after: float | None = None
 
 
 @dataclass
@@ -304,6 +331,13 @@ def _selected_test(data: Any) -> SelectedTest:
     return SelectedTest(**known)
 
 
+def _collection_error(data: Any) -> CollectionError:
+    known = _known(CollectionError, data)
+    if not all(isinstance(value, str) for value in known.values()):
+        raise ValueError(f"collection error fields must be strings, got {data!r}")
+    return CollectionError(**known)
+
+
 def _known(cls: type[Any], data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProtocolError(f"expected an object for {cls.__name__}, got {data!r}")
@@ -356,13 +390,20 @@ _CONVERTERS: dict[type[Any], dict[str, Callable[[Any], Any]]] = {
     RunStarted: {
         "selected": lambda items: [_selected_test(s) for s in items],
         "changed": lambda items: [ChangedFile.from_json(c) for c in items],
+        "collection_errors": lambda items: [_collection_error(e) for e in items],
+        "removed": _str_list,
+        "looked_in": _str_list,
     },
     TestFinished: {"outcome": Outcome},
-    RunFinished: {"exitstatus": _exitstatus, "counts": _counts},
+    RunFinished: {
+        "exitstatus": _exitstatus,
+        "counts": _counts,
+        "stopped_after": _optional_seconds,
+    },
 }
 _FIELD_NAMES: dict[type[Any], frozenset[str]] = {
     cls: frozenset(f.name for f in dataclasses.fields(cls))
-    for cls in (*MESSAGE_TYPES.values(), SelectedTest)
+    for cls in (*MESSAGE_TYPES.values(), SelectedTest, CollectionError)
 }
 
 

@@ -63,10 +63,13 @@ def test_cancelled_tests_are_cancelled_not_passed() -> None:
     run.test_started("t.py::b")
     run.cancel()
     assert run.cancel_requested and not run.done
-    run.finish(WorkerExit.CANCELLED)
+    run.finish(WorkerExit.CANCELLED, stopped="t.py::b", stopped_after=2.5)
     assert run.state is RunState.CANCELLED
     assert run.phase_counts() == {TestPhase.FINISHED: 1, TestPhase.CANCELLED: 2}
     assert run.counts() == {Outcome.PASSED: 1}
+    # The test that was running keeps the time it really ran, and no outcome.
+    assert run.tests["t.py::b"].duration == 2.5 and run.tests["t.py::b"].outcome is None
+    assert run.tests["t.py::c"].duration is None
     assert_adds_up(run)
 
 
@@ -76,13 +79,29 @@ def test_a_run_that_ends_before_selection_never_started() -> None:
     assert run.done and not run.started and run.tests == {}
 
 
-def test_pytest_stopping_early_leaves_the_rest_cancelled() -> None:
+def test_pytest_stopping_early_leaves_the_rest_not_run() -> None:
     run = started()  # pytest -x: the first failure ends the run
     run.test_started("t.py::a")
     run.test_finished("t.py::a", Outcome.FAILED)
     run.finish(PytestExit.TESTS_FAILED)
     assert run.state is RunState.FINISHED
-    assert run.tests["t.py::c"].phase is TestPhase.CANCELLED
+    assert run.tests["t.py::c"].phase is TestPhase.NOT_RUN
+    assert_adds_up(run)
+
+
+def test_collection_errors_stop_pytest_before_any_test() -> None:
+    run = Run("r1")
+    run.start(
+        ["t.py::a", "t.py::b"],
+        deselected=4,
+        collection_errors={"t_broken.py": "E   SyntaxError"},
+        removed=["t_gone.py::x"],
+    )
+    run.finish(PytestExit.INTERRUPTED)
+    assert run.phase_counts() == {TestPhase.NOT_RUN: 2}
+    assert run.collection_errors == {"t_broken.py": "E   SyntaxError"}
+    assert run.removed == ["t_gone.py::x"] and run.deselected == 4
+    assert run.counts() == {}
 
 
 @pytest.mark.parametrize(

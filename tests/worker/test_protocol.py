@@ -14,6 +14,7 @@ from testmon_watch.core.runs import WorkerExit
 from testmon_watch.wire.worker_protocol import (
     MESSAGE_TYPES,
     VERSION,
+    CollectionError,
     Notice,
     ProtocolError,
     RunCommand,
@@ -39,8 +40,18 @@ def test_round_trip_keeps_every_field() -> None:
         selected=[SelectedTest("t.py::test_a", [CHANGED_F])],
         deselected=3,
         started_at=1.5,
+        collection_errors=[CollectionError("t_broken.py", "t_broken.py", "E   SyntaxError")],
+        removed=["t_gone.py::test_x"],
+        looked_in=["tests"],
     )
-    assert decode(encode(started)) == started
+    back = decode(encode(started))
+    assert back == started
+    assert isinstance(back, RunStarted)
+    assert isinstance(back.collection_errors[0], CollectionError)
+    stopped = RunFinished(
+        run_id="r1", exitstatus=WorkerExit.CANCELLED, stopped="t::a", stopped_after=2.5
+    )
+    assert decode(encode(stopped)) == stopped
     run = RunCommand(
         run_id="r2", args=["-x"], mode=RunMode.NODEIDS, nodeids=["t.py::a"], timeout=2.0
     )

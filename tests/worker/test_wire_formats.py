@@ -45,8 +45,8 @@ def test_release_round_trip_is_one_line_of_plain_json() -> None:
         (b'{"v": 9, "t0": 1, "command": {}}', "standby release version 9, expected 1"),
         (b'{"v": 1, "t0": "now", "command": {}}', "t0 must be a time"),
         (b'{"v": 1, "t0": 1, "command": "run"}', "command must be an object"),
-        (b'{"v": 1, "t0": 1, "command": {"v": 3, "type": "status"}}', "run command only"),
-        (b'{"v": 1, "t0": 1, "command": {"v": 3, "type": "run", "mode": "x"}}', "bad command"),
+        (b'{"v": 1, "t0": 1, "command": {"v": 4, "type": "status"}}', "run command only"),
+        (b'{"v": 1, "t0": 1, "command": {"v": 4, "type": "run", "mode": "x"}}', "bad command"),
         (b"nonsense", "not JSON"),
     ],
 )
@@ -70,7 +70,7 @@ def test_server_args_round_trip(tmp_path: Path) -> None:
     resumed = ServerArgs(
         tmp_path,
         ("/src", "/lib"),
-        Resume((encode(COMMAND).decode().strip(), '{"v":3,"type":"status"}'), '{"v":3,"ty'),
+        Resume((encode(COMMAND).decode().strip(), '{"v":4,"type":"status"}'), '{"v":4,"ty'),
     )
     argv = server_args.encode_server(resumed)
     assert server_args.decode_server(argv) == resumed
@@ -111,7 +111,7 @@ def test_child_args_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("command", "words"),
     [
-        ('{"v":3,"type":"status"}', "--command must be a run command, not status"),
+        ('{"v":4,"type":"status"}', "--command must be a run command, not status"),
         ('{"v":2,"type":"run"}', "--command: protocol version 2"),
     ],
 )
