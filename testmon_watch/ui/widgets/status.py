@@ -48,12 +48,11 @@ def _parts(state: WatchState, level: int) -> list[Part]:
     parts: list[Part] = []
     if state.message and level < 7:
         parts.append((state.message, "yellow"))
-    if level < 5:
-        if state.paused:
-            parts.append(("paused", "bold yellow"))
-        else:
-            parts.append((f"watching {plural(state.watched_files, 'file')}", ""))
-    if state.last_trigger and level < 4:
+    if state.paused and level < 6:
+        parts.append(("paused", "bold yellow"))
+    elif level < 4:
+        parts.append((f"watching {plural(state.watched_files, 'file')}", ""))
+    if state.last_trigger and level < 5:
         trigger = state.last_trigger if level == 0 else short_trigger(state.last_trigger)
         parts.append((f"last: {trigger}", "cyan"))
     run = state.current or (state.runs[-1] if state.runs else None)
