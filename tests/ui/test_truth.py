@@ -7,6 +7,7 @@ from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
 from testmon_watch.core.outcomes import Outcome, RunMode
 from testmon_watch.core.runs import ExitStatus, TestPhase, WorkerExit
@@ -15,6 +16,7 @@ from testmon_watch.ui.display import MARKS, display_status
 from testmon_watch.ui.notes import flips_text, run_toast
 from testmon_watch.ui.state import WatchState
 from testmon_watch.ui.summary import HEADER_ORDER
+from testmon_watch.ui.widgets.detail import error_headline, file_renderable
 from testmon_watch.ui.widgets.status import status_text, summary_text
 from testmon_watch.wire.worker_protocol import (
     CollectionError,
@@ -226,3 +228,25 @@ def test_header_counts_add_up_to_the_tests_that_exist(events: list[tuple[object,
             assert display_status(test) in HEADER_ORDER
             if test.phase in (TestPhase.CANCELLED, TestPhase.NOT_RUN):
                 assert test.status is test.phase  # never an earlier outcome
+
+
+def test_a_collection_error_shows_the_exception_before_its_traceback() -> None:
+    longrepr = (
+        "test_area.py:1: in <module>\n"
+        "    from shapes import area\n"
+        'E     File "/p/shapes.py", line 2\n'
+        "E       def area(:\n"
+        "E                ^\n"
+        "E   SyntaxError: invalid syntax\n"
+    )
+    headline = error_headline(longrepr)
+    assert headline.splitlines()[0] == 'E     File "/p/shapes.py", line 2'
+    assert headline.endswith("E   SyntaxError: invalid syntax")
+    assert error_headline("no E lines at all\n") == ""
+    shown = file_renderable(
+        "test_area.py", [CollectionError("test_area.py", "test_area.py", longrepr)], 2
+    )
+    console = Console(width=100, record=True)
+    console.print(shown)
+    text = console.export_text()
+    assert text.index("SyntaxError") < text.index("Traceback")

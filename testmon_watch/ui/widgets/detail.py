@@ -103,6 +103,24 @@ def test_renderable(test: TestState, in_error: bool) -> RenderableType:
     return Group(*parts)
 
 
+def error_headline(longrepr: str, limit: int = 8) -> str:
+    """The exception itself: the `E` lines that end pytest's report (the last `limit`).
+
+    A module that fails to import has a long traceback through the imports that
+    led to it; the error is at the bottom, below the pane's fold. Shown first, it
+    is what the user reads without scrolling.
+    """
+    lines = longrepr.rstrip().splitlines()
+    tail: list[str] = []
+    for line in reversed(lines):
+        if not line.startswith("E"):
+            if tail:
+                break
+            continue
+        tail.append(line)
+    return "\n".join(reversed(tail[:limit]))
+
+
 def file_renderable(path: str, errors: list[CollectionError], tests: int) -> RenderableType:
     """A file row: its import or collection errors with their tracebacks."""
     parts: list[RenderableType] = []
@@ -116,6 +134,9 @@ def file_renderable(path: str, errors: list[CollectionError], tests: int) -> Ren
     for error in errors:
         if error.nodeid != path:
             parts.append(Text(f"\n{error.nodeid}", "bold"))
+        headline = error_headline(error.longrepr)
+        if headline:
+            parts.append(Text(f"\n{headline}", "bold red"))
         parts.append(Text("\nTraceback", "bold underline"))
         parts.append(traceback_renderable(error.longrepr))
     if not errors:
