@@ -95,6 +95,11 @@ REPORTER = '''
 import json, os
 
 _out = {"collected": [], "outcomes": {}, "collection_errors": {}, "exitstatus": None}
+_deselected = []
+
+
+def pytest_deselected(items):
+    _deselected.extend(item.nodeid for item in items)
 
 
 def pytest_collectreport(report):
@@ -103,7 +108,7 @@ def pytest_collectreport(report):
 
 
 def pytest_collection_finish(session):
-    _out["collected"] = [item.nodeid for item in session.items]
+    _out["collected"] = [item.nodeid for item in session.items] + _deselected
 
 
 def pytest_runtest_logreport(report):
@@ -133,7 +138,7 @@ def pytest_sessionfinish(session, exitstatus):
 class Reference:
     """What plain pytest says about the tree: collected tests, outcomes, collection errors."""
 
-    collected: list[str]
+    collected: list[str]  # every test that exists, deselected ones included
     outcomes: dict[str, str]
     collection_errors: dict[str, str]
     exitstatus: int
@@ -218,7 +223,10 @@ async def settle(pilot: Pilot[int], app: TestmonWatchApp, after: int, what: str)
 
 @asynccontextmanager
 async def running_app(
-    root: Path, timeout: float | None = None, size: tuple[int, int] = SIZE
+    root: Path,
+    timeout: float | None = None,
+    size: tuple[int, int] = SIZE,
+    wait_watcher: bool = True,
 ) -> AsyncIterator[tuple[TestmonWatchApp, Pilot[int]]]:
     """The real app on a real session; yields once the first run is over and files are watched."""
 
@@ -227,7 +235,8 @@ async def running_app(
 
     app = TestmonWatchApp(root, make_session)
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: app.session.watched_files > 0, "the watcher")
+        if wait_watcher:  # it counts the files it watches (none in an empty folder)
+            await until(pilot, lambda: app.session.watched_files > 0, "the watcher")
         await settle(pilot, app, 0, "the first run")
         yield app, pilot
 
