@@ -429,5 +429,5 @@ async def test_status_bar_at_80x24_with_a_long_trigger(project: Path, scratch: P
         lines = screen.text().splitlines()
         visible = "\n".join(lines[bar.region.y : bar.region.y + bar.region.height])
         assert bar.region.height >= 1 and visible.strip(), screen.text()
-        assert re.search(r"latency \d+ ms", visible), f"no latency in {visible!r}"
+        assert re.search(r"latency \d+(\.\d+)? m?s", visible), f"no latency in {visible!r}"
         assert "worker warm" in visible, f"no worker state in {visible!r}"
