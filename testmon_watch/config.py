@@ -2,7 +2,7 @@
 
 The watch loop's settings (what to watch, debounce, timeout, what a change
 during a run does) are read here for every front end; the terminal app's own
-keys (`FRONT_END_KEYS`: keys, theme, editor, bell) are read by
+keys (`FRONT_END_KEYS`: keys, theme, editor, bell, notifications) are read by
 `testmon_watch.ui.config`, which uses `TABLE` and `ConfigError` from here.
 Every key is declared once in `KEYS` (its TOML name, the `WatchConfig` field it
 fills, its kind and default); adding a setting means adding a field and a row.
@@ -85,7 +85,7 @@ KEYS: tuple[ConfigKey, ...] = (
 )
 
 # Keys the terminal app reads itself (testmon_watch.ui.config validates them).
-FRONT_END_KEYS = ("keys", "theme", "editor", "bell")
+FRONT_END_KEYS = ("keys", "theme", "editor", "bell", "notifications")
 
 
 def _check(spec: ConfigKey, value: Any) -> Any:

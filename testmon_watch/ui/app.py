@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import on, work
@@ -36,18 +36,25 @@ from testmon_watch.ui.coverage_model import describe_export, describe_problem
 from testmon_watch.ui.messages import INTERVAL, EventPump, EventsPending, SessionEvents
 from testmon_watch.ui.screens.coverage import CoverageScreen
 from testmon_watch.ui.screens.help import HelpScreen
-from testmon_watch.ui.state import Flip, WatchState
-from testmon_watch.ui.widgets.detail import DetailPane, run_renderable, test_renderable
+from testmon_watch.ui.notes import FlipRow, notices_text, run_toast
+from testmon_watch.ui.state import RunRecord, WatchState
+from testmon_watch.ui.widgets.detail import (
+    DetailPane,
+    file_renderable,
+    no_tests_renderable,
+    run_renderable,
+    test_renderable,
+)
 from testmon_watch.ui.widgets.results import ResultsTree
 from testmon_watch.ui.widgets.status import StatusBar, summary_text
 from testmon_watch.wire.coverage_report import Exported, JobMode, Problem
-from testmon_watch.wire.worker_protocol import Notice
+from testmon_watch.wire.worker_protocol import Notice, RunFinished
 
 EXIT_USAGE = 4
 SessionFactory = Callable[[Listener], WatchSession]
 LOCATION = re.compile(r"^(\S+?\.py):(\d+):", re.MULTILINE)
 LINE_FIRST_EDITORS = ("vi", "vim", "nvim", "nano", "emacs", "emacsclient", "micro", "kak", "joe")
-NOTIFY_LIMIT = 3  # more flips than this at once: one summary notification
+Severity = Literal["information", "warning", "error"]
 
 
 # Keys that move the focus to the filter box are priority bindings: the app handles
@@ -124,6 +131,8 @@ class TestmonWatchApp(App[int]):
         self._session_started = False
         self.flushes = 0  # batches applied (a flood of events must give few of them)
         self.opened: list[list[str]] = []  # editor commands run (for the status line/tests)
+        self.pending_notices: list[str] = []  # notices waiting for the run's one toast
+        self.toasts: list[str] = []  # every toast shown (or, with toasts off, put in the bar)
         if self.ui_config.keys:
             self.set_keymap(dict(self.ui_config.keys))
 
@@ -209,32 +218,44 @@ class TestmonWatchApp(App[int]):
         self.apply_events(message)
 
     def apply_events(self, batch: SessionEvents) -> None:
-        flips: list[Flip] = []
+        ended: list[RunRecord] = []
         touched: set[str] = set()
         for event in batch.events:
-            flips += self.state.apply(event)
+            self.state.apply(event)
             nodeid = getattr(event, "nodeid", None)
             if isinstance(nodeid, str):
                 touched.add(nodeid)
             if isinstance(event, (Notice, SessionNotice)):
-                self.notify(event.text, title="testmon-watch", severity="warning")
+                self.pending_notices.append(event.text)
+            elif isinstance(event, RunFinished):
+                ended += [r for r in self.state.runs if r.run_id == event.run_id]
+        if self.pending_notices and self.state.running:
+            # Said in the run's one toast when it ends; meanwhile in the status bar.
+            self.state.message = notices_text(self.pending_notices)
         self.refresh_all(touched=touched)
-        if flips:
-            self.notify_flips(flips)
+        if ended or (self.pending_notices and not self.state.running):
+            self.toast_run([flip for record in ended for flip in record.flipped])
 
-    def notify_flips(self, flips: list[Flip]) -> None:
-        broke = [f for f in flips if f.new.failing]
-        fixed = [f for f in flips if f not in broke]
-        for group, verb, severity in ((broke, "fails", "error"), (fixed, "passes", "information")):
-            if not group:
-                continue
-            if len(group) > NOTIFY_LIMIT:
-                self.notify(f"{len(group)} tests now {verb[:-1]}", severity=severity)  # type: ignore[arg-type]
-            else:
-                for flip in group:
-                    self.notify(f"{flip.nodeid} now {verb}", severity=severity)  # type: ignore[arg-type]
-        if self.ui_config.bell:
+    def toast_run(self, flips: list[FlipRow]) -> None:
+        """The one toast of a run (or of notices between runs): flips, then notices."""
+        notices, self.pending_notices = self.pending_notices, []
+        self.state.message = ""
+        text = run_toast(flips, notices)
+        if text:
+            broke = any(new.failing for _nodeid, _old, new in flips)
+            self.toast(text, "error" if broke else "warning" if not flips else "information")
+        if flips and self.ui_config.bell:
             self.bell()
+
+    def toast(self, text: str, severity: Severity = "information") -> None:
+        """Say `text`: one toast on screen at a time, or the status bar when toasts are off."""
+        self.toasts.append(text)
+        if not self.ui_config.notifications:
+            self.state.message = text.replace("\n", "; ")
+            self.query_one(StatusBar).show(self.state)
+            return
+        self.clear_notifications()
+        self.notify(text, title="testmon-watch", severity=severity)
 
     # -- redraws -------------------------------------------------------------------------------
 
@@ -258,20 +279,21 @@ class TestmonWatchApp(App[int]):
             self.show_detail()
 
     def show_detail(self) -> None:
-        nodeid = self.query_one(ResultsTree).cursor_test
+        """The row under the cursor: a test, a file (with its import error), or a hint."""
+        tree = self.query_one(ResultsTree)
         pane = self.query_one(DetailPane)
-        test = self.state.tests.get(nodeid) if nodeid else None
+        data = tree.cursor_data
+        test = self.state.tests.get(data) if data in tree.leaves else None
         if test is not None:
-            pane.show(test_renderable(test))
+            pane.show(test_renderable(test, self.state.in_error(test.nodeid)))
+        elif data is not None and data.startswith("file:"):
+            path = data.split(":", 1)[1]
+            tests = sum(1 for n in tree.shown if self.state.tests[n].file == path)
+            pane.show(file_renderable(path, self.state.error_files.get(path, []), tests))
+        elif self.state.tests or self.state.collection_errors:
+            pane.show(Text("Select a test to see its result and why it ran.", "dim"))
         else:
-            pane.show(
-                Text(
-                    "Select a test to see its result and why it ran."
-                    if self.state.tests
-                    else "No tests yet: waiting for the first run.",
-                    "dim",
-                )
-            )
+            pane.show(no_tests_renderable(self.state.looked_in, self.state.started_runs > 0))
 
     @on(Tree.NodeHighlighted)
     def node_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
@@ -330,12 +352,15 @@ class TestmonWatchApp(App[int]):
 
     def action_run_failed(self) -> None:
         failing = self.state.failures()
+        if not failing:
+            self.toast("no failing tests")
+            return
         self.session.run(RunMode.FAILED, nodeids=failing, trigger="key: run failed")
 
     def action_run_test(self) -> None:
         node = self.query_one(ResultsTree).cursor_node
         if node is None or node.data is None:
-            self.notify("no test under the cursor", severity="warning")
+            self.toast("no test under the cursor", "warning")
             return
         target = (
             node.data.split(":", 1)[1] if node.data.startswith(("file:", "class:")) else node.data
@@ -344,7 +369,7 @@ class TestmonWatchApp(App[int]):
 
     def action_cancel(self) -> None:
         self.session.cancel()
-        self.notify("run cancelled" if self.state.running else "no run to cancel")
+        self.toast("cancelling the run" if self.state.running else "no run to cancel")
 
     def action_toggle_pause(self) -> None:
         if self.state.paused:
@@ -352,16 +377,16 @@ class TestmonWatchApp(App[int]):
         else:
             self.session.pause()
         self.state.paused = not self.state.paused
-        self.notify("watching paused" if self.state.paused else "watching resumed")
+        self.toast("watching paused" if self.state.paused else "watching resumed")
         self.refresh_all()
 
     # -- navigation ------------------------------------------------------------------------------
 
     def _jump_failure(self, step: int) -> None:
         tree = self.query_one(ResultsTree)
-        failing = [n for n in tree.shown if self.state.tests[n].failing]
+        failing = [n for n in tree.shown if self.state.tests[n].shows_failure]
         if not failing:
-            self.notify("no failures")
+            self.toast("no failures")
             return
         current = tree.cursor_test
         order = tree.shown
@@ -384,7 +409,7 @@ class TestmonWatchApp(App[int]):
     def action_history(self, step: int) -> None:
         runs = self.state.runs
         if not runs:
-            self.notify("no runs yet")
+            self.toast("no runs yet")
             return
         index = len(runs) - 1 if self.history_index is None else self.history_index + step
         index = max(
@@ -415,10 +440,10 @@ class TestmonWatchApp(App[int]):
         """Write `.coverage` in the coverage job (a child process) and say how it went."""
         answer = job.run()
         if isinstance(answer, Exported):
-            self.call_from_thread(self.notify, describe_export(answer, self.root), title="coverage")
+            self.call_from_thread(self.toast, describe_export(answer, self.root))
         elif isinstance(answer, Problem):
             text = f"coverage export: {describe_problem(answer)}"
-            self.call_from_thread(self.notify, text, title="coverage", severity="error")
+            self.call_from_thread(self.toast, text, "error")
 
     def failure_location(self, nodeid: str) -> tuple[Path, int] | None:
         test = self.state.tests.get(nodeid)
@@ -440,7 +465,7 @@ class TestmonWatchApp(App[int]):
         nodeid = self.query_one(ResultsTree).cursor_test
         where = self.failure_location(nodeid) if nodeid else None
         if where is None:
-            self.notify("no test under the cursor", severity="warning")
+            self.toast("no test under the cursor", "warning")
             return
         command = [c for c in editor_command(self.ui_config.editor, *where) if c]
         self.opened.append(command)
@@ -454,7 +479,7 @@ class TestmonWatchApp(App[int]):
         try:
             subprocess.run(command, cwd=self.root, check=False)
         except OSError as exc:
-            self.notify(f"cannot run {command[0]}: {exc}", severity="error")
+            self.toast(f"cannot run {command[0]}: {exc}", "error")
 
     # -- command palette ---------------------------------------------------------------------
 

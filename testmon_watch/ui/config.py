@@ -1,4 +1,4 @@
-"""The terminal app's own settings in `[tool.testmon-watch]`: keys, theme, editor, bell.
+"""The terminal app's own settings in `[tool.testmon-watch]`: keys, theme, editor, bell, toasts.
 
 `keys` is a table of action name -> key (or comma-separated keys), e.g.
 `[tool.testmon-watch.keys] run = "r,enter"`. Bad values raise `ConfigError` with
@@ -60,6 +60,7 @@ class UiConfig:
     theme: str | None = None
     editor: str | None = None  # command with {file} and {line}, e.g. "code -g {file}:{line}"
     bell: bool = False
+    notifications: bool = True  # toasts; false: what they would say goes to the status bar
 
     def keys_for(self, action: Action) -> str:
         return self.keys.get(action.name, action.keys)
@@ -80,13 +81,15 @@ def parse_ui_table(table: Any) -> UiConfig:
     for name in ("theme", "editor"):
         if name in table and not isinstance(table[name], str):
             raise ConfigError(f"{TABLE} {name} must be a string, got {table[name]!r}")
-    if "bell" in table and not isinstance(table["bell"], bool):
-        raise ConfigError(f"{TABLE} bell must be true or false, got {table['bell']!r}")
+    for name in ("bell", "notifications"):
+        if name in table and not isinstance(table[name], bool):
+            raise ConfigError(f"{TABLE} {name} must be true or false, got {table[name]!r}")
     return UiConfig(
         keys={k: v.replace(" ", "") for k, v in keys.items()},
         theme=table.get("theme"),
         editor=table.get("editor"),
         bell=table.get("bell", False),
+        notifications=table.get("notifications", True),
     )
 
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from testmon_watch.core.outcomes import Outcome, RunMode
 from testmon_watch.core.reasons import Reason
 from testmon_watch.core.runs import Run, TestPhase, TestStatus, WorkerExit, WorkerState
 from testmon_watch.session import ChangesSeen, KnownTest, RunDone, RunRequested, SessionNotice
 from testmon_watch.wire.worker_protocol import (
+    CollectionError,
     Notice,
     RunFinished,
     RunStarted,
@@ -30,46 +30,15 @@ from testmon_watch.wire.worker_protocol import (
     WorkerRecycling,
     trigger_text,
 )
-from testmon_watch.wording import OUTCOME_MARKS
+from testmon_watch.ui.display import STATUS_ORDER, Status, display_status, label
 
-# What a test's mark shows: its outcome, or its phase while the run in flight owes it a
-# result, or (up to date and passing) that phase. UNKNOWN: no result and nothing going
-# on, e.g. a run stopped before it ran (issue #12 shows the model's phases instead).
-UNKNOWN: Literal["unknown"] = "unknown"
-Status = Outcome | TestPhase | Literal["unknown"]
+__all__ = ["Flip", "RunRecord", "Status", "TestState", "WatchState", "label", "split_nodeid"]
 
-# Display order: failures first, then what is going on, then the rest.
-STATUS_ORDER: dict[Status, int] = {
-    Outcome.CRASHED: 0,
-    Outcome.TIMEOUT: 1,
-    Outcome.ERROR: 2,
-    Outcome.FAILED: 3,
-    Outcome.XPASSED: 4,
-    TestPhase.RUNNING: 5,
-    TestPhase.QUEUED: 6,
-    Outcome.PASSED: 7,
-    Outcome.XFAILED: 8,
-    Outcome.SKIPPED: 9,
-    TestPhase.UP_TO_DATE: 10,
-    UNKNOWN: 11,
-}
-PHASE_MARKS: dict[Status, str] = {
-    TestPhase.RUNNING: "▶",
-    TestPhase.QUEUED: "…",
-    TestPhase.UP_TO_DATE: "·",
-    UNKNOWN: "?",
-}
-MARKS: dict[Status, str] = dict(PHASE_MARKS)
-MARKS.update((outcome, mark) for outcome, mark in OUTCOME_MARKS.items())
-STATUS_LABEL: dict[Status, str] = {TestPhase.UP_TO_DATE: "up to date", Outcome.TIMEOUT: "timed out"}
 # Runs that change nothing by themselves: a flip in one of them is a flaky suspect.
+# A test with one of these statuses is failing: `f` reruns it, `n` jumps to it.
+FAILING_STATUSES = frozenset(o for o in Outcome if o.failing)
 CHANGE_FREE_MODES = frozenset({RunMode.ALL, RunMode.FAILED})
 MANUAL_TRIGGERS = ("start", "manual")
-
-
-def label(status: Status) -> str:
-    """The word for a status on screen."""
-    return STATUS_LABEL.get(status, str(status))
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str | None, str]:
@@ -85,25 +54,38 @@ def split_nodeid(nodeid: str) -> tuple[str, str | None, str]:
 
 @dataclass
 class TestState(TestStatus):
-    """One test as the UI shows it: the run model's phase and last outcome, and its details."""
+    """One test as the UI shows it: the run model's phase, its last outcome, and its details.
+
+    `outcome` and `duration` are the last result any run produced (kept for flips
+    and history); what the screen shows is `status`, made from the phase, so a
+    cancelled or not-run test never shows that earlier result as its mark.
+    """
 
     __test__ = False
-    # Not queued or running: what is known stands (it shows its last outcome).
     phase: TestPhase = TestPhase.UP_TO_DATE
     result: TestFinished | None = None  # the latest TestFinished
     reasons: list[Reason] = field(default_factory=list)
     history: list[tuple[str, Outcome]] = field(default_factory=list)  # (trigger, outcome)
     flaky: bool = False
+    ran_for: float | None = None  # cancelled: how long it ran before the run was stopped
 
     @property
     def status(self) -> Status:
-        if self.phase.active:
-            return self.phase
-        if self.outcome is None:
-            return UNKNOWN
-        if self.phase is TestPhase.UP_TO_DATE and not self.outcome.failing:
-            return TestPhase.UP_TO_DATE
-        return self.outcome
+        return display_status(self)
+
+    @property
+    def shown_duration(self) -> float | None:
+        """The time that goes with the status: the result's, or how long a stopped test ran."""
+        if self.phase in (TestPhase.FINISHED, TestPhase.UP_TO_DATE):
+            return self.duration
+        if self.phase is TestPhase.CANCELLED:
+            return self.ran_for
+        return None
+
+    @property
+    def shows_failure(self) -> bool:
+        """The screen shows it failing: `f` reruns it, `n` jumps to it."""
+        return self.status in FAILING_STATUSES
 
     @property
     def file(self) -> str:
@@ -132,7 +114,7 @@ class WatchState:
     """Everything the panes show; `apply` returns the flips the event caused."""
 
     def __init__(self) -> None:
-        self.tests: dict[str, TestState] = {}
+        self.tests: dict[str, TestState] = {}  # the tests that exist now
         self.runs: list[RunRecord] = []
         self.current: RunRecord | None = None
         self.worker_state = WorkerState.STARTING
@@ -143,8 +125,12 @@ class WatchState:
         self.latencies: list[float] = []
         self.time_saved = 0.0
         self.notices: list[str] = []
+        self.message = ""  # a one-line note in the status bar (notices when toasts are off)
         self.progress_total = 0
         self.progress_done = 0
+        # Collectors that failed to import or collect, by node id: they belong to their file.
+        self.collection_errors: dict[str, CollectionError] = {}
+        self.looked_in: list[str] = []  # where pytest looked for tests in the last run
         self.version = 0  # bumped when the set of tests or their order may change
 
     # -- reading ----------------------------------------------------------------------
@@ -152,6 +138,11 @@ class WatchState:
     @property
     def running(self) -> bool:
         return self.current is not None and not self.current.done
+
+    @property
+    def started_runs(self) -> int:
+        """Runs that got as far as selecting (an empty project's first run counts)."""
+        return sum(1 for r in self.runs if r.started)
 
     @property
     def last_latency(self) -> float | None:
@@ -162,10 +153,19 @@ class WatchState:
         return statistics.median(self.latencies) if self.latencies else None
 
     def counts(self) -> dict[Status, int]:
+        """Tests by the status they show; the values add up to `len(self.tests)`."""
         result: dict[Status, int] = {}
         for test in self.tests.values():
             result[test.status] = result.get(test.status, 0) + 1
         return result
+
+    @property
+    def error_files(self) -> dict[str, list[CollectionError]]:
+        """Files with a collector that failed to import or collect, and their errors."""
+        files: dict[str, list[CollectionError]] = {}
+        for error in self.collection_errors.values():
+            files.setdefault(error_file(error), []).append(error)
+        return files
 
     @property
     def flaky_suspects(self) -> list[TestState]:
@@ -173,14 +173,22 @@ class WatchState:
 
     def failures(self, names: Iterable[str] | None = None) -> list[str]:
         tests = self.tests.values() if names is None else (self.tests[n] for n in names)
-        return [t.nodeid for t in tests if t.failing]
+        return [t.nodeid for t in tests if t.shows_failure]
 
     def grouped(
         self, name_filter: str = "", file_filter: str = ""
     ) -> list[tuple[str, list[tuple[str | None, list[TestState]]]]]:
-        """Files, then classes, then tests, failures first at each level."""
+        """Files, then classes, then tests, failures first at each level.
+
+        A file whose module failed to import is listed even with no known test, and
+        first: its error is the first thing to fix.
+        """
         needle, file_needle = name_filter.lower(), file_filter.lower()
         files: dict[str, dict[str | None, list[TestState]]] = {}
+        broken = self.error_files
+        for path in broken:
+            if (not needle or needle in path.lower()) and file_needle in path.lower():
+                files[path] = {}
         for test in self.tests.values():
             path, cls, _name = split_nodeid(test.nodeid)
             if needle and needle not in test.nodeid.lower():
@@ -190,7 +198,7 @@ class WatchState:
             files.setdefault(path, {}).setdefault(cls, []).append(test)
 
         def rank(tests: list[TestState]) -> int:
-            return min(STATUS_ORDER.get(t.status, 99) for t in tests)
+            return min((STATUS_ORDER.get(t.status, 99) for t in tests), default=99)
 
         result = []
         for path, classes in files.items():
@@ -200,7 +208,13 @@ class WatchState:
                 groups.append((cls, tests))
             groups.sort(key=lambda g: (rank(g[1]), g[0] is not None, g[0] or ""))
             result.append((path, groups))
-        result.sort(key=lambda f: (min(rank(g[1]) for g in f[1]), f[0]))
+        result.sort(
+            key=lambda f: (
+                f[0] not in broken,
+                min((rank(g[1]) for g in f[1]), default=99),
+                f[0],
+            )
+        )
         return result
 
     # -- loading ------------------------------------------------------------------------
@@ -211,8 +225,8 @@ class WatchState:
             test = self.tests.setdefault(row.nodeid, TestState(row.nodeid))
             if test.outcome is None:
                 test.outcome, test.duration = row.outcome, row.duration
-                if not test.phase.active:  # a run that started first owes it a result
-                    test.phase = TestPhase.UP_TO_DATE
+                if test.phase is TestPhase.UP_TO_DATE and self.in_error(row.nodeid):
+                    test.phase = TestPhase.NOT_RUN
         self.version += 1
 
     # -- folding events -------------------------------------------------------------------
@@ -220,14 +234,14 @@ class WatchState:
     def apply(self, event: object) -> list[Flip]:
         if isinstance(event, TestFinished):
             return self._test_finished(event)
+        if isinstance(event, RunFinished):
+            return self._run_finished(event)
         if isinstance(event, TestStarted):
             self._test_started(event)
         elif isinstance(event, RunRequested):
             self._run_requested(event)
         elif isinstance(event, RunStarted):
             self._run_started(event)
-        elif isinstance(event, RunFinished):
-            self._run_finished(event)
         elif isinstance(event, RunDone):
             self._run_done(event)
         elif isinstance(event, WorkerReady):
@@ -235,7 +249,7 @@ class WatchState:
         elif isinstance(event, WorkerRecycling):
             self.worker_state, self.worker_detail = WorkerState.RECYCLING, event.reason
         elif isinstance(event, ChangesSeen):
-            self.last_trigger = ", ".join(event.paths[:3])
+            self.last_trigger = ", ".join(event.paths)
         elif isinstance(event, (Notice, SessionNotice)):
             self.notices.append(event.text)
         return []
@@ -243,7 +257,7 @@ class WatchState:
     def _test(self, nodeid: str) -> TestState:
         test = self.tests.get(nodeid)
         if test is None:
-            test = self.tests[nodeid] = TestState(nodeid)
+            test = self.tests[nodeid] = TestState(nodeid, phase=TestPhase.QUEUED)
             self.version += 1
         return test
 
@@ -252,6 +266,10 @@ class WatchState:
             if record.run_id == run_id:
                 return record
         return None
+
+    def in_error(self, nodeid: str) -> bool:
+        """Its module (or class) failed to import or collect in the last run that looked."""
+        return any(collects(error, nodeid) for error in self.collection_errors.values())
 
     def _run_requested(self, event: RunRequested) -> None:
         self.runs.append(RunRecord(event.run_id, mode=event.mode, trigger=event.trigger))
@@ -264,23 +282,49 @@ class WatchState:
             record = RunRecord(event.run_id, trigger=trigger_text(event.trigger))
             self.runs.append(record)
         self.current = record
-        record.start((item.nodeid for item in event.selected), event.deselected)
+        selected = [item.nodeid for item in event.selected]
+        errors = {e.nodeid: e.longrepr for e in event.collection_errors}
+        record.start(selected, event.deselected, errors, event.removed)
         self.worker_state, self.worker_detail = WorkerState.RUNNING, ""
+        self.looked_in = list(event.looked_in)
+        self._forget(event.removed)
+        self._replace_errors(record.mode, selected, event.collection_errors)
         for item in event.selected:
             test = self._test(item.nodeid)
-            test.phase, test.reasons = TestPhase.QUEUED, list(item.reasons)
-        if record.mode != RunMode.NODEIDS:
-            # Every other test was considered and not selected: its last result stands.
-            saved = 0.0
-            for test in self.tests.values():
-                if test.nodeid not in record.tests:
-                    test.phase = TestPhase.UP_TO_DATE
-                    saved += test.duration or 0.0
-            if record.mode == RunMode.AFFECTED:
-                record.time_saved = saved
-                self.time_saved += saved
+            test.phase, test.reasons, test.ran_for = TestPhase.QUEUED, list(item.reasons), None
+        chosen = set(selected)
+        saved = 0.0
+        for test in self.tests.values():
+            if test.nodeid in chosen:
+                continue
+            if self.in_error(test.nodeid):
+                test.phase, test.ran_for = TestPhase.NOT_RUN, None
+            elif record.mode != RunMode.NODEIDS and test.outcome is not None:
+                # Considered and not selected: nothing it depends on changed.
+                test.phase = TestPhase.UP_TO_DATE
+                saved += test.duration or 0.0
+        if record.mode == RunMode.AFFECTED:
+            record.time_saved = saved
+            self.time_saved += saved
         self.progress_total, self.progress_done = len(event.selected), 0
         self.version += 1
+
+    def _forget(self, removed: Iterable[str]) -> None:
+        """Tests (or whole files) that no longer exist leave the tree and the counts."""
+        for gone in removed:
+            for nodeid in [n for n in self.tests if n == gone or n.startswith(gone + "::")]:
+                del self.tests[nodeid]
+
+    def _replace_errors(
+        self, mode: RunMode, selected: list[str], errors: list[CollectionError]
+    ) -> None:
+        """A whole-suite run's errors replace all; a run of node ids only its files' errors."""
+        kept: dict[str, CollectionError] = {}
+        if mode == RunMode.NODEIDS:
+            targeted = {split_nodeid(n)[0] for n in selected} | {error_file(e) for e in errors}
+            kept = {k: e for k, e in self.collection_errors.items() if error_file(e) not in targeted}
+        kept.update((e.nodeid, e) for e in errors)
+        self.collection_errors = kept
 
     def _test_started(self, event: TestStarted) -> None:
         self._test(event.nodeid).phase = TestPhase.RUNNING
@@ -292,7 +336,7 @@ class WatchState:
         test = self._test(event.nodeid)
         old = test.outcome
         test.outcome, test.phase, test.result = event.outcome, TestPhase.FINISHED, event
-        test.duration = event.duration
+        test.duration, test.ran_for = event.duration, None
         record = self._run_for(event.run_id)
         if record is not None:
             record.test_finished(event.nodeid, event.outcome, event.duration)
@@ -308,22 +352,37 @@ class WatchState:
             test.flaky = True
         return [Flip(event.nodeid, old, event.outcome)]
 
-    def _run_finished(self, event: RunFinished) -> None:
+    def _run_finished(self, event: RunFinished) -> list[Flip]:
+        """Every test the run still owed a result gets the run model's phase for it."""
+        flips: list[Flip] = []
+        crashed = self.tests.get(event.crashed) if event.crashed else None
+        if crashed is not None and crashed.phase.active:
+            # No result came for the test that crashed or timed out: it has one now.
+            timed_out = event.exitstatus == WorkerExit.TIMEOUT
+            outcome = Outcome.TIMEOUT if timed_out else Outcome.CRASHED
+            ran = event.stopped_after if event.stopped == crashed.nodeid else None
+            flips = self._test_finished(
+                TestFinished(event.run_id, crashed.nodeid, outcome, ran or 0.0)
+            )
+            crashed.duration = ran
         record = self._run_for(event.run_id)
+        left = (
+            TestPhase.CANCELLED if isinstance(event.exitstatus, WorkerExit) else TestPhase.NOT_RUN
+        )
         if record is not None:
-            record.finish(event.exitstatus, event.crashed)
-        if event.crashed and event.crashed in self.tests:
-            test = self.tests[event.crashed]
-            if test.phase.active:
-                timed_out = event.exitstatus == WorkerExit.TIMEOUT
-                test.outcome = Outcome.TIMEOUT if timed_out else Outcome.CRASHED
-                test.phase = TestPhase.FINISHED
+            record.finish(event.exitstatus, event.crashed, event.stopped, event.stopped_after)
+            for nodeid, status in record.tests.items():
+                test = self.tests.get(nodeid)
+                if test is not None and status.phase in (TestPhase.CANCELLED, TestPhase.NOT_RUN):
+                    test.phase = status.phase
+                    test.ran_for = status.duration if nodeid == event.stopped else None
         for test in self.tests.values():
-            if test.phase.active:  # the run stopped before it ran: its last result stands
-                test.phase = TestPhase.CANCELLED
+            if test.phase.active:  # owed by a run this state did not follow from its start
+                test.phase, test.ran_for = left, None
         if self.worker_state is WorkerState.RUNNING:
             self.worker_state = WorkerState.WARM
         self.version += 1
+        return flips
 
     def _run_done(self, event: RunDone) -> None:
         record = self._run_for(event.run_id)
@@ -341,3 +400,15 @@ class WatchState:
                 self.latencies.append(latency)
         if self.current is record:
             self.current = None
+
+
+def error_file(error: CollectionError) -> str:
+    """The file a collection error belongs to."""
+    return error.path or split_nodeid(error.nodeid)[0] or error.nodeid
+
+
+def collects(error: CollectionError, nodeid: str) -> bool:
+    """Whether the collector that failed (`error`) holds the test `nodeid`."""
+    if nodeid.startswith(error.nodeid + "::"):
+        return True
+    return "::" not in error.nodeid and split_nodeid(nodeid)[0] == error_file(error)

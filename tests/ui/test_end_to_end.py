@@ -63,7 +63,7 @@ async def test_break_fix_cancel_and_quit(project: Path, monkeypatch: pytest.Monk
         await until(pilot, lambda: not app.state.running, "the run to end")
         assert status(app, "test_calc.py::test_add") is TestPhase.UP_TO_DATE
         assert app.query_one(ResultsTree).shown[0] == mul
-        assert any(f"{mul} now fails" == n.message for n in app._notifications)
+        assert "1 now fails: test_mul" in app.toasts
         assert app.state.last_latency is not None
         test = app.state.tests[mul]
         assert any(reason.file == "calc.py" for reason in test.reasons)

@@ -134,16 +134,16 @@ async def test_cancel_pause_and_notifications(project: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await feed(pilot, first_run(failing=False))
         await pilot.press("x")
-        assert any("no run to cancel" in n.message for n in app._notifications)
+        assert app.toasts[-1] == "no run to cancel"
         await pilot.press("w")
         assert pause_shown(app) == (True, True)
         await pilot.press("w")
         assert pause_shown(app) == (False, False)
-        before = len(app._notifications)
+        before = len(app.toasts)
         # the same run again with test_mul failing: one notification for the flip
         await feed(pilot, first_run("run-2")[1:])
-        new = [n.message for n in list(app._notifications)[before:]]
-        assert new == ["test_calc.py::test_mul now fails"]
+        assert app.toasts[before:] == ["1 now fails: test_mul"]
+        assert [n.message for n in app._notifications] == ["1 now fails: test_mul"]
 
 
 async def test_filter_by_name_and_file(project: Path) -> None:

@@ -40,7 +40,8 @@ from testmon_watch.wire.coverage_report import (
 class CoverageScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,v,q", "app.pop_screen", "Back"),
-        Binding("tab", "focus_next", "Switch pane", show=False),
+        Binding("tab", "app.focus_next", "Switch pane", show=False),
+        Binding("shift+tab", "app.focus_previous", "Switch pane", show=False),
         Binding("j", "down", show=False),
         Binding("k", "up", show=False),
     ]

@@ -12,13 +12,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from testmon_watch.ui.config import ACTIONS, UiConfig
+from testmon_watch.ui.display import LEGEND, MARKS, label
 
+# Every mark a test row can show, and the notes a row can carry.
+MARKS_LEGEND = "  ".join(f"{MARKS[status]} {label(status)}" for status in LEGEND)
+ROW_NOTES = "flaky? its outcome changed with no change to what it uses;  E on a file: it failed to import"
 PANES = (
-    (
-        "Results",
-        "tests by file and class, failures first; ✓ passed ✗ failed E error "
-        "s skipped ! crashed T timed out ▶ running … queued · up to date",
-    ),
+    ("Results", "tests by file and class, failures first"),
+    ("Marks", MARKS_LEGEND),
+    ("", ROW_NOTES),
     ("Detail", "the test under the cursor: why it ran, traceback, captured output, history"),
     ("Status", "watched files, last trigger, selection, time saved, latency, worker"),
     ("Coverage", "per-file table and source with executed/missed lines and who ran them"),

@@ -10,11 +10,11 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.runs import TestPhase, WorkerExit
-from testmon_watch.ui.state import RunRecord, TestState, label
-from testmon_watch.ui.widgets.results import STATUS_STYLE
+from testmon_watch.ui.display import MARKS, STATUS_STYLE, Status, label
+from testmon_watch.ui.state import RunRecord, TestState
 from testmon_watch.ui.widgets.status import ms
+from testmon_watch.wire.worker_protocol import CollectionError
 from testmon_watch.wording import describe_reason
 
 LOCATION = re.compile(r"^(\S+?):(\d+):")
@@ -37,33 +37,60 @@ def traceback_renderable(longrepr: str) -> Text:
     return text
 
 
-def test_renderable(test: TestState) -> RenderableType:
+# Why a test shows no result of its own, after its status word.
+WHY_NO_RESULT: dict[Status, str] = {
+    TestPhase.CANCELLED: "the run was stopped before it finished",
+    TestPhase.QUEUED: "waiting for its turn in this run",
+}
+
+
+def test_renderable(test: TestState, in_error: bool = False) -> RenderableType:
+    """The test under the cursor; `in_error`: its module failed to import."""
     parts: list[RenderableType] = []
     status = test.status
     head = Text()
     head.append(test.nodeid, "bold")
     head.append("  ")
-    head.append(label(status), STATUS_STYLE.get(status, ""))
-    if test.duration is not None:
-        head.append(f"  {ms(test.duration)}", "dim")
+    head.append(f"{MARKS.get(status, '?')} {label(status)}", STATUS_STYLE.get(status, ""))
+    if status is TestPhase.UP_TO_DATE and test.outcome is not None:
+        head.append(f" · {label(test.outcome)}", "dim")
+    shown = test.shown_duration
+    if shown is not None:
+        after = " after " if status is TestPhase.CANCELLED else "  "
+        head.append(f"{after}{ms(shown)}", "dim")
     if test.flaky:
         head.append(
             "  flaky suspect: its outcome changed with no change to what it uses", "magenta"
         )
     parts.append(head)
+    if status is TestPhase.NOT_RUN:
+        why = (
+            "its module failed to import: select the file's row for the error"
+            if in_error
+            else "pytest stopped before it ran (collection errors elsewhere, -x, or an exit)"
+            if test.outcome is not None or test.history
+            else "no run has run it yet"
+        )
+        parts.append(Text(f"Not run: {why}.", "yellow"))
+    elif status in WHY_NO_RESULT:
+        parts.append(Text(f"No result: {WHY_NO_RESULT[status]}.", "dim"))
     if test.reasons:
-        why = Text("\nWhy it ran\n", "bold underline")
+        reasons = Text("\nWhy it ran\n", "bold underline")
         for reason in test.reasons:
-            why.append(f"  • {describe_reason(reason)}\n")
-        parts.append(why)
+            reasons.append(f"  • {describe_reason(reason)}\n")
+        parts.append(reasons)
     elif status is TestPhase.UP_TO_DATE:
         parts.append(Text("\nNot selected: nothing it depends on changed.", "dim"))
     if len(test.history) > 1:
         history = Text("\nHistory  ", "bold")
         for _trigger, outcome in test.history[-12:]:
-            mark = "✓" if outcome is Outcome.PASSED else str(outcome)[0].upper()
-            history.append(mark, STATUS_STYLE.get(outcome, ""))
+            history.append(MARKS.get(outcome, "?"), STATUS_STYLE.get(outcome, ""))
         parts.append(history)
+    if test.phase not in (TestPhase.FINISHED, TestPhase.UP_TO_DATE):
+        if test.result is not None:  # not this run's: said, not shown as if it were
+            earlier = f"\nLast result, from an earlier run: {label(test.result.outcome)}"
+            parts.append(Text(earlier, "dim"))
+        return Group(*parts)
     result = test.result
     if result is not None and result.longrepr:
         parts.append(Text("\nTraceback", "bold underline"))
@@ -74,6 +101,38 @@ def test_renderable(test: TestState) -> RenderableType:
                 parts.append(Text(f"\n{title}", "bold underline"))
                 parts.append(Text(content.rstrip()))
     return Group(*parts)
+
+
+def file_renderable(path: str, errors: list[CollectionError], tests: int) -> RenderableType:
+    """A file row: its import or collection errors with their tracebacks."""
+    parts: list[RenderableType] = []
+    head = Text()
+    head.append(path, "bold")
+    if errors:
+        head.append("  E failed to import", "bold red")
+        if tests:
+            head.append(f"  ({tests} known test{'s' if tests != 1 else ''} not run)", "yellow")
+    parts.append(head)
+    for error in errors:
+        if error.nodeid != path:
+            parts.append(Text(f"\n{error.nodeid}", "bold"))
+        parts.append(Text("\nTraceback", "bold underline"))
+        parts.append(traceback_renderable(error.longrepr))
+    if not errors:
+        parts.append(Text(f"{tests} test{'s' if tests != 1 else ''}; select one for its result.", "dim"))
+    return Group(*parts)
+
+
+def no_tests_renderable(looked_in: list[str], after_a_run: bool) -> RenderableType:
+    """The detail pane of a project without tests: before the first run, or after it."""
+    if not after_a_run:
+        return Text("No tests yet: waiting for the first run.", "dim")
+    where = ", ".join(looked_in) if looked_in else "the project's root directory"
+    return Text(
+        f"No tests found. pytest looked in: {where}\n"
+        "(test files are named test_*.py or *_test.py unless pytest's configuration says otherwise)",
+        "yellow",
+    )
 
 
 def run_renderable(run: RunRecord, index: int, total: int) -> RenderableType:

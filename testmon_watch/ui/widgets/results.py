@@ -9,24 +9,11 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.runs import TestPhase
-from testmon_watch.ui.state import MARKS, UNKNOWN, Status, TestState, WatchState, split_nodeid
+from testmon_watch.ui.display import MARKS, STATUS_STYLE, Status
+from testmon_watch.ui.state import TestState, WatchState, split_nodeid
 
-STATUS_STYLE: dict[Status, str] = {
-    Outcome.PASSED: "green",
-    Outcome.FAILED: "bold red",
-    Outcome.ERROR: "bold red",
-    Outcome.CRASHED: "bold red",
-    Outcome.TIMEOUT: "bold red",
-    Outcome.XPASSED: "red",
-    Outcome.SKIPPED: "yellow",
-    Outcome.XFAILED: "yellow",
-    TestPhase.RUNNING: "bold cyan",
-    TestPhase.QUEUED: "cyan",
-    TestPhase.UP_TO_DATE: "dim green",
-    UNKNOWN: "dim",
-}
+__all__ = ["STATUS_STYLE", "ResultsTree", "Status", "group_label", "test_label"]
 
 
 def test_label(test: TestState) -> Text:
@@ -40,12 +27,18 @@ def test_label(test: TestState) -> Text:
     return label
 
 
-def group_label(name: str, tests: list[TestState]) -> Text:
-    failing = sum(1 for t in tests if t.failing)
-    label = Text(name, "bold")
+def group_label(name: str, tests: list[TestState], import_error: bool = False) -> Text:
+    failing = sum(1 for t in tests if t.shows_failure)
+    label = Text()
+    if import_error:
+        label.append("E ", "bold red")
+    label.append(name, "bold")
+    if import_error:
+        label.append("  failed to import", "bold red")
     if failing:
         label.append(f"  {failing} failing", "red")
-    label.append(f"  {len(tests)} test{'s' if len(tests) != 1 else ''}", "dim")
+    if tests or not import_error:
+        label.append(f"  {len(tests)} test{'s' if len(tests) != 1 else ''}", "dim")
     return label
 
 
@@ -80,27 +73,41 @@ class ResultsTree(Tree[str], inherit_bindings=False):
             self.cursor_node.expand()
 
     def rebuild(self, state: WatchState, name_filter: str = "", file_filter: str = "") -> None:
-        """Regroup and resort everything, keeping the cursor on the same test."""
+        """Regroup and resort everything, keeping the cursor on the same row if it is shown.
+
+        When that row is filtered out the cursor lands on the first row, so it is
+        never left below the end of a shorter list, nor on a hidden test.
+        """
         keep = self.cursor_node.data if self.cursor_node is not None else None
         self.clear()
         self.leaves = {}
         self.shown = []
+        rows: dict[str, TreeNode[str]] = {}
+        broken = state.error_files
         for path, groups in state.grouped(name_filter, file_filter):
             tests = [t for _, ts in groups for t in ts]
             file_node = self.root.add(
-                group_label(path or "(no file)", tests), data="file:" + path, expand=True
+                group_label(path or "(no file)", tests, path in broken),
+                data="file:" + path,
+                expand=True,
             )
+            rows[file_node.data or ""] = file_node
             for cls, members in groups:
                 parent = file_node
                 if cls is not None:
                     parent = file_node.add(
                         group_label(cls, members), data=f"class:{path}::{cls}", expand=True
                     )
+                    rows[parent.data or ""] = parent
                 for test in members:
                     self.leaves[test.nodeid] = parent.add_leaf(test_label(test), data=test.nodeid)
                     self.shown.append(test.nodeid)
-        if keep is not None and keep in self.leaves:
-            self.call_after_refresh(self.move_to, keep)
+        rows.update(self.leaves)
+        target = rows.get(keep) if keep is not None else None
+        if target is None and keep is not None and rows:
+            target = next(iter(self.leaves.values()), None) or next(iter(rows.values()))
+        self.get_node_at_line(0)  # lay out the new lines now, so the cursor can go to one
+        self.move_cursor(target)
 
     def update_labels(self, state: WatchState, nodeids: set[str]) -> None:
         """Cheap live update: only the labels of the tests that changed."""
@@ -116,6 +123,12 @@ class ResultsTree(Tree[str], inherit_bindings=False):
             return False
         self.move_cursor(node)
         return True
+
+    @property
+    def cursor_data(self) -> str | None:
+        """The row under the cursor: a node id, "file:<path>" or "class:<path>::<name>"."""
+        node = self.cursor_node
+        return node.data if node is not None else None
 
     @property
     def cursor_test(self) -> str | None:
