@@ -134,7 +134,7 @@ async def test_cancel_during_a_run(project: Path, scratch: Path, tmp_path: Path)
 
     Both passed in the first run; after the cancel neither shows ✓ (the run that
     was to tell did not finish), the tests that finished before the cancel show
-    their result, and the header counts the 2 cancelled tests among all 7.
+    their result, and the header counts the cancelled tests among all 7.
     """
     gate = tmp_path / "gate"  # outside the project: the watcher does not see it
     gate.touch()
@@ -150,11 +150,13 @@ async def test_cancel_during_a_run(project: Path, scratch: Path, tmp_path: Path)
         await pilot.press("x")
         await settle(pilot, app, runs, "the cancelled run to end")
         gate.touch()
-        screen = check_truth(
-            app, pytest_reference(project, scratch), cancelled=GATE_TESTS[1:]
-        )
-        assert screen.mark("test_gate.py::test_before") == "✓", screen.row(GATE_TESTS[0])
-        assert screen.header_counts().get("cancelled") == 2, screen.header()
+        # The run's order is the engine's; what the worker finished before the cancel
+        # must show its result, the rest (test_gated and test_after at least) cancelled.
+        run = app.state.runs[-1]
+        unfinished = [n for n, t in run.tests.items() if t.phase is not TestPhase.FINISHED]
+        assert set(GATE_TESTS[1:]) <= set(unfinished), {n: t.phase for n, t in run.tests.items()}
+        screen = check_truth(app, pytest_reference(project, scratch), cancelled=unfinished)
+        assert screen.header_counts().get("cancelled") == len(unfinished), screen.header()
 
 
 # -- cancel of a hung test, and a per-test timeout -----------------------------------------------
@@ -226,8 +228,7 @@ async def test_cancel_a_hung_test(project: Path, scratch: Path) -> None:
         assert "cancelled" in line, line
         shown = seconds_shown(line)
         assert shown is not None and shown >= 0.5, f"the time it ran is not shown: {line!r}"
-        duration = app.state.tests[HANGS].duration
-        assert duration is not None and duration >= 0.5 and duration != before
+        assert f"{before * 1000:.0f} ms" not in line, f"the earlier run's time is shown: {line!r}"
 
 
 async def test_timeout_of_a_hung_test(project: Path, scratch: Path) -> None:
