@@ -227,6 +227,8 @@ def test_break_fix_export_quit_in_tmux(shop: Path, tmux: Tmux, exit_status: Path
 
 # -- issue #12: the screen tells the truth, in a real terminal -------------------------------------
 
+from .e2e_support import HEADER_COUNT, HEADER_WORDS, IMPORT_ERROR  # noqa: E402
+
 SHOP_TESTS = 30
 # Marks that claim a result (✓ passed, · up to date, ✗ failed, E error ...).
 RESULT_MARKS = "✓✗EsxX!T·"
@@ -234,7 +236,6 @@ RESULT_MARKS = "✓✗EsxX!T·"
 
 def header_total(screen: str) -> tuple[int, dict[str, int]]:
     """The summary line's counts of tests (the words e2e_support knows) and their sum."""
-    from .e2e_support import HEADER_COUNT, HEADER_WORDS
 
     counts: dict[str, int] = {}
     for number, word in HEADER_COUNT.findall(screen.splitlines()[0].lower()):
@@ -254,7 +255,7 @@ def file_row(screen: str, path: str) -> str:
     """The tree's row for file `path` ('' when it is not shown)."""
     for line in screen.splitlines():
         left = line.split("││", 1)[0]
-        if path in left and "::" not in left:
+        if left.startswith("│") and path in left and "::" not in left:  # inside the tree's box
             return left
     return ""
 
@@ -281,8 +282,8 @@ def test_syntax_error_and_fix_in_tmux(shop: Path, tmux: Tmux) -> None:
     assert counts.get("not run") == 20, f"header counts {counts}:\n{screen}"  # cart 6, pricing 9, promotions 5
     assert "passed" not in counts, f"nothing ran, yet:\n{screen}"
     for module in ("tests/test_pricing.py", "tests/test_cart.py", "tests/test_promotions.py"):
-        assert "error" in file_row(screen, module).lower(), f"{module}:\n{screen}"
-    assert "error" not in file_row(screen, "tests/test_catalog.py").lower(), screen
+        assert IMPORT_ERROR.search(file_row(screen, module)), f"{module}:\n{screen}"
+    assert not IMPORT_ERROR.search(file_row(screen, "tests/test_catalog.py")), screen
 
     pricing.write_text(source)
     screen = tmux.wait(lambda s: idle(s) and row_mark(s, TEST) == "✓", "the run after the fix")
@@ -290,7 +291,7 @@ def test_syntax_error_and_fix_in_tmux(shop: Path, tmux: Tmux) -> None:
     assert total == SHOP_TESTS, f"header counts {counts}:\n{screen}"
     assert "not run" not in counts and "error" not in counts, f"header counts {counts}:\n{screen}"
     for module in ("tests/test_pricing.py", "tests/test_cart.py", "tests/test_promotions.py"):
-        assert "error" not in file_row(screen, module).lower(), f"{module}:\n{screen}"
+        assert not IMPORT_ERROR.search(file_row(screen, module)), f"{module}:\n{screen}"
 
 
 SLOW_TEST = """\
