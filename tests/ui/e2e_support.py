@@ -406,7 +406,8 @@ def check_truth(
                 f"{nodeid} was cancelled; the app has it {app.state.tests[nodeid].status}{context}"
             )
             assert mark not in OUTCOME_MARK_CHARS, (
-                f"{nodeid} was cancelled but its row shows a result: {screen.row(nodeid)!r}{context}"
+                f"{nodeid} was cancelled but its row shows a result: "
+                f"{screen.row(nodeid)!r}{context}"
             )
         elif mark in PASS_MARKS:
             assert ref.outcomes.get(nodeid) == "passed" or nodeid in passed_before, (
@@ -418,7 +419,7 @@ def check_truth(
                 f"{nodeid} shows failed but pytest says {ref.outcomes.get(nodeid)}{context}"
             )
         elif nodeid in ref.outcomes:
-            assert False, (
+            raise AssertionError(
                 f"{nodeid}: pytest says {ref.outcomes[nodeid]}; the row shows "
                 f"{screen.row(nodeid)!r}{context}"
             )
@@ -436,7 +437,8 @@ def check_truth(
 
     counts = screen.header_counts()
     assert sum(counts.values()) == len(exist), (
-        f"the header counts {counts} (sum {sum(counts.values())}), {len(exist)} tests exist{context}"
+        f"the header counts {counts} (sum {sum(counts.values())}), "
+        f"{len(exist)} tests exist{context}"
     )
     by_word: dict[str, int] = {}
     for nodeid in shown:

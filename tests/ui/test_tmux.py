@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from .e2e_support import HEADER_COUNT, HEADER_WORDS, IMPORT_ERROR
+
 pytestmark = pytest.mark.slow
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
@@ -227,8 +229,6 @@ def test_break_fix_export_quit_in_tmux(shop: Path, tmux: Tmux, exit_status: Path
 
 # -- issue #12: the screen tells the truth, in a real terminal -------------------------------------
 
-from .e2e_support import HEADER_COUNT, HEADER_WORDS, IMPORT_ERROR  # noqa: E402
-
 SHOP_TESTS = 30
 # Marks that claim a result (✓ passed, · up to date, ✗ failed, E error ...).
 RESULT_MARKS = "✓✗EsxX!T·"
@@ -279,7 +279,8 @@ def test_syntax_error_and_fix_in_tmux(shop: Path, tmux: Tmux) -> None:
     assert row_mark(screen, TEST) not in RESULT_MARKS, screen
     total, counts = header_total(screen)
     assert total == SHOP_TESTS, f"header counts {counts}:\n{screen}"
-    assert counts.get("not run") == 20, f"header counts {counts}:\n{screen}"  # cart 6, pricing 9, promotions 5
+    # cart 6, pricing 9, promotions 5
+    assert counts.get("not run") == 20, f"header counts {counts}:\n{screen}"
     assert "passed" not in counts, f"nothing ran, yet:\n{screen}"
     for module in ("tests/test_pricing.py", "tests/test_cart.py", "tests/test_promotions.py"):
         assert IMPORT_ERROR.search(file_row(screen, module)), f"{module}:\n{screen}"
@@ -351,7 +352,9 @@ PROMOTION_TESTS = (
 
 def test_deleted_file_in_tmux(shop: Path, tmux: Tmux) -> None:
     """tests/test_promotions.py deleted: its row and its tests leave the pane; 25 tests remain."""
-    screen = tmux.wait(lambda s: f"{SHOP_TESTS} passed" in s and "worker warm" in s, "the first run")
+    screen = tmux.wait(
+        lambda s: f"{SHOP_TESTS} passed" in s and "worker warm" in s, "the first run"
+    )
     tmux.wait(lambda s: "watching 0 files" not in s, "the watcher")
     assert "5 tests" in file_row(screen, "tests/test_promotions.py"), screen
     (shop / "tests" / "test_promotions.py").unlink()
