@@ -34,9 +34,9 @@ from testmon_watch.session import KnownTest, Listener, SessionNotice, WatchSessi
 from testmon_watch.ui.config import ACTIONS, UiConfig, load_ui_config
 from testmon_watch.ui.coverage_model import describe_export, describe_problem
 from testmon_watch.ui.messages import INTERVAL, EventPump, EventsPending, SessionEvents
+from testmon_watch.ui.notes import FlipRow, notices_text, run_toast
 from testmon_watch.ui.screens.coverage import CoverageScreen
 from testmon_watch.ui.screens.help import HelpScreen
-from testmon_watch.ui.notes import FlipRow, notices_text, run_toast
 from testmon_watch.ui.state import RunRecord, WatchState
 from testmon_watch.ui.widgets.detail import (
     DetailPane,

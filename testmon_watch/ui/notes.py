@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from testmon_watch.core.outcomes import Outcome
-from testmon_watch.ui.state import split_nodeid
+from testmon_watch.ui.nodeids import split_nodeid
 
 NAMES_SHOWN = 3  # test names in a toast; more are "…"
 

@@ -19,6 +19,8 @@ from testmon_watch.core.outcomes import Outcome, RunMode
 from testmon_watch.core.reasons import Reason
 from testmon_watch.core.runs import Run, TestPhase, TestStatus, WorkerExit, WorkerState
 from testmon_watch.session import ChangesSeen, KnownTest, RunDone, RunRequested, SessionNotice
+from testmon_watch.ui.display import STATUS_ORDER, Status, display_status, label
+from testmon_watch.ui.nodeids import collects, error_file, split_nodeid
 from testmon_watch.wire.worker_protocol import (
     CollectionError,
     Notice,
@@ -30,7 +32,6 @@ from testmon_watch.wire.worker_protocol import (
     WorkerRecycling,
     trigger_text,
 )
-from testmon_watch.ui.display import STATUS_ORDER, Status, display_status, label
 
 __all__ = ["Flip", "RunRecord", "Status", "TestState", "WatchState", "label", "split_nodeid"]
 
@@ -39,17 +40,6 @@ __all__ = ["Flip", "RunRecord", "Status", "TestState", "WatchState", "label", "s
 FAILING_STATUSES = frozenset(o for o in Outcome if o.failing)
 CHANGE_FREE_MODES = frozenset({RunMode.ALL, RunMode.FAILED})
 MANUAL_TRIGGERS = ("start", "manual")
-
-
-def split_nodeid(nodeid: str) -> tuple[str, str | None, str]:
-    """'tests/t.py::C::test[a::b]' -> ('tests/t.py', 'C', 'test[a::b]')."""
-    head, bracket, param = nodeid.partition("[")
-    parts = head.split("::")
-    name = parts[-1] + bracket + param
-    if len(parts) == 1:
-        return "", None, name
-    cls = "::".join(parts[1:-1]) or None
-    return parts[0], cls, name
 
 
 @dataclass
@@ -322,7 +312,9 @@ class WatchState:
         kept: dict[str, CollectionError] = {}
         if mode == RunMode.NODEIDS:
             targeted = {split_nodeid(n)[0] for n in selected} | {error_file(e) for e in errors}
-            kept = {k: e for k, e in self.collection_errors.items() if error_file(e) not in targeted}
+            kept = {
+                k: e for k, e in self.collection_errors.items() if error_file(e) not in targeted
+            }
         kept.update((e.nodeid, e) for e in errors)
         self.collection_errors = kept
 
@@ -400,15 +392,3 @@ class WatchState:
                 self.latencies.append(latency)
         if self.current is record:
             self.current = None
-
-
-def error_file(error: CollectionError) -> str:
-    """The file a collection error belongs to."""
-    return error.path or split_nodeid(error.nodeid)[0] or error.nodeid
-
-
-def collects(error: CollectionError, nodeid: str) -> bool:
-    """Whether the collector that failed (`error`) holds the test `nodeid`."""
-    if nodeid.startswith(error.nodeid + "::"):
-        return True
-    return "::" not in error.nodeid and split_nodeid(nodeid)[0] == error_file(error)

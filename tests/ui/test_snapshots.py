@@ -78,3 +78,11 @@ def test_coverage_view(project: Path, snap_compare: Any) -> None:
 
 def test_help_screen(project: Path, snap_compare: Any) -> None:
     assert snap_compare(make_app(project), terminal_size=SIZE, press=["question_mark"])
+
+
+def test_failure_selected_80x24(project: Path, snap_compare: Any) -> None:
+    async def before(pilot: Pilot[int]) -> None:
+        await feed(pilot, first_run())
+        await pilot.press("n")
+
+    assert snap_compare(make_app(project), terminal_size=(80, 24), run_before=before)

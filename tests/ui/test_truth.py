@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from testmon_watch.core.outcomes import Outcome, RunMode
-from testmon_watch.core.runs import TestPhase, WorkerExit
+from testmon_watch.core.runs import ExitStatus, TestPhase, WorkerExit
 from testmon_watch.session import KnownTest, RunRequested
 from testmon_watch.ui.display import MARKS, display_status
 from testmon_watch.ui.notes import flips_text, run_toast
@@ -79,7 +80,7 @@ def test_cancel_shows_cancelled_not_the_previous_pass() -> None:
     assert summary_text(state).plain == "1 passed  5 cancelled"
 
 
-def test_a_timed_out_test_shows_T_with_its_real_duration() -> None:
+def test_a_timed_out_test_shows_t_with_its_real_duration() -> None:
     state = WatchState()
     start(state, "r1", IDS[:2])
     state.apply(TestStarted("r1", IDS[0]))
@@ -137,14 +138,18 @@ def test_removed_tests_and_files_leave_the_tree_and_the_counts() -> None:
 
 def test_up_to_date_shows_its_last_result_as_such() -> None:
     state = WatchState()
-    state.load_known([KnownTest(IDS[0], Outcome.PASSED, 0.1), KnownTest(IDS[1], Outcome.FAILED, 0.1)])
+    state.load_known(
+        [KnownTest(IDS[0], Outcome.PASSED, 0.1), KnownTest(IDS[1], Outcome.FAILED, 0.1)]
+    )
     start(state, "r1", [])
     assert state.tests[IDS[0]].status is TestPhase.UP_TO_DATE
     assert state.tests[IDS[1]].status is Outcome.FAILED  # a failure that stands stays red
 
 
 def test_the_header_lists_every_status_a_test_can_show() -> None:
-    shown = set(Outcome) | {p for p in TestPhase if p not in (TestPhase.FINISHED, TestPhase.REMOVED)}
+    shown = set(Outcome) | {
+        p for p in TestPhase if p not in (TestPhase.FINISHED, TestPhase.REMOVED)
+    }
     assert set(HEADER_ORDER) == shown
     assert set(MARKS) == shown
 
@@ -175,11 +180,18 @@ def test_the_status_bar_fits_80_columns_with_a_long_trigger() -> None:
 # -- random event sequences: the header's counts always add up ---------------------------
 
 EVENT = st.one_of(
-    st.tuples(st.just("start"), st.sampled_from(list(RunMode)), st.lists(st.sampled_from(IDS), unique=True),
-              st.booleans(), st.lists(st.sampled_from(IDS), max_size=2)),
+    st.tuples(
+        st.just("start"),
+        st.sampled_from(list(RunMode)),
+        st.lists(st.sampled_from(IDS), unique=True),
+        st.booleans(),
+        st.lists(st.sampled_from(IDS), max_size=2),
+    ),
     st.tuples(st.just("started"), st.sampled_from(IDS)),
     st.tuples(st.just("finished"), st.sampled_from(IDS), st.sampled_from(list(Outcome))),
-    st.tuples(st.just("end"), st.sampled_from([0, 1, 2, *WorkerExit]), st.sampled_from([None, *IDS])),
+    st.tuples(
+        st.just("end"), st.sampled_from([0, 1, 2, *WorkerExit]), st.sampled_from([None, *IDS])
+    ),
     st.tuples(st.just("known"), st.sampled_from(IDS), st.sampled_from(list(Outcome))),
 )
 
@@ -195,16 +207,17 @@ def test_header_counts_add_up_to_the_tests_that_exist(events: list[tuple[object,
             run += 1
             _, mode, selected, broken, removed = event
             errors = [BROKEN_A] if broken else []
-            start(state, f"r{run}", list(selected), mode, errors, list(removed))  # type: ignore[arg-type]
+            chosen, gone = cast("list[str]", selected), cast("list[str]", removed)
+            start(state, f"r{run}", chosen, cast(RunMode, mode), errors, gone)
         elif kind == "started":
             state.apply(TestStarted(f"r{run}", str(event[1])))
         elif kind == "finished":
             state.apply(TestFinished(f"r{run}", str(event[1]), event[2], 0.1))  # type: ignore[arg-type]
         elif kind == "end":
-            crashed = event[2]
-            state.apply(
-                RunFinished(f"r{run}", event[1], {}, crashed=crashed, stopped=crashed, stopped_after=1.0)  # type: ignore[arg-type]
-            )
+            status, crashed = cast(ExitStatus, event[1]), cast("str | None", event[2])
+            finished = RunFinished(f"r{run}", status, {}, crashed=crashed, stopped=crashed)
+            finished.stopped_after = 1.0
+            state.apply(finished)
         else:
             state.load_known([KnownTest(str(event[1]), event[2], 0.1)])  # type: ignore[arg-type]
         assert sum(state.counts().values()) == len(state.tests)

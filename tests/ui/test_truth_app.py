@@ -182,7 +182,7 @@ async def test_help_lists_every_mark(project: Path) -> None:
 
 async def test_tab_and_shift_tab_switch_the_coverage_panes(project: Path) -> None:
     report = CoverageReport(
-        files=(FileCoverage("calc.py", frozenset({1}), frozenset(), "100", {}),),
+        files=(FileCoverage("calc.py", frozenset({1}), frozenset(), percent="100"),),
         totals=Totals(statements=1000, missing=1, percent="99"),
     )
     app = make_app(project)

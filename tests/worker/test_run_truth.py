@@ -37,7 +37,11 @@ def recorded(project: Path) -> set[str]:
 def test_a_broken_source_module_gives_one_collection_error_per_test_module(
     client: WorkerClient, events: Events, project: Path
 ) -> None:
-    write(project, "test_more.py", "from calc import add\n\n\ndef test_more():\n    assert add(1, 1) == 2\n")
+    write(
+        project,
+        "test_more.py",
+        "from calc import add\n\n\ndef test_more():\n    assert add(1, 1) == 2\n",
+    )
     run(client, events)
     (project / "calc.py").write_text("def add(a, b:\n    return a + b\n")
     stream = run(client, events)
@@ -80,9 +84,7 @@ def test_removed_tests_are_named_and_leave_the_data_file(
     started = started_of(stream)
     gone = {"test_gone.py::test_gone", "test_calc.py::test_mul", "test_cls.py::TestOld::test_one"}
     assert set(started.removed) == gone
-    assert {"test_calc.py::test_times", "test_cls.py::TestNew::test_one"} <= set(
-        finished(stream)
-    )
+    assert {"test_calc.py::test_times", "test_cls.py::TestNew::test_one"} <= set(finished(stream))
     # Gone means gone: the warm worker's affected run deleted them from the data file.
     assert not gone & recorded(project)
     assert started_of(run(client, events)).removed == []

@@ -16,7 +16,9 @@ from testmon_watch.ui.display import LEGEND, MARKS, label
 
 # Every mark a test row can show, and the notes a row can carry.
 MARKS_LEGEND = "  ".join(f"{MARKS[status]} {label(status)}" for status in LEGEND)
-ROW_NOTES = "flaky? its outcome changed with no change to what it uses;  E on a file: it failed to import"
+ROW_NOTES = (
+    "flaky? its outcome changed with no change to what it uses;  E on a file: it failed to import"
+)
 PANES = (
     ("Results", "tests by file and class, failures first"),
     ("Marks", MARKS_LEGEND),

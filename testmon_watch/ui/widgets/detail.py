@@ -44,7 +44,7 @@ WHY_NO_RESULT: dict[Status, str] = {
 }
 
 
-def test_renderable(test: TestState, in_error: bool = False) -> RenderableType:
+def test_renderable(test: TestState, in_error: bool) -> RenderableType:
     """The test under the cursor; `in_error`: its module failed to import."""
     parts: list[RenderableType] = []
     status = test.status
@@ -119,7 +119,9 @@ def file_renderable(path: str, errors: list[CollectionError], tests: int) -> Ren
         parts.append(Text("\nTraceback", "bold underline"))
         parts.append(traceback_renderable(error.longrepr))
     if not errors:
-        parts.append(Text(f"{tests} test{'s' if tests != 1 else ''}; select one for its result.", "dim"))
+        parts.append(
+            Text(f"{tests} test{'s' if tests != 1 else ''}; select one for its result.", "dim")
+        )
     return Group(*parts)
 
 
@@ -130,7 +132,7 @@ def no_tests_renderable(looked_in: list[str], after_a_run: bool) -> RenderableTy
     where = ", ".join(looked_in) if looked_in else "the project's root directory"
     return Text(
         f"No tests found. pytest looked in: {where}\n"
-        "(test files are named test_*.py or *_test.py unless pytest's configuration says otherwise)",
+        "(test files are test_*.py or *_test.py unless pytest's configuration says otherwise)",
         "yellow",
     )
 

@@ -8,8 +8,12 @@ why; the scratch folders we write under the project keep out of git.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from conftest import Project
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Project
 
 SHOP = """
 def price():
@@ -61,7 +65,7 @@ def test_a_broken_source_module_errors_both_importers_then_clears_when_restored(
 
 
 def test_a_test_module_that_failed_to_collect_is_collected_again_until_it_imports(
-    project: Project, monkeypatch
+    project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Its import fails for a reason no recorded dependency shows (an environment
     # variable); only the memory of the failure brings it back.
