@@ -97,6 +97,7 @@ async def test_syntax_error_then_fix(project: Path, scratch: Path) -> None:
 # -- cancel (x) during a run ---------------------------------------------------------------------
 
 GATED = """
+import os
 import time
 
 from shapes import area
