@@ -94,6 +94,28 @@ async def test_syntax_error_then_fix(project: Path, scratch: Path) -> None:
         assert screen.header_counts() == {"passed": 3, "up to date": 1}, screen.header()
 
 
+async def test_syntax_error_shown_on_its_module(project: Path, scratch: Path) -> None:
+    """The row of a module that fails to import, selected, shows what broke, on screen.
+
+    A demanding user selects `test_area.py` and reads the SyntaxError and the
+    file it is in (shapes.py) without scrolling: the error pytest reports, not
+    a screenful of import machinery first, and none of testmon-watch's own
+    frames (plain pytest shows none).
+    """
+    async with running_app(project) as (app, pilot):
+        runs = len(app.state.runs)
+        edit(project / "shapes.py", "def area(w, h):", "def area(w, h:")
+        await settle(pilot, app, runs, "the run after the syntax error")
+        tree = Screen(app).tree()
+        node = next(n for n in tree.root.children if n.data == "file:test_area.py")
+        tree.move_cursor(node)
+        await pilot.pause()
+        await pilot.pause()
+        text = Screen(app).text()
+        assert "SyntaxError" in text and "shapes.py" in text, f"the error is not on screen:\n{text}"
+        assert "testmon_watch/" not in text, f"testmon-watch's own frames are shown:\n{text}"
+
+
 # -- cancel (x) during a run ---------------------------------------------------------------------
 
 GATED = """
