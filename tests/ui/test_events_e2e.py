@@ -155,7 +155,9 @@ async def test_cancel_during_a_run(project: Path, scratch: Path, tmp_path: Path)
 
     Both passed in the first run; after the cancel neither shows ✓ (the run that
     was to tell did not finish), the tests that finished before the cancel show
-    their result, and the header counts the cancelled tests among all 7.
+    their result, and the header counts the cancelled tests among all 7. Then
+    `r` (run affected) runs what the cancelled run left: they pass, none stays
+    cancelled (a demanding user expects the affected set to include them).
     """
     gate = tmp_path / "gate"  # outside the project: the watcher does not see it
     gate.touch()
@@ -178,6 +180,14 @@ async def test_cancel_during_a_run(project: Path, scratch: Path, tmp_path: Path)
         assert set(GATE_TESTS[1:]) <= set(unfinished), {n: t.phase for n, t in run.tests.items()}
         screen = check_truth(app, pytest_reference(project, scratch), cancelled=unfinished)
         assert screen.header_counts().get("cancelled") == len(unfinished), screen.header()
+
+        # r (run affected): what the cancelled run did not finish runs now and passes.
+        runs = len(app.state.runs)
+        await pilot.press("r")
+        await settle(pilot, app, runs, "the run after r")
+        screen = check_truth(app, pytest_reference(project, scratch))
+        for nodeid in unfinished:
+            assert screen.mark(nodeid) == "✓", screen.row(nodeid)
 
 
 # -- cancel of a hung test, and a per-test timeout -----------------------------------------------
@@ -335,6 +345,68 @@ async def test_new_test_file(project: Path, scratch: Path) -> None:
         assert screen.mark("test_new.py::test_new_fails") == "✗"
         assert screen.header_counts().get("failed") == 1, screen.header()
         assert sum(screen.header_counts().values()) == 6, screen.header()
+
+
+async def test_renamed_test_file(project: Path, scratch: Path) -> None:
+    """test_other.py renamed test_misc.py (as `git mv`): its test moves, the old row is gone."""
+    async with running_app(project) as (app, pilot):
+        runs = len(app.state.runs)
+        (project / "test_other.py").rename(project / "test_misc.py")
+        await settle(pilot, app, runs, "the run after the rename")
+        screen = check_truth(app, pytest_reference(project, scratch))
+        assert "test_other.py" not in screen.file_rows(), screen.file_rows()
+        assert screen.mark("test_misc.py::test_alone") == "✓", screen.row(
+            "test_misc.py::test_alone"
+        )
+
+
+async def test_syntax_error_in_a_test_file_then_fix(project: Path, scratch: Path) -> None:
+    """A syntax error in test_area.py itself: its 2 tests are not run, the rest keep results.
+
+    The fix clears the error and both tests show ✓ again.
+    """
+    async with running_app(project) as (app, pilot):
+        runs = len(app.state.runs)
+        edit(project / "test_area.py", "def test_area_rect():", "def test_area_rect(:")
+        await settle(pilot, app, runs, "the run after the syntax error")
+        ref = pytest_reference(project, scratch)
+        assert ref.broken_files == {"test_area.py"}, ref.output
+        screen = check_truth(app, ref, also_exist=AREA)
+        assert screen.header_counts().get("not run") == 2, screen.header()
+
+        runs = len(app.state.runs)
+        edit(project / "test_area.py", "def test_area_rect(:", "def test_area_rect():")
+        await settle(pilot, app, runs, "the run after the fix")
+        screen = check_truth(app, pytest_reference(project, scratch))
+        for nodeid in AREA:
+            assert screen.mark(nodeid) == "✓", screen.row(nodeid)
+
+
+async def test_import_error_cleared_by_a_new_module(project: Path, scratch: Path) -> None:
+    """test_helpers.py imports helpers.py, which does not exist yet: collection error.
+
+    Creating helpers.py (a file no test has ever depended on) must clear the
+    error: the module imports now, its test runs and shows ✓.
+    """
+    async with running_app(project) as (app, pilot):
+        runs = len(app.state.runs)
+        write(
+            project,
+            "test_helpers.py",
+            "from helpers import double\n\n\ndef test_double():\n    assert double(2) == 4\n",
+        )
+        await settle(pilot, app, runs, "the run after the new test file")
+        ref = pytest_reference(project, scratch)
+        assert ref.broken_files == {"test_helpers.py"}, ref.output
+        screen = check_truth(app, ref)
+        row = screen.file_rows().get("test_helpers.py", "")
+        assert "error" in row.lower() or "import" in row.lower(), screen.file_rows()
+
+        runs = len(app.state.runs)
+        write(project, "helpers.py", "def double(x):\n    return 2 * x\n")
+        await settle(pilot, app, runs, "the run after helpers.py appeared")
+        screen = check_truth(app, pytest_reference(project, scratch))
+        assert screen.mark("test_helpers.py::test_double") == "✓", screen.file_rows()
 
 
 # -- a stash-like burst ---------------------------------------------------------------------------
