@@ -15,9 +15,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.runs import TestPhase
+from testmon_watch.ui.app import TestmonWatchApp
 
 from .e2e_support import (
     Screen,
@@ -170,6 +172,13 @@ async def test_cancel_during_a_run(project: Path, scratch: Path, tmp_path: Path)
         runs = len(app.state.runs)
         edit(project / "shapes.py", "return w * h", "return h * w")
         await until(pilot, lambda: running(app, GATE_TESTS[1]), "test_gated to be running")
+        await pilot.pause()
+        # Mid-run, too: the running test shows so, the counts add up to the 7 tests.
+        screen = Screen(app)
+        assert screen.mark(GATE_TESTS[1]) == "▶", screen.row(GATE_TESTS[1])
+        assert screen.header_counts().get("running") == 1, screen.header()
+        assert sum(screen.header_counts().values()) == 7, screen.header()
+        assert "worker running" in screen.status_bar(), screen.status_bar()
         await pilot.press("x")
         await settle(pilot, app, runs, "the cancelled run to end")
         gate.touch()
@@ -231,12 +240,24 @@ def seconds_shown(line: str) -> float | None:
     return value / 1000 if found[2] == "ms" else value
 
 
+async def after_the_hang(
+    app: TestmonWatchApp, pilot: Pilot[int], project: Path, scratch: Path
+) -> None:
+    """The hang undone: the worker, still warm, runs both tests again and they pass."""
+    runs = len(app.state.runs)
+    edit(project / "flags.py", "HANG = True", "HANG = False")
+    await settle(pilot, app, runs, "the run after the hang was undone")
+    screen = check_truth(app, pytest_reference(project, scratch))
+    for nodeid in (HANGS, NEXT):
+        assert screen.mark(nodeid) == "✓", screen.row(nodeid)
+
+
 async def test_cancel_a_hung_test(project: Path, scratch: Path) -> None:
     """x on a test stuck in time.sleep(999): it shows cancelled and how long it actually ran.
 
     It passed in ~0 s before; after running ≥ 0.5 s and being cancelled, its row
     has no ✓, and the detail pane shows "cancelled" with a time ≥ 0.5 s, not the
-    earlier run's duration.
+    earlier run's duration. Undoing the hang, both tests run again and pass.
     """
     hang_project(project)
     async with running_app(project) as (app, pilot):
@@ -261,12 +282,15 @@ async def test_cancel_a_hung_test(project: Path, scratch: Path) -> None:
         assert shown is not None and shown >= 0.5, f"the time it ran is not shown: {line!r}"
         # before < 0.5: a time of at least 0.5 s is this run's, not the earlier one.
 
+        await after_the_hang(app, pilot, project, scratch)
+
 
 async def test_timeout_of_a_hung_test(project: Path, scratch: Path) -> None:
     """A 1 s per-test timeout stops test_sleep(999): it shows a timeout of at least 1 s.
 
     The test after it either ran (and shows pytest's result) or shows cancelled;
-    it never keeps the ✓ of the run before as if this run had passed it.
+    it never keeps the ✓ of the run before as if this run had passed it. Undoing
+    the hang, both tests run again and pass.
     """
     hang_project(project)
     async with running_app(project, timeout=1.0) as (app, pilot):
@@ -291,6 +315,8 @@ async def test_timeout_of_a_hung_test(project: Path, scratch: Path) -> None:
         assert shown is not None and shown >= 1.0, f"the time it ran is not shown: {line!r}"
         duration = app.state.tests[HANGS].duration
         assert duration is not None and duration >= 1.0
+
+        await after_the_hang(app, pilot, project, scratch)
 
 
 # -- tests that come and go ----------------------------------------------------------------------
