@@ -12,7 +12,7 @@ import threading
 from typing import TextIO
 
 from testmon_watch.core.outcomes import Outcome
-from testmon_watch.core.runs import ExitStatus, WorkerExit
+from testmon_watch.core.runs import ExitStatus, TestPhase, WorkerExit
 from testmon_watch.session import ChangesSeen, RunDone, RunRequested, SessionEvent, SessionNotice
 from testmon_watch.wire.worker_protocol import (
     Notice,
@@ -22,7 +22,17 @@ from testmon_watch.wire.worker_protocol import (
     WorkerRecycling,
     trigger_text,
 )
-from testmon_watch.wording import OUTCOME_MARKS, describe_changes, describe_reasons
+from testmon_watch.wording import (
+    OUTCOME_MARKS,
+    describe_cancelled,
+    describe_changes,
+    describe_collection_error,
+    describe_not_run,
+    describe_outcome_count,
+    describe_reasons,
+    describe_removed,
+    describe_stopped,
+)
 
 COLOURS = {
     "green": "32",
@@ -128,9 +138,15 @@ class HeadlessPrinter:
         if event.changed:
             self.line(f"changed: {describe_changes(event.changed)}")
         self.line(f"selected {len(event.selected)}, deselected {event.deselected}")
+        if event.removed:
+            self.line(self.paint(describe_removed(event.removed), "dim"))
         if self.verbose:
             for test in event.selected:
                 self.line(self.paint(f"  {test.nodeid}: {describe_reasons(test.reasons)}", "dim"))
+        # As pytest shows them: the collector's heading, then what it printed.
+        for error in event.collection_errors:
+            self.line(self.paint(describe_collection_error(error.nodeid), "red"))
+            self._traceback(error.longrepr)
 
     def _test_finished(self, event: TestFinished) -> None:
         failing = event.outcome.failing
@@ -141,25 +157,42 @@ class HeadlessPrinter:
         )
         self.line(f"{mark} {event.nodeid} {self.paint(_ms(event.duration), 'dim')}")
         if failing and event.longrepr:
-            lines = event.longrepr.splitlines()
-            if len(lines) > MAX_TRACEBACK_LINES:
-                lines = lines[-MAX_TRACEBACK_LINES:]
-                lines.insert(0, "  ...")
-            for text in lines:
-                self.line("    " + text)
+            self._traceback(event.longrepr)
+
+    def _traceback(self, longrepr: str) -> None:
+        lines = longrepr.splitlines()
+        if len(lines) > MAX_TRACEBACK_LINES:
+            lines = lines[-MAX_TRACEBACK_LINES:]
+            lines.insert(0, "  ...")
+        for text in lines:
+            self.line("    " + text)
 
     def _run_done(self, event: RunDone) -> None:
         finished = event.finished
         self.last_exitstatus = finished.exitstatus
-        counts = event.run.counts()
+        run = event.run
+        counts = run.counts()
+        # Like pytest's summary line, a collector that failed counts as an error.
+        errors = counts.get(Outcome.ERROR, 0) + len(run.collection_errors)
+        if errors:
+            counts[Outcome.ERROR] = errors
         parts = [
-            self.paint(f"{counts[outcome]} {outcome}", OUTCOME_COLOUR[outcome])
+            self.paint(describe_outcome_count(outcome, counts[outcome]), OUTCOME_COLOUR[outcome])
             for outcome in SUMMARY_ORDER
             if counts.get(outcome)
         ]
+        phases = run.phase_counts()
+        if phases.get(TestPhase.NOT_RUN):
+            parts.append(self.paint(describe_not_run(phases[TestPhase.NOT_RUN]), "yellow"))
+        if phases.get(TestPhase.CANCELLED):
+            parts.append(self.paint(describe_cancelled(phases[TestPhase.CANCELLED]), "yellow"))
         summary = ", ".join(parts) or "no tests ran"
         if isinstance(finished.exitstatus, WorkerExit):
             summary += self.paint(f" ({finished.exitstatus})", "red")
+        if finished.stopped is not None and finished.stopped_after is not None:
+            summary += self.paint(
+                f" ({describe_stopped(finished.stopped, finished.stopped_after)})", "dim"
+            )
         timing = event.timing
         self.line(
             f"{summary} · change→selection {_ms(timing.get('selection'))}"

@@ -7,9 +7,12 @@ other files follow the data file, so pointing it elsewhere moves them all:
 
     .testmondata                 the SQLite data file (core/db.py)
     .testmondata-wal, -shm       SQLite's companions
-    .testmondata-children/<pid>/ child-process reports of a running session (measure/children.py)
+    .testmondata-children/<pid>/ child-process reports of a running session (measure/children.py);
+                                 the folder holds a `.gitignore` of `*`, as .pytest_cache does
     .testmondata-preload.json    what the warm worker imports at start (worker/)
+    .testmondata-preload.json.<pid>.tmp   the preload list while it is written (renamed at once)
     .testmondata-worker.log      the warm worker's stderr
+    .testmondata.broken-<stamp>[-n] (with -wal, -shm)   an unusable data file, moved aside
     .coverage                    `--testmon-cov` and the app's export, at the root
 
 Everything of ours starts with `.testmondata`, so one ignore line covers it.
@@ -26,6 +29,23 @@ DATAFILE_ENV = "TESTMON_DATAFILE"
 DATAFILE_NAME = ".testmondata"
 CHILDREN_DIR_NAME = ".testmondata-children"
 COVERAGE_NAME = ".coverage"
+# What a scratch folder of ours holds so that git never offers its contents (pytest
+# writes the same file into .pytest_cache).
+SCRATCH_GITIGNORE = "# Created by testmon-watch automatically.\n*\n"
+
+
+def make_scratch_dir(path: Path) -> None:
+    """Create a folder of ours under the project (and its parents), with its `.gitignore`."""
+    path.mkdir(parents=True, exist_ok=True)
+    top = path
+    while top.parent.name.startswith(DATAFILE_NAME):
+        top = top.parent
+    ignore = top / ".gitignore"
+    if not ignore.exists():
+        try:
+            ignore.write_text(SCRATCH_GITIGNORE, encoding="utf-8")
+        except OSError:
+            pass  # a read-only tree: the folder still works
 
 
 def datafile_path(root: Path, environ: Mapping[str, str] | None = None) -> Path:

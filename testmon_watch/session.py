@@ -246,7 +246,7 @@ class WatchSession:
             record = self._runs.get(getattr(message, "run_id", "") or "")
             if isinstance(message, RunStarted) and record is not None:
                 record.selected_at = now
-                record.run.start((s.nodeid for s in message.selected), message.deselected)
+                message.start(record.run)
                 self._current = message.run_id
             elif isinstance(message, TestStarted) and record is not None:
                 record.run.test_started(message.nodeid)
@@ -256,7 +256,7 @@ class WatchSession:
                 record.run.test_finished(message.nodeid, message.outcome, message.duration)
                 record.results[message.nodeid] = message
             elif isinstance(message, RunFinished) and record is not None:
-                record.run.finish(message.exitstatus, message.crashed)
+                message.finish(record.run)
                 done = self._finish(record, message, now)
                 if message.written and self.watcher is not None:
                     # What the tests wrote is no edit: drop it now and when it arrives.

@@ -8,6 +8,7 @@ wire carry the typed values; nothing parses these sentences back.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from testmon_watch.core.keys import ContextKey, ContextKind
 from testmon_watch.core.outcomes import Outcome
@@ -139,3 +140,76 @@ def describe_changes(files: Sequence[ChangedFile], limit: int = 3) -> str:
     if len(files) > limit:
         parts.append(f"and {len(files) - limit} more")
     return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class SelectionCounts:
+    """What `pytest --testmon` did with the tests that exist, for its header line."""
+
+    selected: int
+    new: int
+    deselected_by_pytest: int  # collected, then deselected: pytest's own "N deselected"
+    not_collected: int  # known tests of the test files not even collected
+    files_not_collected: int
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+def describe_selection_counts(counts: SelectionCounts) -> str:
+    """'3 selected; 177 not affected (55 deselected by pytest, 122 in 9 files not collected)'.
+
+    pytest's summary counts only tests it collected and then deselected; testmon
+    also skips whole test files without collecting them. The line names both, so
+    that it agrees with pytest's "55 deselected" and still adds up.
+    """
+    text = f"{counts.selected} selected"
+    if counts.new:
+        text += f" ({counts.new} new)"
+    not_affected = counts.deselected_by_pytest + counts.not_collected
+    if not not_affected:
+        return text + "; none deselected"
+    parts = []
+    if counts.deselected_by_pytest:
+        parts.append(f"{counts.deselected_by_pytest} deselected by pytest")
+    if counts.not_collected:
+        files = _count(counts.files_not_collected, "file")
+        parts.append(f"{counts.not_collected} in {files} not collected")
+    return text + f"; {not_affected} not affected ({', '.join(parts)})"
+
+
+def describe_running_all(collected: int, new: int) -> str:
+    return f"running all {collected} collected ({new} new)"
+
+
+def describe_outcome_count(outcome: Outcome, n: int) -> str:
+    """'2 passed', '1 error', '3 errors': the words of pytest's summary line."""
+    if outcome is Outcome.ERROR:
+        return _count(n, "error")
+    return f"{n} {outcome}"
+
+
+def describe_collection_error(nodeid: str) -> str:
+    """The heading pytest gives a collector that failed."""
+    return f"ERROR collecting {nodeid}"
+
+
+def describe_not_run(n: int) -> str:
+    """Tests a run selected and pytest ended before (collection errors, -x)."""
+    return f"{n} not run"
+
+
+def describe_cancelled(n: int) -> str:
+    return f"{n} cancelled"
+
+
+def describe_removed(nodeids: Sequence[str], limit: int = 3) -> str:
+    """'removed (no longer exist): t.py::a, t.py::b and 2 more'."""
+    shown = ", ".join(nodeids[:limit])
+    more = f" and {len(nodeids) - limit} more" if len(nodeids) > limit else ""
+    return f"removed (no longer exist): {shown}{more}"
+
+
+def describe_stopped(nodeid: str, seconds: float) -> str:
+    return f"stopped {nodeid} after {seconds:.1f} s"

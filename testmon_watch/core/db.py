@@ -574,6 +574,13 @@ class Database:
             [(_pack_pending(why), test_id) for test_id, why in reasons.items()],
         )
 
+    def mark_pending_tests(self, env_id: int, reasons: Mapping[str, list[Reason]]) -> None:
+        """Like mark_pending, by node id (what pytest's collection knows a test by)."""
+        self.conn.executemany(
+            "UPDATE test SET pending = ? WHERE env_id = ? AND nodeid = ?",
+            [(_pack_pending(why), env_id, nodeid) for nodeid, why in reasons.items()],
+        )
+
     def mark_all_pending(self, env_id: int, why: list[Reason]) -> None:
         self.conn.execute(
             "UPDATE test SET pending = ? WHERE env_id = ?", (_pack_pending(why), env_id)

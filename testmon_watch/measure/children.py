@@ -34,6 +34,7 @@ from types import FrameType
 from typing import Any
 
 from testmon_watch.core.keys import ContextKey
+from testmon_watch.paths import make_scratch_dir
 from testmon_watch.wire.child_report import (
     CHILD_ENV,
     CONTEXT_ENV,
@@ -93,7 +94,7 @@ class ChildRecording:
         self.base_dir = base_dir
         remove_stale_dirs(base_dir)
         self.dir = base_dir / str(os.getpid())
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_scratch_dir(self.dir)
         self._saved_env: dict[str, str | None] = {}
 
     def install(self) -> None:

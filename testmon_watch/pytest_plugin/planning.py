@@ -18,6 +18,7 @@ import pytest
 
 from testmon_watch.core.db import Database
 from testmon_watch.core.environment import current_environment
+from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.core.records import TestRecording
 from testmon_watch.core.selection import run_order
@@ -26,10 +27,16 @@ from testmon_watch.measure.parse_helper import ParseHelper
 from testmon_watch.measure.tracer import HAS_MONITORING
 from testmon_watch.pytest_plugin.names import RECORDING_PLUGIN, WINDOWS_PLUGIN
 from testmon_watch.pytest_plugin.recording import RecordingHooks
-from testmon_watch.pytest_plugin.selecting import format_counts, plan_selection
+from testmon_watch.pytest_plugin.selecting import plan_selection
 from testmon_watch.pytest_plugin.session_state import SessionState
 from testmon_watch.pytest_plugin.windows import TracingWindows
-from testmon_watch.wording import describe_changes, describe_environment
+from testmon_watch.wording import (
+    SelectionCounts,
+    describe_changes,
+    describe_environment,
+    describe_running_all,
+    describe_selection_counts,
+)
 
 # Where pytest keeps the failed collection reports of a session (our attribute).
 COLLECT_FAILURES = "_testmon_collect_failures"
@@ -182,13 +189,16 @@ class SelectionHooks:
             elif item.nodeid in known_selected:
                 selected[item.nodeid] = known_selected[item.nodeid]
         self._forget_deleted(items, session)
+        self._remember_collect_failures(session)
         state.selected = selected
         if state.options.select:
             keep = [i for i in items if i.nodeid in selected]
             drop = [i for i in items if i.nodeid not in selected]
-            state.deselected_count = len(drop) + sum(
+            state.deselected_collected = len(drop)
+            state.skipped_tests = sum(
                 1 for t in plan.known.values() if t.path in state.skipped_files
             )
+            state.deselected_count = state.deselected_collected + state.skipped_tests
             if drop:
                 config.hook.pytest_deselected(items=drop)
             items[:] = keep
@@ -225,12 +235,38 @@ class SelectionHooks:
                 state.db.delete_tests(state.plan.env_id, gone)
             for nodeid in gone:
                 state.plan.known.pop(nodeid, None)
+        state.removed = sorted(gone)
+
+    def _remember_collect_failures(self, session: pytest.Session) -> None:
+        """Known tests of a collector that failed run next time, so their file is collected.
+
+        Otherwise a file whose tests are all up to date is skipped on the next run
+        (`test_files_to_skip`) and nobody learns that it imports again: its error
+        would stand for ever. The pending mark is the data file's own way to say
+        "must run", so nothing new is stored and the no-change fast path stands aside.
+        """
+        state = self.state
+        failed = [r.nodeid for r in getattr(session, COLLECT_FAILURES, [])]
+        state.collect_failures = failed
+        if state.worker or state.db is None or state.plan is None or not failed:
+            return
+        prefixes = tuple(f"{n}::" for n in failed)
+        unmarked = [
+            nodeid
+            for nodeid, test in state.plan.known.items()
+            if test.reasons is None and (nodeid in failed or nodeid.startswith(prefixes))
+        ]
+        if unmarked:
+            with state.db.transaction():
+                state.db.mark_pending_tests(
+                    state.plan.env_id, {n: [Reason.failed(Outcome.ERROR)] for n in unmarked}
+                )
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, None]:
         outcome = yield
         report = outcome.get_result()
-        if report.failed and isinstance(collector, pytest.Module):
+        if report.failed and isinstance(collector, (pytest.Module, pytest.Class)):
             try:
                 rel = Path(collector.path).relative_to(self.state.root).as_posix()
             except ValueError:
@@ -238,6 +274,7 @@ class SelectionHooks:
             failures = getattr(collector.session, COLLECT_FAILURES, [])
             failures.append(report)
             setattr(collector.session, COLLECT_FAILURES, failures)
+            # Its tests were not all collected: none of the file's missing tests is gone.
             self.collected_files.discard(rel)
 
     def pytest_report_collectionfinish(
@@ -248,5 +285,12 @@ class SelectionHooks:
             return []
         new = sum(1 for r in state.selected.values() if r and r[0].kind is ReasonKind.NEW)
         if not state.options.select:
-            return [f"testmon-watch: running all {len(items)} collected ({new} new)"]
-        return ["testmon-watch: " + format_counts(len(items), state.deselected_count, new)]
+            return ["testmon-watch: " + describe_running_all(len(items), new)]
+        counts = SelectionCounts(
+            selected=len(items),
+            new=new,
+            deselected_by_pytest=state.deselected_collected,
+            not_collected=state.skipped_tests,
+            files_not_collected=len(state.skipped_files),
+        )
+        return ["testmon-watch: " + describe_selection_counts(counts)]

@@ -125,12 +125,5 @@ def plan_selection(db: Database, root: Path, env: Environment, write: bool) -> S
     return plan
 
 
-def format_counts(selected: int, deselected: int, new: int) -> str:
-    text = f"selected {selected}"
-    if new:
-        text += f" ({new} new)"
-    return text + f", deselected {deselected}"
-
-
 def durations(plan: SelectionPlan) -> Mapping[str, float]:
     return {n: t.duration for n, t in plan.known.items()}

@@ -27,6 +27,12 @@ class SelectionView:
     deselected: int  # deselected tests, counting those of test files not even collected
     changed: tuple[ChangedFile, ...]  # files changed since the last run, with their blocks
     messages: tuple[str, ...]  # what the plugin reports (data file moved aside, environment)
+    # Tests the data file knew that no longer exist; they have left it (complete
+    # after collection).
+    removed: tuple[str, ...] = ()
+    # Every test the data file knows for this environment, the removed ones gone:
+    # with what collection found, the tests that exist.
+    known: frozenset[str] = frozenset()
 
 
 def selection_of(config: pytest.Config) -> SelectionView | None:
@@ -40,4 +46,6 @@ def selection_of(config: pytest.Config) -> SelectionView | None:
         deselected=state.deselected_count,
         changed=tuple(plan.changes.summary()) if plan is not None else (),
         messages=tuple(state.messages),
+        removed=tuple(state.removed),
+        known=frozenset(plan.known) if plan is not None else frozenset(),
     )

@@ -63,7 +63,14 @@ class SessionState:
     hooks: RecordingHooks | None = None
     selected: dict[str, list[Reason]] = field(default_factory=dict)  # nodeid -> why it runs
     deselected_count: int = 0  # deselected, with the tests of files not even collected
+    # Of those: collected, then deselected (what pytest's own summary counts) ...
+    deselected_collected: int = 0
+    # ... and known tests of the test files not even collected.
+    skipped_tests: int = 0
     skipped_files: set[str] = field(default_factory=set)  # known test files not collected
+    removed: list[str] = field(default_factory=list)  # known tests that no longer exist
+    # Collectors that failed (node ids): their known tests are not "deselected".
+    collect_failures: list[str] = field(default_factory=list)
 
     @classmethod
     def begin(

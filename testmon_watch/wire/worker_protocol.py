@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from testmon_watch.core.outcomes import Outcome, RunMode
 from testmon_watch.core.reasons import ChangedFile, Reason
-from testmon_watch.core.runs import ExitStatus, WorkerExit
+from testmon_watch.core.runs import ExitStatus, Run, WorkerExit
 
 # 2: reasons and changed files are typed objects (core.reasons), not English.
 # 3: outcomes, modes, exit statuses and counts are checked on decode; the standby
@@ -171,6 +171,11 @@ class RunStarted:
     # rootdir): what an empty project tells the user.
     looked_in: list[str] = field(default_factory=list)
 
+    def start(self, run: Run) -> None:
+        """Fold this event into a run model (every follower of runs does the same)."""
+        errors = {e.nodeid: e.longrepr for e in self.collection_errors}
+        run.start((s.nodeid for s in self.selected), self.deselected, errors, self.removed)
+
 
 @dataclass
 class TestStarted:
@@ -213,6 +218,10 @@ class RunFinished:
     # (a test that crashed or timed out has its time in its own test_finished).
     stopped: str | None = None
     stopped_after: float | None = None
+
+    def finish(self, run: Run) -> None:
+        """Fold this event into a run model (every follower of runs does the same)."""
+        run.finish(self.exitstatus, self.crashed, self.stopped, self.stopped_after)
 
 
 @dataclass

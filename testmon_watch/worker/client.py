@@ -79,6 +79,7 @@ class WorkerClient:
         self._queue: deque[RunCommand] = deque()
         self._inflight: Run | None = None  # the run sent to the server, followed by its events
         self._child_pid: int | None = None
+        self._test_started_at: float | None = None  # time.monotonic() of the last test_started
         self._stopping = False
         self._failed_starts = 0
         self._ids = itertools.count(1)
@@ -254,13 +255,14 @@ class WorkerClient:
             return  # not about the run in flight
         elif isinstance(message, TestStarted):
             run.test_started(message.nodeid)
+            self._test_started_at = time.monotonic()
         elif isinstance(message, TestFinished):
             run.test_finished(message.nodeid, message.outcome, message.duration)
         elif isinstance(message, RunStarted):
-            run.start((s.nodeid for s in message.selected), message.deselected)
+            message.start(run)
             self._state = WorkerState.RUNNING
         elif isinstance(message, RunFinished):
-            run.finish(message.exitstatus, message.crashed)
+            message.finish(run)
             self._inflight = None
             self._child_pid = None
             self._state = WorkerState.WARM
@@ -282,7 +284,10 @@ class WorkerClient:
             give_up = self._failed_starts >= MAX_FAILED_STARTS
         why = ProcessExit(proc.returncode).short
         if inflight is not None:
-            for message in _died_during(inflight, why):
+            ran_for = None
+            if inflight.current is not None and self._test_started_at is not None:
+                ran_for = round(time.monotonic() - self._test_started_at, 6)
+            for message in _died_during(inflight, why, ran_for):
                 self._deliver(message)
         if give_up:
             with self._lock:
@@ -301,18 +306,22 @@ class WorkerClient:
                 self._spawn()
 
 
-def _died_during(run: Run, why: str) -> list[Message]:
-    """The end of a run whose server died: the test it was running crashed."""
+def _died_during(run: Run, why: str, ran_for: float | None = None) -> list[Message]:
+    """The end of a run whose server died: the test it was running crashed.
+
+    `ran_for`: seconds since that test's test_started, as the client saw it.
+    """
     current = run.current
     messages: list[Message] = []
     if current is not None:
         path, _, name = current.partition("::")
-        run.test_finished(current, Outcome.CRASHED)
+        run.test_finished(current, Outcome.CRASHED, ran_for)
         messages.append(
             TestFinished(
                 run_id=run.run_id,
                 nodeid=current,
                 outcome=Outcome.CRASHED,
+                duration=ran_for or 0.0,
                 longrepr=f"the worker process died ({why}) during this test",
                 location=[path, None, name],
             )

@@ -20,8 +20,9 @@ import pytest
 from testmon_watch.core.outcomes import Outcome, outcome_of
 from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.core.runs import ExitStatus
-from testmon_watch.pytest_plugin.selection_view import selection_of
+from testmon_watch.pytest_plugin.selection_view import SelectionView, selection_of
 from testmon_watch.wire.worker_protocol import (
+    CollectionError,
     Message,
     Notice,
     RunFinished,
@@ -82,6 +83,23 @@ class WriteRecorder:
         return sorted(self.written)
 
 
+def looked_in(config: pytest.Config) -> list[str]:
+    """Where pytest looked for tests, relative to the rootdir: its arguments as given,
+    else the ini's testpaths, else the folder it ran in (pytest's own rule)."""
+    root = config.rootpath
+    found = []
+    for arg in config.args:
+        path = Path(str(arg).split("::", 1)[0])
+        if not path.is_absolute():
+            path = config.invocation_params.dir / path
+        try:
+            text = path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            text = str(arg)
+        found.append("." if text in ("", ".") else text)
+    return list(dict.fromkeys(found)) or ["."]
+
+
 class EventStreamer:
     """Streams run_started, test_started, test_finished and run_finished for one run."""
 
@@ -108,10 +126,11 @@ class EventStreamer:
         self.default_reason = default_reason
         self.session: pytest.Session | None = None
         self.reports: dict[str, list[pytest.TestReport]] = {}
-        # Modules that failed to collect, by node id: sent as errors after run_started.
-        self.collect_errors: dict[str, list[pytest.CollectReport]] = {}
+        # Collectors that failed, in pytest's order: sent with run_started.
+        self.collect_errors: dict[str, CollectionError] = {}
         self.counts: dict[Outcome, int] = {}
         self.deselected = 0
+        self.deselected_ids: set[str] = set()
         self.collect_done: float | None = None
         self.first_result: float | None = None
         self.finished = False
@@ -149,12 +168,17 @@ class EventStreamer:
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected += len(items)
+        self.deselected_ids.update(i.nodeid for i in items)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
-            # A module that fails to import is shown as an error "test", so a broken
-            # import never looks like "no tests ran".
-            self.collect_errors.setdefault(report.nodeid, []).append(report)
+        if report.failed and report.nodeid not in self.collect_errors:
+            # Sent as what it is, a collector that failed, never as a "test": its
+            # file shows the error, and a broken import never looks like "no tests ran".
+            self.collect_errors[report.nodeid] = CollectionError(
+                nodeid=report.nodeid,
+                path=report.nodeid.split("::", 1)[0],  # node ids are relative to the rootdir
+                longrepr=truncate(report.longreprtext),
+            )
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collect_done = time.time()
@@ -169,25 +193,45 @@ class EventStreamer:
                 reasons = [self.default_reason]
             selected.append(SelectedTest(nodeid=item.nodeid, reasons=reasons))
         changed = list(selection.changed) if selection is not None else []
-        deselected = self.deselected
-        if selection is not None and not self.only_failed:
-            # testmon also counts tests of files it skipped without collecting them.
-            deselected = max(deselected, selection.deselected)
+        errors = list(self.collect_errors.values())
         self.send(
             RunStarted(
                 run_id=self.run_id,
                 trigger=self.trigger,
                 changed=changed,
                 selected=selected,
-                deselected=deselected,
+                deselected=self._deselected(selection, selected, errors),
                 started_at=self.t0,
+                collection_errors=errors,
+                removed=list(selection.removed) if selection is not None else [],
+                looked_in=looked_in(session.config),
             )
         )
         self.run_started_sent = True
-        errors, self.collect_errors = self.collect_errors, {}
-        for nodeid, collect_reports in errors.items():
-            self.send(TestStarted(run_id=self.run_id, nodeid=nodeid))
-            self._finish(nodeid, collect_reports, Outcome.ERROR, None)
+
+    def _deselected(
+        self,
+        selection: SelectionView | None,
+        selected: list[SelectedTest],
+        errors: list[CollectionError],
+    ) -> int:
+        """Tests that exist and this run does not run, whatever the mode.
+
+        They are the tests the data file knows, those collected and deselected
+        and those selected; minus the ones selected and those of a collector that
+        failed (they exist, but their fate is the error, not deselection).
+        """
+        if selection is None:
+            return self.deselected
+        ids = {s.nodeid for s in selected}
+        failed = tuple(e.nodeid for e in errors)
+        below_failed = tuple(f"{n}::" for n in failed)
+        existing = selection.known | self.deselected_ids
+        return sum(
+            1
+            for nodeid in existing
+            if nodeid not in ids and nodeid not in failed and not nodeid.startswith(below_failed)
+        )
 
     # -- tests --------------------------------------------------------------------------
 

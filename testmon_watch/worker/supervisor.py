@@ -87,6 +87,7 @@ class ActiveRun:
     events: bytearray = field(default_factory=bytearray)
     output_tail: bytearray = field(default_factory=bytearray)
     test_deadline: float | None = None
+    test_started_at: float | None = None  # time.monotonic() of the running test's test_started
     kill_at: float | None = None  # escalate to SIGKILL of the group at this time
     first_result: float | None = None
     exit_code: int | None = None
@@ -98,6 +99,12 @@ class ActiveRun:
     @property
     def pid(self) -> int:
         return self.child.pid
+
+    def running_for(self) -> float | None:
+        """Seconds since the running test's test_started; None when no test runs."""
+        if self.test_started_at is None or self.model.current is None:
+            return None
+        return round(time.monotonic() - self.test_started_at, 6)
 
     def tail_line(self) -> str:
         """The line of the child's output that best says why it stopped."""
@@ -138,8 +145,9 @@ def unfinished_report(run: ActiveRun) -> list[Message]:
     crashed = model.timed_out or model.current
     messages: list[Message] = []
     status: ExitStatus
+    stopped: str | None = None
     if model.cancel_requested:
-        status, crashed = WorkerExit.CANCELLED, None
+        status, crashed, stopped = WorkerExit.CANCELLED, None, model.current
     elif model.timed_out is not None:
         status = WorkerExit.TIMEOUT
         text = (
@@ -159,7 +167,8 @@ def unfinished_report(run: ActiveRun) -> list[Message]:
         else:
             messages.append(Notice(text=text.splitlines()[0]))
     counts = model.counts()
-    model.finish(status, crashed)
+    stopped_after = run.running_for() if stopped is not None else None
+    model.finish(status, crashed, stopped, stopped_after)
     messages.append(
         RunFinished(
             run_id=run.cmd.run_id,
@@ -172,19 +181,24 @@ def unfinished_report(run: ActiveRun) -> list[Message]:
                 "total": round(time.time() - run.t0, 6),
             },
             crashed=crashed,
+            stopped=stopped,
+            stopped_after=stopped_after,
         )
     )
     return messages
 
 
 def _crash_result(run: ActiveRun, nodeid: str, outcome: Outcome, text: str) -> TestFinished:
-    run.model.test_finished(nodeid, outcome, 0.0)
+    # The time it really ran, from the test_started we saw: a timeout shows the limit
+    # it reached, a crash how far it got.
+    duration = run.running_for() or 0.0
+    run.model.test_finished(nodeid, outcome, duration)
     path, _, name = nodeid.partition("::")
     return TestFinished(
         run_id=run.cmd.run_id,
         nodeid=nodeid,
         outcome=outcome,
-        duration=0.0,
+        duration=duration,
         longrepr=text,
         location=[path, None, name],
     )
@@ -333,20 +347,25 @@ class ChildSupervisor:
             return
         if isinstance(event, TestStarted):
             model.test_started(event.nodeid)
+            run.test_started_at = time.monotonic()
             if run.cmd.timeout:
-                run.test_deadline = time.monotonic() + run.cmd.timeout
+                run.test_deadline = run.test_started_at + run.cmd.timeout
         elif isinstance(event, TestFinished):
             model.test_finished(event.nodeid, event.outcome, event.duration)
-            run.test_deadline = None
+            run.test_deadline = run.test_started_at = None
             if run.first_result is None:
                 run.first_result = round(time.time() - run.t0, 6)
         elif isinstance(event, RunStarted):
-            model.start((s.nodeid for s in event.selected), event.deselected)
+            event.start(model)
         elif isinstance(event, RunFinished):
             if model.cancel_requested:
+                # pytest stopped the test it was running (SIGINT) and sent no result
+                # for it: say which one, and how long it had run.
                 event.exitstatus = WorkerExit.CANCELLED
+                event.stopped = model.current
+                event.stopped_after = run.running_for()
                 line = encode(event)
-            model.finish(event.exitstatus, event.crashed)
+            event.finish(model)
             # Held until the child has exited and its process group is gone, so that
             # run_finished means: nothing of this run is still running or writing.
             run.final_line = line

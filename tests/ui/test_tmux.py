@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from .e2e_support import HEADER_COUNT, HEADER_WORDS, IMPORT_ERROR
+
 pytestmark = pytest.mark.slow
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
@@ -223,3 +225,149 @@ def test_break_fix_export_quit_in_tmux(shop: Path, tmux: Tmux, exit_status: Path
     while workers_for(shop):
         assert time.monotonic() < deadline, f"worker left behind: {workers_for(shop)}"
         time.sleep(POLL)
+
+
+# -- issue #12: the screen tells the truth, in a real terminal -------------------------------------
+
+SHOP_TESTS = 30
+# Marks that claim a result (✓ passed, · up to date, ✗ failed, E error ...).
+RESULT_MARKS = "✓✗EsxX!T·"
+
+
+def header_total(screen: str) -> tuple[int, dict[str, int]]:
+    """The summary line's counts of tests (the words e2e_support knows) and their sum."""
+
+    counts: dict[str, int] = {}
+    for number, word in HEADER_COUNT.findall(screen.splitlines()[0].lower()):
+        state = HEADER_WORDS.get(word)
+        if state is not None:
+            counts[state] = counts.get(state, 0) + int(number)
+    return sum(counts.values()), counts
+
+
+def row_mark(screen: str, name: str) -> str:
+    row = line_of(screen, name)
+    before = row.split(f" {name}", 1)[0].rstrip()
+    return before[-1:] if before else ""
+
+
+def file_row(screen: str, path: str) -> str:
+    """The tree's row for file `path` ('' when it is not shown)."""
+    for line in screen.splitlines():
+        left = line.split("││", 1)[0]
+        if left.startswith("│") and path in left and "::" not in left:  # inside the tree's box
+            return left
+    return ""
+
+
+def idle(screen: str) -> bool:
+    return "worker warm" in screen and "▶" not in screen
+
+
+def test_syntax_error_and_fix_in_tmux(shop: Path, tmux: Tmux) -> None:
+    """A syntax error in shop/pricing.py: the 3 modules importing it show an error, their tests
+    "not run" (no ✓, never counted passed); the header adds up to 30. The fix clears it."""
+    tmux.wait(lambda s: f"{SHOP_TESTS} passed" in s and "worker warm" in s, "the first run")
+    tmux.wait(lambda s: "watching 0 files" not in s, "the watcher")
+    pricing = shop / "shop" / "pricing.py"
+    source = pricing.read_text()
+    pricing.write_text(source.replace("def bulk_price(", "def bulk_price((", 1))
+    screen = tmux.wait(
+        lambda s: idle(s) and "last: shop/pricing.py" in s and row_mark(s, TEST) != "✓",
+        "the run after the syntax error",
+    )
+    assert row_mark(screen, TEST) not in RESULT_MARKS, screen
+    total, counts = header_total(screen)
+    assert total == SHOP_TESTS, f"header counts {counts}:\n{screen}"
+    # cart 6, pricing 9, promotions 5
+    assert counts.get("not run") == 20, f"header counts {counts}:\n{screen}"
+    assert "passed" not in counts, f"nothing ran, yet:\n{screen}"
+    for module in ("tests/test_pricing.py", "tests/test_cart.py", "tests/test_promotions.py"):
+        assert IMPORT_ERROR.search(file_row(screen, module)), f"{module}:\n{screen}"
+    assert not IMPORT_ERROR.search(file_row(screen, "tests/test_catalog.py")), screen
+
+    pricing.write_text(source)
+    screen = tmux.wait(lambda s: idle(s) and row_mark(s, TEST) == "✓", "the run after the fix")
+    total, counts = header_total(screen)
+    assert total == SHOP_TESTS, f"header counts {counts}:\n{screen}"
+    assert "not run" not in counts and "error" not in counts, f"header counts {counts}:\n{screen}"
+    for module in ("tests/test_pricing.py", "tests/test_cart.py", "tests/test_promotions.py"):
+        assert not IMPORT_ERROR.search(file_row(screen, module)), f"{module}:\n{screen}"
+
+
+SLOW_TEST = """\
+import os
+import time
+
+GATE = {gate!r}
+LABEL = "one"
+
+
+def test_gated():
+    deadline = time.monotonic() + 120
+    while not os.path.exists(GATE):
+        assert time.monotonic() < deadline, "the gate never opened"
+        time.sleep(0.01)
+
+
+def test_after_gate():
+    assert LABEL
+"""
+
+
+@pytest.fixture
+def gate(tmp_path: Path, shop: Path) -> Iterator[Path]:
+    """tests/test_gate.py in the shop copy waits on a file outside the project (present now)."""
+    path = tmp_path / "gate"
+    path.touch()
+    (shop / "tests" / "test_gate.py").write_text(SLOW_TEST.format(gate=str(path)))
+    yield path
+    path.touch()  # whatever happened, the test does not wait any longer
+
+
+def test_cancel_in_tmux(shop: Path, gate: Path, tmux: Tmux) -> None:
+    """x while test_gated waits: it and the test after it show cancelled, not their last ✓."""
+    total = SHOP_TESTS + 2
+    tmux.wait(lambda s: f"{total} passed" in s and "worker warm" in s, "the first run")
+    tmux.wait(lambda s: "watching 0 files" not in s, "the watcher")
+    gate.unlink()
+    test_file = shop / "tests" / "test_gate.py"
+    test_file.write_text(test_file.read_text().replace('LABEL = "one"', 'LABEL = "two"'))
+    tmux.wait(lambda s: row_mark(s, "test_gated") == "▶", "test_gated to be running")
+    tmux.keys("x")
+    screen = tmux.wait(lambda s: idle(s) and row_mark(s, "test_gated") != "▶", "the cancel")
+    for name in ("test_gated", "test_after_gate"):
+        assert row_mark(screen, name) not in RESULT_MARKS, f"{name}:\n{screen}"
+    count, counts = header_total(screen)
+    assert counts.get("cancelled") == 2, f"header counts {counts}:\n{screen}"
+    assert count == total, f"header counts {counts}:\n{screen}"
+
+
+PROMOTION_TESTS = (
+    "test_registry_lists_promotions",
+    "test_promotion_never_raises_price",
+    "test_five_off_never_goes_negative",
+)
+
+
+def test_deleted_file_in_tmux(shop: Path, tmux: Tmux) -> None:
+    """tests/test_promotions.py deleted: its row and its tests leave the pane; 25 tests remain."""
+    screen = tmux.wait(
+        lambda s: f"{SHOP_TESTS} passed" in s and "worker warm" in s, "the first run"
+    )
+    tmux.wait(lambda s: "watching 0 files" not in s, "the watcher")
+    assert "5 tests" in file_row(screen, "tests/test_promotions.py"), screen
+    (shop / "tests" / "test_promotions.py").unlink()
+    screen = tmux.wait(
+        lambda s: idle(s) and "last: tests/test_promotions.py" in s, "the run after the deletion"
+    )
+    screen = tmux.wait(
+        lambda s: "test_promotions.py" not in file_row(s, "test_promotions.py"),
+        "the file's row to go",
+        timeout=10,
+    )
+    tree = [line.split("││", 1)[0] for line in screen.splitlines()[1:] if "last:" not in line]
+    for name in ("test_promotions.py", *PROMOTION_TESTS):
+        assert not any(name in line for line in tree), f"{name} is still shown:\n{screen}"
+    total, counts = header_total(screen)
+    assert total == SHOP_TESTS - 5, f"header counts {counts}:\n{screen}"

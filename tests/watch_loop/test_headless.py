@@ -57,7 +57,7 @@ def test_a_run_prints_failures_and_counts() -> None:
         "selected 3, deselected 4",
         "✗ t.py::bad 12 ms",
         "    E   assert 1 == 2",
-        "1 passed, 1 failed · change→selection 50 ms · first result 80 ms · done 100 ms",
+        "1 passed, 1 failed, 1 not run · change→selection 50 ms · first result 80 ms · done 100 ms",
     ]
 
 
@@ -78,6 +78,7 @@ def test_a_run_the_worker_ended_says_how() -> None:
     )
     assert "T t.py::hangs 12 ms" in lines
     assert lines[-2] == (
-        "1 passed, 1 timeout (timeout) · change→selection 50 ms · first result 80 ms · done 100 ms"
+        "1 passed, 1 timeout, 1 cancelled (timeout) · change→selection 50 ms · first result 80 ms"
+        " · done 100 ms"
     )
     assert lines[-1] == "testmon-watch: worker died; restarted"

@@ -157,9 +157,12 @@ def test_a_broken_import_shows_as_an_error_not_as_no_tests(
     calc = project / "calc.py"
     calc.write_text(calc.read_text() + "\nimport no_such_module_here\n")
     stream = run(client, events)
-    errors = finished(stream)
-    assert errors["test_calc.py"].outcome == "error"
-    assert "no_such_module_here" in errors["test_calc.py"].longrepr
+    started = next(m for m in stream if isinstance(m, RunStarted))
+    # A collection error, with its file and what pytest printed; never a fake "test".
+    [error] = started.collection_errors
+    assert (error.nodeid, error.path) == ("test_calc.py", "test_calc.py")
+    assert "no_such_module_here" in error.longrepr
+    assert not [m for m in stream if isinstance(m, (TestStarted, TestFinished))]
     assert run_end(stream).exitstatus == 2
 
 

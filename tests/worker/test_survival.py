@@ -86,6 +86,7 @@ def test_segfault_is_reported_as_crashed_with_the_signal(
     assert results["test_crash.py::test_before"].outcome == "passed"
     crashed = results["test_crash.py::test_segfault"]
     assert crashed.outcome == "crashed"
+    assert crashed.duration > 0  # measured from its test_started, not 0
     assert "SIGSEGV" in crashed.longrepr
     assert "Fatal Python error" in crashed.longrepr  # pytest's faulthandler dump, kept
     end = run_end(stream)
@@ -131,6 +132,8 @@ def test_a_hanging_test_times_out_with_its_stack_and_the_next_run_works(
     stream = run(client, events, mode="nodeids", nodeids=["test_hang.py"], timeout=2)
     result = finished(stream)["test_hang.py::test_hang"]
     assert result.outcome == "timeout"
+    # The time it really ran, measured from its test_started: at least the limit.
+    assert result.duration >= 2
     assert "timed out" in result.longrepr
     assert "test_hang.py" in result.longrepr and "line 8" in result.longrepr  # where it hung
     end = run_end(stream)
@@ -178,6 +181,9 @@ def test_cancel_during_a_hanging_test_leaves_no_process(
     client.cancel()
     end = events.wait_for(RunFinished, run_id=run_id)
     assert end.exitstatus == "cancelled"
+    # The test that was running, and how long it had run (it had started: we waited).
+    assert end.stopped == "test_hang.py::test_hang"
+    assert end.stopped_after is not None and end.stopped_after > 0
     # run_finished is sent once the run's process group was killed (SIGKILL takes effect
     # asynchronously, hence the short poll).
     assert eventually(lambda: not group_alive(child))
