@@ -211,8 +211,11 @@ def first_run(project, *args: str) -> Any:
 
 
 def children_files(project) -> list[Path]:
+    """Report files left in the children folder (its own .gitignore is no report)."""
     base = project.path / ".testmondata-children"
-    return sorted(p for p in base.rglob("*") if p.is_file()) if base.exists() else []
+    if not base.exists():
+        return []
+    return sorted(p for p in base.rglob("*") if p.is_file() and p != base / ".gitignore")
 
 
 # -- 1. multiprocessing: every start method, Process / Pool.map / ProcessPoolExecutor --------
