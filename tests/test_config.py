@@ -78,7 +78,7 @@ def test_every_key_has_a_field_and_a_default_of_its_kind() -> None:
         (
             "debounce = 10",
             "[tool.testmon-watch] unknown key 'debounce' "
-            "(known keys: bell, debounce-ms, editor, ignore, include, keys, on-change, poll, "
+            "(known keys: bell, debounce-ms, editor, ignore, include, keys, notifications, on-change, poll, "
             "run-on-start, theme, timeout)",
         ),
     ],
