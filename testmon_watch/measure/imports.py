@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
+from testmon_watch.measure.frames import hide_own_frame
+
 __all__ = ["ImportWatcher"]
 
 ExecModule = Callable[[Any, ModuleType], Any]
@@ -109,22 +111,28 @@ class ImportWatcher:
         watcher = self
 
         def exec_module(loader: Any, module: ModuleType) -> Any:
-            path = watcher._project_file(module)
-            if path is None:
-                return original(loader, module)
-            running: set[int] | None = getattr(watcher._running, "modules", None)
-            if running is None:
-                running = watcher._running.modules = set()
-            key = id(module)
-            if key in running:
-                return original(loader, module)
-            running.add(key)
-            watcher._on_enter(path)
+            # Any error of the module's body leaves without this frame (see
+            # measure/frames.py): tracebacks read as without testmon-watch.
             try:
-                return original(loader, module)
-            finally:
-                running.discard(key)
-                watcher._on_exit(path)
+                path = watcher._project_file(module)
+                if path is None:
+                    return original(loader, module)
+                running: set[int] | None = getattr(watcher._running, "modules", None)
+                if running is None:
+                    running = watcher._running.modules = set()
+                key = id(module)
+                if key in running:
+                    return original(loader, module)
+                running.add(key)
+                watcher._on_enter(path)
+                try:
+                    return original(loader, module)
+                finally:
+                    running.discard(key)
+                    watcher._on_exit(path)
+            except BaseException as exc:
+                hide_own_frame(exc)
+                raise
 
         setattr(exec_module, _MARK, self)
         exec_module.__wrapped__ = original  # type: ignore[attr-defined]

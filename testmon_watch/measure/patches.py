@@ -5,7 +5,8 @@ raises no audit event; `os.stat` of a missing file raises none either. Both
 matter for selection: the second test that loads a module by name depends on
 it, and a test that checks `os.path.exists("override.json")` depends on that
 file appearing. The wrappers cost one Python call each and are removed again
-by `uninstall()`.
+by `uninstall()`. An error passing through either leaves without the
+wrapper's frame (measure/frames.py): tracebacks read as without the plugin.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pathlib
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
+
+from testmon_watch.measure.frames import hide_own_frame
 
 # Python 3.10's pathlib does not look os.stat up when called: Path.stat (and so
 # exists(), is_file(), ...) goes through an accessor object that holds the
@@ -43,7 +46,11 @@ class ModulePatches:
         on_imported, on_missing = self.on_imported, self.on_missing
 
         def import_module(name: str, package: str | None = None) -> ModuleType:
-            module = original_import(name, package)
+            try:
+                module = original_import(name, package)
+            except BaseException as exc:
+                hide_own_frame(exc)
+                raise
             try:
                 on_imported(module)
             except Exception:  # noqa: BLE001 - recording must never break the import
@@ -53,8 +60,13 @@ class ModulePatches:
         def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
             try:
                 return original_stat(path, *args, **kwargs)
-            except FileNotFoundError:
-                if isinstance(path, (str, os.PathLike)) and kwargs.get("dir_fd") is None:
+            except BaseException as exc:
+                hide_own_frame(exc)
+                if (
+                    isinstance(exc, FileNotFoundError)
+                    and isinstance(path, (str, os.PathLike))
+                    and kwargs.get("dir_fd") is None
+                ):
                     try:
                         on_missing(os.path.abspath(os.fspath(path)))
                     except Exception:  # noqa: BLE001 - recording must never break the stat

@@ -104,6 +104,23 @@ def test_module_raising_at_import_still_exits(
     assert recorder.events == [("enter", f"{name}.py"), ("exit", f"{name}.py")]
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10 re-raises the saved traceback")
+def test_an_error_at_import_carries_no_frame_of_ours(
+    root: Path, recorder: Recorder, watcher: ImportWatcher
+) -> None:
+    outer, broken = unique("outer"), unique("broken")
+    write(root, f"{outer}.py", f"import {broken}\n")
+    write(root, f"{broken}.py", "raise LookupError('at import')\n")
+    watcher.install()
+    with pytest.raises(LookupError) as excinfo:
+        importlib.import_module(outer)
+    files = [entry.frame.code.raw.co_filename for entry in excinfo.traceback]
+    assert not [f for f in files if "testmon_watch" in f]
+    # CPython trimmed the importlib frames of the `import` statement as without us.
+    assert [Path(f).name for f in files[-2:]] == [f"{outer}.py", f"{broken}.py"]
+    assert recorder.events[-1] == ("exit", f"{outer}.py")
+
+
 def test_non_project_modules_are_not_reported(
     tmp_path: Path, root: Path, recorder: Recorder, watcher: ImportWatcher
 ) -> None:

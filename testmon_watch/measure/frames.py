@@ -1,0 +1,36 @@
+"""Keep our wrappers' frames out of the tracebacks of the code they wrap.
+
+The wrappers around `importlib.import_module`, the loaders' `exec_module` and
+`os.stat` sit between the user's code and the call that failed, so an error
+there (a test module with a syntax error, a missing import) would show a frame
+of ours that plain pytest does not. Inside an import chain our frame also
+splits CPython's run of `<frozen importlib._bootstrap*>` frames, which it then
+cannot trim (`remove_importlib_frames` in Python/import.c only trims runs of
+importlib frames).
+
+A wrapper catches the exception, calls `hide_own_frame(exc)` and re-raises it
+with a bare `raise`: since Python 3.11 the traceback lives on the exception
+and a bare `raise` adds no entry, so unlinking the catching frame's entry
+takes it out for good. On 3.10 the interpreter re-raises the traceback it
+saved when the handler started, so there this changes nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["hide_own_frame"]
+
+_WORKS = sys.version_info >= (3, 11)
+
+
+def hide_own_frame(exc: BaseException) -> None:
+    """Drop the caller's own entry from `exc`'s traceback before it re-raises `exc`.
+
+    Call it first thing in an `except` clause that ends in a bare `raise`.
+    """
+    if not _WORKS:
+        return
+    tb = exc.__traceback__
+    if tb is not None and tb.tb_frame is sys._getframe(1):
+        exc.__traceback__ = tb.tb_next
