@@ -78,8 +78,8 @@ def test_every_key_has_a_field_and_a_default_of_its_kind() -> None:
         (
             "debounce = 10",
             "[tool.testmon-watch] unknown key 'debounce' "
-            "(known keys: bell, debounce-ms, editor, ignore, include, keys, notifications, on-change, poll, "
-            "run-on-start, theme, timeout)",
+            "(known keys: bell, debounce-ms, editor, ignore, include, keys, notifications, "
+            "on-change, poll, run-on-start, theme, timeout)",
         ),
     ],
 )

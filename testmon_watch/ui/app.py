@@ -8,9 +8,6 @@ through `EventPump` as coalesced `SessionEvents` batches and fold into `WatchSta
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import shlex
 import subprocess
 import sys
 import time
@@ -33,6 +30,7 @@ from testmon_watch.coverage_client import CoverageJob
 from testmon_watch.session import KnownTest, Listener, SessionNotice, WatchSession
 from testmon_watch.ui.config import ACTIONS, UiConfig, load_ui_config
 from testmon_watch.ui.coverage_model import describe_export, describe_problem
+from testmon_watch.ui.editor import editor_command, failure_location
 from testmon_watch.ui.messages import INTERVAL, EventPump, EventsPending, SessionEvents
 from testmon_watch.ui.notes import FlipRow, notices_text, run_toast
 from testmon_watch.ui.screens.coverage import CoverageScreen
@@ -52,8 +50,6 @@ from testmon_watch.wire.worker_protocol import Notice, RunFinished
 
 EXIT_USAGE = 4
 SessionFactory = Callable[[Listener], WatchSession]
-LOCATION = re.compile(r"^(\S+?\.py):(\d+):", re.MULTILINE)
-LINE_FIRST_EDITORS = ("vi", "vim", "nvim", "nano", "emacs", "emacsclient", "micro", "kak", "joe")
 Severity = Literal["information", "warning", "error"]
 
 
@@ -77,22 +73,6 @@ def _bindings() -> list[BindingType]:
     ]
     bindings.append(Binding("escape", "clear_filter", "Clear filter", show=False))
     return bindings
-
-
-def editor_command(template: str | None, file: Path, line: int) -> list[str]:
-    """The command that opens `file` at `line`: the configured template, else $VISUAL/$EDITOR."""
-    if template:
-        return [
-            part.replace("{file}", str(file)).replace("{line}", str(line))
-            for part in shlex.split(template)
-        ]
-    editor = shlex.split(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi")
-    name = Path(editor[0]).name
-    if name in ("code", "codium", "subl", "zed"):
-        return [*editor, "-g" if name in ("code", "codium") else "", f"{file}:{line}"]
-    if name in LINE_FIRST_EDITORS:
-        return [*editor, f"+{line}", str(file)]
-    return [*editor, str(file)]
 
 
 class TestmonWatchApp(App[int]):
@@ -445,25 +425,9 @@ class TestmonWatchApp(App[int]):
             text = f"coverage export: {describe_problem(answer)}"
             self.call_from_thread(self.toast, text, "error")
 
-    def failure_location(self, nodeid: str) -> tuple[Path, int] | None:
-        test = self.state.tests.get(nodeid)
-        if test is None:
-            return None
-        result = test.result
-        if result is not None and result.longrepr:
-            for path, line in reversed(LOCATION.findall(result.longrepr)):
-                candidate = Path(path) if Path(path).is_absolute() else self.root / path
-                if candidate.is_file():
-                    return candidate, int(line)
-        if result is not None and result.location:
-            path, line = result.location[0], result.location[1] or 1
-            return self.root / str(path), int(line)
-        file = nodeid.split("::", 1)[0]
-        return (self.root / file, 1) if (self.root / file).is_file() else None
-
     def action_open_editor(self) -> None:
         nodeid = self.query_one(ResultsTree).cursor_test
-        where = self.failure_location(nodeid) if nodeid else None
+        where = failure_location(self.state.tests.get(nodeid), self.root) if nodeid else None
         if where is None:
             self.toast("no test under the cursor", "warning")
             return

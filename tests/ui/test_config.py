@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from testmon_watch.config import ConfigError
-from testmon_watch.ui.app import editor_command
 from testmon_watch.ui.config import ACTIONS, load_ui_config, parse_ui_table
+from testmon_watch.ui.editor import editor_command
 
 
 def test_defaults_and_overrides(tmp_path: Path) -> None:
