@@ -12,16 +12,31 @@ A wrapper catches the exception, calls `hide_own_frame(exc)` and re-raises it
 with a bare `raise`: since Python 3.11 the traceback lives on the exception
 and a bare `raise` adds no entry, so unlinking the catching frame's entry
 takes it out for good. On 3.10 the interpreter re-raises the traceback it
-saved when the handler started, so there this changes nothing.
+saved when the handler started, so there this changes nothing; instead
+`importlib_like` gives the import wrappers importlib's own file name, so
+CPython trims them with the importlib frames around them and pytest's filter
+of generated file names drops them (a SyntaxError, which pytest shows
+unfiltered, then shows them as importlib's `???` lines).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-__all__ = ["hide_own_frame"]
+__all__ = ["hide_own_frame", "importlib_like"]
 
 _WORKS = sys.version_info >= (3, 11)
+_IMPORTLIB_FILE = "<frozen importlib._bootstrap_external>"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def importlib_like(wrapper: F) -> F:
+    """On Python 3.10, `wrapper` with importlib's file name on its code; else as it is."""
+    if not _WORKS:
+        wrapper.__code__ = wrapper.__code__.replace(co_filename=_IMPORTLIB_FILE)
+    return wrapper
 
 
 def hide_own_frame(exc: BaseException) -> None:

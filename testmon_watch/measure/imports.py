@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-from testmon_watch.measure.frames import hide_own_frame
+from testmon_watch.measure.frames import hide_own_frame, importlib_like
 
 __all__ = ["ImportWatcher"]
 
@@ -110,9 +110,11 @@ class ImportWatcher:
     def _wrap(self, original: ExecModule) -> ExecModule:
         watcher = self
 
+        @importlib_like
         def exec_module(loader: Any, module: ModuleType) -> Any:
             # Any error of the module's body leaves without this frame (see
             # measure/frames.py): tracebacks read as without testmon-watch.
+            __tracebackhide__ = True  # for pytest, where frames.py cannot help (3.10)
             try:
                 path = watcher._project_file(module)
                 if path is None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from testmon_watch.measure.frames import hide_own_frame
+from testmon_watch.measure.frames import hide_own_frame, importlib_like
 
 # Python 3.10's pathlib does not look os.stat up when called: Path.stat (and so
 # exists(), is_file(), ...) goes through an accessor object that holds the
@@ -45,7 +45,9 @@ class ModulePatches:
         original_stat = self._original_stat = os.stat
         on_imported, on_missing = self.on_imported, self.on_missing
 
+        @importlib_like
         def import_module(name: str, package: str | None = None) -> ModuleType:
+            __tracebackhide__ = True  # for pytest, where frames.py cannot help (3.10)
             try:
                 module = original_import(name, package)
             except BaseException as exc:
@@ -58,6 +60,7 @@ class ModulePatches:
             return module
 
         def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+            __tracebackhide__ = True  # for pytest, where frames.py cannot help (3.10)
             try:
                 return original_stat(path, *args, **kwargs)
             except BaseException as exc:

@@ -35,7 +35,10 @@ CASES: dict[str, dict[str, str]] = {
 
 # 3.10 re-raises the traceback a handler saved, so a wrapper cannot drop its
 # own frame there (testmon_watch/measure/frames.py): our frames still show.
-pytestmark = pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10 keeps the wrapper frames")
+# 3.10 re-raises the traceback saved when a handler starts: our wrappers cannot
+# unlink their frames there, only pass for importlib's (measure/frames.py), which
+# a SyntaxError, shown unfiltered, prints as `???` lines.
+SAME_LINES = sys.version_info >= (3, 11)
 
 SECTION = re.compile(r"^=+ ERRORS =+$(.*?)^=+ short test summary info =+$", re.M | re.S)
 SUMMARY_LINE = re.compile(r"^ERROR test_a\.py.*$", re.M)
@@ -55,7 +58,8 @@ def assert_reads_as_plain(project) -> None:
     section = error_section(ours.text)
     assert "testmon_watch" not in section
     # Same lines: no frame of ours, no importlib frame we kept CPython from trimming.
-    assert section.splitlines() == error_section(plain.text).splitlines()
+    if SAME_LINES:
+        assert section.splitlines() == error_section(plain.text).splitlines()
 
 
 @pytest.mark.parametrize("case", CASES)
