@@ -127,14 +127,21 @@ def describe_environment(change: EnvironmentChange) -> str:
     return ", ".join(parts) + (f" and {change.more} more" if change.more else "")
 
 
-def describe_changes(files: Sequence[ChangedFile], limit: int = 3) -> str:
-    """'src/a.py (price, Cart.total), data/x.json, and 2 more' for a run's header."""
+def describe_changes(files: Sequence[ChangedFile], limit: int = 3, blocks: int = 6) -> str:
+    """'src/a.py (price, Cart.total), data/x.json, and 2 more' for a run's header.
+
+    At most `blocks` block names per file: a file that no longer parses has all of
+    them changed, and one line should still say which file it was.
+    """
     parts = []
     for changed in files[:limit]:
         if changed.deleted:
             parts.append(f"{changed.path} (deleted)")
         elif changed.blocks:
-            parts.append(f"{changed.path} ({', '.join(changed.blocks)})")
+            names = list(changed.blocks[:blocks])
+            if len(changed.blocks) > blocks:
+                names.append(f"+{len(changed.blocks) - blocks} more")
+            parts.append(f"{changed.path} ({', '.join(names)})")
         else:
             parts.append(changed.path)
     if len(files) > limit:

@@ -184,7 +184,7 @@ class EventStreamer:
         self.collect_done = time.time()
         selection = selection_of(session.config)
         for message in selection.messages if selection is not None else ():
-            self.send(Notice(text=f"testmon-watch: {message}"))
+            self.send(Notice(text=message))  # front ends say who speaks
         reasons_by_id = selection.selected if selection is not None else {}
         selected = []
         for item in session.items:

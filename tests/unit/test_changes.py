@@ -401,4 +401,7 @@ def test_describe(tmp_path: Path) -> None:
     )
     assert describe_changes(summary, 4) == "a.py (Cart.total, price), b.py (deleted), x.json, c.py"
     assert describe_changes(summary, 2) == "a.py (Cart.total, price), b.py (deleted), and 2 more"
+    # A file that no longer parses has every block changed: the line stays short.
+    broken = [ChangedFile("big.py", tuple(f"f{i}" for i in range(50)))]
+    assert describe_changes(broken) == "big.py (f0, f1, f2, f3, f4, f5, +44 more)"
     assert [ChangedFile.from_json(c.to_json()) for c in summary] == summary
