@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from testmon_watch.core.reasons import EnvironmentChange, PackageChange
@@ -114,8 +114,10 @@ def _scan_with_importlib_metadata() -> dict[str, str]:
     return packages
 
 
-def read_installed_packages() -> dict[str, str]:
+def read_installed_packages(paths: Sequence[str] | None = None) -> dict[str, str]:
     """{normalised name: version} as `importlib.metadata` would give it, in a few milliseconds.
+
+    `paths`: the directories to read, in sys.path order (default: sys.path).
 
     Mirrors `importlib.metadata.distributions()` for directories on sys.path and
     reads only the Name and Version headers, without its `email` parsing (tens
@@ -128,7 +130,7 @@ def read_installed_packages() -> dict[str, str]:
         if hasattr(finder, "find_distributions") and not _is_path_finder(finder):
             raise UnusualMetadata(f"distribution finder {finder!r}")
     packages: dict[str, str] = {}
-    for entry in sys.path:
+    for entry in sys.path if paths is None else paths:
         directory = entry or "."
         try:
             children = os.listdir(directory)

@@ -440,7 +440,23 @@ def _check_environment(stored: dict[str, str], root: Path, conftests: list[Path]
         except OSError:
             continue
         if any(n.lower().endswith(METADATA_SUFFIXES) for n in names):
-            raise NotFast(f"package metadata in {directory}")
+            _check_metadata_agrees(directory, packages)
+
+
+def _check_metadata_agrees(directory: Path, installed: dict[str, str]) -> None:
+    """Metadata in a directory the normal path may put on sys.path changes nothing.
+
+    A project installed with `pip install -e .` keeps `NAME.egg-info` at its root
+    beside the installed NAME of the same version: whether or not the root is on
+    sys.path when the normal path reads the environment, it reads the same
+    packages. Metadata of a package not installed, or of another version, could
+    change what it reads: then the normal path decides.
+    """
+    from testmon_watch.core.environment import read_installed_packages
+
+    for name, version in read_installed_packages([str(directory)]).items():
+        if installed.get(name) != version:
+            raise NotFast(f"package metadata in {directory}: {name} {version} is not installed")
 
 
 # -- files ---------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 FAST = "nothing changed: not collected"
@@ -238,3 +242,59 @@ def test_another_environment_name_takes_the_normal_path(project) -> None:
     run = project.run("--testmon-env", "other")
     assert_not_fast(run)
     assert run.ran == ALL
+
+
+def console_pytest(project) -> str:
+    """`pytest` as users type it: the console script, whose sys.path has no project root
+    (`python -m pytest` would put the working directory, the root, first)."""
+    script = Path(sys.executable).with_name("pytest")
+    done = subprocess.run(
+        [str(script), "--testmon", "-p", "no:cacheprovider"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def egg_info(project, name: str, version: str) -> None:
+    """`NAME.egg-info` at the root, as `pip install -e .` with setuptools leaves it."""
+    project.write(
+        f"{name}.egg-info/PKG-INFO",
+        f"""
+        Metadata-Version: 2.1
+        Name: {name}
+        Version: {version}
+    """,
+    )
+
+
+def make_root_conftest_project(project) -> None:
+    """No `pythonpath`: the root reaches sys.path only when its conftest.py is imported."""
+    make_project(project)
+    project.write("pytest.ini", "[pytest]\ntestpaths = tests\n")
+    # Imported in prepend mode, a root conftest.py puts the root first on sys.path.
+    project.write("conftest.py", "import pytest\n\n\n@pytest.fixture\ndef three():\n    return 3\n")
+    console_pytest(project)  # records with the new conftest and ini
+
+
+def test_egg_info_of_the_installed_version_at_the_root_keeps_the_fast_path(project) -> None:
+    make_root_conftest_project(project)
+    egg_info(project, "pytest", pytest.__version__)  # what an editable install leaves
+    output = console_pytest(project)
+    assert FAST in output, output
+
+
+def test_egg_info_of_a_package_not_installed_takes_the_normal_path(project) -> None:
+    make_root_conftest_project(project)
+    egg_info(project, "notinstalledpkg", "1.0")
+    output = console_pytest(project)
+    assert FAST not in output, output
+    assert "environment changed: notinstalledpkg 1.0 installed" in output, output
+    # Recorded now, but the fast path cannot tell whether the root will be on
+    # sys.path when the normal path reads the environment: the normal path decides.
+    output = console_pytest(project)
+    assert FAST not in output, output
+    assert "0 selected" in output, output
