@@ -21,6 +21,7 @@ from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, ProgressBar, Static, Tree
 
@@ -240,7 +241,10 @@ class TestmonWatchApp(App[int]):
     # -- redraws -------------------------------------------------------------------------------
 
     def refresh_all(self, rebuild: bool = False, touched: Iterable[str] = ()) -> None:
-        tree = self.query_one(ResultsTree)
+        try:
+            tree = self.query_one(ResultsTree)
+        except NoMatches:  # quitting: the widgets are gone while the session's last events land
+            return
         if rebuild or self.state.version != self._tree_version:
             self._tree_version = self.state.version
             tree.rebuild(self.state, self.name_filter, self.file_filter)

@@ -26,7 +26,7 @@ from testmon_watch.wire.worker_protocol import (
     TestFinished,
 )
 
-from .conftest import feed, first_run, make_app
+from .conftest import SIZE, feed, first_run, make_app
 from .test_keys import detail_text, plain, requested, tree
 
 SMALL = (80, 24)
@@ -199,3 +199,13 @@ async def test_tab_and_shift_tab_switch_the_coverage_panes(project: Path) -> Non
         # coverage.py's own display of the total (99.9% shows as 99, never rounded up)
         title = str(app.screen.query_one("#coverage-title").render())
         assert title == "Coverage: 99% of 1000 statements, 1 missed"
+
+
+async def test_events_that_land_while_quitting_are_dropped(project: Path) -> None:
+    """The session's last events can arrive after the widgets are gone (seen on 3.13)."""
+    app = make_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(pilot, first_run())
+    app.pump.listener(first_run("run-2")[1])
+    app.flush_events()  # the widgets are gone: nothing to redraw, and no crash
+    assert app.state.runs[-1].run_id == "run-2"
