@@ -9,7 +9,7 @@ Textual import: rich style strings only.
 
 from __future__ import annotations
 
-from testmon_watch.core.outcomes import Outcome
+from testmon_watch.core.outcomes import PYTEST_OUTCOMES, Outcome
 from testmon_watch.core.runs import TestPhase, TestStatus
 from testmon_watch.wording import OUTCOME_MARKS
 
@@ -63,12 +63,7 @@ STATUS_STYLE: dict[Status, str] = {
 }
 # What each mark means, in the help screen's legend order.
 LEGEND: tuple[Status, ...] = (
-    Outcome.PASSED,
-    Outcome.FAILED,
-    Outcome.ERROR,
-    Outcome.SKIPPED,
-    Outcome.XFAILED,
-    Outcome.XPASSED,
+    *PYTEST_OUTCOMES,
     Outcome.CRASHED,
     Outcome.TIMEOUT,
     TestPhase.RUNNING,
