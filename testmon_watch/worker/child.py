@@ -65,11 +65,18 @@ def _pipe_writer(event_fd: int) -> Callable[[Message], None]:
     return send
 
 
+# The server preloads pytest plugins (xdist, our own...) before pytest starts, so
+# pytest warns that it cannot rewrite their asserts; a project whose ini says
+# `filterwarnings = error` would turn that into an error and run nothing. A
+# command-line filter outranks the ini's; only pytest's rewriting emits this one.
+PRELOAD_WARNING_FILTER = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
+
+
 def _main(args: list[str], plugins: list[object]) -> int:
     import pytest
 
     try:
-        return int(pytest.main(args, plugins=plugins))
+        return int(pytest.main([*PRELOAD_WARNING_FILTER, *args], plugins=plugins))
     except SystemExit as exc:  # a plugin or conftest calling sys.exit at configure time
         return exc.code if isinstance(exc.code, int) else 1
     except BaseException as exc:  # noqa: BLE001 - the child ends by its exit code, never unwinding

@@ -166,6 +166,18 @@ def test_a_broken_import_shows_as_an_error_not_as_no_tests(
     assert run_end(stream).exitstatus == 2
 
 
+def test_a_project_that_makes_warnings_errors_still_runs(
+    client: WorkerClient, events: Events, project: Path
+) -> None:
+    # The server preloaded pytest plugins, which pytest then warns it cannot
+    # rewrite; `filterwarnings = error` must not turn that into "no tests ran".
+    write(project, "pytest.ini", "[pytest]\nfilterwarnings = error\n")
+    stream = run(client, events)
+    assert {m.nodeid for m in stream if isinstance(m, TestFinished)} == ALL_CALC
+    assert run_end(stream).exitstatus == 0
+    assert not [m.text for m in stream if isinstance(m, Notice)]
+
+
 def test_usage_error_is_reported(client: WorkerClient, events: Events) -> None:
     stream = run(client, events, args=["--no-such-option"])
     assert run_end(stream).exitstatus == 4
