@@ -56,7 +56,7 @@ def _sdist_url(project: RealProject) -> str:
         raise FetchError(f"{project.name}: cannot read {api}: {exc}") from exc
     for entry in info.get("releases", {}).get(project.version, []):
         if entry.get("filename") == project.sdist:
-            return urllib.parse.urljoin(api, entry["url"])
+            return urllib.parse.urljoin(api, str(entry["url"]))
     raise FetchError(f"{project.name}: {project.sdist} is not among {api}'s files")
 
 
@@ -104,7 +104,7 @@ def source(project: RealProject) -> Path:
             try:
                 tar.extractall(tmp, filter="data")
             except TypeError:  # Python < 3.11.4: no extraction filters
-                tar.extractall(tmp)  # noqa: S202 - a pinned, sha256-verified sdist
+                tar.extractall(tmp)  # a pinned, sha256-verified sdist
     except (OSError, tarfile.TarError) as exc:
         raise FetchError(f"{project.name}: cannot unpack {archive}: {exc}") from exc
     tops = list(tmp.iterdir())

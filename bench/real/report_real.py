@@ -81,10 +81,11 @@ def results_table(r: ProjectReport) -> list[str]:
     if runs is not None:
         f = runs.full
         over = f.pair_ratio("ours", "testmon", base="plain")
+        ok_over = None if over is None else over <= TARGET_OVERHEAD
         lines.append(
             f"| first run s (baseline: plain pytest) | {_s(f.median('plain'))} | "
             f"{_s(f.median('testmon'))} | {_s(f.median('ours'))} | overhead {_x(over)} | "
-            f"overhead <= {TARGET_OVERHEAD}x{_verdict(None if over is None else over <= TARGET_OVERHEAD)} |"
+            f"overhead <= {TARGET_OVERHEAD}x{_verdict(ok_over)} |"
         )
         n = runs.nochange
         ob = n.pair_ratio("ours", "bare-ours")
@@ -167,7 +168,7 @@ def render(
         f"Python {platform.python_version()}; took {elapsed:.0f} s; load average {load:.1f} "
         f"at the start, {os.getloadavg()[0]:.1f} at the end.",
         "",
-        "Method: bench/README.md, section \"Real projects\". Whole-process times are "
+        'Method: bench/README.md, section "Real projects". Whole-process times are '
         "medians; ratios are medians over repetitions of the per-repetition ratio, the "
         "tools alternating within each repetition.",
         "",

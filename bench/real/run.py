@@ -91,8 +91,7 @@ def main() -> int:
     start = time.monotonic()
     reports: list[ProjectReport] = []
     try:
-        for n in names:
-            reports.append(bench_project(n, args))
+        reports.extend(bench_project(n, args) for n in names)
     except KeyboardInterrupt:
         print("interrupted; stopping the watchers", flush=True)
         watch_latency._kill_all()
