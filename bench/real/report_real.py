@@ -147,6 +147,9 @@ def notes(r: ProjectReport) -> list[str]:
                     if usable(res) and (res.counts.get("failed") or res.counts.get("error")):
                         out.append(f"{phase} {tool}: {res.counts} (the suite's own failures)")
                         break
+        ran = {t: r.runs.full.selected(t) for t in ("plain", "testmon", "ours")}
+        if len({n for v in ran.values() for n in v}) > 1:
+            out.append(f"first run: tests run differ: {ran}")
         out = list(dict.fromkeys(out))
     if r.watch is not None:
         for rnd in r.watch.rounds:
