@@ -44,9 +44,10 @@ class RealProject:
     notes: str = ""
 
 
-# Every run disables pytest's cache plugin: its lastfailed/nodeids files would
-# otherwise be written by one tool's run and read by the next (and reorder tests).
-COMMON_ARGS = ("-p", "no:cacheprovider")
+# Options every project's runs get. Not `-p no:cacheprovider`: pytest-testmon 2.2.0
+# stops with "INTERNALERROR> KeyError: 'lf'" without the cache plugin. Its files cannot
+# pass between tools: each phase starts from a reset checkout (no .pytest_cache).
+COMMON_ARGS: tuple[str, ...] = ()
 
 PROJECTS: dict[str, RealProject] = {
     p.name: p

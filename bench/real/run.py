@@ -8,12 +8,13 @@ bench/.work/real/results.json; every run's output is in bench/.work/real/logs/
 (the watchers' in bench/.work/logs/watch-real-*.log).
 
 Usage: ``python bench/real/run.py [--quick] [--project NAME[,NAME]] [--rounds N]
-[--saves N] [--pause-ms MS] [--no-watch]``. ``make bench-real`` runs it all.
+[--saves N] [--pause-ms MS] [--no-watch] [--pytest-arg=ARG ...]``. ``make bench-real`` runs it all.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -41,6 +42,8 @@ QUICK_REPS = Reps(full=3, nochange=5, edit=3)
 def bench_project(name: str, args: argparse.Namespace) -> ProjectReport:
     """Everything for one project; a failure is reported, the next project still runs."""
     project = PROJECTS[name]
+    if args.pytest_arg:
+        project = dataclasses.replace(project, pytest_args=(*project.pytest_args, *args.pytest_arg))
     print(f"{name} {project.version}: {project.covers}", flush=True)
     rep = ProjectReport(project, None, None)
     try:
@@ -79,6 +82,14 @@ def main() -> int:
     parser.add_argument("--saves", type=int, default=9, help="timed saves per watch round (9)")
     parser.add_argument("--pause-ms", type=float, default=1000.0, help="pause before a save")
     parser.add_argument("--no-watch", action="store_true", help="skip the watch loop")
+    parser.add_argument(
+        "--pytest-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more argument for every pytest run of every tool (repeatable; "
+        "use --pytest-arg=-W...)",
+    )
     args = parser.parse_args()
     names = [n for n in args.project.split(",") if n] or ([QUICK] if args.quick else [*PROJECTS])
     for n in names:
