@@ -30,7 +30,7 @@ PYTEST    := pytest -q -n $(XDIST)
 .DEFAULT_GOAL := help
 
 .PHONY: help venv venv310 venv312 venv313 test test310 test311 test312 test313 \
-	check lint typecheck pre-commit demo demo-plugin bench clean screenshots
+	check lint typecheck pre-commit demo demo-plugin bench bench-real clean screenshots
 
 help:
 	@echo "make venv      create .venv (Python 3.11) with the package and test tools"
@@ -43,6 +43,7 @@ help:
 	@echo "make demo      open the testmon-watch app on a copy of examples/shop (edit files in .demo/shop)"
 	@echo "make demo-plugin  run pytest --testmon twice on examples/shop, editing one function between"
 	@echo "make bench     run the benchmarks (bench/run.py)"
+	@echo "make bench-real  ours vs pytest-testmon and pytest-watcher on real PyPI projects (bench/real/)"
 	@echo "make screenshots  regenerate screenshots/*.svg from the real app on examples/shop"
 	@echo "make clean     remove virtualenvs, caches and demo/bench scratch"
 
@@ -139,6 +140,12 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
 	@test -n "$(PYTHON312)" || { echo "make: no Python 3.12 found (set PYTHON312=/path/to/python3.12)" >&2; exit 1; }
 	$(VENV)/bin/python bench/run.py --python $(PYTHON312)
+
+# Pinned sdists from PyPI, fetched, verified and unpacked into bench/.work/real/ with their
+# venvs; BENCH_REAL_ARGS="--quick" (toolz only) or "--project jinja2,packaging".
+BENCH_REAL_ARGS ?=
+bench-real: $(STAMP)
+	$(VENV)/bin/python bench/real/run.py $(BENCH_REAL_ARGS)
 
 # The app headless on a scratch copy of examples/shop, driven through its main states.
 screenshots: $(STAMP)

@@ -127,7 +127,21 @@ def ensure(name: str, python: str | Path = sys.executable) -> Venv:
     when its stamp is stale."""
     version = python_version(python)
     args, stamp = _wanted(name, version)
-    root = venv_dir(version) / name
+    suffix = "" if is_default_version(version) else f"-{version_tag(version)}"
+    return build(name, venv_dir(version) / name, python, args, stamp, f"venv-{name}{suffix}.log")
+
+
+def build(
+    name: str,
+    root: Path,
+    python: str | Path,
+    args: list[str],
+    stamp: dict[str, str],
+    log_name: str,
+    log_dir: Path = LOG_DIR,
+) -> Venv:
+    """The venv at ``root`` with ``pip install ARGS`` done (pytest and coverage pinned),
+    reused while its stamp file equals ``stamp``; else created from nothing."""
     stamp_file = root / ".bench-stamp.json"
     py = root / "bin" / "python"
     if py.exists() and stamp_file.exists():
@@ -136,13 +150,12 @@ def ensure(name: str, python: str | Path = sys.executable) -> Venv:
                 return Venv(name, py)
         except json.JSONDecodeError:
             pass
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    suffix = "" if is_default_version(version) else f"-{version_tag(version)}"
-    log = LOG_DIR / f"venv-{name}{suffix}.log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / log_name
     log.write_text("")
     if root.exists():
         shutil.rmtree(root)
-    print(f"  creating venv {name} on Python {version} ({' '.join(args)}) ...", flush=True)
+    print(f"  creating venv {name} ({' '.join(args)}) ...", flush=True)
     _run([str(python), "-m", "venv", str(root)], log)
     constraints = root / "constraints.txt"
     constraints.write_text(f"{PYTEST_PIN}\n{COVERAGE_PIN}\n")

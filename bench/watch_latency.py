@@ -574,24 +574,38 @@ def _env(venv_bin: Path) -> dict[str, str]:
     return env
 
 
-def start_tool(tool: str, python: Path, copy: Path, project: str) -> Watcher:
+def start_tool(
+    tool: str, python: Path, copy: Path, project: str, pytest_args: Sequence[str] = ()
+) -> Watcher:
+    """Start a watcher on copy; pytest_args go to every pytest run it makes."""
     venv_bin = python.parent
     log = LOG_DIR / f"watch-{project}-{tool}.log"
     if tool == "ours":
         argv = [str(venv_bin / "testmon-watch"), "--no-tui", "-v", "--root", str(copy)]
+        argv += ["--", *pytest_args] if pytest_args else []
         patterns = OURS
     else:
-        argv = [str(venv_bin / "ptw"), "--now", str(copy), "--testmon", "-v"]
+        argv = [str(venv_bin / "ptw"), "--now", str(copy), "--testmon", "-v", *pytest_args]
         patterns = PYTEST
     return Watcher(f"{project}/{tool}", argv, copy, _env(venv_bin), patterns, log)
 
 
 def bench_one(
-    project: Project, tool: str, python: Path, saves: int, memory_saves: int, pause: float = 0.0
+    project: Project,
+    tool: str,
+    python: Path,
+    saves: int,
+    memory_saves: int,
+    pause: float = 0.0,
+    copy: Path | None = None,
+    pytest_args: Sequence[str] = (),
 ) -> Result:
+    """One watcher on a fresh copy of the project (or on ``copy``, a checkout made
+    ready by the caller): initial run, a warm-up save, timed saves, memory."""
     res = Result(project.name, tool)
-    copy = watch_projects.fresh_copy(project, SCRATCH_DIR / f"watch-{project.name}-{tool}")
-    watcher = start_tool(tool, python, copy, project.name)
+    if copy is None:
+        copy = watch_projects.fresh_copy(project, SCRATCH_DIR / f"watch-{project.name}-{tool}")
+    watcher = start_tool(tool, python, copy, project.name, pytest_args)
     session = Session(watcher, project, copy, pause)
     try:
         res.initial_s = session.initial()
