@@ -58,6 +58,7 @@ WORKER_ENGINE = ours(
             "child",
             "streamer",
             "standby",
+            "rewrite_cache",
             "preload",
             "fingerprint",
         )

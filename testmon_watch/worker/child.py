@@ -16,12 +16,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from testmon_watch.core.outcomes import RunMode
 from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.wire.server_args import ArgsError, decode_child
-from testmon_watch.wire.standby import StandbyExit
+from testmon_watch.wire.standby import Release, StandbyExit
 from testmon_watch.wire.worker_protocol import Message, RunCommand, StandbyReady, encode
+from testmon_watch.worker.rewrite_cache import use_rewrite_cache
+
+# A folder: each run's child writes a cProfile of the run there (RunProfile).
+PROFILE_ENV = "TESTMON_WATCH_PROFILE_DIR"
 
 # Why a test runs when the plugin gives no reason of its own (it was up to date).
 DEFAULT_REASONS: dict[RunMode, Reason | None] = {
@@ -102,7 +107,10 @@ def run_child(
         only_failed=only_failed,
         default_reason=DEFAULT_REASONS[cmd.mode],
     )
+    profile = RunProfile.from_environment()
+    profile.start()
     code = _main(args, [streamer])
+    profile.save(cmd.run_id)
     # Usage errors end pytest before our plugin is configured: say the run is over anyway.
     streamer.finish(code)
     return code
@@ -128,19 +136,52 @@ def run_standby(
             write(message)
 
     streamer = EventStreamer("", None, send, time.time(), root, preload_path)
-    gate = RunGate(
-        control_fd,
-        root,
-        lambda: write(StandbyReady(pid=os.getpid())),
-        lambda release: streamer.start_run(
-            release.command.run_id, release.command.trigger, release.t0
-        ),
-    )
+    profile = RunProfile.from_environment()
+
+    def on_release(release: Release) -> None:
+        profile.start()
+        streamer.start_run(release.command.run_id, release.command.trigger, release.t0)
+
+    gate = RunGate(control_fd, root, lambda: write(StandbyReady(pid=os.getpid())), on_release)
     code = _main(args, [streamer, gate])
     if not gate.released:
         return StandbyExit.UNUSED
+    profile.save(streamer.run_id)
     streamer.finish(code)
     return code
+
+
+class RunProfile:
+    """cProfile of one run, from its release to pytest's end, when PROFILE_ENV names a folder.
+
+    For finding where a save's time goes in the child (`pstats` reads the files).
+    """
+
+    def __init__(self, folder: str | None) -> None:
+        self.folder = folder
+        self._profile: Any = None
+
+    @classmethod
+    def from_environment(cls) -> RunProfile:
+        return cls(os.environ.get(PROFILE_ENV) or None)
+
+    def start(self) -> None:
+        if self.folder is not None:
+            import cProfile
+
+            self._profile = cProfile.Profile()
+            self._profile.enable()
+
+    def save(self, run_id: str) -> None:
+        if self._profile is None or self.folder is None:
+            return
+        self._profile.disable()
+        name = f"child-{run_id or 'run'}-{os.getpid()}.prof"
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            self._profile.dump_stats(os.path.join(self.folder, name))
+        except OSError as exc:
+            print(f"testmon-watch worker child: cannot save profile: {exc}", file=sys.stderr)
 
 
 def register_stack_dump() -> None:
@@ -162,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"testmon-watch worker child: {exc}", file=sys.stderr)
         return 2
     register_stack_dump()
+    use_rewrite_cache()
     code = run_child(args.command, args.event_fd, args.root, args.preload_path, args.t0)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -1,0 +1,123 @@
+"""The warm worker keeps pytest's rewritten test modules by content when bytecode is off."""
+
+from __future__ import annotations
+
+import marshal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from worker_helpers import Events, make_client, run_end
+
+from testmon_watch.core.outcomes import Outcome
+from testmon_watch.wire.worker_protocol import TestFinished
+from testmon_watch.worker.client import WorkerClient
+from testmon_watch.worker.rewrite_cache import CACHE_ENV, RewriteCache
+from testmon_watch.worker.rewrite_cache import install as install_cache
+
+
+def run(client: WorkerClient, events: Events, **fields: Any) -> list[object]:
+    return list(events.until_finished(client.run(**fields)))
+
+
+def entries(cache: Path) -> dict[str, int]:
+    """Entry file -> inode: a rewrite stores a new file, a reuse leaves it alone."""
+    return {p.name: p.stat().st_ino for p in cache.glob("rewritten/??/*")}
+
+
+def outcomes(stream: list[object]) -> dict[str, Outcome]:
+    return {m.nodeid: m.outcome for m in stream if isinstance(m, TestFinished)}
+
+
+def test_rewritten_modules_are_reused_and_never_stale(
+    project: Path, events: Events, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    env = {"PYTHONDONTWRITEBYTECODE": "1", CACHE_ENV: str(cache)}
+    client = make_client(project, events, env=env)
+    client.start()
+    try:
+        first = run(client, events, mode="all")
+        assert run_end(first).exitstatus == 0
+        stored = entries(cache)
+        assert stored  # test_calc.py (and the modules of pytest plugins, rewritten too)
+
+        again = run(client, events, mode="all")
+        assert run_end(again).exitstatus == 0
+        assert entries(cache) == stored  # read back, not rewritten
+
+        # Same size, same second: only the content tells the versions apart.
+        path = project / "test_calc.py"
+        path.write_text(path.read_text().replace("add(1, 2) == 3", "add(1, 2) == 4"))
+        edited = run(client, events, mode="all")
+        assert outcomes(edited)["test_calc.py::test_add"] is Outcome.FAILED
+        assert "assert 3 == 4" in next(
+            m.longrepr for m in edited if isinstance(m, TestFinished) and m.longrepr
+        )  # pytest's rewritten assert message: the cached code is still rewritten code
+        assert len(entries(cache)) == len(stored) + 1  # the edited module only
+    finally:
+        client.stop()
+    assert not list(project.rglob("__pycache__"))  # nothing written into the project
+
+
+def test_with_bytecode_on_pytest_keeps_its_own_cache(
+    project: Path, events: Events, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    env = {CACHE_ENV: str(cache)}
+    client = make_client(project, events, env=env)
+    assert client.env is not None
+    client.env.pop("PYTHONDONTWRITEBYTECODE", None)
+    client.start()
+    try:
+        assert run_end(run(client, events, mode="all")).exitstatus == 0
+    finally:
+        client.stop()
+    assert not cache.exists()
+
+
+def test_digest_covers_path_options_and_source(tmp_path: Path) -> None:
+    cache = RewriteCache(tmp_path, "9.0")
+    base = cache.digest("/p/test_a.py", b"x = 1\n", "pass_hook=False")
+    assert cache.digest("/p/test_b.py", b"x = 1\n", "pass_hook=False") != base
+    assert cache.digest("/p/test_a.py", b"x = 2\n", "pass_hook=False") != base
+    assert cache.digest("/p/test_a.py", b"x = 1\n", "pass_hook=True") != base
+    assert (
+        RewriteCache(tmp_path, "9.1").digest("/p/test_a.py", b"x = 1\n", "pass_hook=False") != base
+    )
+
+
+def test_a_corrupt_entry_is_a_miss(tmp_path: Path) -> None:
+    cache = RewriteCache(tmp_path, "9.0")
+    digest = cache.digest("/p/t.py", b"", "")
+    cache.store(digest, compile("x = 1", "/p/t.py", "exec"))
+    assert cache.load(digest) is not None
+    entry = next(tmp_path.glob("??/*"))
+    entry.write_bytes(b"\x00garbage")
+    assert cache.load(digest) is None
+    entry.write_bytes(marshal.dumps(42))  # valid marshal, not code
+    assert cache.load(digest) is None
+
+
+def test_prune_keeps_the_newest(tmp_path: Path) -> None:
+    import os
+
+    cache = RewriteCache(tmp_path, "9.0")
+    for i in range(5):
+        digest = cache.digest("/p/t.py", str(i).encode(), "")
+        cache.store(digest, compile(f"x = {i}", "/p/t.py", "exec"))
+        entry = tmp_path / digest[:2] / digest[2:]
+        os.utime(entry, (1000 + i, 1000 + i))
+    newest = {cache.digest("/p/t.py", str(i).encode(), "")[2:] for i in (3, 4)}
+    cache.prune(keep=2)
+    assert {p.name for p in tmp_path.glob("??/*")} == newest
+
+
+def test_install_wraps_pytests_rewrite_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import _pytest.assertion.rewrite as rewrite_module
+
+    monkeypatch.setattr(rewrite_module, "_rewrite_test", rewrite_module._rewrite_test)
+    assert install_cache(tmp_path) is not None
+    assert install_cache(tmp_path) is None  # already in front
