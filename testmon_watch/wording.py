@@ -156,8 +156,9 @@ class SelectionCounts:
     selected: int
     new: int
     deselected_by_pytest: int  # collected, then deselected: pytest's own "N deselected"
-    not_collected: int  # known tests of the test files not even collected
+    not_collected: int  # known tests not even collected: their file skipped or narrowed
     files_not_collected: int
+    files_collected_in_part: int = 0  # collected, but only the classes/functions that run
 
 
 def _count(n: int, singular: str, plural: str | None = None) -> str:
@@ -181,8 +182,12 @@ def describe_selection_counts(counts: SelectionCounts) -> str:
     if counts.deselected_by_pytest:
         parts.append(f"{counts.deselected_by_pytest} deselected by pytest")
     if counts.not_collected:
-        files = _count(counts.files_not_collected, "file")
-        parts.append(f"{counts.not_collected} in {files} not collected")
+        where = []
+        if counts.files_not_collected:
+            where.append(_count(counts.files_not_collected, "file"))
+        if counts.files_collected_in_part:
+            where.append("parts of " + _count(counts.files_collected_in_part, "file"))
+        parts.append(f"{counts.not_collected} in {' and '.join(where)} not collected")
     return text + f"; {not_affected} not affected ({', '.join(parts)})"
 
 

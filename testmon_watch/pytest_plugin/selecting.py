@@ -53,6 +53,35 @@ class SelectionPlan:
         changed = {c.old.path for c in self.changes.changed}
         return {p for p in all_files - needed - changed if not self.files[p].missing}
 
+    def top_level_names_to_collect(self) -> dict[str, frozenset[str]]:
+        """Known test files collected in part: file -> top-level names whose tests must run.
+
+        The same rule as `test_files_to_skip`, one level down: in a test file that
+        did not change, a top-level class or function none of whose known tests
+        must run is not collected. Whatever could make it grow new tests (the
+        file's own import, a conftest's collection hooks, parametrize data the
+        module reads) is a dependency of every test of the file, so then all of
+        them must run and the file is collected in full.
+        """
+        changed = {c.old.path for c in self.changes.changed}
+        needed: dict[str, set[str]] = {}
+        everything: dict[str, set[str]] = {}
+        for nodeid, test in self.known.items():
+            path = test.path
+            if path is None or path in changed:
+                continue
+            name = top_level_name(nodeid)
+            if name is None:
+                continue
+            everything.setdefault(path, set()).add(name)
+            if test.reasons:
+                needed.setdefault(path, set()).add(name)
+        return {
+            path: frozenset(names)
+            for path, names in needed.items()
+            if names != everything[path] and not self.files[path].missing
+        }
+
     def why_not(self, nodeid: str) -> str:
         test = self.known.get(nodeid)
         if test is None:
@@ -60,6 +89,14 @@ class SelectionPlan:
         if test.reasons:
             return "it would run: " + describe_reasons(test.reasons)
         return f"up to date: nothing it executed or read changed since it {test.outcome}"
+
+
+def top_level_name(nodeid: str) -> str | None:
+    """'tests/test_a.py::TestK::test_x[1]' -> 'TestK'; 'test_a.py::test_f[a::b]' -> 'test_f'."""
+    _path, sep, rest = nodeid.partition("::")
+    if not sep:
+        return None
+    return rest.partition("[")[0].partition("::")[0] or None
 
 
 def _reasons_for(test: TestRow) -> list[Reason] | None:

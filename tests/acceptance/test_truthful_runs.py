@@ -122,15 +122,20 @@ def test_the_header_counts_agree_with_pytests_summary_line(project: Project) -> 
     )
     project.first_run()
     project.replace("shop.py", "return 1", "return 1  # same value\n    pass")
+    # test_many.py changed too, so it is collected in full (an unchanged one would be
+    # collected in part, see test_narrowed_collection.py).
+    project.replace(
+        "tests/test_many.py", "def test_third():\n    pass", "def test_third():\n    pass\n    pass"
+    )
     run = project.run()
     assert run.ret == 0, run.text
     header = next(line for line in run.result.outlines if "not affected" in line)
-    # pytest collected test_a, test_b and test_many and deselected 2 of them; testmon
+    # pytest collected test_a, test_b and test_many and deselected test_other; testmon
     # did not even collect test_c.
-    assert _pytest_deselected(run.text) == 2
+    assert _pytest_deselected(run.text) == 1
     assert header == (
-        "testmon-watch: 3 selected; 3 not affected "
-        "(2 deselected by pytest, 1 in 1 file not collected)"
+        "testmon-watch: 4 selected; 2 not affected "
+        "(1 deselected by pytest, 1 in 1 file not collected)"
     )
 
 
