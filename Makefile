@@ -43,7 +43,7 @@ help:
 	@echo "make demo      open the testmon-watch app on a copy of examples/shop (edit files in .demo/shop)"
 	@echo "make demo-plugin  run pytest --testmon twice on examples/shop, editing one function between"
 	@echo "make bench     run the benchmarks (bench/run.py)"
-	@echo "make bench-real  ours vs pytest-testmon and pytest-watcher on real PyPI projects (bench/real/)"
+	@echo "make bench-real  ours vs pytest-testmon and pytest-watcher on real PyPI projects, 3.11 and 3.12"
 	@echo "make screenshots  regenerate screenshots/*.svg from the real app on examples/shop"
 	@echo "make clean     remove virtualenvs, caches and demo/bench scratch"
 
@@ -146,6 +146,7 @@ bench: $(STAMP)
 BENCH_REAL_ARGS ?=
 bench-real: $(STAMP)
 	$(VENV)/bin/python bench/real/run.py $(BENCH_REAL_ARGS)
+	$(VENV)/bin/python bench/real/run.py --python $(PYTHON312) $(BENCH_REAL_ARGS)
 
 # The app headless on a scratch copy of examples/shop, driven through its main states.
 screenshots: $(STAMP)

@@ -10,6 +10,8 @@ checkout (fetch.checkout) and the project's test deps:
   the bare start, ``pytest --testmon`` and ``ptw``; pytest-watcher is no pytest plugin,
   so it changes nothing in the pytest runs.
 
+One pair per Python version (``--python``): ``<project>-<name>-py<X.Y>``.
+
 Reused while the stamp matches (requirements, interpreter, project sha256 and, for
 ``ours``, the repo's packaging fingerprint); rebuilt from nothing otherwise.
 """
@@ -48,9 +50,10 @@ def ensure(project: RealProject, name: str, python: str | Path = sys.executable)
         "sdist": project.sha256,
         **extra,
     }
+    version = stamp["python"]
     return venvs.build(
-        f"{project.name}/{name}",
-        VENVS_DIR / f"{project.name}-{name}",
+        f"{project.name}/{name} (Python {version})",
+        VENVS_DIR / f"{project.name}-{name}-py{version}",
         python,
         args,
         stamp,

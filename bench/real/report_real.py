@@ -161,15 +161,20 @@ def notes(r: ProjectReport) -> list[str]:
 
 
 def render(
-    reps: list[ProjectReport], command: str, elapsed: float, load: float, partial: str = ""
+    reps: list[ProjectReport],
+    command: str,
+    elapsed: float,
+    load: float,
+    partial: str = "",
+    python: str = "",
 ) -> str:
     lines = ["# Real-project benchmark", ""]
     if partial:
         lines += [f"**Partial:** {partial}", ""]
     lines += [
         f"`{command}` on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; took {elapsed:.0f} s; load average {load:.1f} "
-        f"at the start, {os.getloadavg()[0]:.1f} at the end.",
+        f"Python {python or platform.python_version()}; took {elapsed:.0f} s; "
+        f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.",
         "",
         'Method: bench/README.md, section "Real projects". Whole-process times are '
         "medians; ratios are medians over repetitions of the per-repetition ratio, the "

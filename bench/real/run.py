@@ -8,7 +8,8 @@ bench/.work/real/results.json; every run's output is in bench/.work/real/logs/
 (the watchers' in bench/.work/logs/watch-real-*.log).
 
 Usage: ``python bench/real/run.py [--quick] [--project NAME[,NAME]] [--rounds N]
-[--saves N] [--pause-ms MS] [--no-watch] [--pytest-arg=ARG ...]``. ``make bench-real`` runs it all.
+[--saves N] [--pause-ms MS] [--no-watch] [--python PY] [--pytest-arg=ARG ...]``.
+``make bench-real`` runs it all.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import fetch  # noqa: E402
 import real_venvs  # noqa: E402
+import venvs  # noqa: E402
 import watch_latency  # noqa: E402
 import watch_real  # noqa: E402
 from phases import PhaseBench, Reps  # noqa: E402
@@ -47,7 +49,9 @@ def bench_project(name: str, args: argparse.Namespace) -> ProjectReport:
     print(f"{name} {project.version}: {project.covers}", flush=True)
     rep = ProjectReport(project, None, None)
     try:
-        pythons = {v: real_venvs.ensure(project, v).python for v in real_venvs.TOOL_VENVS}
+        pythons = {
+            v: real_venvs.ensure(project, v, args.python).python for v in real_venvs.TOOL_VENVS
+        }
     except (VenvError, fetch.FetchError) as exc:
         rep.error = str(exc)
         print(f"  {name}: {exc}", flush=True)
@@ -83,6 +87,12 @@ def main() -> int:
     parser.add_argument("--pause-ms", type=float, default=1000.0, help="pause before a save")
     parser.add_argument("--no-watch", action="store_true", help="skip the watch loop")
     parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter of every venv (default: this one); results for another "
+        "version than 3.11 go to bench/results-real-pyXY.md",
+    )
+    parser.add_argument(
         "--pytest-arg",
         action="append",
         default=[],
@@ -115,10 +125,17 @@ def main() -> int:
             + (", no watch loop" if args.no_watch else "")
             + "; `make bench-real` runs them all."
         )
-    text = render(reports, command.strip(), time.monotonic() - start, load, partial)
-    RESULTS_MD.write_text(text, encoding="utf-8")
-    RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_JSON.write_text(
+    version = venvs.python_version(args.python)  # "3.12.4"
+    text = render(reports, command.strip(), time.monotonic() - start, load, partial, version)
+    results_md, results_json = RESULTS_MD, RESULTS_JSON
+    minor = ".".join(version.split(".")[:2])
+    if minor != "3.11":
+        suffix = "-py" + minor.replace(".", "")
+        results_md = RESULTS_MD.with_name(f"results-real{suffix}.md")
+        results_json = RESULTS_JSON.with_name(f"results{suffix}.json")
+    results_md.write_text(text, encoding="utf-8")
+    results_json.parent.mkdir(parents=True, exist_ok=True)
+    results_json.write_text(
         json.dumps(
             [
                 {
@@ -135,7 +152,7 @@ def main() -> int:
         )
     )
     print("\n" + text, flush=True)
-    print(f"wrote {RESULTS_MD.relative_to(HERE.parent.parent)} and {RESULTS_JSON}")
+    print(f"wrote {results_md.relative_to(HERE.parent.parent)} and {results_json}")
     return 1 if any(r.error for r in reports) else 0
 
 
