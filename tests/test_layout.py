@@ -58,7 +58,7 @@ WORKER_ENGINE = ours(
             "child",
             "streamer",
             "standby",
-            "rewrite_cache",
+            "code_cache",
             "preload",
             "fingerprint",
         )

@@ -23,7 +23,7 @@ from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.wire.server_args import ArgsError, decode_child
 from testmon_watch.wire.standby import Release, StandbyExit
 from testmon_watch.wire.worker_protocol import Message, RunCommand, StandbyReady, encode
-from testmon_watch.worker.rewrite_cache import use_rewrite_cache
+from testmon_watch.worker.code_cache import use_code_caches
 
 # A folder: each run's child writes a cProfile of the run there (RunProfile).
 PROFILE_ENV = "TESTMON_WATCH_PROFILE_DIR"
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"testmon-watch worker child: {exc}", file=sys.stderr)
         return 2
     register_stack_dump()
-    use_rewrite_cache()
+    use_code_caches(args.root)
     code = run_child(args.command, args.event_fd, args.root, args.preload_path, args.t0)
     sys.stdout.flush()
     sys.stderr.flush()

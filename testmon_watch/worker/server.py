@@ -45,9 +45,9 @@ from testmon_watch.wire.worker_protocol import (
     decode,
     encode,
 )
+from testmon_watch.worker.code_cache import use_code_caches
 from testmon_watch.worker.fingerprint import Fingerprint, cache_installed_packages
 from testmon_watch.worker.preload import Preloader
-from testmon_watch.worker.rewrite_cache import use_rewrite_cache
 from testmon_watch.worker.supervisor import ActiveRun, ChildSupervisor
 
 PRELOAD_FAILURES_SHOWN = 5
@@ -119,7 +119,7 @@ class WorkerServer:
         start = time.perf_counter()
         failures, saved = self.preloader.warm_up()
         cache_installed_packages()
-        use_rewrite_cache()
+        use_code_caches(self.root)
         self.notice_preload_failures(failures, total=True)
         self.fingerprint = Fingerprint(self.root)
         self.fingerprint.refresh(list(saved.conftests))

@@ -1,4 +1,7 @@
-"""Keep pytest's rewritten test modules between worker children, keyed by content.
+"""Keep compiled project code between worker children, keyed by content.
+
+Two kinds of entries: pytest's rewritten test modules, and project modules
+compiled by Python's own loader.
 
 pytest rewrites the asserts of every test module it imports: parse, transform,
 compile, tens to hundreds of milliseconds for a large module. It caches the
@@ -18,11 +21,19 @@ so an entry is never stale; nothing is compared by time.
 
 This wraps a private pytest function (`_pytest.assertion.rewrite._rewrite_test`);
 if pytest moves it, `install` changes nothing and pytest rewrites as before.
+
+Project modules (`SourceFileLoader.get_code` for files of the project) are
+compiled once per content too, in every environment: without bytecode that
+saves compiling every unchanged module on every run; with bytecode it also
+means a module is never loaded from a `__pycache__` entry that its timestamp
+and size cannot tell from the source (an edit within the same second that
+keeps the size: Python would run the old code). Other modules load as usual.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import importlib.util
 import marshal
 import os
@@ -33,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 CACHE_ENV = "TESTMON_WATCH_CACHE_DIR"
-FORMAT = b"testmon-watch rewrite cache 1"
+FORMAT = b"testmon-watch code cache 1"
 # Entries beyond this many are removed, oldest first, when a worker starts.
 MAX_ENTRIES = 2000
 
@@ -42,13 +53,13 @@ def cache_dir() -> Path:
     """Where the entries live: $TESTMON_WATCH_CACHE_DIR, else the XDG cache home."""
     explicit = os.environ.get(CACHE_ENV)
     if explicit:
-        return Path(explicit) / "rewritten"
+        return Path(explicit) / "code"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "testmon-watch" / "rewritten"
+    return Path(base) / "testmon-watch" / "code"
 
 
-class RewriteCache:
-    """Rewritten code objects on disk, one marshal file per digest."""
+class CodeCache:
+    """Code objects on disk, one marshal file per digest."""
 
     def __init__(self, directory: Path, pytest_version: str) -> None:
         self.directory = directory
@@ -119,7 +130,7 @@ def _first_value(fn: Path, source: bytes, sample: Any) -> Any:
     return os.stat(fn)
 
 
-def cached_rewrite(original: RewriteFn, cache: RewriteCache, returns_hash: bool) -> RewriteFn:
+def cached_rewrite(original: RewriteFn, cache: CodeCache, returns_hash: bool) -> RewriteFn:
     """`original` (pytest's `_rewrite_test`) with the cache in front of it."""
 
     def rewrite(fn: Path, config: Any) -> tuple[Any, types.CodeType]:
@@ -141,38 +152,83 @@ def cached_rewrite(original: RewriteFn, cache: RewriteCache, returns_hash: bool)
     return rewrite
 
 
-def install(directory: Path | None = None) -> RewriteCache | None:
+def install_rewrite(cache: CodeCache) -> bool:
     """Put the cache in front of pytest's assertion rewriting in this process.
 
-    Returns the cache, or None when pytest's function is not where it was (nothing
+    False when pytest's function is not where it was, or already wrapped (nothing
     changed then).
     """
     try:
         import _pytest.assertion.rewrite as rewrite_module
+    except ImportError:
+        return False
+    original = getattr(rewrite_module, "_rewrite_test", None)
+    if original is None or getattr(original, "_testmon_cached", False):
+        return False
+    annotation = str(getattr(original, "__annotations__", {}).get("return", ""))
+    wrapped = cached_rewrite(original, cache, returns_hash="bytes" in annotation)
+    wrapped._testmon_cached = True  # type: ignore[attr-defined]
+    setattr(rewrite_module, "_rewrite_test", wrapped)  # noqa: B010 - mypy: another signature
+    return True
+
+
+GetCode = Callable[[Any, str], "types.CodeType | None"]
+
+
+def cached_get_code(
+    original: GetCode, cache: CodeCache, is_project: Callable[[str], bool]
+) -> GetCode:
+    """`SourceFileLoader.get_code` that compiles a project module once per content."""
+
+    def get_code(loader: Any, fullname: str) -> types.CodeType | None:
+        try:
+            path = loader.get_filename(fullname)
+        except ImportError:
+            return original(loader, fullname)
+        if not is_project(path):
+            return original(loader, fullname)
+        source = loader.get_data(path)  # an OSError is the import's error, as in Python's
+        digest = cache.digest(path, source, "module")
+        code = cache.load(digest)
+        if code is not None:
+            cache.hits += 1
+            return code
+        cache.misses += 1
+        compiled: types.CodeType = loader.source_to_code(source, path)
+        cache.store(digest, compiled)
+        return compiled
+
+    return get_code
+
+
+def install_modules(cache: CodeCache, is_project: Callable[[str], bool]) -> bool:
+    """Compile the project's modules through the cache (`SourceFileLoader.get_code`)."""
+    loader_class = importlib.machinery.SourceFileLoader
+    original = loader_class.get_code
+    if getattr(original, "_testmon_cached", False):
+        return False
+    wrapped = cached_get_code(original, cache, is_project)
+    wrapped._testmon_cached = True  # type: ignore[attr-defined]
+    setattr(loader_class, "get_code", wrapped)  # noqa: B010 - a method replaced on the class
+    return True
+
+
+def use_code_caches(root: Path, directory: Path | None = None) -> CodeCache | None:
+    """In a worker process: compile project modules, and rewrite test modules, once per content.
+
+    The test-module entries only where bytecode is not written: elsewhere pytest's
+    own `__pycache__` entries serve, checked by content since pytest 9. Prunes old
+    entries once per start. None when pytest cannot be imported.
+    """
+    try:
         import pytest
     except ImportError:
         return None
-    original = getattr(rewrite_module, "_rewrite_test", None)
-    if original is None or getattr(original, "_testmon_cached", False):
-        return None
-    annotation = str(getattr(original, "__annotations__", {}).get("return", ""))
-    returns_hash = "bytes" in annotation
-    cache = RewriteCache(directory or cache_dir(), pytest.__version__)
-    wrapped = cached_rewrite(original, cache, returns_hash)
-    wrapped._testmon_cached = True  # type: ignore[attr-defined]
-    setattr(rewrite_module, "_rewrite_test", wrapped)  # noqa: B010 - mypy: another signature
-    return cache
+    from testmon_watch.measure.project_files import ProjectFiles
 
-
-def use_rewrite_cache() -> RewriteCache | None:
-    """In a worker process: install the cache where pytest does not cache rewritten modules.
-
-    That is where bytecode is not written; elsewhere pytest's own `__pycache__`
-    entries serve (and this changes nothing). Prunes old entries once per start.
-    """
-    if not sys.dont_write_bytecode:
-        return None
-    cache = install()
-    if cache is not None:
-        cache.prune()
+    cache = CodeCache(directory or cache_dir(), pytest.__version__)
+    install_modules(cache, ProjectFiles(root).is_project)
+    if sys.dont_write_bytecode:
+        install_rewrite(cache)
+    cache.prune()
     return cache

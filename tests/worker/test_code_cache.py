@@ -1,8 +1,9 @@
-"""The warm worker keeps pytest's rewritten test modules by content when bytecode is off."""
+"""The warm worker compiles project modules, and rewrites test modules, once per content."""
 
 from __future__ import annotations
 
 import marshal
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,7 @@ from worker_helpers import Events, make_client, run_end
 from testmon_watch.core.outcomes import Outcome
 from testmon_watch.wire.worker_protocol import TestFinished
 from testmon_watch.worker.client import WorkerClient
-from testmon_watch.worker.rewrite_cache import CACHE_ENV, RewriteCache
-from testmon_watch.worker.rewrite_cache import install as install_cache
+from testmon_watch.worker.code_cache import CACHE_ENV, CodeCache, install_rewrite
 
 
 def run(client: WorkerClient, events: Events, **fields: Any) -> list[object]:
@@ -22,7 +22,7 @@ def run(client: WorkerClient, events: Events, **fields: Any) -> list[object]:
 
 def entries(cache: Path) -> dict[str, int]:
     """Entry file -> inode: a rewrite stores a new file, a reuse leaves it alone."""
-    return {p.name: p.stat().st_ino for p in cache.glob("rewritten/??/*")}
+    return {p.name: p.stat().st_ino for p in cache.glob("code/??/*")}
 
 
 def outcomes(stream: list[object]) -> dict[str, Outcome]:
@@ -40,7 +40,7 @@ def test_rewritten_modules_are_reused_and_never_stale(
         first = run(client, events, mode="all")
         assert run_end(first).exitstatus == 0
         stored = entries(cache)
-        assert stored  # test_calc.py (and the modules of pytest plugins, rewritten too)
+        assert stored  # test_calc.py, calc.py (and the modules of pytest plugins, rewritten too)
 
         again = run(client, events, mode="all")
         assert run_end(again).exitstatus == 0
@@ -64,8 +64,7 @@ def test_with_bytecode_on_pytest_keeps_its_own_cache(
     project: Path, events: Events, tmp_path: Path
 ) -> None:
     cache = tmp_path / "cache"
-    env = {CACHE_ENV: str(cache)}
-    client = make_client(project, events, env=env)
+    client = make_client(project, events, env={CACHE_ENV: str(cache)})
     assert client.env is not None
     client.env.pop("PYTHONDONTWRITEBYTECODE", None)
     client.start()
@@ -73,22 +72,21 @@ def test_with_bytecode_on_pytest_keeps_its_own_cache(
         assert run_end(run(client, events, mode="all")).exitstatus == 0
     finally:
         client.stop()
-    assert not cache.exists()
+    assert len(entries(cache)) == 1  # calc.py; test_calc.py is pytest's to cache:
+    assert list((project / "__pycache__").glob("test_calc.*pytest*.pyc"))
 
 
 def test_digest_covers_path_options_and_source(tmp_path: Path) -> None:
-    cache = RewriteCache(tmp_path, "9.0")
+    cache = CodeCache(tmp_path, "9.0")
     base = cache.digest("/p/test_a.py", b"x = 1\n", "pass_hook=False")
     assert cache.digest("/p/test_b.py", b"x = 1\n", "pass_hook=False") != base
     assert cache.digest("/p/test_a.py", b"x = 2\n", "pass_hook=False") != base
     assert cache.digest("/p/test_a.py", b"x = 1\n", "pass_hook=True") != base
-    assert (
-        RewriteCache(tmp_path, "9.1").digest("/p/test_a.py", b"x = 1\n", "pass_hook=False") != base
-    )
+    assert CodeCache(tmp_path, "9.1").digest("/p/test_a.py", b"x = 1\n", "pass_hook=False") != base
 
 
 def test_a_corrupt_entry_is_a_miss(tmp_path: Path) -> None:
-    cache = RewriteCache(tmp_path, "9.0")
+    cache = CodeCache(tmp_path, "9.0")
     digest = cache.digest("/p/t.py", b"", "")
     cache.store(digest, compile("x = 1", "/p/t.py", "exec"))
     assert cache.load(digest) is not None
@@ -100,9 +98,8 @@ def test_a_corrupt_entry_is_a_miss(tmp_path: Path) -> None:
 
 
 def test_prune_keeps_the_newest(tmp_path: Path) -> None:
-    import os
 
-    cache = RewriteCache(tmp_path, "9.0")
+    cache = CodeCache(tmp_path, "9.0")
     for i in range(5):
         digest = cache.digest("/p/t.py", str(i).encode(), "")
         cache.store(digest, compile(f"x = {i}", "/p/t.py", "exec"))
@@ -119,5 +116,27 @@ def test_install_wraps_pytests_rewrite_once(
     import _pytest.assertion.rewrite as rewrite_module
 
     monkeypatch.setattr(rewrite_module, "_rewrite_test", rewrite_module._rewrite_test)
-    assert install_cache(tmp_path) is not None
-    assert install_cache(tmp_path) is None  # already in front
+    cache = CodeCache(tmp_path, "9.0")
+    assert install_rewrite(cache)
+    assert not install_rewrite(cache)  # already in front
+
+
+def test_a_project_module_is_never_run_stale(project: Path, events: Events, tmp_path: Path) -> None:
+    # Python's own __pycache__ entries are checked by timestamp and size: an edit in
+    # the same second that keeps the size would run the old code. Bytecode on here.
+    cache = tmp_path / "cache"
+    client = make_client(project, events, env={CACHE_ENV: str(cache)})
+    assert client.env is not None
+    client.env.pop("PYTHONDONTWRITEBYTECODE", None)
+    client.start()
+    try:
+        first = run(client, events, mode="all")
+        assert outcomes(first)["test_calc.py::test_mul"] is Outcome.PASSED
+        calc = project / "calc.py"
+        stat = calc.stat()
+        calc.write_text(calc.read_text().replace("a * b", "a - b"))  # same size
+        os.utime(calc, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the same mtime
+        again = run(client, events, mode="all")
+        assert outcomes(again)["test_calc.py::test_mul"] is Outcome.FAILED
+    finally:
+        client.stop()
