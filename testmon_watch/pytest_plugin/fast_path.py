@@ -23,8 +23,9 @@ and every doubt sends the run down the normal path:
 - no test of the environment is pending or failed last time;
 - every file of the collection scope that pytest would collect (`python_files`,
   doctest globs, honouring `norecursedirs` and virtualenvs, but not `--ignore`
-  or `collect_ignore`, so a superset) is a known test file; recorded tests all
-  live in files matching those patterns (no custom collector at work).
+  or `collect_ignore`, so a superset) is a known test file, or a text file
+  without a `>>>` prompt (a doctest file with no test in it); recorded tests
+  all live in files matching those patterns (no custom collector at work).
 
 The normal path, in that state, skips every known test file without importing
 it and selects nothing; the fast path reports the same deselection.
@@ -331,7 +332,8 @@ def _walk_scope(
             return
         # A file named on the command line is collected whatever its name.
         if (given or _matches(str(path), patterns)) and relative(path) not in test_files:
-            raise NotFast(f"new test file {path}")
+            if not _holds_no_doctest(path, config):
+                raise NotFast(f"new test file {path}")
 
     confcut = _confcutdir(config, root)
     seen: set[str] = set()
@@ -374,6 +376,25 @@ def _walk_scope(
                     elif entry.is_file():
                         check_file(path, given=False)
     return sorted(conftests)
+
+
+def _holds_no_doctest(path: Path, config: pytest.Config) -> bool:
+    """A text file the doctest plugin collects, and in which it can find no test.
+
+    `test*.txt` also matches files that are not doctests (more-itertools'
+    `requirements/testing.txt`). pytest's `DoctestTextfile` yields an item only
+    when doctest's parser finds an example, and every example starts with a
+    `>>>` prompt: without one, the normal path collects the file and finds
+    nothing. Read as pytest reads it; a file it cannot decode is its error.
+    """
+    if path.suffix == ".py":
+        return False  # a module: only importing it says what it holds
+    try:
+        encoding = str(config.getini("doctest_encoding"))
+        text = path.read_text(encoding)
+    except (ValueError, OSError, LookupError):  # no doctest plugin; unreadable; UnicodeError
+        return False
+    return ">>>" not in text
 
 
 def _ignored_dir(path: Path, patterns: _Patterns) -> bool:

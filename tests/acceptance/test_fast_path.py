@@ -298,3 +298,20 @@ def test_egg_info_of_a_package_not_installed_takes_the_normal_path(project) -> N
     output = console_pytest(project)
     assert FAST not in output, output
     assert "0 selected" in output, output
+
+
+def test_a_text_file_without_doctests_keeps_the_fast_path(project) -> None:
+    # `test*.txt` is pytest's doctest glob: more-itertools' requirements/testing.txt
+    # is collected as a doctest file that holds no test.
+    make_project(project)
+    project.write("tests/requirements/testing.txt", "coverage\npytest >= 8\n")
+    assert_fast(project.run())
+
+
+def test_a_new_doctest_file_runs(project) -> None:
+    make_project(project)
+    project.write("tests/test_usage.txt", ">>> 1 + 1\n2\n")
+    run = project.run()
+    assert_not_fast(run)
+    assert run.ran == {"tests/test_usage.txt::test_usage.txt"}
+    assert_fast(project.run(), recorded=4)
