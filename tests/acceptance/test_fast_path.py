@@ -315,3 +315,103 @@ def test_a_new_doctest_file_runs(project) -> None:
     assert_not_fast(run)
     assert run.ran == {"tests/test_usage.txt::test_usage.txt"}
     assert_fast(project.run(), recorded=4)
+
+
+# -- --testmon-explain: one line on why the fast path was or was not taken ------------------
+
+TAKEN = "testmon-watch: fast path taken: nothing changed since the last run"
+NOT_TAKEN = "testmon-watch: fast path not taken: "
+
+
+def explain_line(run) -> str:
+    """The one fast-path line of a `--testmon-explain` run."""
+    lines = [line for line in run.result.outlines if line.startswith("testmon-watch: fast path")]
+    assert len(lines) == 1, run.text
+    return lines[0]
+
+
+@pytest.mark.parametrize("verbosity", ["-v", "-q"])
+def test_explain_says_the_fast_path_was_taken(project, verbosity) -> None:
+    make_project(project)
+    run = project.run_class(
+        project.pytester.runpytest_subprocess(
+            "--testmon", "--testmon-explain", verbosity, "-p", "no:cacheprovider"
+        )
+    )
+    assert run.ret == 0, run.text
+    assert "3 deselected in " in run.text
+    assert explain_line(run).startswith(TAKEN)
+
+
+def test_explain_alone_turns_testmon_on_and_keeps_the_fast_path(project) -> None:
+    make_project(project)
+    run = project.run("--testmon-explain", testmon=False)
+    assert_fast(run)
+    assert explain_line(run).startswith(TAKEN)
+
+
+def explained(project, *args: str):
+    """`pytest --testmon --testmon-explain -q`: the line is there at -q too."""
+    return project.run_class(
+        project.pytester.runpytest_subprocess(
+            "--testmon", "--testmon-explain", "-q", "-p", "no:cacheprovider", *args
+        )
+    )
+
+
+def test_explain_names_the_changed_files(project) -> None:
+    make_project(project)
+    project.replace("calc.py", "return a * b", "return b * a")
+    run = explained(project)
+    assert explain_line(run) == NOT_TAKEN + "files changed (calc.py (mul))"
+    assert "1 passed" in run.text
+
+
+def test_explain_names_a_new_test_file(project) -> None:
+    make_project(project)
+    project.write("tests/sub/test_new.py", "def test_new():\n    assert True\n")
+    run = explained(project)
+    assert explain_line(run) == NOT_TAKEN + "new test file tests/sub/test_new.py"
+    assert "1 passed" in run.text
+
+
+def test_explain_names_the_changed_environment(project) -> None:
+    make_project(project)
+    # `pythonpath = .` puts the root on sys.path: its metadata is an installed package.
+    project.write(
+        "fakepkg-1.0.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: fakepkg\nVersion: 1.0\n",
+    )
+    run = explained(project)
+    assert explain_line(run) == NOT_TAKEN + "environment changed: fakepkg 1.0 installed"
+    assert "3 passed" in run.text
+
+
+def test_explain_names_tests_that_failed_last_time(project, monkeypatch) -> None:
+    make_project(project)
+    monkeypatch.setenv("TMW_FAST_PATH_FAIL", "1")
+    project.write(
+        "tests/test_env.py",
+        "import os\n\n\ndef test_env():\n    assert os.environ.get('TMW_FAST_PATH_FAIL') != '1'\n",
+    )
+    project.run()
+    run = explained(project)
+    assert explain_line(run) == NOT_TAKEN + "1 test to run again (failed or unfinished last time)"
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--testmon-verify"], "option --testmon-verify may change what runs"),
+        (["-k", "add"], "option -k may change what runs"),
+        (["tests/test_calc.py::test_add"], "node id tests/test_calc.py::test_add given"),
+        (["--testmon-env", "other"], "nothing recorded for environment 'other'"),
+        (["-n", "1"], "xdist runs the tests (-n/--dist)"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_explain_names_what_the_command_line_changes(project, args, reason) -> None:
+    if args[0] == "-n":
+        pytest.importorskip("xdist")
+    make_project(project)
+    assert explain_line(explained(project, *args)) == NOT_TAKEN + reason
