@@ -520,8 +520,6 @@ def _check_environment(stored: dict[str, str], root: Path, conftests: list[Path]
         packages = read_installed_packages()
     except UnusualMetadata as exc:
         raise NotFast(Why.UNUSUAL_METADATA, detail=str(exc)) from None
-    if packages != stored:
-        raise NotFast(Why.ENVIRONMENT_CHANGED, environment=_package_change(stored, packages))
     on_path = {os.path.abspath(p or ".") for p in sys.path}
     extra = {root}
     for conftest in conftests:
@@ -540,6 +538,11 @@ def _check_environment(stored: dict[str, str], root: Path, conftests: list[Path]
             continue
         if any(n.lower().endswith(METADATA_SUFFIXES) for n in names):
             _check_metadata_agrees(directory, packages, root)
+    # After the metadata outside sys.path: when that disagrees, it is also why the
+    # packages seem to differ (recorded with the directory on sys.path), and the
+    # better thing to name.
+    if packages != stored:
+        raise NotFast(Why.ENVIRONMENT_CHANGED, environment=_package_change(stored, packages))
 
 
 def _package_change(stored: dict[str, str], installed: dict[str, str]) -> EnvironmentChange:

@@ -104,7 +104,7 @@ _WORDS: dict[Why, str] = {
     Why.NEW_CONFTEST: "new conftest {subject}",
     Why.CONFTEST_MAY_COLLECT: "{subject} mentions {detail} (may change collection)",
     Why.UNUSUAL_METADATA: "package metadata the quick reader does not mirror ({detail})",
-    Why.METADATA_DISAGREES: "{subject} holds metadata of {detail}, which is not installed",
+    Why.METADATA_DISAGREES: "{subject} holds package metadata ({detail}) that is not installed",
     Why.ERROR: "error while deciding ({detail})",
 }
 

@@ -244,12 +244,12 @@ def test_another_environment_name_takes_the_normal_path(project) -> None:
     assert run.ran == ALL
 
 
-def console_pytest(project) -> str:
+def console_pytest(project, *args: str, script: Path | None = None) -> str:
     """`pytest` as users type it: the console script, whose sys.path has no project root
     (`python -m pytest` would put the working directory, the root, first)."""
-    script = Path(sys.executable).with_name("pytest")
+    script = script or Path(sys.executable).with_name("pytest")
     done = subprocess.run(
-        [str(script), "--testmon", "-p", "no:cacheprovider"],
+        [str(script), "--testmon", "-p", "no:cacheprovider", *args],
         cwd=project.path,
         capture_output=True,
         text=True,
@@ -295,9 +295,12 @@ def test_egg_info_of_a_package_not_installed_takes_the_normal_path(project) -> N
     assert "environment changed: notinstalledpkg 1.0 installed" in output, output
     # Recorded now, but the fast path cannot tell whether the root will be on
     # sys.path when the normal path reads the environment: the normal path decides.
-    output = console_pytest(project)
+    output = console_pytest(project, "--testmon-explain")
     assert FAST not in output, output
     assert "0 selected" in output, output
+    assert (
+        NOT_TAKEN + "the rootdir holds package metadata (notinstalledpkg 1.0) that is not installed"
+    ) in output.splitlines(), output
 
 
 def test_a_text_file_without_doctests_keeps_the_fast_path(project) -> None:
@@ -415,3 +418,122 @@ def test_explain_names_what_the_command_line_changes(project, args, reason) -> N
         pytest.importorskip("xdist")
     make_project(project)
     assert explain_line(explained(project, *args)) == NOT_TAKEN + reason
+
+
+# -- project layouts: what installing a project leaves where the fast path looks --------------
+
+
+def dist_info(project, name: str, version: str) -> None:
+    """`NAME-VERSION.dist-info` at the root, as some build backends and `pip install
+    --target .` leave it."""
+    project.write(
+        f"{name}-{version}.dist-info/METADATA",
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+    )
+
+
+def test_dist_info_of_the_installed_version_at_the_root_keeps_the_fast_path(project) -> None:
+    make_root_conftest_project(project)
+    dist_info(project, "pytest", pytest.__version__)
+    output = console_pytest(project, "--testmon-explain")
+    assert FAST in output, output
+    assert TAKEN in output, output
+
+
+def test_dist_info_of_another_version_at_the_root_takes_the_normal_path(project) -> None:
+    make_root_conftest_project(project)
+    dist_info(project, "pytest", "0.1")
+    console_pytest(project)  # the root conftest puts the root on sys.path: recorded so
+    output = console_pytest(project, "--testmon-explain")
+    assert FAST not in output, output
+    assert (
+        NOT_TAKEN + "the rootdir holds package metadata (pytest 0.1) that is not installed"
+    ) in output.splitlines(), output
+
+
+def fresh_venv(path: Path) -> Path:
+    """A new virtualenv that sees this one's packages (pytest, testmon-watch), as
+    `--system-site-packages` would, with its own `pytest` console script; returns it."""
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    python = path / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ours = sysconfig.get_paths()["purelib"]
+    # addsitedir, not a plain path line: our own .pth files (the editable
+    # testmon-watch among them) must run too.
+    Path(purelib, "_outer_venv.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    script = path / "bin" / "pytest"  # what pip writes for pytest's console_scripts entry
+    script.write_text(
+        f"#!{python}\nimport sys\nfrom pytest import console_main\nsys.exit(console_main())\n"
+    )
+    script.chmod(0o755)
+    return path
+
+
+def pip_install_editable(venv: Path, project_dir: Path) -> None:
+    """`pip install -e .` into `venv`, offline: setuptools comes from our venv."""
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")),
+            *("install", "--quiet", "--no-deps", "--no-index", "--no-build-isolation"),
+            *("-e", str(project_dir)),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"pip install -e failed here: {done.stderr.strip()[-300:]}")
+
+
+def make_src_layout_project(project) -> None:
+    project.write(
+        "pyproject.toml",
+        """
+        [build-system]
+        requires = ["setuptools>=64"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "srcpkg"
+        version = "1.0"
+
+        [tool.pytest.ini_options]
+        testpaths = ["tests"]
+    """,
+    )
+    project.delete("pytest.ini")  # the fixture's, with `pythonpath = .`
+    project.write("src/srcpkg/__init__.py", "def add(a, b):\n    return a + b\n")
+    project.write("conftest.py", "import pytest\n")  # puts the root on sys.path (prepend)
+    project.write(
+        "tests/test_add.py",
+        "from srcpkg import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+    )
+
+
+def test_an_editable_src_layout_keeps_the_fast_path(project, tmp_path_factory) -> None:
+    make_src_layout_project(project)
+    venv = fresh_venv(tmp_path_factory.mktemp("venv") / "venv")
+    pip_install_editable(venv, project.path)
+    # Built in an isolated environment (pip's default), setuptools also leaves
+    # its metadata beside the package, in a folder the .pth puts on sys.path.
+    project.write(
+        "src/srcpkg.egg-info/PKG-INFO", "Metadata-Version: 2.1\nName: srcpkg\nVersion: 1.0\n"
+    )
+    site = {p.name for p in next(venv.glob("lib/python*/site-packages")).iterdir()}
+    assert "srcpkg-1.0.dist-info" in site, site
+    assert any(name.startswith("__editable__") for name in site), site
+    pytest_script = venv / "bin" / "pytest"
+    assert "1 passed" in console_pytest(project, script=pytest_script)
+    output = console_pytest(project, "--testmon-explain", script=pytest_script)
+    assert FAST in output, output
+    assert TAKEN in output, output
+    project.replace("src/srcpkg/__init__.py", "a + b", "b + a")
+    output = console_pytest(project, "--testmon-explain", "-q", script=pytest_script)
+    assert "1 passed" in output, output
+    assert NOT_TAKEN + "files changed (src/srcpkg/__init__.py (add))" in output.splitlines()
