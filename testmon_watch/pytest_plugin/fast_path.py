@@ -409,7 +409,11 @@ def _walk_scope(
             return
         # A file named on the command line is collected whatever its name.
         collected = given or _matches(str(path), patterns)
-        if collected and relative(path) not in test_files and not _holds_no_doctest(path, config):
+        if not collected or relative(path) in test_files:
+            return
+        # A file named on the command line that yields no test is pytest's error
+        # (or exit status) to report: only files the walk found may be passed over.
+        if given or not _holds_no_doctest(path, config):
             raise NotFast(Why.NEW_TEST_FILE, relative(path))
 
     confcut = _confcutdir(config, root)

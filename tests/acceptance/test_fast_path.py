@@ -309,6 +309,8 @@ def test_a_text_file_without_doctests_keeps_the_fast_path(project) -> None:
     make_project(project)
     project.write("tests/requirements/testing.txt", "coverage\npytest >= 8\n")
     assert_fast(project.run())
+    # Named on the command line, what pytest makes of it is the normal path's to say.
+    assert_not_fast(project.run("tests/requirements/testing.txt"))
 
 
 def test_a_new_doctest_file_runs(project) -> None:
