@@ -71,6 +71,9 @@ def pytest_load_initial_conftests(
             "testmon_verify",
         )
     )
+    # `testmon = true` in the ini file asks as --testmon does (see options.py): the
+    # recorder must start, and the fast path be considered, here too.
+    wanted = wanted or bool(early_config.getini("testmon"))
     if not wanted or getattr(ns, "no_testmon", False):
         return
     if getattr(ns, "testmon_nocollect", False):

@@ -237,6 +237,14 @@ def test_an_installed_package_runs_everything(project) -> None:
     assert_fast(project.run())
 
 
+def test_the_ini_option_alone_records_and_keeps_the_fast_path(project) -> None:
+    make_project(project)
+    project.write("pytest.ini", "[pytest]\npythonpath = .\ntestpaths = tests\ntestmon = true\n")
+    project.write("tests/test_more.py", "def test_more():\n    assert True\n")
+    assert project.run(testmon=False).ran == {"tests/test_more.py::test_more"}
+    assert_fast(project.run(testmon=False), recorded=4)
+
+
 def test_another_environment_name_takes_the_normal_path(project) -> None:
     make_project(project)
     run = project.run("--testmon-env", "other")
