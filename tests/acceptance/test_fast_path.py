@@ -338,7 +338,9 @@ NOT_TAKEN = "testmon-watch: fast path not taken: "
 
 def explain_line(run) -> str:
     """The one fast-path line of a `--testmon-explain` run."""
-    lines = [line for line in run.result.outlines if line.startswith("testmon-watch: fast path")]
+    lines: list[str] = [
+        line for line in run.result.outlines if line.startswith("testmon-watch: fast path")
+    ]
     assert len(lines) == 1, run.text
     return lines[0]
 
