@@ -23,11 +23,16 @@ and every doubt sends the run down the normal path:
 - no test of the environment is pending or failed last time;
 - every file of the collection scope that pytest would collect (`python_files`,
   doctest globs, honouring `norecursedirs` and virtualenvs, but not `--ignore`
-  or `collect_ignore`, so a superset) is a known test file; recorded tests all
-  live in files matching those patterns (no custom collector at work).
+  or `collect_ignore`, so a superset) is a known test file, or a text file
+  without a `>>>` prompt (a doctest file with no test in it); recorded tests
+  all live in files matching those patterns (no custom collector at work).
 
 The normal path, in that state, skips every known test file without importing
 it and selects nothing; the fast path reports the same deselection.
+
+The first doubt found is raised as `NotFast` with a typed reason
+(`fast_path_reasons.NotTaken`), stashed on the config for `--testmon-explain`
+to print as one line.
 """
 
 from __future__ import annotations
@@ -41,13 +46,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from testmon_watch.pytest_plugin.fast_path_reasons import (
+    NOT_TAKEN_KEY,
+    TAKEN_LINE,
+    NotTaken,
+    Why,
+    not_taken_line,
+)
 from testmon_watch.pytest_plugin.names import GATE_PLUGIN
 
+if TYPE_CHECKING:
+    from testmon_watch.core.reasons import ChangedFile, EnvironmentChange
+
 DEBUG_ENV = "TESTMON_WATCH_DEBUG_FAST_PATH"  # set: say on stderr why the fast path was not taken
+MAX_DIRECTORIES = 100_000  # a scope this large is not walked: the normal path decides
 
 # Options (argparse dests) that may differ from their defaults: they change only
 # how a run reports, or narrow what it collects. Anything else, and any option
@@ -56,6 +72,7 @@ HARMLESS_OPTIONS = frozenset(
     {
         "testmon",
         "testmon_env",
+        "testmon_explain",  # adds one line (and `why these tests`, empty when nothing runs)
         "verbose",
         "quiet",
         "reportchars",
@@ -133,7 +150,20 @@ CONFTEST_DOUBTS = re.compile(
 
 
 class NotFast(Exception):
-    """The fast path does not apply; the message says why (for debugging)."""
+    """The fast path does not apply; `reason` says why (see fast_path_reasons)."""
+
+    def __init__(
+        self,
+        why: Why,
+        subject: object = "",
+        detail: str = "",
+        *,
+        count: int = 0,
+        files: Sequence[ChangedFile] = (),
+        environment: EnvironmentChange | None = None,
+    ) -> None:
+        self.reason = NotTaken(why, str(subject), detail, count, tuple(files), environment)
+        super().__init__(why.value, subject, detail)
 
 
 @dataclass(frozen=True)
@@ -159,9 +189,11 @@ def decide(early_config: pytest.Config, args: Sequence[str]) -> NothingToRun | N
     started = time.perf_counter()
     try:
         recorded = _nothing_to_run(early_config, args)
-    except Exception as exc:  # noqa: BLE001 - NotFast or anything else: the normal path decides
-        if os.environ.get(DEBUG_ENV):
-            print(f"testmon-watch fast path: no: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except NotFast as exc:
+        not_taken(early_config, exc.reason)
+        return None
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the normal path decides
+        not_taken(early_config, NotTaken(Why.ERROR, detail=f"{type(exc).__name__}: {exc}"))
         return None
     result = NothingToRun(recorded, started)
     early_config.stash[FAST_PATH_KEY] = result
@@ -170,42 +202,59 @@ def decide(early_config: pytest.Config, args: Sequence[str]) -> NothingToRun | N
     return result
 
 
+def not_taken(early_config: pytest.Config, reason: NotTaken) -> None:
+    """Keep why the normal path runs, for `--testmon-explain` to say at the end."""
+    early_config.stash[NOT_TAKEN_KEY] = reason
+    if os.environ.get(DEBUG_ENV):  # pytest's capture has started: seen with -s only
+        print(not_taken_line(early_config), file=sys.stderr)
+
+
 def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> int:
     if config.invocation_params.plugins:
-        raise NotFast("plugins passed to pytest.main")
+        raise NotFast(Why.PLUGINS_GIVEN)
     if config.pluginmanager.get_plugin(GATE_PLUGIN) is not None:
-        raise NotFast("warm worker")
+        raise NotFast(Why.WARM_WORKER)
     if "PYTEST_XDIST_WORKER" in os.environ:
-        raise NotFast("xdist worker")
+        raise NotFast(Why.XDIST_WORKER)
     ns = _check_options(config, args)
     _check_plugins(config)
     root = config.rootpath
     scope = _scope(config, ns)
     from testmon_watch.core.db import Database
     from testmon_watch.core.environment import DEFAULT_ENVIRONMENT, python_identity
+    from testmon_watch.core.reasons import EnvironmentChange
     from testmon_watch.paths import datafile_path
 
     datafile = datafile_path(root)
     if not datafile.is_file():
-        raise NotFast("no data file")
+        raise NotFast(Why.NO_DATA, _shown(datafile, root))
     db, _ = Database.open(datafile, readonly=True)
     try:
         env_name = ns.testmon_env or str(config.getini("testmon_env") or "") or DEFAULT_ENVIRONMENT
         with db.snapshot():  # a concurrent run cannot mark tests between our reads
             stored = db.environment(env_name)
-            if stored is None or stored.python != python_identity():
-                raise NotFast("environment unknown or other interpreter")
+            if stored is None:
+                raise NotFast(Why.ENVIRONMENT_UNKNOWN, env_name)
+            if stored.python != python_identity():
+                change = EnvironmentChange(python=(stored.python, python_identity()))
+                raise NotFast(Why.ENVIRONMENT_CHANGED, environment=change)
             summary = db.test_file_summary(stored.id)
             files = db.files()
-        if not summary or None in summary or any(due for _, due in summary.values()):
-            raise NotFast("tests to run again, or none recorded")
+        if not summary:
+            raise NotFast(Why.NONE_RECORDED)
+        if None in summary:
+            raise NotFast(Why.TEST_WITHOUT_FILE)
+        due = sum(due for _, due in summary.values())
+        if due:
+            raise NotFast(Why.TESTS_DUE, count=due)
         path_of = {row.id: path for path, row in files.items()}
         test_files = {path_of.get(file_id) for file_id in summary if file_id is not None}
         if None in test_files:
-            raise NotFast("a test of an unknown file")
+            raise NotFast(Why.TEST_WITHOUT_FILE)
         patterns = _collect_patterns(config, ns)
-        if not all(_matches(os.path.join(root, p), patterns) for p in test_files if p):
-            raise NotFast("tests collected by a custom collector")
+        for path in test_files:
+            if path and not _matches(os.path.join(root, path), patterns):
+                raise NotFast(Why.CUSTOM_COLLECTOR, path)
         conftests = _walk_scope(root, scope, patterns, config, test_files)
         _check_conftests(root, conftests, files)
         _check_environment(stored.packages, root, conftests)
@@ -220,20 +269,49 @@ def _check_options(config: pytest.Config, args: Sequence[str]) -> argparse.Names
     parser = config._parser
     ns, unknown = parser.parse_known_and_unknown_args(list(args), namespace=argparse.Namespace())
     if unknown:
-        raise NotFast(f"unknown arguments {unknown}")
+        raise NotFast(Why.UNKNOWN_ARGUMENTS, " ".join(unknown))
     defaults, _ = parser.parse_known_and_unknown_args([], namespace=argparse.Namespace())
     missing = object()
     for dest, value in vars(ns).items():
         if value != getattr(defaults, dest, missing) and dest not in HARMLESS_OPTIONS:
-            raise NotFast(f"option {dest}")
-    if not (ns.testmon or config.getini("testmon")) or getattr(ns, "no_testmon", False):
-        raise NotFast("testmon-watch not asked for")
-    if any(not str(p).strip().startswith("no:") for p in ns.plugins or ()):
-        raise NotFast("-p loads a plugin")
+            raise NotFast(Why.OPTION, _option_name(parser, dest))
+    # --testmon-explain alone turns selection on, as --testmon does (see options.py).
+    asked = ns.testmon or ns.testmon_explain or config.getini("testmon")
+    if not asked or getattr(ns, "no_testmon", False):
+        raise NotFast(Why.NOT_ASKED)
+    for plugin in ns.plugins or ():
+        if not str(plugin).strip().startswith("no:"):
+            raise NotFast(Why.PLUGIN_OPTION, str(plugin).strip())
     for arg in ns.file_or_dir or ():
-        if "::" in str(arg) or not (config.invocation_params.dir / str(arg)).exists():
-            raise NotFast(f"argument {arg}")
+        if "::" in str(arg):
+            raise NotFast(Why.NODE_ID, arg)
+        if not (config.invocation_params.dir / str(arg)).exists():
+            raise NotFast(Why.NO_SUCH_PATH, arg)
     return ns
+
+
+def _option_name(parser: pytest.Parser, dest: str) -> str:
+    """'--testmon-verify' for the dest testmon_verify: the option as users type it.
+
+    Read from pytest's option groups (private, so any surprise gives the dest).
+    """
+    groups = [getattr(parser, "_anonymous", None), *getattr(parser, "_groups", ())]
+    for group in groups:
+        for option in getattr(group, "options", ()):
+            if getattr(option, "dest", None) == dest:
+                names = [str(n) for n in option.names()]
+                return max(names, key=len) if names else dest
+    return dest
+
+
+def _shown(path: Path, root: Path) -> str:
+    """A path as the explain line names it: relative to the rootdir when inside."""
+    if path == root:
+        return "the rootdir"
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _check_plugins(config: pytest.Config) -> None:
@@ -247,7 +325,7 @@ def _check_plugins(config: pytest.Config) -> None:
             if not isinstance(module, str) or not module.startswith(TRUSTED_PLUGIN_MODULES):
                 module = type(impl.plugin).__module__
             if not module.startswith(TRUSTED_PLUGIN_MODULES):
-                raise NotFast(f"plugin {impl.plugin_name} implements {name}")
+                raise NotFast(Why.PLUGIN_HOOK, impl.plugin_name, name)
 
 
 def _scope(config: pytest.Config, ns: argparse.Namespace) -> list[Path]:
@@ -322,7 +400,7 @@ def _walk_scope(
     def relative(path: Path) -> str:
         text = str(path)
         if not text.startswith(root_prefix):
-            raise NotFast(f"{path} is outside the root")
+            raise NotFast(Why.OUTSIDE_ROOT, path)
         return text[len(root_prefix) :].replace(os.sep, "/")
 
     def check_file(path: Path, given: bool) -> None:
@@ -330,8 +408,13 @@ def _walk_scope(
             conftests.add(path)
             return
         # A file named on the command line is collected whatever its name.
-        if (given or _matches(str(path), patterns)) and relative(path) not in test_files:
-            raise NotFast(f"new test file {path}")
+        collected = given or _matches(str(path), patterns)
+        if not collected or relative(path) in test_files:
+            return
+        # A file named on the command line that yields no test is pytest's error
+        # (or exit status) to report: only files the walk found may be passed over.
+        if given or not _holds_no_doctest(path, config):
+            raise NotFast(Why.NEW_TEST_FILE, relative(path))
 
     confcut = _confcutdir(config, root)
     seen: set[str] = set()
@@ -357,8 +440,8 @@ def _walk_scope(
         while stack:
             directory = stack.pop()
             visited += 1
-            if visited > 100_000:
-                raise NotFast("too many directories")
+            if visited > MAX_DIRECTORIES:
+                raise NotFast(Why.TOO_MANY_DIRECTORIES, count=MAX_DIRECTORIES)
             with os.scandir(directory) as entries:
                 for entry in entries:
                     path = directory / entry.name
@@ -374,6 +457,25 @@ def _walk_scope(
                     elif entry.is_file():
                         check_file(path, given=False)
     return sorted(conftests)
+
+
+def _holds_no_doctest(path: Path, config: pytest.Config) -> bool:
+    """A text file the doctest plugin collects, and in which it can find no test.
+
+    `test*.txt` also matches files that are not doctests (more-itertools'
+    `requirements/testing.txt`). pytest's `DoctestTextfile` yields an item only
+    when doctest's parser finds an example, and every example starts with a
+    `>>>` prompt: without one, the normal path collects the file and finds
+    nothing. Read as pytest reads it; a file it cannot decode is its error.
+    """
+    if path.suffix == ".py":
+        return False  # a module: only importing it says what it holds
+    try:
+        encoding = str(config.getini("doctest_encoding"))
+        text = path.read_text(encoding)
+    except (ValueError, OSError, LookupError):  # no doctest plugin; unreadable; UnicodeError
+        return False
+    return ">>>" not in text
 
 
 def _ignored_dir(path: Path, patterns: _Patterns) -> bool:
@@ -397,9 +499,10 @@ def _check_conftests(root: Path, conftests: list[Path], files: dict[str, Any]) -
         rel = text[len(root_prefix) :].replace(os.sep, "/") if text.startswith(root_prefix) else ""
         row = files.get(rel)
         if row is None or row.missing:
-            raise NotFast(f"new conftest {path}")
-        if CONFTEST_DOUBTS.search(path.read_text(encoding="utf-8", errors="replace")):
-            raise NotFast(f"{path} may change collection")
+            raise NotFast(Why.NEW_CONFTEST, rel or path)
+        doubt = CONFTEST_DOUBTS.search(path.read_text(encoding="utf-8", errors="replace"))
+        if doubt:
+            raise NotFast(Why.CONFTEST_MAY_COLLECT, rel or path, doubt[0])
 
 
 # -- environment -------------------------------------------------------------------
@@ -420,9 +523,7 @@ def _check_environment(stored: dict[str, str], root: Path, conftests: list[Path]
     try:
         packages = read_installed_packages()
     except UnusualMetadata as exc:
-        raise NotFast(str(exc)) from None
-    if packages != stored:
-        raise NotFast("packages differ")
+        raise NotFast(Why.UNUSUAL_METADATA, detail=str(exc)) from None
     on_path = {os.path.abspath(p or ".") for p in sys.path}
     extra = {root}
     for conftest in conftests:
@@ -440,10 +541,23 @@ def _check_environment(stored: dict[str, str], root: Path, conftests: list[Path]
         except OSError:
             continue
         if any(n.lower().endswith(METADATA_SUFFIXES) for n in names):
-            _check_metadata_agrees(directory, packages)
+            _check_metadata_agrees(directory, packages, root)
+    # After the metadata outside sys.path: when that disagrees, it is also why the
+    # packages seem to differ (recorded with the directory on sys.path), and the
+    # better thing to name.
+    if packages != stored:
+        raise NotFast(Why.ENVIRONMENT_CHANGED, environment=_package_change(stored, packages))
 
 
-def _check_metadata_agrees(directory: Path, installed: dict[str, str]) -> None:
+def _package_change(stored: dict[str, str], installed: dict[str, str]) -> EnvironmentChange:
+    from testmon_watch.core.environment import Environment, environment_difference
+    from testmon_watch.core.reasons import EnvironmentChange
+
+    now = Environment("", "", installed)
+    return environment_difference("", stored, now) or EnvironmentChange()
+
+
+def _check_metadata_agrees(directory: Path, installed: dict[str, str], root: Path) -> None:
     """Metadata in a directory the normal path may put on sys.path changes nothing.
 
     A project installed with `pip install -e .` keeps `NAME.egg-info` at its root
@@ -456,7 +570,8 @@ def _check_metadata_agrees(directory: Path, installed: dict[str, str]) -> None:
 
     for name, version in read_installed_packages([str(directory)]).items():
         if installed.get(name) != version:
-            raise NotFast(f"package metadata in {directory}: {name} {version} is not installed")
+            where = _shown(directory, root)
+            raise NotFast(Why.METADATA_DISAGREES, where, f"{name} {version}")
 
 
 # -- files ---------------------------------------------------------------------------
@@ -468,7 +583,7 @@ def _check_files(db: Any, root: Path, files: dict[str, Any]) -> None:
 
     changes = detect_changes(root, files)
     if changes.changed:
-        raise NotFast("files changed")
+        raise NotFast(Why.FILES_CHANGED, files=changes.summary())
     if changes.restat:
         with db.transaction():
             for row in changes.restat:
@@ -489,6 +604,7 @@ def end_session(config: pytest.Config) -> int | None:
     tw = create_terminal_writer(config, sys.stdout)
     duration = time.perf_counter() - result.started
     summary = f"{result.recorded} deselected in {duration:.2f}s"
+    explain = bool(config.getoption("testmon_explain", False))
     if verbosity >= 0:
         tw.sep("=", "test session starts", bold=True)
         tw.line(f"testmon-watch: changed: nothing; 0 of {result.recorded} recorded tests to run")
@@ -496,11 +612,15 @@ def end_session(config: pytest.Config) -> int | None:
             f"testmon-watch: selected 0, deselected {result.recorded} "
             "(nothing changed: not collected)"
         )
+        if explain:
+            tw.line(TAKEN_LINE)
         tw.line()
         tw.sep("=", summary, yellow=True, bold=True)
     else:
         if verbosity == -1:
             tw.line(f"testmon-watch: nothing changed, deselected {result.recorded}")
+        if explain:  # asked for: said at any verbosity
+            tw.line(TAKEN_LINE)
         tw.line(summary, yellow=True, bold=True)
     tw.flush()
     return 0

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from testmon_watch.pytest_plugin import fast_path
+from testmon_watch.pytest_plugin.fast_path_reasons import NotTaken, Why
 from testmon_watch.pytest_plugin.names import RESULTS_PLUGIN, SESSION_PLUGIN, XDIST_PLUGIN
 from testmon_watch.pytest_plugin.options import add_options, project_paths, testmon_options
 
@@ -70,7 +71,13 @@ def pytest_load_initial_conftests(
             "testmon_verify",
         )
     )
-    if not wanted or getattr(ns, "no_testmon", False) or getattr(ns, "testmon_nocollect", False):
+    # `testmon = true` in the ini file asks as --testmon does (see options.py): the
+    # recorder must start, and the fast path be considered, here too.
+    wanted = wanted or bool(early_config.getini("testmon"))
+    if not wanted or getattr(ns, "no_testmon", False):
+        return
+    if getattr(ns, "testmon_nocollect", False):
+        fast_path.not_taken(early_config, NotTaken(Why.OPTION, "--testmon-nocollect"))
         return
     # An xdist worker is an execnet process started as `python -c ...`; the variable
     # alone may be inherited from an outer xdist run (pytest run by a test).
@@ -78,8 +85,10 @@ def pytest_load_initial_conftests(
     if not xdist_worker and (
         getattr(ns, "dist", "no") not in ("no", None) or getattr(ns, "numprocesses", None)
     ):
+        fast_path.not_taken(early_config, NotTaken(Why.XDIST))
         return  # xdist controller: its workers record
     if sys.version_info < (3, 12) and sys.gettrace() is not None:
+        fast_path.not_taken(early_config, NotTaken(Why.OTHER_TRACER))
         return  # another tracer (pytest-cov, a debugger) owns sys.settrace; configure says so
     if fast_path.decide(early_config, args) is not None:
         return  # nothing will run: no tracer, no conftest.py imports (see fast_path)

@@ -18,6 +18,7 @@ import pytest
 
 from testmon_watch.core.records import Execution, SessionRecording, TestRecord, TestRecording
 from testmon_watch.paths import ProjectPaths
+from testmon_watch.pytest_plugin.fast_path_reasons import not_taken_line
 from testmon_watch.pytest_plugin.names import PAYLOAD_KEY
 from testmon_watch.pytest_plugin.session_state import SessionState
 from testmon_watch.wire import xdist
@@ -238,8 +239,10 @@ class ResultHooks:
         tr = terminalreporter
         state = self.state
         plan = state.plan
-        if state.options.explain and plan is not None:
+        if state.options.explain:
             tr.write_sep("-", "testmon-watch: why these tests")
+            tr.write_line(not_taken_line(config))  # this run took the normal path
+        if state.options.explain and plan is not None:
             for nodeid, reasons in sorted(state.selected.items()):
                 tr.write_line(f"{nodeid}: " + describe_reasons(reasons))
             for arg in config.args:

@@ -237,6 +237,14 @@ def test_an_installed_package_runs_everything(project) -> None:
     assert_fast(project.run())
 
 
+def test_the_ini_option_alone_records_and_keeps_the_fast_path(project) -> None:
+    make_project(project)
+    project.write("pytest.ini", "[pytest]\npythonpath = .\ntestpaths = tests\ntestmon = true\n")
+    project.write("tests/test_more.py", "def test_more():\n    assert True\n")
+    assert project.run(testmon=False).ran == {"tests/test_more.py::test_more"}
+    assert_fast(project.run(testmon=False), recorded=4)
+
+
 def test_another_environment_name_takes_the_normal_path(project) -> None:
     make_project(project)
     run = project.run("--testmon-env", "other")
@@ -244,12 +252,12 @@ def test_another_environment_name_takes_the_normal_path(project) -> None:
     assert run.ran == ALL
 
 
-def console_pytest(project) -> str:
+def console_pytest(project, *args: str, script: Path | None = None) -> str:
     """`pytest` as users type it: the console script, whose sys.path has no project root
     (`python -m pytest` would put the working directory, the root, first)."""
-    script = Path(sys.executable).with_name("pytest")
+    script = script or Path(sys.executable).with_name("pytest")
     done = subprocess.run(
-        [str(script), "--testmon", "-p", "no:cacheprovider"],
+        [str(script), "--testmon", "-p", "no:cacheprovider", *args],
         cwd=project.path,
         capture_output=True,
         text=True,
@@ -295,6 +303,250 @@ def test_egg_info_of_a_package_not_installed_takes_the_normal_path(project) -> N
     assert "environment changed: notinstalledpkg 1.0 installed" in output, output
     # Recorded now, but the fast path cannot tell whether the root will be on
     # sys.path when the normal path reads the environment: the normal path decides.
-    output = console_pytest(project)
+    output = console_pytest(project, "--testmon-explain")
     assert FAST not in output, output
     assert "0 selected" in output, output
+    assert (
+        NOT_TAKEN + "the rootdir holds package metadata (notinstalledpkg 1.0) that is not installed"
+    ) in output.splitlines(), output
+
+
+def test_a_text_file_without_doctests_keeps_the_fast_path(project) -> None:
+    # `test*.txt` is pytest's doctest glob: more-itertools' requirements/testing.txt
+    # is collected as a doctest file that holds no test.
+    make_project(project)
+    project.write("tests/requirements/testing.txt", "coverage\npytest >= 8\n")
+    assert_fast(project.run())
+    # Named on the command line, what pytest makes of it is the normal path's to say.
+    assert_not_fast(project.run("tests/requirements/testing.txt"))
+
+
+def test_a_new_doctest_file_runs(project) -> None:
+    make_project(project)
+    project.write("tests/test_usage.txt", ">>> 1 + 1\n2\n")
+    run = project.run()
+    assert_not_fast(run)
+    assert run.ran == {"tests/test_usage.txt::test_usage.txt"}
+    assert_fast(project.run(), recorded=4)
+
+
+# -- --testmon-explain: one line on why the fast path was or was not taken ------------------
+
+TAKEN = "testmon-watch: fast path taken: nothing changed since the last run"
+NOT_TAKEN = "testmon-watch: fast path not taken: "
+
+
+def explain_line(run) -> str:
+    """The one fast-path line of a `--testmon-explain` run."""
+    lines: list[str] = [
+        line for line in run.result.outlines if line.startswith("testmon-watch: fast path")
+    ]
+    assert len(lines) == 1, run.text
+    return lines[0]
+
+
+@pytest.mark.parametrize("verbosity", ["-v", "-q"])
+def test_explain_says_the_fast_path_was_taken(project, verbosity) -> None:
+    make_project(project)
+    run = project.run_class(
+        project.pytester.runpytest_subprocess(
+            "--testmon", "--testmon-explain", verbosity, "-p", "no:cacheprovider"
+        )
+    )
+    assert run.ret == 0, run.text
+    assert "3 deselected in " in run.text
+    assert explain_line(run).startswith(TAKEN)
+
+
+def test_explain_alone_turns_testmon_on_and_keeps_the_fast_path(project) -> None:
+    make_project(project)
+    run = project.run("--testmon-explain", testmon=False)
+    assert_fast(run)
+    assert explain_line(run).startswith(TAKEN)
+
+
+def explained(project, *args: str):
+    """`pytest --testmon --testmon-explain -q`: the line is there at -q too."""
+    return project.run_class(
+        project.pytester.runpytest_subprocess(
+            "--testmon", "--testmon-explain", "-q", "-p", "no:cacheprovider", *args
+        )
+    )
+
+
+def test_explain_names_the_changed_files(project) -> None:
+    make_project(project)
+    project.replace("calc.py", "return a * b", "return b * a")
+    run = explained(project)
+    assert explain_line(run) == NOT_TAKEN + "files changed (calc.py (mul))"
+    assert "1 passed" in run.text
+
+
+def test_explain_names_a_new_test_file(project) -> None:
+    make_project(project)
+    project.write("tests/sub/test_new.py", "def test_new():\n    assert True\n")
+    run = explained(project)
+    assert explain_line(run) == NOT_TAKEN + "new test file tests/sub/test_new.py"
+    assert "1 passed" in run.text
+
+
+def test_explain_names_the_changed_environment(project) -> None:
+    make_project(project)
+    # `pythonpath = .` puts the root on sys.path: its metadata is an installed package.
+    project.write(
+        "fakepkg-1.0.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: fakepkg\nVersion: 1.0\n",
+    )
+    run = explained(project)
+    assert explain_line(run) == NOT_TAKEN + "environment changed: fakepkg 1.0 installed"
+    assert "3 passed" in run.text
+
+
+def test_explain_names_tests_that_failed_last_time(project, monkeypatch) -> None:
+    make_project(project)
+    monkeypatch.setenv("TMW_FAST_PATH_FAIL", "1")
+    project.write(
+        "tests/test_env.py",
+        "import os\n\n\ndef test_env():\n    assert os.environ.get('TMW_FAST_PATH_FAIL') != '1'\n",
+    )
+    project.run()
+    run = explained(project)
+    assert explain_line(run) == NOT_TAKEN + "1 test to run again (failed or unfinished last time)"
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--testmon-verify"], "option --testmon-verify may change what runs"),
+        (["-k", "add"], "option -k may change what runs"),
+        (["tests/test_calc.py::test_add"], "node id tests/test_calc.py::test_add given"),
+        (["--testmon-env", "other"], "nothing recorded for environment 'other'"),
+        (["-n", "1"], "xdist runs the tests (-n/--dist)"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_explain_names_what_the_command_line_changes(project, args, reason) -> None:
+    if args[0] == "-n":
+        pytest.importorskip("xdist")
+    make_project(project)
+    assert explain_line(explained(project, *args)) == NOT_TAKEN + reason
+
+
+# -- project layouts: what installing a project leaves where the fast path looks --------------
+
+
+def dist_info(project, name: str, version: str) -> None:
+    """`NAME-VERSION.dist-info` at the root, as some build backends and `pip install
+    --target .` leave it."""
+    project.write(
+        f"{name}-{version}.dist-info/METADATA",
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+    )
+
+
+def test_dist_info_of_the_installed_version_at_the_root_keeps_the_fast_path(project) -> None:
+    make_root_conftest_project(project)
+    dist_info(project, "pytest", pytest.__version__)
+    output = console_pytest(project, "--testmon-explain")
+    assert FAST in output, output
+    assert TAKEN in output, output
+
+
+def test_dist_info_of_another_version_at_the_root_takes_the_normal_path(project) -> None:
+    make_root_conftest_project(project)
+    dist_info(project, "pytest", "0.1")
+    console_pytest(project)  # the root conftest puts the root on sys.path: recorded so
+    output = console_pytest(project, "--testmon-explain")
+    assert FAST not in output, output
+    assert (
+        NOT_TAKEN + "the rootdir holds package metadata (pytest 0.1) that is not installed"
+    ) in output.splitlines(), output
+
+
+def fresh_venv(path: Path) -> Path:
+    """A new virtualenv that sees this one's packages (pytest, testmon-watch), as
+    `--system-site-packages` would, with its own `pytest` console script; returns it."""
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    python = path / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ours = sysconfig.get_paths()["purelib"]
+    # addsitedir, not a plain path line: our own .pth files (the editable
+    # testmon-watch among them) must run too.
+    Path(purelib, "_outer_venv.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    script = path / "bin" / "pytest"  # what pip writes for pytest's console_scripts entry
+    script.write_text(
+        f"#!{python}\nimport sys\nfrom pytest import console_main\nsys.exit(console_main())\n"
+    )
+    script.chmod(0o755)
+    return path
+
+
+def pip_install_editable(venv: Path, project_dir: Path) -> None:
+    """`pip install -e .` into `venv`, as users run it: setuptools comes from the
+    package index into pip's isolated build environment (as for `make venv`)."""
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")),
+            *("install", "--quiet", "--no-deps", "-e", str(project_dir)),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"pip install -e failed here: {done.stderr.strip()[-300:]}")
+
+
+def make_src_layout_project(project) -> None:
+    project.write(
+        "pyproject.toml",
+        """
+        [build-system]
+        requires = ["setuptools>=64"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "srcpkg"
+        version = "1.0"
+
+        [tool.pytest.ini_options]
+        testpaths = ["tests"]
+    """,
+    )
+    project.delete("pytest.ini")  # the fixture's, with `pythonpath = .`
+    project.write("src/srcpkg/__init__.py", "def add(a, b):\n    return a + b\n")
+    project.write("conftest.py", "import pytest\n")  # puts the root on sys.path (prepend)
+    project.write(
+        "tests/test_add.py",
+        "from srcpkg import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+    )
+
+
+def test_an_editable_src_layout_keeps_the_fast_path(project, tmp_path_factory) -> None:
+    make_src_layout_project(project)
+    venv = fresh_venv(tmp_path_factory.mktemp("venv") / "venv")
+    pip_install_editable(venv, project.path)
+    # setuptools leaves its metadata beside the package too, in the folder the
+    # .pth puts on sys.path (some versions build it elsewhere: then as they would).
+    if not (project.path / "src" / "srcpkg.egg-info").is_dir():
+        project.write(
+            "src/srcpkg.egg-info/PKG-INFO", "Metadata-Version: 2.1\nName: srcpkg\nVersion: 1.0\n"
+        )
+    site = {p.name for p in next(venv.glob("lib/python*/site-packages")).iterdir()}
+    assert "srcpkg-1.0.dist-info" in site, site
+    assert any(name.startswith("__editable__") for name in site), site
+    pytest_script = venv / "bin" / "pytest"
+    assert "1 passed" in console_pytest(project, script=pytest_script)
+    output = console_pytest(project, "--testmon-explain", script=pytest_script)
+    assert FAST in output, output
+    assert TAKEN in output, output
+    project.replace("src/srcpkg/__init__.py", "a + b", "b + a")
+    output = console_pytest(project, "--testmon-explain", "-q", script=pytest_script)
+    assert "1 passed" in output, output
+    assert NOT_TAKEN + "files changed (src/srcpkg/__init__.py (add))" in output.splitlines()
