@@ -106,9 +106,14 @@ def test_create_new_file(tmp_path: Path) -> None:
     meta = dict(db.conn.execute("SELECT key, value FROM meta").fetchall())
     assert meta == {"tool": TOOL_NAME, "schema_version": str(SCHEMA_VERSION)}
     assert db.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+    # Created without waiting for the disk; the runs' writes are WAL-durable again.
+    assert db.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     db.close()
     assert path.is_file()
     assert broken_files(tmp_path) == []
+    reopened = open_new(path)
+    assert reopened.conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    reopened.close()
 
 
 def test_new_file_is_compact(tmp_path: Path) -> None:
