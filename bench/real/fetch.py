@@ -1,11 +1,18 @@
 """Fetch a pinned sdist from PyPI, verify its sha256, unpack it, and make tool checkouts.
 
-* ``sdist(project)``: ``bench/.work/real/sdists/<file>``, downloaded once (the URL
+Everything lives under REAL_DIR, outside this repository (``$TESTMON_WATCH_BENCH_DIR``,
+else ``~/.cache/testmon-watch-bench/real``): pytest looks for its configuration in
+the folders above a project, so a checkout inside the repository whose project has
+no pytest section of its own (more-itertools) would run with *our* pyproject.toml as
+its configuration and ``/work/...`` as its rootdir, its data file there, shared by
+every tool. ``check_rootdir`` refuses such a run.
+
+* ``sdist(project)``: ``REAL_DIR/sdists/<file>``, downloaded once (the URL
   comes from PyPI's JSON API: the pinned version's files); its sha256 must equal the
   pinned one, else FetchError (one line) and the file is not kept.
-* ``source(project)``: the sdist unpacked into ``bench/.work/real/src/<name>-<version>/``
+* ``source(project)``: the sdist unpacked into ``REAL_DIR/src/<name>-<version>/``
   (never modified: the pristine files the checkouts are restored from).
-* ``checkout(project, tool)``: ``bench/.work/real/<name>/<tool>/``, a copy of the
+* ``checkout(project, tool)``: ``REAL_DIR/<name>/<tool>/``, a copy of the
   source that the tool's venv installs with ``pip install -e``; ``reset`` restores
   the edited file and removes data files and caches between phases.
 * ``edit_spec(project, root)``: the one-function-body edit as a gen_projects.EditSpec.
@@ -16,6 +23,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
+import re
 import shutil
 import tarfile
 import urllib.parse
@@ -27,7 +36,11 @@ from measure import remove_data
 from projects import RealProject
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
-REAL_DIR = BENCH_DIR / ".work" / "real"
+REAL_DIR = (
+    Path(os.environ["TESTMON_WATCH_BENCH_DIR"])
+    if os.environ.get("TESTMON_WATCH_BENCH_DIR")
+    else Path.home() / ".cache" / "testmon-watch-bench"
+) / "real"
 SDIST_DIR = REAL_DIR / "sdists"
 SRC_DIR = REAL_DIR / "src"
 PYPI_JSON = "https://pypi.org/pypi/{dist}/json"
@@ -183,3 +196,11 @@ def edit_spec(project: RealProject, root: Path) -> EditSpec:
         template=f"{indent}{EDIT_NAME} = {{n}}\n{escaped}",
         expected_selected=-1,  # unknown for a real project: the tools' counts are compared
     )
+
+
+def check_rootdir(root: Path, output: str) -> None:
+    """FetchError unless pytest's header says it ran with `root` as its rootdir."""
+    found = re.search(r"^rootdir: (.+)$", output, re.MULTILINE)
+    if found is None or Path(found.group(1).strip()).resolve() != root.resolve():
+        seen = found.group(1).strip() if found else "none"
+        raise FetchError(f"pytest ran with rootdir {seen}, not the checkout {root}")

@@ -171,6 +171,7 @@ class PhaseBench:
             args = ["-p", no, *self.project.pytest_args, *self.project.test_paths]
             log = self.log_dir / f"{self.project.name}-warm-{tool}.log"
             res = run_pytest(python, root, args, log, self.reps.timeout)
+            fetch.check_rootdir(root, log.read_text(errors="replace"))
             self.out.suite[tool] = res
             print(
                 f"  {self.project.name} suite ({tool} checkout, untimed): "

@@ -57,7 +57,12 @@ def bench_project(name: str, args: argparse.Namespace) -> ProjectReport:
         print(f"  {name}: {exc}", flush=True)
         return rep
     reps = QUICK_REPS if args.quick else FULL_REPS
-    rep.runs = PhaseBench(project, pythons, reps, real_venvs.LOG_DIR).run()
+    try:
+        rep.runs = PhaseBench(project, pythons, reps, real_venvs.LOG_DIR).run()
+    except fetch.FetchError as exc:
+        rep.error = str(exc)
+        print(f"  {name}: {exc}", flush=True)
+        return rep
     if args.no_watch:
         return rep
     edit = rep.runs.edit.selected("testmon")
