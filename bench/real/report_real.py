@@ -137,6 +137,37 @@ def results_table(r: ProjectReport) -> list[str]:
     return lines
 
 
+def summary_table(reps: list[ProjectReport]) -> list[str]:
+    """One row per project, one column per target: what the README shows."""
+    lines = [
+        "| project (tests) | first-run overhead, ours / pytest-testmon's (target <= 0.5) "
+        "| no-change rerun / bare start (<= 1.2) | edit: tests run, ours / pytest-testmon "
+        "| data file, ours / pytest-testmon's (<= 1) | save→first result ms, ours vs "
+        "pytest-watcher (<= 150, >= 10x) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in reps:
+        suite = r.runs.suite.get("plain") if r.runs is not None else None
+        tests = f" ({suite.selected:,})" if suite is not None and usable(suite) else ""
+        cells = ["-"] * 5
+        if r.runs is not None:
+            over = r.runs.full.pair_ratio("ours", "testmon", base="plain")
+            nochange = r.runs.nochange.pair_ratio("ours", "bare-ours")
+            st, so = r.runs.edit.selected("testmon"), r.runs.edit.selected("ours")
+            dt, do = r.runs.data_bytes.get("testmon"), r.runs.data_bytes.get("ours")
+            cells[0] = _x(over)
+            cells[1] = _x(nochange)
+            cells[2] = f"{_counts(so)} / {_counts(st)}"
+            cells[3] = _x(do / dt if do is not None and dt else None)
+        if r.watch is not None:
+            om, pm = r.watch.stat("ours", "first_ms", 0.5), r.watch.stat("ptw", "first_ms", 0.5)
+            cells[4] = f"{_ms(om)} vs {_ms(pm)} ({_x(r.watch.round_ratio('first_ms'))})"
+        if r.error and all(c == "-" for c in cells):
+            cells = ["failed: " + r.error[:60], "", "", "", ""]
+        lines.append(f"| {r.project.name}{tests} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def notes(r: ProjectReport) -> list[str]:
     out = [f"FAILED: {r.error}"] if r.error else []
     if r.runs is not None:
@@ -179,6 +210,10 @@ def render(
         'Method: bench/README.md, section "Real projects". Whole-process times are '
         "medians; ratios are medians over repetitions of the per-repetition ratio, the "
         "tools alternating within each repetition.",
+        "",
+        "## Summary",
+        "",
+        *summary_table(reps),
         "",
         "## Projects",
         "",
