@@ -15,11 +15,14 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
 from testmon_watch.core.keys import SESSION, ContextKey
 from testmon_watch.core.records import Execution
+from testmon_watch.measure import recorder as recorder_mod
+from testmon_watch.measure import tracer as tracer_mod
 from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.measure.recorder import Recorder
 
@@ -90,8 +93,18 @@ class Worker:
         return {n for n, line in enumerate(text, 1) for m in markers if line.endswith(f"# {m}")}
 
 
-@pytest.fixture
-def recorder(tmp_path: Path) -> Iterator[Recorder]:
+# Every tracer this interpreter has: sys.monitoring, or coverage's CTracer and pure settrace.
+TRACERS: list[Any] = [pytest.param(None, id="default")]
+if sys.version_info < (3, 12):
+    TRACERS.append(pytest.param(tracer_mod.SettraceTracer, id="settrace"))
+
+
+@pytest.fixture(params=TRACERS)
+def recorder(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Recorder]:
+    if request.param is not None:
+        monkeypatch.setattr(recorder_mod, "make_tracer", request.param)
     root = tmp_path / "proj"
     root.mkdir()
     recorder = Recorder(ProjectFiles(root))
