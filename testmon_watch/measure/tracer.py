@@ -207,7 +207,7 @@ class MonitoringTracer:
         self._rearm_locally = True
         # Threads: the home thread's id, the lines other threads fired (by
         # thread id), and the threads announced by thread_starting() that may
-        # still run. While any may, LINE goes to _on_line_any_thread.
+        # still run. While any may, LINE goes to _line_callback_any_thread().
         self._home = threading.get_ident()
         self._other_fired: dict[int, Fired] = {}
         self._threads: list[threading.Thread] = []
@@ -316,7 +316,7 @@ class MonitoringTracer:
             self._threads.append(thread)
             if not self._threaded:
                 self._threaded = True
-                mon.register_callback(tool, mon.events.LINE, self._on_line_any_thread)
+                mon.register_callback(tool, mon.events.LINE, self._line_callback_any_thread())
 
     def _forget_finished_threads(self) -> None:
         """Back to the home thread's callback once every announced thread has ended."""
@@ -383,20 +383,33 @@ class MonitoringTracer:
             entry[1].add(line)
         return sys.monitoring.DISABLE  # type: ignore[attr-defined,unused-ignore]
 
-    def _on_line_any_thread(self, code: CodeType, line: int) -> Any:
-        # While another thread may run: the same, into that thread's own dict.
-        ident = _get_ident()
-        if ident == self._home:
-            fired = self._fired
-        else:
-            found = self._other_fired.get(ident)
-            fired = self._other_fired.setdefault(ident, {}) if found is None else found
-        entry = fired.get(id(code))
-        if entry is None:
-            fired[id(code)] = (code, {line})
-        else:
-            entry[1].add(line)
-        return sys.monitoring.DISABLE  # type: ignore[attr-defined,unused-ignore]
+    def _line_callback_any_thread(self) -> Callable[[CodeType, int], Any]:
+        """_on_line for while other threads may run: the same, into the running thread's dict.
+
+        A closure, so that what it looks up per event is mostly local: asking
+        for the thread is the only cost the home thread pays on top.
+        """
+        tracer = self
+        home = self._home
+        get_ident = threading.get_ident
+        disable = sys.monitoring.DISABLE  # type: ignore[attr-defined,unused-ignore]
+
+        def on_line(code: CodeType, line: int) -> Any:
+            ident = get_ident()
+            if ident == home:
+                fired = tracer._fired
+            else:
+                others = tracer._other_fired
+                found = others.get(ident)
+                fired = others.setdefault(ident, {}) if found is None else found
+            entry = fired.get(id(code))
+            if entry is None:
+                fired[id(code)] = (code, {line})
+            else:
+                entry[1].add(line)
+            return disable
+
+        return on_line
 
 
 def _claim_tool_id() -> int:
@@ -551,7 +564,9 @@ class _SettraceBase:
         if not threads:
             return home, {}
         # Before taking: a thread that has ended by now adds nothing after its take.
-        running = sys._current_frames().keys()
+        # (Only threading's threads get here: threading.settrace installs us.
+        # sys._current_frames() would also do, at 5x the cost of a whole take.)
+        running = {thread.ident for thread in threading.enumerate()}
         others: ThreadLines = {}
         ended: list[_ThreadData] = []
         for thread in threads:
@@ -570,6 +585,12 @@ class _SettraceBase:
             gone = {id(thread) for thread in ended}
             with self._lock:
                 self._threads = [t for t in self._threads if id(t) not in gone]
+            for thread in ended:
+                # A CTracer dropped while started calls PyEval_SetTrace(NULL) in the
+                # thread that drops it: this one, whose tracing would silently end.
+                for tracer in thread.tracers:
+                    tracer.stop()
+                thread.tracers = []
         return home, others
 
     def thread_starting(self, thread: threading.Thread) -> None:
