@@ -63,7 +63,8 @@ READER = """
     HANDLERS = {"hello": hello, "recv": recv, "between": between}
 """
 
-# Asks the reader to run between() after test_c, while no test runs.
+# Asks the reader to run between() after test_c, while no test runs (in the process
+# that ran test_c: under xdist the controller reports it too).
 CONFTEST = """
     import pytest
 
@@ -71,7 +72,7 @@ CONFTEST = """
 
 
     def pytest_runtest_logfinish(nodeid, location):
-        if nodeid.endswith("::test_c"):
+        if nodeid.endswith("::test_c") and reader.started:
             reader.ask("between")
 {fixture}
 """
@@ -181,3 +182,16 @@ def test_a_thread_started_by_a_session_fixture_is_credited_to_the_running_test(
 ) -> None:
     _record(project, TESTS_WITH_SESSION_SERVER, fixture=SESSION_FIXTURE)
     assert _selected_after_editing(project, function) == expected
+
+
+def test_under_xdist_a_thread_outliving_its_test_is_merged_into_it(project) -> None:
+    """The owner's late lines travel from the worker with its session recording."""
+    project.write("reader.py", READER)
+    project.write("conftest.py", CONFTEST.format(fixture=""))
+    project.write("test_reader.py", TESTS_STARTED_BY_A)
+    # One worker: test_b needs the thread test_a started in the same process.
+    run = project.run("-n", "1")
+    assert run.ret == 0, run.text
+    old, new = EDITS["between"]
+    project.replace("reader.py", old, new)
+    assert project.run("-n", "1").ran == {"test_reader.py::test_a"}
