@@ -60,5 +60,6 @@ class SessionRecording:
 
     units: list[Execution] = field(default_factory=list)  # the session unit and the rest
     modules: dict[str, str] = field(default_factory=dict)
-    # Child-process data that arrived after its context was saved (or never did).
+    # Child-process data that arrived after its context was saved (or never did), and
+    # lines threads ran for their owner test after it was saved.
     late: list[Execution] = field(default_factory=list)

@@ -253,7 +253,10 @@ class RunStore:
         return files
 
     def merge_late(self, executions: Iterable[Execution]) -> None:
-        """Child-process data that arrived after its context was saved: add it there.
+        """Data that arrived after its context was saved: add it there.
+
+        Child processes that reported late, and lines a thread ran for the test
+        that started it after that test finished.
 
         A context whose children never reported (killed, or still running at the
         end) cannot be trusted: its tests must run again.

@@ -1,8 +1,28 @@
-"""Attributes executed lines, file reads and imports to the execution context that caused them."""
+"""Attributes executed lines, file reads and imports to the execution context that caused them.
+
+Threads. The home thread (where pytest runs) credits its lines to the context
+on top of the stack. Another thread's lines go, by the tracer's split
+(`LineTracer.take_by_thread`):
+
+- to the context on top of the stack when they ran, unless that is the
+  session (which every test depends on: between tests, at the start and end);
+- and to the thread's *owner*, wherever they ran: the test whose own code
+  (setup, call, teardown) started the thread, or the owner of the thread that
+  started it. Lines run after the owner's recording was handed over are added
+  to it at the end (`late_executions`, stored by `RunStore.merge_late`);
+- a thread without an owner (started by a wider-scoped fixture, an import, a
+  hook) that runs while no test runs: to the next test that starts, the first
+  that can see what it did. After the last test: to nobody.
+
+So editing code that only a test's background thread runs reruns that test
+and the tests it ran during, never the whole suite, whatever the timing.
+"""
 
 from __future__ import annotations
 
 import sys
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +41,7 @@ from testmon_watch.measure.file_reads import FileReadWatcher
 from testmon_watch.measure.imports import ImportWatcher
 from testmon_watch.measure.patches import ModulePatches
 from testmon_watch.measure.project_files import ProjectFiles
-from testmon_watch.measure.tracer import LineTracer, make_tracer
+from testmon_watch.measure.tracer import LineData, LineTracer, ThreadLines, make_tracer
 
 
 class Recorder:
@@ -48,7 +68,20 @@ class Recorder:
         self.running = False
         self.paused = False
         self._import_windows: list[object] = []
-        self._patches = ModulePatches(self._on_imported, self._on_missing)
+        self._patches = ModulePatches(
+            self._on_imported, self._on_missing, self._on_thread_start, self._on_thread_started
+        )
+        # Threads: the thread pytest runs in, each other thread's owner (a test
+        # key, or None) by thread id, lines of threads without an owner run
+        # while no test ran (the next test's), and lines of threads whose owner
+        # was already handed over (merged into it at the end).
+        self._home_thread = threading.get_ident()
+        self._owner_of_thread: weakref.WeakKeyDictionary[threading.Thread, ContextKey | None] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._thread_owners: dict[int, ContextKey | None] = {}
+        self._for_next_test: dict[str, set[int]] = {}
+        self._late_threads: dict[ContextKey, Execution] = {}
         self.children = (
             ChildRecording(Path(files.root), children_dir) if children_dir is not None else None
         )
@@ -56,6 +89,7 @@ class Recorder:
     # -- lifecycle -------------------------------------------------------
 
     def start(self, extra_loader_classes: Sequence[type] = ()) -> None:
+        self._home_thread = threading.get_ident()
         self._imports.install(extra_loader_classes)
         self._reads.enable()
         self._tracer.start()
@@ -87,7 +121,12 @@ class Recorder:
 
     def push(self, key: ContextKey) -> None:
         self._flush()
-        self.stack.append(Execution(key))
+        execution = Execution(key)
+        self.stack.append(execution)
+        if key.kind is ContextKind.TEST and self._for_next_test:
+            pending, self._for_next_test = self._for_next_test, {}
+            for path, lines in pending.items():
+                execution.lines.setdefault(path, set()).update(lines)
         if self.children is not None:
             self.children.set_context(key)
 
@@ -110,11 +149,17 @@ class Recorder:
         execution.listings |= data.listings
         execution.incomplete_children += data.incomplete
 
-    def late_children(self) -> list[Execution]:
-        """At the end: children that reported after their context closed (or never did)."""
+    def late_executions(self) -> list[Execution]:
+        """At the end: what ran for a context already handed over.
+
+        Children that reported after their context closed (or never did), and
+        lines that threads ran for their owner test after it finished.
+        """
+        self._flush()
+        late = list(self._late_threads.values())
+        self._late_threads = {}
         if self.children is None:
-            return []
-        late = []
+            return late
         for key, data in self.children.leftover_keys().items():
             late.append(
                 Execution(key, data.lines, data.reads, data.listings, set(), data.incomplete)
@@ -133,14 +178,39 @@ class Recorder:
     def _flush(self) -> None:
         if not self.running:
             return
-        lines = self._tracer.take()
-        if not lines:
-            return
-        target = self.stack[-1].lines
+        lines, other_threads = self._tracer.take_by_thread()
+        if lines:
+            self._add_lines(self.stack[-1].lines, lines)
+        if other_threads:
+            self._credit_threads(other_threads)
+
+    def _add_lines(self, target: dict[str, set[int]], lines: LineData) -> None:
         for path, executed in lines.items():
             rel = self.files.relative(path)
             if rel is not None:
                 target.setdefault(rel, set()).update(executed)
+
+    def _credit_threads(self, other_threads: ThreadLines) -> None:
+        """Lines of threads other than pytest's: see the module docstring for the rule."""
+        current = self.stack[-1]
+        for ident, lines in other_threads.items():
+            owner = self._owner_by_ident(ident)
+            if current.key.kind is not ContextKind.SESSION:
+                self._add_lines(current.lines, lines)
+            elif owner is None:
+                self._add_lines(self._for_next_test, lines)
+            if owner is not None and owner != current.key:
+                self._add_lines(self._owner_execution(owner).lines, lines)
+
+    def _owner_execution(self, owner: ContextKey) -> Execution:
+        """The owner test's execution: still on the stack, or one merged into it at the end."""
+        for execution in reversed(self.stack):
+            if execution.key == owner:
+                return execution
+        late = self._late_threads.get(owner)
+        if late is None:
+            late = self._late_threads[owner] = Execution(owner)
+        return late
 
     # -- callbacks -------------------------------------------------------
 
@@ -203,6 +273,41 @@ class Recorder:
         rel = self.files.relative(getattr(module, "__file__", None) or "")
         if rel is not None:
             self.current.imported.add(rel)
+
+    def _on_thread_start(self, thread: threading.Thread) -> None:
+        """Before `thread` runs: note its owner; the tracer keeps its lines apart."""
+        if not self.running:
+            return
+        if threading.get_ident() == self._home_thread:
+            key = self.stack[-1].key
+            owner = key if key.kind is ContextKind.TEST else None
+        else:
+            owner = self._owner_by_ident(threading.get_ident())
+        # On the object: the thread may start one of its own before we learn its id.
+        self._owner_of_thread[thread] = owner
+        self._tracer.thread_starting(thread)
+
+    def _on_thread_started(self, thread: threading.Thread) -> None:
+        """`thread` runs: its id is known now (and stays known after it ends)."""
+        ident = thread.ident
+        if self.running and ident is not None:
+            # An id of a thread that ended is given to the next one: always overwrite.
+            self._thread_owners[ident] = self._owner_of_thread.get(thread)
+
+    def _owner_by_ident(self, ident: int) -> ContextKey | None:
+        try:
+            return self._thread_owners[ident]
+        except KeyError:
+            pass
+        # Not noted yet: a thread another thread started is still in its start(),
+        # or a thread not started by threading.Thread.start while we recorded.
+        owner = None
+        for thread in threading.enumerate():
+            if thread.ident == ident:
+                owner = self._owner_of_thread.get(thread)
+                break
+        self._thread_owners[ident] = owner
+        return owner
 
     def _on_missing(self, path: str) -> None:
         """A stat of a project path that does not exist: creating it later matters."""

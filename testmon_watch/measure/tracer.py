@@ -18,6 +18,19 @@ Three implementations, picked by `make_tracer`:
   (`CoverageCTracer`), driven the way coverage's own `Collector` drives it.
 - Otherwise a pure-Python `sys.settrace` tracer (`SettraceTracer`).
 
+Threads: `take_by_thread()` keeps apart the lines of the thread that called
+start() (the *home* thread, where pytest runs) and, by thread id, those of
+every other thread, so that the recorder can credit a background thread's
+lines to the test that started it rather than to whatever context is current.
+Below 3.12 every thread has a trace function of its own, so each writes its
+own sets and the home thread's per-line cost does not change. sys.monitoring
+has one callback for all threads: the LINE callback asks which thread it runs
+in only while a thread announced by `thread_starting()` is alive (the recorder
+announces every `threading.Thread.start`); otherwise all lines are the home
+thread's, as before. Its DISABLE is not per thread either: a line that two
+threads run between two take() calls is reported once, for the thread that
+ran it first.
+
 Limits: below 3.12 a frame already running when start() is called is not
 traced (its remaining lines are missed; its callees are traced), as with
 coverage.py itself; the recorder starts the tracer before any project code
@@ -44,12 +57,19 @@ __all__ = ["LineTracer", "make_tracer", "MonitoringTracer", "SettraceTracer", "C
 
 ShouldTrace = Callable[[str], bool]
 LineData = dict[str, set[int]]
+# Lines of threads other than the home thread, by thread id (threading.get_ident()).
+ThreadLines = dict[int, LineData]
 
 # Tool ids tried in order. 0, 1 and 2 are what PEP 669 suggests for debuggers,
 # coverage tools and profilers: 1 is coverage.py's, so never it; 3 and 4 are
 # unassigned and the least likely to collide with anything.
 TOOL_IDS = (3, 4, 2, 5)
 TOOL_NAME = "testmon-watch"
+
+# Lines fired since the last take(), per code object: id(code) -> (code, lines).
+Fired = dict[int, tuple[CodeType, set[int]]]
+
+_get_ident = threading.get_ident
 
 # A plain bool rather than a sys.version_info test, so mypy checks every
 # branch whatever version it targets.
@@ -67,6 +87,16 @@ class LineTracer(Protocol):
 
     def take(self) -> LineData:
         """Lines executed since the previous take() (or start), by absolute file name."""
+
+    def take_by_thread(self) -> tuple[LineData, ThreadLines]:
+        """take(), split: the home thread's lines, and every other thread's by thread id."""
+
+    def thread_starting(self, thread: threading.Thread) -> None:
+        """`thread` is about to start: keep its lines apart from the home thread's.
+
+        Needed where one callback serves every thread (sys.monitoring); below
+        3.12 each thread gets a trace function of its own anyway.
+        """
 
     def suspend(self) -> object:
         """Stop tracing this thread for a while (our own bookkeeping); returns a token.
@@ -139,7 +169,7 @@ def _take_in_place(data: LineData) -> LineData:
     `data` for a new dict would send the rest of every active frame's lines (a
     generator suspended across take(), the test function itself) into a set
     nobody looks at again. Emptying the same sets keeps them live. (The CTracer
-    holds them too, in its data stack; CoverageCTracer.take() tracks those.)
+    holds them too, in its data stack; CoverageCTracer._take_thread() tracks those.)
     """
     taken: LineData = {}
     # list() snapshots under the GIL: another thread may add a file meanwhile.
@@ -173,8 +203,16 @@ class MonitoringTracer:
         self._armed: dict[int, weakref.ref[CodeType]] = {}
         # Lines fired since the last take(), per code object (by id, holding
         # the code object): take() must re-arm exactly these code objects.
-        self._fired: dict[int, tuple[CodeType, set[int]]] = {}
+        self._fired: Fired = {}
         self._rearm_locally = True
+        # Threads: the home thread's id, the lines other threads fired (by
+        # thread id), and the threads announced by thread_starting() that may
+        # still run. While any may, LINE goes to _line_callback_any_thread().
+        self._home = threading.get_ident()
+        self._other_fired: dict[int, Fired] = {}
+        self._threads: list[threading.Thread] = []
+        self._threads_lock = threading.Lock()
+        self._threaded = False
 
     @property
     def tool_id(self) -> int | None:
@@ -187,6 +225,8 @@ class MonitoringTracer:
         self._tool = _claim_tool_id()
         events = mon.events
         self._rearm_locally = _local_rearm_works(self._tool)
+        self._home = threading.get_ident()
+        self._threaded = False
         mon.register_callback(self._tool, events.PY_START, self._on_code_start)
         mon.register_callback(self._tool, events.PY_RESUME, self._on_code_start)
         mon.register_callback(self._tool, events.LINE, self._on_line)
@@ -215,23 +255,46 @@ class MonitoringTracer:
         for event in (mon.events.PY_START, mon.events.PY_RESUME, mon.events.LINE):
             mon.register_callback(tool, event, None)
         mon.free_tool_id(tool)
+        with self._threads_lock:
+            self._threads = []
+            self._threaded = False
 
     def take(self) -> LineData:
+        home, others = self.take_by_thread()
+        return _merged(home, others)
+
+    def take_by_thread(self) -> tuple[LineData, ThreadLines]:
         fired, self._fired = self._fired, {}
-        if self._tool is not None and fired:
+        other_fired: dict[int, Fired] = {}
+        if self._other_fired:
+            other_fired, self._other_fired = self._other_fired, {}
+        if self._threaded:
+            self._forget_finished_threads()
+        if self._tool is not None and (fired or other_fired):
             mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
             if self._rearm_locally:
                 # Re-setting a code object's local events re-instruments it,
                 # which re-enables its DISABLEd lines. Only the code objects
                 # that fired pay; untraced code keeps PY_START disabled.
                 line = mon.events.LINE
-                for code, _ in fired.values():
+                codes = [code for code, _ in fired.values()]
+                if other_fired:
+                    unique = {id(code): code for code in codes}
+                    for thread_fired in other_fired.values():
+                        for code, _ in thread_fired.values():
+                            unique[id(code)] = code
+                    codes = list(unique.values())
+                for code in codes:
                     mon.set_local_events(self._tool, code, 0)
                     mon.set_local_events(self._tool, code, line)
             else:
                 # Documented but global: every code object sends PY_START once
                 # more, untraced ones included.
                 mon.restart_events()
+        others = {ident: self._by_file(lines) for ident, lines in other_fired.items()}
+        return self._by_file(fired), others
+
+    def _by_file(self, fired: Fired) -> LineData:
         taken: LineData = {}
         names = self._filter.cache
         for code, lines in fired.values():
@@ -242,6 +305,29 @@ class MonitoringTracer:
             else:
                 existing.update(lines)
         return taken
+
+    def thread_starting(self, thread: threading.Thread) -> None:
+        """From now until `thread` ends, LINE events ask which thread they run in."""
+        mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        with self._threads_lock:
+            tool = self._tool
+            if tool is None:
+                return
+            self._threads.append(thread)
+            if not self._threaded:
+                self._threaded = True
+                mon.register_callback(tool, mon.events.LINE, self._line_callback_any_thread())
+
+    def _forget_finished_threads(self) -> None:
+        """Back to the home thread's callback once every announced thread has ended."""
+        with self._threads_lock:
+            # ident None: announced, not started yet (its start() is under way).
+            self._threads = [t for t in self._threads if t.ident is None or t.is_alive()]
+            if self._threads or self._tool is None:
+                return
+            self._threaded = False
+            mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+            mon.register_callback(self._tool, mon.events.LINE, self._on_line)
 
     def suspend(self) -> object:
         # Untraced code already runs without events (DISABLE): nothing to gain.
@@ -289,12 +375,41 @@ class MonitoringTracer:
         return forget
 
     def _on_line(self, code: CodeType, line: int) -> Any:
+        # The hot path: only the home thread runs traced code (see thread_starting).
         entry = self._fired.get(id(code))
         if entry is None:
             self._fired[id(code)] = (code, {line})
         else:
             entry[1].add(line)
         return sys.monitoring.DISABLE  # type: ignore[attr-defined,unused-ignore]
+
+    def _line_callback_any_thread(self) -> Callable[[CodeType, int], Any]:
+        """_on_line for while other threads may run: the same, into the running thread's dict.
+
+        A closure, so that what it looks up per event is mostly local: asking
+        for the thread is the only cost the home thread pays on top.
+        """
+        tracer = self
+        home = self._home
+        get_ident = threading.get_ident
+        disable = sys.monitoring.DISABLE  # type: ignore[attr-defined,unused-ignore]
+
+        def on_line(code: CodeType, line: int) -> Any:
+            ident = get_ident()
+            if ident == home:
+                fired = tracer._fired
+            else:
+                others = tracer._other_fired
+                found = others.get(ident)
+                fired = others.setdefault(ident, {}) if found is None else found
+            entry = fired.get(id(code))
+            if entry is None:
+                fired[id(code)] = (code, {line})
+            else:
+                entry[1].add(line)
+            return disable
+
+        return on_line
 
 
 def _claim_tool_id() -> int:
@@ -366,6 +481,19 @@ def _running_frames() -> list[FrameType]:
 TraceFunction = Callable[[FrameType, str, Any], Any]
 
 
+class _ThreadData:
+    """What one thread's trace functions write: its lines and the C tracers writing them."""
+
+    __slots__ = ("ident", "data", "tracers", "shared")
+
+    def __init__(self, ident: int) -> None:
+        self.ident = ident
+        self.data: LineData = {}
+        self.tracers: list[Any] = []  # CoverageCTracer: the CTracers whose `data` this is
+        # CoverageCTracer: per-file sets of earlier `data` dicts a frame may still add to.
+        self.shared: list[tuple[str, set[int]]] = []
+
+
 class _SettraceBase:
     """Install/uninstall logic shared by the two settrace tracers.
 
@@ -378,19 +506,26 @@ class _SettraceBase:
 
     def __init__(self, should_trace: ShouldTrace) -> None:
         self._filter = _FileFilter(should_trace)
-        self._data: LineData = {}
+        # The home thread's lines (the thread that called start()), and those
+        # of each thread started later, which installs a trace function of its
+        # own (_install_in_thread), writing into a _ThreadData of its own.
+        self._home = _ThreadData(threading.get_ident())
+        self._threads: list[_ThreadData] = []
         self._started = False
         self._previous: Any = None
         self._previous_threading: Any = None
-        self._thread_tracers: list[Any] = []
         self._lock = threading.Lock()
         # quiet(): the thread that went quiet and the trace function it had.
         self._quiet_thread: int | None = None
         self._quiet_token: Any = None
 
-    def _install_here(self) -> TraceFunction:
-        """Install a trace function on the calling thread and return it."""
+    def _install_here(self, thread: _ThreadData) -> TraceFunction:
+        """Install a trace function on the calling thread, writing into `thread`; return it."""
         raise NotImplementedError
+
+    def _take_thread(self, thread: _ThreadData) -> LineData:
+        """The lines `thread` added since the last take, removed from it."""
+        return _take_in_place(thread.data)
 
     def _stop_trace_functions(self) -> None:
         """Make every thread's trace function go quiet."""
@@ -401,7 +536,8 @@ class _SettraceBase:
         self._previous = sys.gettrace()
         self._previous_threading = threading.gettrace()
         self._started = True
-        self._install_here()
+        self._home.ident = threading.get_ident()
+        self._install_here(self._home)
         # threading has no hook for "a thread begins" except its trace
         # function: it installs our real tracer in the new thread.
         threading.settrace(self._install_in_thread)
@@ -417,8 +553,48 @@ class _SettraceBase:
         self._previous = self._previous_threading = None
 
     def take(self) -> LineData:
+        home, others = self.take_by_thread()
+        return _merged(home, others)
+
+    def take_by_thread(self) -> tuple[LineData, ThreadLines]:
         self._reinstall_if_cleared()
-        return _take_in_place(self._data)
+        home = self._take_thread(self._home)
+        with self._lock:
+            threads = list(self._threads)
+        if not threads:
+            return home, {}
+        # Before taking: a thread that has ended by now adds nothing after its take.
+        # (Only threading's threads get here: threading.settrace installs us.
+        # sys._current_frames() would also do, at 5x the cost of a whole take.)
+        running = {thread.ident for thread in threading.enumerate()}
+        others: ThreadLines = {}
+        ended: list[_ThreadData] = []
+        for thread in threads:
+            taken = self._take_thread(thread)
+            if taken:
+                # One id, two _ThreadData: a thread that ended and one that got its id.
+                existing = others.get(thread.ident)
+                if existing is None:
+                    others[thread.ident] = taken
+                else:
+                    for name, lines in taken.items():
+                        _merge(existing, name, lines)
+            if thread.ident not in running:
+                ended.append(thread)
+        if ended:
+            gone = {id(thread) for thread in ended}
+            with self._lock:
+                self._threads = [t for t in self._threads if id(t) not in gone]
+            for thread in ended:
+                # A CTracer dropped while started calls PyEval_SetTrace(NULL) in the
+                # thread that drops it: this one, whose tracing would silently end.
+                for tracer in thread.tracers:
+                    tracer.stop()
+                thread.tracers = []
+        return home, others
+
+    def thread_starting(self, thread: threading.Thread) -> None:
+        return None  # the thread installs a trace function of its own (_install_in_thread)
 
     def suspend(self) -> object:
         """Remove this thread's trace function; resume(token) puts it back.
@@ -494,13 +670,16 @@ class _SettraceBase:
             # Someone cleared the trace function (pdb's `continue` does):
             # resume from here rather than record nothing for the rest of
             # the session.
-            self._install_here()
+            self._install_here(self._home)
 
     def _install_in_thread(self, frame: FrameType, event: str, arg: Any) -> Any:
         sys.settrace(None)
         if not self._started:
             return None
-        trace = self._install_here()
+        thread = _ThreadData(threading.get_ident())
+        with self._lock:
+            self._threads.append(thread)
+        trace = self._install_here(thread)
         # This call event is already under way: hand it to the real tracer
         # so the thread's first frame is not missed.
         return trace(frame, event, arg)
@@ -509,8 +688,8 @@ class _SettraceBase:
 class SettraceTracer(_SettraceBase):
     """Pure-Python sys.settrace line recorder: the slow fallback."""
 
-    def _install_here(self) -> TraceFunction:
-        data = self._data
+    def _install_here(self, thread: _ThreadData) -> TraceFunction:
+        data = thread.data
         traced_name = self._filter.traced_name
         started = self._is_started
 
@@ -563,13 +742,11 @@ class CoverageCTracer(_SettraceBase):
         # Separate from self._lock (the list of tracers): CTracer holds this
         # one while it adds a file to `data`.
         self._data_lock = threading.Lock()
-        # Per-file sets of earlier `data` dicts that a frame may still add to.
-        self._shared: list[tuple[str, set[int]]] = []
         self._window_tracer: Any = None
         self._windows_opened = 0
         # Configure one now so that a coverage release whose CTracer lacks an
         # attribute we set fails here, where make_tracer can fall back.
-        self._configured_ctracer()
+        self._configured_ctracer(self._home)
 
     def _disposition(self, co_filename: str, frame: FrameType) -> Any:
         name = self._filter.traced_name(co_filename)
@@ -584,9 +761,9 @@ class CoverageCTracer(_SettraceBase):
         disp.has_dynamic_filename = False
         return disp
 
-    def _configured_ctracer(self) -> Any:
+    def _configured_ctracer(self, thread: _ThreadData) -> Any:
         tracer = self._ctracer_class()
-        tracer.data = self._data
+        tracer.data = thread.data
         # lock_data/unlock_data guard the creation of a file's set in `data`
         # across threads; line additions to existing sets need no lock.
         tracer.lock_data = self._data_lock.acquire
@@ -609,7 +786,7 @@ class CoverageCTracer(_SettraceBase):
             tracer.disable_plugin = None
         return tracer
 
-    def take(self) -> LineData:
+    def _take_thread(self, thread: _ThreadData) -> LineData:
         """Swap in a fresh `data` dict: the cost is O(files touched), not O(files seen).
 
         CTracer keeps, in each active frame's data-stack entry, an owned
@@ -620,14 +797,13 @@ class CoverageCTracer(_SettraceBase):
         reference count, emptied in place rather than handed over, and looked
         at again on each take() until nothing but us holds them.
         """
-        self._reinstall_if_cleared()
         with self._lock:
-            old, self._data = self._data, {}
-            for tracer in self._thread_tracers:
-                tracer.data = self._data
+            old, thread.data = thread.data, {}
+            for tracer in thread.tracers:
+                tracer.data = thread.data
         taken: LineData = {}
         shared: list[tuple[str, set[int]]] = []
-        for name, lines in self._shared:
+        for name, lines in thread.shared:
             if lines:
                 _merge(taken, name, _drain(lines))
             if sys.getrefcount(lines) > _HELD_BY_SHARED:
@@ -641,7 +817,7 @@ class CoverageCTracer(_SettraceBase):
             elif lines:
                 # Nobody else can add to it any more: hand it over as it is.
                 _merge(taken, name, lines)
-        self._shared = shared
+        thread.shared = shared
         return taken
 
     def _start_window(self) -> Any:
@@ -660,9 +836,9 @@ class CoverageCTracer(_SettraceBase):
             with self._lock:
                 if tracer is not None:
                     tracer.stop()
-                    self._thread_tracers.remove(tracer)
-                tracer = self._window_tracer = self._configured_ctracer()
-                self._thread_tracers.append(tracer)
+                    self._home.tracers.remove(tracer)
+                tracer = self._window_tracer = self._configured_ctracer(self._home)
+                self._home.tracers.append(tracer)
             self._windows_opened = 0
         self._windows_opened += 1
         tracer.start()
@@ -672,12 +848,12 @@ class CoverageCTracer(_SettraceBase):
         token.stop()
         sys.settrace(None)
 
-    def _install_here(self) -> TraceFunction:
+    def _install_here(self, thread: _ThreadData) -> TraceFunction:
         # Under the lock: take() must not swap `data` between configuring
         # this tracer and listing it.
         with self._lock:
-            tracer = self._configured_ctracer()
-            self._thread_tracers.append(tracer)
+            tracer = self._configured_ctracer(thread)
+            thread.tracers.append(tracer)
         # start() installs the C trace function on this thread itself
         # (PyEval_SetTrace), bypassing the slower sys.settrace trampoline.
         function: TraceFunction = tracer.start()
@@ -698,7 +874,10 @@ class CoverageCTracer(_SettraceBase):
         # CTracer.stop() only clears a flag; each thread's tracer uninstalls
         # itself at its next event.
         with self._lock:
-            tracers, self._thread_tracers = self._thread_tracers, []
+            tracers = []
+            for thread in (self._home, *self._threads):
+                tracers.extend(thread.tracers)
+                thread.tracers = []
             self._window_tracer = None
         for tracer in tracers:
             tracer.stop()
@@ -727,6 +906,14 @@ def _drain(lines: set[int]) -> set[int]:
     return snapshot
 
 
+def _merged(home: LineData, others: ThreadLines) -> LineData:
+    """Every thread's lines in one dict (take() from take_by_thread())."""
+    for lines_of_thread in others.values():
+        for name, lines in lines_of_thread.items():
+            _merge(home, name, lines)
+    return home
+
+
 def _merge(taken: LineData, name: str, lines: set[int]) -> None:
     existing = taken.get(name)
     if existing is None:
@@ -736,7 +923,7 @@ def _merge(taken: LineData, name: str, lines: set[int]) -> None:
 
 
 def _calibrate() -> tuple[int, int]:
-    """sys.getrefcount of a set held only the way CoverageCTracer.take holds it.
+    """sys.getrefcount of a set held only the way CoverageCTracer._take_thread holds it.
 
     Popped from a dict into a local variable, and in take()'s list of shared
     sets while its loop looks at it; measured rather than assumed, since the
@@ -753,7 +940,7 @@ def _calibrate() -> tuple[int, int]:
     return held_by_local, held_by_shared
 
 
-# References take() itself holds on a set popped from `data` (a local
+# References _take_thread() itself holds on a set popped from `data` (a local
 # variable), and on one in its list of shared sets (the list's tuple and the
 # loop variable), measured rather than assumed.
 _HELD_BY_LOCAL, _HELD_BY_SHARED = _calibrate()

@@ -205,8 +205,8 @@ class RecordingHooks:
             setattr(report, PAYLOAD_KEY, xdist.encode_test(recording))
 
     def session_recording(self) -> SessionRecording:
-        """The end of the session: the session unit, units not handed over yet, late children."""
+        """The end of the session: the session unit, units not handed over yet, late data."""
         session = self.recorder.session()
         units, modules = self.take_units()
         units.append(session)
-        return SessionRecording(units, modules, self.recorder.late_children())
+        return SessionRecording(units, modules, self.recorder.late_executions())

@@ -3,7 +3,8 @@
 Recorded tests arrive from the recording hooks of this process, or under
 xdist from the workers (with each report, and in `workeroutput` at their end,
 decoded by `wire.xdist`). They are saved in batches; at the session's end come
-the session unit, child-process data that arrived late, the run's statistics,
+the session unit, late data (child processes that reported after their test,
+lines threads ran for a test that had finished), the run's statistics,
 the `--testmon-cov` export and the terminal summary.
 """
 
@@ -36,7 +37,7 @@ class ResultHooks:
         self.state = state
         self.pending_tests: list[TestRecord] = []
         self.pending_units: list[Execution] = []
-        self.late_children: list[Execution] = []
+        self.late_executions: list[Execution] = []
         self.written = 0  # tests saved this run
         self.last_flush = time.monotonic()
         self.ran: set[str] = set()  # node ids of the tests this run ran
@@ -93,7 +94,7 @@ class ResultHooks:
         if store is not None:
             self.pending_units.extend(recording.units)
             store.modules.update(recording.modules)
-            self.late_children.extend(recording.late)
+            self.late_executions.extend(recording.late)
 
     def _check_verify(self, test: TestRecord) -> None:
         plan = self.state.plan
@@ -124,13 +125,13 @@ class ResultHooks:
 
     def _merge_late(self) -> None:
         state = self.state
-        if state.store is None or state.db is None or not self.late_children:
+        if state.store is None or state.db is None or not self.late_executions:
             return
         try:
             with state.engine_io(), state.db.transaction():
-                state.store.merge_late(self.late_children)
+                state.store.merge_late(self.late_executions)
         except Exception as exc:  # noqa: BLE001 - a failed merge must not fail the test run
-            state.messages.append(f"could not save child-process data ({exc})")
+            state.messages.append(f"could not save late child-process or thread data ({exc})")
 
     # -- the end of the session ---------------------------------------------------------
 

@@ -237,6 +237,68 @@ def test_thread_started_after_start_is_traced(project: Project, tracing: LineTra
     assert tracing.take() == {str(path): lines_of(path, "loop")}
 
 
+def test_take_by_thread_keeps_other_threads_apart(project: Project, tracing: LineTracer) -> None:
+    path = project.write("funcs", FUNCS)
+    module = project.load(path)
+    tracing.start()
+    thread = threading.Thread(target=module.loop, args=(4,))
+    tracing.thread_starting(thread)  # what the recorder's Thread.start wrapper does
+    thread.start()
+    thread.join()
+    module.add(1, 2)
+    home, others = tracing.take_by_thread()
+    assert home == {str(path): lines_of(path, "add")}
+    assert others == {thread.ident: {str(path): lines_of(path, "loop")}}
+    # The thread has ended: nothing of it is left, and the home thread is still traced.
+    module.add(1, 2)
+    assert tracing.take_by_thread() == ({str(path): lines_of(path, "add")}, {})
+
+
+def test_a_thread_that_keeps_running_is_split_at_every_take(
+    project: Project, tracing: LineTracer
+) -> None:
+    path = project.write("funcs", FUNCS)
+    module = project.load(path)
+    tracing.start()
+    go, done = threading.Event(), threading.Event()
+    calls: list[Callable[[], object]] = []
+
+    def serve() -> None:
+        while go.wait(30):
+            go.clear()
+            if not calls:
+                return
+            calls.pop()()
+            done.set()
+
+    def ask(call: Callable[[], object]) -> None:
+        calls.append(call)
+        done.clear()
+        go.set()
+        assert done.wait(30)
+
+    thread = threading.Thread(target=serve)
+    tracing.thread_starting(thread)
+    thread.start()
+    try:
+        ask(lambda: module.add(1, 2))
+        module.loop(2)
+        first = tracing.take_by_thread()
+        ask(lambda: module.add(3, 4))  # again: re-armed for the next context
+        second = tracing.take_by_thread()
+        module.add(5, 6)  # the home thread runs it: its own, not the thread's
+        third = tracing.take_by_thread()
+    finally:
+        go.set()
+        thread.join()
+    assert first == (
+        {str(path): lines_of(path, "loop")},
+        {thread.ident: {str(path): lines_of(path, "add")}},
+    )
+    assert second == ({}, {thread.ident: {str(path): lines_of(path, "add")}})
+    assert third == ({str(path): lines_of(path, "add")}, {})
+
+
 def test_stop_then_start_again(project: Project, tracing: LineTracer) -> None:
     path = project.write("funcs", FUNCS)
     module = project.load(path)
