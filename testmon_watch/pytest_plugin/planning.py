@@ -91,9 +91,10 @@ class SelectionHooks:
             return
         if self.state.gate is not None:
             self.state.gate.wait()
-            # The run starts now, not when the standby child configured pytest: a file
-            # saved in between is a change this run selects for, not one made during it.
-            self.state.restart_clock()
+            # The run starts at its release, not when the standby child configured pytest:
+            # a file saved before is a change this run selects for, not one made during it.
+            # (An early gate released it before the conftests were imported, not now.)
+            self.state.restart_clock(self.state.gate.released_ns)
         self.select()
 
     def select(self) -> None:

@@ -34,6 +34,9 @@ class Gate(Protocol):
 
     def wait(self) -> None: ...
 
+    # When the release arrived (time.time_ns()): the run's start. None before it.
+    released_ns: int | None
+
 
 def is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
@@ -103,10 +106,10 @@ class SessionState:
             return None
         return text[len(prefix) :].replace(os.sep, "/")
 
-    def restart_clock(self) -> None:
-        """The run starts now (a standby child released by the warm worker)."""
-        self.started_at = time.time()
-        self.started_ns = time.time_ns()
+    def restart_clock(self, at_ns: int | None = None) -> None:
+        """The run starts at `at_ns` (now if None): a standby child released by the worker."""
+        self.started_ns = time.time_ns() if at_ns is None else at_ns
+        self.started_at = self.started_ns / 1e9
 
     # -- the engine's own work ----------------------------------------------------
 

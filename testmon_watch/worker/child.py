@@ -117,7 +117,12 @@ def run_child(
 
 
 def run_standby(
-    run_args: list[str], control_fd: int, event_fd: int, root: Path, preload_path: Path | None
+    run_args: list[str],
+    control_fd: int,
+    event_fd: int,
+    root: Path,
+    preload_path: Path | None,
+    early_gate: bool = False,
 ) -> int:
     """Start the next 'affected' run now and hold it at the gate (see standby.py).
 
@@ -142,7 +147,9 @@ def run_standby(
         profile.start()
         streamer.start_run(release.command.run_id, release.command.trigger, release.t0)
 
-    gate = RunGate(control_fd, root, lambda: write(StandbyReady(pid=os.getpid())), on_release)
+    gate = RunGate(
+        control_fd, root, lambda: write(StandbyReady(pid=os.getpid())), on_release, early_gate
+    )
     code = _main(args, [streamer, gate])
     if not gate.released:
         return StandbyExit.UNUSED

@@ -15,6 +15,14 @@ after the fork, it exits with `StandbyExit.STALE` before sending a single event,
 the server forks a fresh child for the same command. A standby that ends before
 the gate (a conftest raising, a usage error) is dropped the same way, silently:
 the fresh child reports the error.
+
+When a conftest.py imports the project itself (`from mypkg import ...`, common),
+almost every edit touches a module the standby holds, so it would step aside on
+every save and each run would pay pytest's whole start-up. After a standby went
+stale, the server asks the next ones for an *early* gate: before pytest loads
+the initial conftest.py files (`pytest_load_initial_conftests`), after its own
+start-up (plugins, arguments, ini files). Such a standby is seldom stale (only
+when pytest's configuration files change) and still saves that start-up.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ class RunGate:
         root: Path,
         announce: Callable[[], None],
         on_release: Callable[[Release], None],
+        early: bool = False,
     ) -> None:
         self.__name__ = GATE_PLUGIN  # the name pluggy registers us under
         self.control_fd = control_fd
@@ -57,7 +66,9 @@ class RunGate:
         self.opened: set[str] = set()
         self.watching_opens = True
         self.config: pytest.Config | None = None
+        self.early = early  # wait before the initial conftests, not before selection
         self.released = False
+        self.released_ns: int | None = None  # when the run began: the release's arrival
         sys.addaudithook(self._on_audit)
 
     def _on_audit(self, event: str, args: tuple[Any, ...]) -> None:
@@ -69,6 +80,15 @@ class RunGate:
             self.opened.add(os.path.abspath(path))
 
     # -- hooks: the gate is the first of these to run ------------------------------------
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_load_initial_conftests(
+        self, early_config: pytest.Config
+    ) -> Generator[None, Any, None]:
+        if self.early:
+            self.config = early_config
+            self.wait()
+        yield
 
     def pytest_configure(self, config: pytest.Config) -> None:
         self.config = config
@@ -92,6 +112,7 @@ class RunGate:
         line = self._read_line()
         if not line:
             os._exit(0)  # the server dropped this standby (or died)
+        self.released_ns = time.time_ns()
         try:
             release = standby_wire.decode(line)
         except ReleaseError as exc:

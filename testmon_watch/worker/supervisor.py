@@ -231,6 +231,8 @@ class ChildSupervisor:
         self.server_fds = server_fds  # the server's own fds: no child keeps them
         self.run: ActiveRun | None = None
         self.standby: Standby | None = None
+        # Once a standby went stale, later ones wait before the initial conftests.
+        self.early_gate = False
 
     def emit(self, message: Message) -> None:
         self.emit_raw(encode(message))
@@ -444,7 +446,10 @@ class ChildSupervisor:
             and not run.model.cancel_requested
         ):
             # The standby found its early work out of date and sent nothing: the same
-            # command, with the same start time, runs in a fresh child.
+            # command, with the same start time, runs in a fresh child. The next ones
+            # wait before the conftests (see standby.py): they imported what was edited.
+            if run.exit_code == StandbyExit.STALE:
+                self.early_gate = True
             self.launch(run.cmd, run.t0)
             return None
         return run
@@ -477,9 +482,11 @@ class ChildSupervisor:
         root, preload_path = self.root, self.preload_path
         control_r, control_w = os.pipe()
 
+        early = self.early_gate
+
         def body(event_w: int) -> int:
             register_stack_dump()
-            return run_standby(args, control_r, event_w, root, preload_path)
+            return run_standby(args, control_r, event_w, root, preload_path, early)
 
         child = self._fork(body, close_in_child=(control_w,))
         os.close(control_r)

@@ -138,6 +138,27 @@ def test_a_module_the_conftest_imported_changed_so_a_fresh_child_runs(
     assert _outcomes(stream)["tests/test_fixtures.py::test_factor"] == "failed"
 
 
+def test_after_a_stale_standby_the_next_ones_wait_before_the_conftests(
+    conftest_project: Path, events: Events, start_with_standby: StartWithStandby
+) -> None:
+    client, standby = start_with_standby(conftest_project)
+    write(conftest_project, "helper.py", "FACTOR = 3\n")
+    stream, pid = _run(client, events, trigger="helper.py")
+    assert pid != standby  # stale: the conftest had imported helper.py
+    assert _outcomes(stream)["tests/test_fixtures.py::test_factor"] == "failed"
+
+    # The next standby stops before importing the conftest, so the same kind of edit
+    # now runs in it, and the conftest (and helper.py) are imported fresh.
+    for factor, outcome in (("2", "passed"), ("4", "failed"), ("2", "passed")):
+        standby = events.wait_for(StandbyReady).pid
+        write(conftest_project, "helper.py", f"FACTOR = {factor}\n")
+        stream, pid = _run(client, events, trigger="helper.py")
+        assert pid == standby
+        assert _outcomes(stream)["tests/test_fixtures.py::test_factor"] == outcome
+        started = next(m for m in stream if isinstance(m, RunStarted))
+        assert "tests/test_fixtures.py::test_factor" in {s.nodeid for s in started.selected}
+
+
 def test_a_data_file_the_conftest_read_changed_so_a_fresh_child_runs(
     conftest_project: Path, events: Events, start_with_standby: StartWithStandby
 ) -> None:
