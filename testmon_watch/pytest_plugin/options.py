@@ -110,9 +110,21 @@ def project_paths(config: pytest.Config) -> ProjectPaths:
 
 
 def _has_narrowing(config: pytest.Config) -> bool:
-    if config.getoption("keyword", "") or config.getoption("markexpr", ""):
+    """Did this invocation choose its tests (-k, -m or node ids on the command line)?
+
+    A -k or -m that comes from the ini file's `addopts` (packaging's `-m "not ..."`)
+    is the project's standing filter, not a choice for this run: selection still
+    applies within it. Otherwise such a project would run its whole suite every time.
+    """
+    filtered = config.getoption("keyword", "") or config.getoption("markexpr", "")
+    if filtered and any(_is_filter_option(str(a)) for a in config.invocation_params.args):
         return True
     return any("::" in str(arg) for arg in config.args)
+
+
+def _is_filter_option(arg: str) -> bool:
+    # "-k EXPR", "-kEXPR", "-m EXPR", "-mEXPR"; pytest has no other option starting so.
+    return arg.startswith(("-k", "-m")) and not arg.startswith("--")
 
 
 def testmon_options(config: pytest.Config) -> TestmonOptions:

@@ -71,6 +71,25 @@ def test_keyword_runs_all_matches_unless_forceselect(project) -> None:
     assert project.run("-m", "slow", "--testmon-forceselect").ran == {"test_calc.py::test_mul"}
 
 
+def test_a_marker_filter_in_the_ini_addopts_still_selects(project) -> None:
+    setup(project)
+    project.write(
+        "pytest.ini",
+        '[pytest]\npythonpath = .\naddopts = -m "not slow"\nmarkers =\n    slow: slow\n',
+    )
+    project.run()  # the ini changed: whatever it selects, then recorded
+    project.replace("calc.py", "return a + b", "return b + a")
+    run = project.run()
+    # The project's standing filter is not a choice of this run: selection applies in it.
+    assert run.ran == {"test_calc.py::test_add"}
+    assert project.run().ran == set()
+    # On the command line, -m chooses the tests of this run: all it matches run.
+    assert project.run("-m", "not slow").ran == {
+        "test_calc.py::test_add",
+        "test_calc.py::test_other",
+    }
+
+
 def test_node_id_with_forceselect_is_intersected(project) -> None:
     setup(project)
     project.replace("calc.py", "return a + b", "return b + a")
