@@ -58,6 +58,7 @@ from testmon_watch.pytest_plugin.fast_path_reasons import (
     not_taken_line,
 )
 from testmon_watch.pytest_plugin.names import GATE_PLUGIN
+from testmon_watch.pytest_plugin.options import is_filter_option
 
 if TYPE_CHECKING:
     from testmon_watch.core.reasons import ChangedFile, EnvironmentChange
@@ -68,6 +69,8 @@ MAX_DIRECTORIES = 100_000  # a scope this large is not walked: the normal path d
 # Options (argparse dests) that may differ from their defaults: they change only
 # how a run reports, or narrow what it collects. Anything else, and any option
 # pytest does not know before conftest.py files load, means the normal path.
+# pytest's -k and -m: harmless when they come from the ini file, not the command line.
+STANDING_FILTERS = frozenset({"keyword", "markexpr"})
 HARMLESS_OPTIONS = frozenset(
     {
         "testmon",
@@ -272,8 +275,12 @@ def _check_options(config: pytest.Config, args: Sequence[str]) -> argparse.Names
         raise NotFast(Why.UNKNOWN_ARGUMENTS, " ".join(unknown))
     defaults, _ = parser.parse_known_and_unknown_args([], namespace=argparse.Namespace())
     missing = object()
+    # -k/-m from the ini's addopts filter every run alike (see options.py): when every
+    # recorded test is up to date, nothing runs under any filter. Typed, they choose.
+    typed_filter = any(is_filter_option(str(a)) for a in config.invocation_params.args)
+    harmless = HARMLESS_OPTIONS if typed_filter else HARMLESS_OPTIONS | STANDING_FILTERS
     for dest, value in vars(ns).items():
-        if value != getattr(defaults, dest, missing) and dest not in HARMLESS_OPTIONS:
+        if value != getattr(defaults, dest, missing) and dest not in harmless:
             raise NotFast(Why.OPTION, _option_name(parser, dest))
     # --testmon-explain alone turns selection on, as --testmon does (see options.py).
     asked = ns.testmon or ns.testmon_explain or config.getini("testmon")

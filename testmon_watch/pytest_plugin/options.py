@@ -117,12 +117,12 @@ def _has_narrowing(config: pytest.Config) -> bool:
     applies within it. Otherwise such a project would run its whole suite every time.
     """
     filtered = config.getoption("keyword", "") or config.getoption("markexpr", "")
-    if filtered and any(_is_filter_option(str(a)) for a in config.invocation_params.args):
+    if filtered and any(is_filter_option(str(a)) for a in config.invocation_params.args):
         return True
     return any("::" in str(arg) for arg in config.args)
 
 
-def _is_filter_option(arg: str) -> bool:
+def is_filter_option(arg: str) -> bool:
     # "-k EXPR", "-kEXPR", "-m EXPR", "-mEXPR"; pytest has no other option starting so.
     return arg.startswith(("-k", "-m")) and not arg.startswith("--")
 

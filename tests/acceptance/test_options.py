@@ -82,7 +82,9 @@ def test_a_marker_filter_in_the_ini_addopts_still_selects(project) -> None:
     run = project.run()
     # The project's standing filter is not a choice of this run: selection applies in it.
     assert run.ran == {"test_calc.py::test_add"}
-    assert project.run().ran == set()
+    again = project.run("--testmon-explain")
+    assert again.ran == set()
+    assert "fast path taken" in again.text  # the standing filter does not rule it out
     # On the command line, -m chooses the tests of this run: all it matches run.
     assert project.run("-m", "not slow").ran == {
         "test_calc.py::test_add",
