@@ -135,7 +135,9 @@ class PhaseBench:
         troot, oroot = self.roots["testmon"], self.roots["ours"]
         self.runners = {
             "plain": Runner("plain", tm, troot, ("-p", "no:pytest-testmon", *opts, *paths)),
-            "testmon": Runner("testmon", tm, troot, ("--testmon", *opts, *paths)),
+            "testmon": Runner(
+                "testmon", tm, troot, ("--testmon", *opts, *project.testmon_args, *paths)
+            ),
             "ours": Runner("ours", ours, oroot, ("--testmon", *opts, *paths)),
             "bare": Runner("bare", tm, troot, ("-p", "no:pytest-testmon", *opts, EMPTY_DIR), True),
             "bare-ours": Runner(

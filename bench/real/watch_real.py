@@ -119,7 +119,11 @@ def run(
                 0,
                 pause,
                 copy=root,
-                pytest_args=[*project.pytest_args, *project.test_paths],
+                pytest_args=[
+                    *project.pytest_args,
+                    *(project.testmon_args if tool == "ptw" else ()),
+                    *project.test_paths,
+                ],
             )
             fetch.reset(project, root)
         out.rounds.append(results)
