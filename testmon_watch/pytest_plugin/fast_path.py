@@ -361,13 +361,24 @@ class _Patterns:
     python_files: list[str]
     doctest_globs: list[str]
     norecursedirs: list[str]
+    # --ignore and --ignore-glob (from the command line or addopts), as pytest applies
+    # them: absolute paths, relative ones from the invocation folder.
+    ignore_paths: frozenset[str] = frozenset()
+    ignore_globs: tuple[str, ...] = ()
+
+    def ignored(self, path: Path) -> bool:
+        text = str(path)
+        return text in self.ignore_paths or any(fnmatch(text, g) for g in self.ignore_globs)
 
 
 def _collect_patterns(config: pytest.Config, ns: argparse.Namespace) -> _Patterns:
+    here = config.invocation_params.dir
     return _Patterns(
         [str(p) for p in config.getini("python_files")],
         [str(p) for p in (getattr(ns, "doctestglob", None) or ["test*.txt"])],
         [str(p) for p in config.getini("norecursedirs")],
+        frozenset(os.path.abspath(here / str(p)) for p in getattr(ns, "ignore", None) or ()),
+        tuple(os.path.abspath(here / str(p)) for p in getattr(ns, "ignore_glob", None) or ()),
     )
 
 
@@ -413,6 +424,8 @@ def _walk_scope(
     def check_file(path: Path, given: bool) -> None:
         if path.name == "conftest.py":
             conftests.add(path)
+            return
+        if patterns.ignored(path):  # pytest does not collect it either
             return
         # A file named on the command line is collected whatever its name.
         collected = given or _matches(str(path), patterns)
@@ -486,7 +499,7 @@ def _holds_no_doctest(path: Path, config: pytest.Config) -> bool:
 
 
 def _ignored_dir(path: Path, patterns: _Patterns) -> bool:
-    if _matches_any(patterns.norecursedirs, str(path)):
+    if patterns.ignored(path) or _matches_any(patterns.norecursedirs, str(path)):
         return True
     return (path / "pyvenv.cfg").is_file() or (path / "conda-meta" / "history").is_file()
 

@@ -390,6 +390,27 @@ def test_explain_names_a_new_test_file(project) -> None:
     assert "1 passed" in run.text
 
 
+@pytest.mark.parametrize(
+    "ignores",
+    [
+        ("--ignore=tests/test_slow.py", "--ignore=tests/slow"),
+        ("--ignore-glob=*/test_slow*",),
+    ],
+)
+def test_an_ignored_test_file_keeps_the_fast_path(project, ignores) -> None:
+    # packaging's bench run ignores its 51,524-case test_version.py: never recorded,
+    # so the walk took it for a new test file on every run.
+    make_project(project)
+    project.write("tests/test_slow.py", "def test_slow():\n    assert True\n")
+    project.write("tests/slow/test_slow_too.py", "def test_slow_too():\n    assert True\n")
+    assert explained(project, *ignores).ret == 0  # records what is not ignored
+    run = explained(project, *ignores)
+    assert explain_line(run).startswith(TAKEN)
+    # Without the option the files are new to the data file: the normal path runs them.
+    run = explained(project)
+    assert explain_line(run).startswith(NOT_TAKEN + "new test file tests/")
+
+
 def test_explain_names_the_changed_environment(project) -> None:
     make_project(project)
     # `pythonpath = .` puts the root on sys.path: its metadata is an installed package.
