@@ -123,9 +123,9 @@ def _rewrite_options(config: Any) -> str:
         return "pass_hook=?"
 
 
-def _first_value(fn: Path, source: bytes, sample: Any) -> Any:
+def _first_value(fn: Path, source: bytes, returns_hash: bool) -> Any:
     """What pytest's function returns next to the code: a source hash (9.x) or a stat."""
-    if isinstance(sample, bytes):
+    if returns_hash:
         return importlib.util.source_hash(source)
     return os.stat(fn)
 
@@ -142,8 +142,7 @@ def cached_rewrite(original: RewriteFn, cache: CodeCache, returns_hash: bool) ->
         code = cache.load(digest)
         if code is not None:
             cache.hits += 1
-            sample: Any = b"" if returns_hash else None
-            return _first_value(fn, source, sample), code
+            return _first_value(fn, source, returns_hash), code
         cache.misses += 1
         first, code = original(fn, config)
         cache.store(digest, code)

@@ -25,6 +25,15 @@ def entries(cache: Path) -> dict[str, int]:
     return {p.name: p.stat().st_ino for p in cache.glob("code/??/*")}
 
 
+def bytecode_on_client(project: Path, events: Events, cache: Path) -> WorkerClient:
+    """A started worker that writes bytecode (whatever the environment says), caching in `cache`."""
+    client = make_client(project, events, env={CACHE_ENV: str(cache)})
+    assert client.env is not None
+    client.env.pop("PYTHONDONTWRITEBYTECODE", None)
+    client.start()
+    return client
+
+
 def outcomes(stream: list[object]) -> dict[str, Outcome]:
     return {m.nodeid: m.outcome for m in stream if isinstance(m, TestFinished)}
 
@@ -64,10 +73,7 @@ def test_with_bytecode_on_pytest_keeps_its_own_cache(
     project: Path, events: Events, tmp_path: Path
 ) -> None:
     cache = tmp_path / "cache"
-    client = make_client(project, events, env={CACHE_ENV: str(cache)})
-    assert client.env is not None
-    client.env.pop("PYTHONDONTWRITEBYTECODE", None)
-    client.start()
+    client = bytecode_on_client(project, events, cache)
     try:
         assert run_end(run(client, events, mode="all")).exitstatus == 0
     finally:
@@ -125,10 +131,7 @@ def test_a_project_module_is_never_run_stale(project: Path, events: Events, tmp_
     # Python's own __pycache__ entries are checked by timestamp and size: an edit in
     # the same second that keeps the size would run the old code. Bytecode on here.
     cache = tmp_path / "cache"
-    client = make_client(project, events, env={CACHE_ENV: str(cache)})
-    assert client.env is not None
-    client.env.pop("PYTHONDONTWRITEBYTECODE", None)
-    client.start()
+    client = bytecode_on_client(project, events, cache)
     try:
         first = run(client, events, mode="all")
         assert outcomes(first)["test_calc.py::test_mul"] is Outcome.PASSED
