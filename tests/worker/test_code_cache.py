@@ -27,7 +27,7 @@ def entries(cache: Path) -> dict[str, int]:
 
 def bytecode_on_client(project: Path, events: Events, cache: Path) -> WorkerClient:
     """A started worker that writes bytecode (whatever the environment says), caching in `cache`."""
-    client = make_client(project, events, env={CACHE_ENV: str(cache)})
+    client: WorkerClient = make_client(project, events, env={CACHE_ENV: str(cache)})
     assert client.env is not None
     client.env.pop("PYTHONDONTWRITEBYTECODE", None)
     client.start()
