@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from testmon_watch.core import blocks as blocks_mod
+from testmon_watch.core import distributions
 from testmon_watch.core.db import BlockRow, FileRow
 from testmon_watch.core.reasons import ChangedFile
 
@@ -79,8 +80,11 @@ def read_state(
     `parsed` is the file's state computed elsewhere (the parse helper); it is
     used instead of reading the file while the file's size and mtime still
     match it. Returns (state, content_changed). A vanished file has mtime -1
-    and no blocks.
+    and no blocks. The pseudo-rows of installed distributions (kinds in
+    `distributions.KINDS`) are compared with what is installed now.
     """
+    if kind in distributions.KINDS:
+        return _read_installed(root, relpath, kind, previous)
     path = root / relpath
     try:
         st = path.stat()
@@ -114,6 +118,20 @@ def read_state(
     if previous is not None and previous.digest == _digest(content) and not previous.missing:
         return _restat(previous, st), False
     state = parse_state(root, relpath, kind, content, st.st_mtime_ns, st.st_size)
+    return state, True
+
+
+def _read_installed(
+    root: Path, relpath: str, kind: str, previous: FileRow | None
+) -> tuple[FileRow, bool]:
+    now = distributions.current_state(relpath, distributions.current_index(root))
+    if now is None:  # a pseudo-kind with a path that is not one: nothing can match it
+        return _missing(relpath, kind), previous is None or not previous.missing
+    if previous is not None and previous.digest == now.digest:
+        return previous, False
+    state = FileRow(relpath, kind, 0, 0, now.digest, [(now.block, 0, 0, now.checksum)], [], None)
+    if previous is not None:
+        state.id = previous.id
     return state, True
 
 
@@ -188,6 +206,8 @@ class ChangeSet:
         """Each changed file with the blocks that changed in it (python files), for the header."""
         result = []
         for change in self.changed:
+            if change.old.kind in distributions.KINDS:
+                continue  # said as the environment's change (describe_environment)
             if change.new.missing:
                 result.append(ChangedFile(change.old.path, deleted=True))
             elif change.old.kind == "python":
@@ -198,12 +218,25 @@ class ChangeSet:
         return result
 
 
-def detect_changes(root: Path, rows: Mapping[str, FileRow] | Iterable[FileRow]) -> ChangeSet:
-    """Compare every stored file with the disk: the cheap stat check first."""
+def detect_changes(
+    root: Path,
+    rows: Mapping[str, FileRow] | Iterable[FileRow],
+    environment: str | None = None,
+) -> ChangeSet:
+    """Compare every stored file with the disk: the cheap stat check first.
+
+    The installed distributions of `environment` are compared too (see
+    core.distributions); those of other environments, or of all when None, are
+    left alone.
+    """
     values = rows.values() if isinstance(rows, Mapping) else rows
     result = ChangeSet()
     prefix = os.path.join(root, "")
     for row in values:
+        if row.kind in distributions.KINDS:
+            parsed = distributions.parse_path(row.path)
+            if environment is None or parsed is None or parsed[1] != environment:
+                continue
         if row.kind != "dir" and row.mtime_ns > 0:
             # read_state's first step, on plain strings: most files are unchanged.
             try:

@@ -50,7 +50,7 @@ _packages_cache: dict[tuple[tuple[str, int], ...], dict[str, str]] = {}
 _holds_metadata: dict[tuple[str, int], bool] = {}
 
 
-def _path_state() -> tuple[tuple[str, int], ...]:
+def metadata_path_state() -> tuple[tuple[str, int], ...]:
     """The sys.path directories that hold package metadata, with their mtimes.
 
     Installing or removing a package changes such a directory's mtime. Other
@@ -85,7 +85,7 @@ def installed_packages() -> dict[str, str]:
     Scanning every dist-info costs tens of milliseconds; the warm worker asks
     before every run, so the answer is kept while no sys.path directory changed.
     """
-    key = _path_state()
+    key = metadata_path_state()
     cached = _packages_cache.get(key)
     if cached is None:
         cached = _packages_cache[key] = _scan_packages()

@@ -25,6 +25,11 @@ class Execution:
     listings: set[str] = field(default_factory=set)  # directories listed
     imported: set[str] = field(default_factory=set)  # modules whose import started here
     incomplete_children: int = 0  # child processes that did not report (killed, still running)
+    # Installed distributions it imported from, read files or metadata of, or asked
+    # for by name (canonical names; see core.distributions), and whether it
+    # enumerated them all.
+    distributions: set[str] = field(default_factory=set)
+    lists_distributions: bool = False
 
 
 @dataclass

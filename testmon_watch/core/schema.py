@@ -7,7 +7,8 @@ TOOL_NAME = "testmon-watch"
 # Bump on every incompatible change, and teach `db.py` to migrate or move aside.
 # 2: compact binary blobs (packing.py), 1 KiB pages, incremental auto-vacuum.
 # 3: the test_file index again (the no-change fast path counts tests per module).
-SCHEMA_VERSION = 3
+# 4: installed distributions as per-test dependencies (pseudo-rows of `file`).
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 -- Key/value facts about this file: tool = 'testmon-watch', schema_version.
@@ -26,11 +27,14 @@ CREATE TABLE environment (
 );
 
 -- The last state seen of every file something depends on. Fingerprints of
--- tests that are not pending are valid against this state.
+-- tests that are not pending are valid against this state. Installed
+-- distributions are rows too (core/distributions.py): kind 'dist' (path
+-- '<dist>/ENV/NAME', digest its version), 'dist-list' ('<dists>/ENV', the set
+-- of names) and 'dist-global' ('<global>/ENV', what every test depends on).
 CREATE TABLE file (
     id       INTEGER PRIMARY KEY,
     path     TEXT NOT NULL UNIQUE,      -- relative to the project root, '/'-separated
-    kind     TEXT NOT NULL,             -- 'python' | 'data' | 'dir'
+    kind     TEXT NOT NULL,             -- 'python' | 'data' | 'dir' | 'dist' | 'dist-list' | ...
     mtime_ns INTEGER NOT NULL,          -- -1 when the file is missing
     size     INTEGER NOT NULL,
     digest   BLOB NOT NULL,             -- content hash (bytes if hex, else text); '' when missing

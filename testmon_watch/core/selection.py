@@ -6,11 +6,18 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from testmon_watch.core.changes import ChangeSet
+from testmon_watch.core import distributions
+from testmon_watch.core.changes import ChangeSet, FileChange
 from testmon_watch.core.db import FileRow, TestRow, UnitRow
 from testmon_watch.core.keys import ContextKey, ContextKind
 from testmon_watch.core.packing import unpack_ints
-from testmon_watch.core.reasons import FileEvent, Reason, ReasonKind
+from testmon_watch.core.reasons import (
+    EnvironmentChange,
+    FileEvent,
+    PackageChange,
+    Reason,
+    ReasonKind,
+)
 
 
 @dataclass
@@ -27,10 +34,13 @@ def affected_tests(
     changes: ChangeSet,
     fingerprints: Mapping[int, tuple[int, set[int]]],
     files_by_path: Mapping[str, FileRow],
+    packages: EnvironmentChange | None = None,
 ) -> Affected:
     """Tests whose recorded execution touched a changed block, directly or via imports.
 
     `fingerprints` must hold every fingerprint of the changed files.
+    `packages`: how the installed distributions changed, named in the reason of
+    a test that depends on their whole set.
     """
     changed_by_id = {c.old.id: c for c in changes.changed}
     removed = {c.old.id: c.removed_blocks() for c in changes.changed}
@@ -43,7 +53,9 @@ def affected_tests(
             continue
         gone = removed[file_id]
         hit = sorted({gone[c] for c in checksums if c in gone})
-        if change.new.missing:
+        if change.old.kind in distributions.KINDS:
+            fp_reasons[fp_id] = _installed_reason(change, packages)
+        elif change.new.missing:
             fp_reasons[fp_id] = Reason(ReasonKind.CHANGED, change.old.path, FileEvent.DELETED)
         elif change.old.missing:
             # Recorded while absent (a test looked for it): its appearance matters.
@@ -72,7 +84,11 @@ def affected_tests(
         key = keys[unit_id]
         if key.kind is ContextKind.IMPORT:
             module_file = file_id_of.get(key.target)
-            if module_file is not None:
+            if module_file is None:
+                continue
+            if reason.kind is ReasonKind.ENVIRONMENT:  # an installed package it imports
+                import_reason[module_file] = reason
+            else:
                 import_reason[module_file] = Reason(
                     ReasonKind.IMPORTS, reason.file, reason.event, reason.blocks, reason.error
                 )
@@ -110,6 +126,17 @@ def affected_tests(
         if reasons:
             result[test.id] = _dedupe(reasons)
     return Affected(result, set(import_reason))
+
+
+def _installed_reason(change: FileChange, packages: EnvironmentChange | None) -> Reason:
+    """An installed distribution's row changed: which one, from which version to which."""
+    parsed = distributions.parse_path(change.old.path)
+    if parsed is not None and parsed[0] == distributions.DIST_KIND:
+        before, after = change.old.digest or None, change.new.digest or None
+        environment = EnvironmentChange.of_packages([PackageChange(parsed[2], before, after)])
+    else:  # the set of distributions, or pytest's own: the whole difference says it
+        environment = packages or EnvironmentChange()
+    return Reason(ReasonKind.ENVIRONMENT, environment=environment)
 
 
 def _dedupe(reasons: list[Reason]) -> list[Reason]:

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from testmon_watch.core import distributions
 from testmon_watch.core.changes import file_kind, read_state
 from testmon_watch.core.db import Database, FileRow, RecordedTest, RecordedUnit
+from testmon_watch.core.environment import DEFAULT_ENVIRONMENT
 from testmon_watch.core.keys import ContextKind
 from testmon_watch.core.packing import unpack_ints, unpack_lines
 from testmon_watch.core.reasons import FileEvent, Interruption, Reason, ReasonKind
@@ -78,8 +80,10 @@ class RunStore:
         files: dict[str, FileRow],
         started_ns: int | None = None,
         helper: ParseAhead | None = None,
+        environment: str = DEFAULT_ENVIRONMENT,
     ) -> None:
         self.db = db
+        self.environment = environment  # its name: the installed distributions' rows are its own
         self.helper = helper  # parses files ahead, on another core (see ParseAhead)
         self.started_ns = time.time_ns() if started_ns is None else started_ns
         self.env_id = env_id
@@ -164,7 +168,32 @@ class RunStore:
             deps.fingerprint_ids.add(self._fingerprint(file_id, {index.module}))
             if changed:
                 deps.changed_during_run.append(path)
+        for path, kind in self._installed_dependencies(execution):
+            file_id, index, _changed = self._file_id(path, kind)
+            deps.fingerprint_ids.add(self._fingerprint(file_id, {index.module}))
         return deps
+
+    def _installed_dependencies(self, execution: Execution) -> list[tuple[str, str]]:
+        """Pseudo-rows (path, kind) of the installed distributions an execution used.
+
+        What those require counts too (core/distributions.py): a module a
+        warm worker imported before the test ran its imports for it.
+        """
+        env = self.environment
+        found = []
+        if execution.distributions:
+            index = distributions.current_index(self.root)
+            for name in sorted(index.closure(execution.distributions)):
+                found.append((distributions.dist_path(env, name), distributions.DIST_KIND))
+        if execution.lists_distributions:
+            found.append((distributions.listing_path(env), distributions.LISTING_KIND))
+        return found
+
+    def _global_fingerprint(self) -> int:
+        """pytest, its plugins and what runs at startup: every test's (core/distributions)."""
+        path = distributions.global_path(self.environment)
+        file_id, index, _changed = self._file_id(path, distributions.GLOBAL_KIND)
+        return self._fingerprint(file_id, {index.module})
 
     # -- writing -----------------------------------------------------------
 
@@ -186,6 +215,8 @@ class RunStore:
         for unit in units:
             deps = self.resolve(unit)
             key = unit.key
+            if key.kind is ContextKind.SESSION:
+                deps.fingerprint_ids.add(self._global_fingerprint())
             if key.kind is ContextKind.IMPORT:
                 edges = self._edges(key.target, unit.imported)
             else:

@@ -36,10 +36,17 @@ class FileReadWatcher:
         is_project_path: Callable[[str], bool],
         on_read: Callable[[str], None],
         on_list: Callable[[str], None],
+        on_site_read: Callable[[str], None] | None = None,
+        on_site_list: Callable[[str], None] | None = None,
     ) -> None:
         self.is_project_path = is_project_path
         self.on_read = on_read
         self.on_list = on_list
+        # Reads and listings in the directories installed distributions live in
+        # (site-packages), each ending in a separator: set before enable().
+        self.site_dirs: tuple[str, ...] = ()
+        self.on_site_read = on_site_read
+        self.on_site_list = on_site_list
 
     @property
     def enabled(self) -> bool:
@@ -120,6 +127,8 @@ def _on_open(args: tuple[Any, ...]) -> None:
             if os.path.isdir(absolute):
                 return
             watcher.on_read(absolute)
+        elif watcher.on_site_read is not None and absolute.startswith(watcher.site_dirs):
+            watcher.on_site_read(absolute)
 
 
 def _on_list(args: tuple[Any, ...]) -> None:
@@ -154,6 +163,10 @@ def _report_listing(directory: str) -> None:
     for watcher in _enabled:
         if watcher.is_project_path(directory):
             watcher.on_list(directory)
+        elif watcher.on_site_list is not None and os.path.join(directory, "").startswith(
+            watcher.site_dirs
+        ):
+            watcher.on_site_list(directory)
 
 
 def _glob_base(pattern: str) -> str:

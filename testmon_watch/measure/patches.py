@@ -14,7 +14,9 @@ the plugin.
 
 from __future__ import annotations
 
+import builtins
 import importlib
+import importlib.metadata
 import os
 import pathlib
 import threading
@@ -47,11 +49,17 @@ class ModulePatches:
         on_missing: Callable[[str], None],
         on_thread_start: ThreadCallback | None = None,
         on_thread_started: ThreadCallback | None = None,
+        on_import_statement: Callable[[str], None] | None = None,
+        on_distribution_query: Callable[[str | None], None] | None = None,
     ) -> None:
         self.on_imported = on_imported
         self.on_missing = on_missing
         self.on_thread_start = on_thread_start
         self.on_thread_started = on_thread_started
+        self.on_import_statement = on_import_statement
+        self.on_distribution_query = on_distribution_query
+        self._original_builtin_import: Callable[..., ModuleType] | None = None
+        self._original_find_distributions: Any = None
         self._original_import: Callable[..., ModuleType] | None = None
         self._original_stat: Callable[..., os.stat_result] | None = None
         self._stat: Callable[..., os.stat_result] | None = None
@@ -103,6 +111,68 @@ class ModulePatches:
             vars(_PATHLIB_ACCESSOR)["stat"] = stat
         if self.on_thread_start is not None or self.on_thread_started is not None:
             self._install_thread_start()
+        if self.on_import_statement is not None:
+            self._install_builtin_import(self.on_import_statement)
+        if self.on_distribution_query is not None:
+            self._install_distribution_query(self.on_distribution_query)
+
+    def _install_builtin_import(self, on_import: Callable[[str], None]) -> None:
+        """Every absolute `import x` / `from x import y` run, cached module or not.
+
+        An import statement of a module imported before runs none of its code and
+        no import hook: without this the second test that imports an installed
+        package inside a function would not depend on it.
+        """
+        original = self._original_builtin_import = builtins.__import__
+
+        @importlib_like
+        def __import__(  # noqa: A001 - the builtin it stands in for
+            name: str,
+            globals: Any = None,  # noqa: A002
+            locals: Any = None,  # noqa: A002
+            fromlist: Any = (),
+            level: int = 0,
+        ) -> ModuleType:
+            __tracebackhide__ = True  # for pytest, where frames.py cannot help (3.10)
+            try:
+                module = original(name, globals, locals, fromlist, level)
+            except BaseException as exc:
+                hide_own_frame(exc)
+                raise
+            if not level:  # a relative import stays inside the importing package
+                try:
+                    on_import(name)
+                except Exception:  # noqa: BLE001 - recording must never break the import
+                    pass
+            return module
+
+        __import__.__wrapped__ = original  # type: ignore[attr-defined]
+        __import__.__doc__ = original.__doc__
+        builtins.__import__ = __import__
+
+    def _install_distribution_query(self, on_query: Callable[[str | None], None]) -> None:
+        """Every question to importlib.metadata: a name, or None for 'all of them'.
+
+        `version()`, `metadata()`, `distribution()`, `distributions()` and
+        `entry_points()` all ask the path-based finder through this classmethod
+        (3.10 to 3.13). Its directory listings are cached per process, so the
+        audit hook alone would miss a second enumeration.
+        """
+        finder = importlib.metadata.MetadataPathFinder
+        original = self._original_find_distributions = vars(finder)["find_distributions"]
+        function = original.__func__
+
+        def find_distributions(cls: Any, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
+            context = args[0] if args else kwargs.get("context")
+            try:
+                on_query(getattr(context, "name", None) if context is not None else None)
+            except Exception:  # noqa: BLE001 - recording must never break the query
+                pass
+            return function(cls, *args, **kwargs)
+
+        find_distributions.__wrapped__ = function  # type: ignore[attr-defined]
+        finder.find_distributions = classmethod(find_distributions)  # type: ignore[method-assign,assignment]
 
     def _install_thread_start(self) -> None:
         original_start = self._original_start = threading.Thread.start
@@ -142,6 +212,18 @@ class ModulePatches:
             if _PATHLIB_ACCESSOR is not None and vars(_PATHLIB_ACCESSOR).get("stat") is self._stat:
                 del vars(_PATHLIB_ACCESSOR)["stat"]
             self._original_stat = self._stat = None
+        original_builtin_import = self._original_builtin_import
+        if original_builtin_import is not None:
+            if _unwrapped(builtins.__import__) is original_builtin_import:
+                builtins.__import__ = original_builtin_import
+            self._original_builtin_import = None
+        original_find = self._original_find_distributions
+        if original_find is not None:
+            finder = importlib.metadata.MetadataPathFinder
+            current = vars(finder).get("find_distributions")
+            if _unwrapped(getattr(current, "__func__", None)) is original_find.__func__:
+                finder.find_distributions = original_find  # type: ignore[method-assign]
+            self._original_find_distributions = None
         original_start = self._original_start
         if original_start is not None:
             if _unwrapped(threading.Thread.start) is original_start:

@@ -20,6 +20,7 @@ and the tests it ran during, never the whole suite, whatever the timing.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import weakref
@@ -29,6 +30,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from testmon_watch.core.distributions import DistributionIndex, canonical_name, current_index
+from testmon_watch.core.environment import metadata_path_state
 from testmon_watch.core.keys import SESSION, ContextKey, ContextKind
 from testmon_watch.core.records import Execution
 from testmon_watch.measure.children import (
@@ -64,12 +67,21 @@ class Recorder:
         self.finished_imports: list[Execution] = []
         self._tracer: LineTracer = make_tracer(files.is_project)
         self._imports = ImportWatcher(files.is_project, self._enter_import, self._exit_import)
-        self._reads = FileReadWatcher(files.is_project, self._on_read, self._on_list)
+        self._reads = FileReadWatcher(
+            files.is_project, self._on_read, self._on_list, self._on_site_read, self._on_site_list
+        )
+        self._distributions: DistributionIndex | None = None  # built when first needed
+        self._owners_of_top: dict[str, frozenset[str]] = {}
         self.running = False
         self.paused = False
         self._import_windows: list[object] = []
         self._patches = ModulePatches(
-            self._on_imported, self._on_missing, self._on_thread_start, self._on_thread_started
+            self._on_imported,
+            self._on_missing,
+            self._on_thread_start,
+            self._on_thread_started,
+            self._on_import_statement,
+            self._on_distribution_query,
         )
         # Threads: the thread pytest runs in, each other thread's owner (a test
         # key, or None) by thread id, lines of threads without an owner run
@@ -91,6 +103,7 @@ class Recorder:
     def start(self, extra_loader_classes: Sequence[type] = ()) -> None:
         self._home_thread = threading.get_ident()
         self._imports.install(extra_loader_classes)
+        self._reads.site_dirs = _site_dirs(self.files.root)
         self._reads.enable()
         self._tracer.start()
         self._patches.install()
@@ -261,6 +274,56 @@ class Recorder:
         if rel is not None:
             self.current.listings.add(rel)
 
+    # -- installed distributions (core/distributions.py has the rule) -------------
+
+    def _index(self) -> DistributionIndex:
+        if self._distributions is None:
+            self._distributions = current_index(self.files.root)
+        return self._distributions
+
+    def _records_distributions(self) -> bool:
+        # The session context is pytest itself (plugins, conftest loading): what it
+        # imports or asks is every test's dependency already (core/distributions.py).
+        return not self.paused and len(self.stack) > 1
+
+    def _on_import_statement(self, name: str) -> None:
+        if not self._records_distributions():
+            return
+        top = name.partition(".")[0]
+        owners = self._owners_of_top.get(top)
+        if owners is None:
+            if top in _STDLIB or not top:
+                owners = frozenset()
+            else:
+                owners = self._index().owners_of_module(top)
+            self._owners_of_top[top] = owners
+        if owners:
+            self.stack[-1].distributions.update(owners)
+
+    def _on_distribution_query(self, name: str | None) -> None:
+        if not self._records_distributions():
+            return
+        if name is None:
+            self.stack[-1].lists_distributions = True
+            return
+        canonical = canonical_name(name)
+        if canonical not in self._index().project:
+            self.stack[-1].distributions.add(canonical)
+
+    def _on_site_read(self, path: str) -> None:
+        if self._records_distributions():
+            self.stack[-1].distributions.update(self._index().owners_of_path(path))
+
+    def _on_site_list(self, path: str) -> None:
+        # importlib lists site-packages to find modules and distributions: the
+        # import and the query are reported as such (above), not as a listing.
+        if not self._records_distributions() or _called_by_importlib(metadata=True):
+            return
+        if os.path.join(path, "") in self._reads.site_dirs:
+            self.stack[-1].lists_distributions = True
+        else:
+            self.stack[-1].distributions.update(self._index().owners_of_path(path))
+
     def _on_imported(self, module: Any) -> None:
         """`importlib.import_module` returned a module: the current context uses it.
 
@@ -362,13 +425,34 @@ class Recorder:
         )
 
 
-def _called_by_importlib() -> bool:
-    """True when the import system is listing a directory (its finder cache), not a test."""
+def _called_by_importlib(metadata: bool = False) -> bool:
+    """True when the import system is listing a directory (its finder cache), not a test.
+
+    With `metadata`, importlib.metadata's searches count too.
+    """
     frame: FrameType | None = sys._getframe(2)
     for _ in range(12):
         if frame is None:
             return False
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
+        filename = frame.f_code.co_filename
+        if filename.startswith("<frozen importlib"):
+            return True
+        if metadata and (_METADATA_DIR in filename or "importlib_metadata" in filename):
             return True
         frame = frame.f_back
     return False
+
+
+_METADATA_DIR = os.path.join("importlib", "metadata", "")
+_STDLIB = frozenset(sys.stdlib_module_names) | {"__future__", "__main__"}
+
+
+def _site_dirs(root: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The sys.path entries holding installed distributions, but the project root itself."""
+    own = os.path.join(os.path.abspath(root), "")
+    dirs = []
+    for entry, _mtime in metadata_path_state():
+        directory = os.path.join(os.path.abspath(entry or "."), "")
+        if directory != own:  # a .venv inside the project is in, the project is not
+            dirs.append(directory)
+    return tuple(dirs)

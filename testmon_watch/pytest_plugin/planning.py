@@ -129,6 +129,7 @@ class SelectionHooks:
                 plan.files,
                 started_ns=state.started_ns,
                 helper=state.helper,
+                environment=plan.environment,
             )
             if state.recorder is not None and recording:
                 state.recorder.on_project_import = state.store.prefetch

@@ -29,6 +29,7 @@ class SelectionPlan:
     """The state of the data set at the start of a run and which known tests must run."""
 
     env_id: int
+    environment: str  # its name (--testmon-env)
     files: dict[str, FileRow]
     known: dict[str, KnownTest]
     changes: ChangeSet
@@ -121,7 +122,10 @@ def plan_selection(db: Database, root: Path, env: Environment, write: bool) -> S
         env_change = environment_difference(stored_env.python, stored_env.packages, env)
 
     files = db.files()
-    changes = detect_changes(root, files)
+    # Installed distributions are rows of their own (core/distributions.py): a
+    # package change reruns the tests that used it. Another interpreter reruns all.
+    changes = detect_changes(root, files, environment=env.name)
+    python_changed = env_change is not None and env_change.python is not None
     if write and (changes.changed or changes.restat or env_change):
         affected = {}
         if changes.changed:
@@ -129,7 +133,9 @@ def plan_selection(db: Database, root: Path, env: Environment, write: bool) -> S
             tests = db.tests(None, with_blobs=True)
             units = db.units(None)
             fingerprints = db.fingerprints_of_files(c.old.id for c in changes.changed)
-            affected = affected_tests(tests, units, changes, fingerprints, files).tests
+            affected = affected_tests(
+                tests, units, changes, fingerprints, files, packages=env_change
+            ).tests
         with db.transaction():
             for change in changes.changed:
                 db.save_file(change.new)
@@ -137,10 +143,11 @@ def plan_selection(db: Database, root: Path, env: Environment, write: bool) -> S
                 db.touch_file(row.id, row.mtime_ns, row.size)
             if affected:
                 db.mark_pending(affected)
-            if env_change:
+            if env_change is not None and python_changed:
                 db.mark_all_pending(
                     env_id, [Reason(ReasonKind.ENVIRONMENT, environment=env_change)]
                 )
+            if env_change is not None:
                 db.save_environment(env.name, env.python, env.packages)
     for change in changes.changed:
         files[change.new.path] = change.new
@@ -157,7 +164,7 @@ def plan_selection(db: Database, root: Path, env: Environment, write: bool) -> S
             test.duration,
             _reasons_for(test),
         )
-    plan = SelectionPlan(env_id, files, known, changes, env_change)
+    plan = SelectionPlan(env_id, env.name, files, known, changes, env_change)
     plan.messages.extend(changes.warnings)
     return plan
 

@@ -9,14 +9,15 @@ key `pytest_plugin.names.PAYLOAD_KEY`:
 
 Shapes (JSON-able: dicts, lists, str, int, float, bool):
 
-    test recording     {"version": 1, "test": <test>, "units": [<execution>...], "modules": {...}}
-    session recording  {"version": 1, "units": [<execution>...], "modules": {...},
+    test recording     {"version": 2, "test": <test>, "units": [<execution>...], "modules": {...}}
+    session recording  {"version": 2, "units": [<execution>...], "modules": {...},
                         "late": [<execution>...]}
     <test>             {"nodeid", "path", "outcome": <Outcome value>, "duration",
                         "units": [<context key>...], "roots": [<path>...], "complete",
                         "execution": <execution>}
     <execution>        {"key": <context key>, "lines": {<path>: [<line>...]}, "reads": [...],
-                        "listings": [...], "imported": [...], "incomplete_children": <int>}
+                        "listings": [...], "imported": [...], "incomplete_children": <int>,
+                        "distributions": [<canonical name>...], "lists_distributions": <bool>}
     "modules"          {<dotted module name>: <path>}
 
 Context keys travel as their text (`str(ContextKey)`), outcomes as their value.
@@ -30,7 +31,7 @@ from testmon_watch.core.keys import ContextKey
 from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.records import Execution, SessionRecording, TestRecord, TestRecording
 
-VERSION = 1
+VERSION = 2
 
 # The builtins execnet carries: what encode_* returns and decode_* reads.
 Carried = dict[str, object]
@@ -47,6 +48,8 @@ def _execution(execution: Execution) -> dict[str, Any]:
         "listings": sorted(execution.listings),
         "imported": sorted(execution.imported),
         "incomplete_children": execution.incomplete_children,
+        "distributions": sorted(execution.distributions),
+        "lists_distributions": execution.lists_distributions,
     }
 
 
@@ -92,6 +95,8 @@ def _read_execution(data: Any) -> Execution:
         {str(path) for path in data["listings"]},
         {str(path) for path in data["imported"]},
         int(data["incomplete_children"]),
+        {str(name) for name in data["distributions"]},
+        bool(data["lists_distributions"]),
     )
 
 

@@ -23,6 +23,8 @@ def execution(key: ContextKey, children: int = 0) -> Execution:
         {"plugins"},
         {"src/shop.py"},
         children,
+        {"numpy", "absent-one"},
+        True,
     )
 
 
