@@ -44,6 +44,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
+from testmon_watch.core.environment import metadata_path_state
+
 DIST_KIND = "dist"
 LISTING_KIND = "dist-list"
 GLOBAL_KIND = "dist-global"
@@ -124,6 +126,7 @@ class DistributionIndex:
     project: set[str] = field(default_factory=set)  # the project's own distributions
     _module_owners: dict[str, frozenset[str]] = field(default_factory=dict)
     _closures: dict[tuple[frozenset[str], bool], frozenset[str]] = field(default_factory=dict)
+    _global: frozenset[str] | None = None
 
     @property
     def site_dirs(self) -> tuple[str, ...]:
@@ -194,16 +197,27 @@ class DistributionIndex:
         result = self._closures[(start, extras)] = frozenset(seen - self.project)
         return result
 
+    def dependencies(self, used: Iterable[str]) -> frozenset[str]:
+        """What a test that used `used` depends on, besides what every test does.
+
+        The global distributions are left out before the closure is taken too:
+        pytest's own imports inside a test must not make it depend on pytest's extras.
+        """
+        every = self.global_names()
+        return self.closure(frozenset(used) - every) - every
+
     def global_names(self) -> frozenset[str]:
         """What every test depends on: pytest, plugins, code-running .pth files, their needs.
 
         Their extras are left out: a plugin's optional stack (hypothesis's numpy)
         is a dependency of the tests that import it, found per test.
         """
-        roots = {"pytest"} | {
-            d.name for d in self.by_name.values() if d.plugin or d.runs_code_at_startup
-        }
-        return self.closure(roots - self.project, extras=False)
+        if self._global is None:
+            roots = {"pytest"} | {
+                d.name for d in self.by_name.values() if d.plugin or d.runs_code_at_startup
+            }
+            self._global = self.closure(roots - self.project, extras=False)
+        return self._global
 
     def global_digest(self) -> str:
         installed = self.by_name
@@ -220,8 +234,6 @@ _indexes: dict[tuple[str, tuple[tuple[str, int], ...]], DistributionIndex] = {}
 
 def current_index(root: str | os.PathLike[str]) -> DistributionIndex:
     """The index of sys.path as it is now (rebuilt when a site directory changed)."""
-    from testmon_watch.core.environment import metadata_path_state
-
     root_text = os.path.abspath(os.fspath(root))
     key = (root_text, metadata_path_state())
     index = _indexes.get(key)

@@ -183,7 +183,7 @@ class RunStore:
         found = []
         if execution.distributions:
             index = distributions.current_index(self.root)
-            for name in sorted(index.closure(execution.distributions)):
+            for name in sorted(index.dependencies(execution.distributions)):
                 found.append((distributions.dist_path(env, name), distributions.DIST_KIND))
         if execution.lists_distributions:
             found.append((distributions.listing_path(env), distributions.LISTING_KIND))

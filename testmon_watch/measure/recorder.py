@@ -72,6 +72,7 @@ class Recorder:
         )
         self._distributions: DistributionIndex | None = None  # built when first needed
         self._owners_of_top: dict[str, frozenset[str]] = {}
+        self._resolving = False
         self.running = False
         self.paused = False
         self._import_windows: list[object] = []
@@ -276,15 +277,22 @@ class Recorder:
 
     # -- installed distributions (core/distributions.py has the rule) -------------
 
-    def _index(self) -> DistributionIndex:
-        if self._distributions is None:
-            self._distributions = current_index(self.files.root)
-        return self._distributions
-
     def _records_distributions(self) -> bool:
         # The session context is pytest itself (plugins, conftest loading): what it
         # imports or asks is every test's dependency already (core/distributions.py).
-        return not self.paused and len(self.stack) > 1
+        # While resolving, our own reads and imports are nobody's.
+        return not self.paused and not self._resolving and len(self.stack) > 1
+
+    @contextmanager
+    def _resolution(self) -> Iterator[DistributionIndex]:
+        """The index of installed distributions (built once), with recording held off."""
+        self._resolving = True
+        try:
+            if self._distributions is None:
+                self._distributions = current_index(self.files.root)
+            yield self._distributions
+        finally:
+            self._resolving = False
 
     def _on_import_statement(self, name: str) -> None:
         if not self._records_distributions():
@@ -295,7 +303,8 @@ class Recorder:
             if top in _STDLIB or not top:
                 owners = frozenset()
             else:
-                owners = self._index().owners_of_module(top)
+                with self._resolution() as index:
+                    owners = index.owners_of_module(top)
             self._owners_of_top[top] = owners
         if owners:
             self.stack[-1].distributions.update(owners)
@@ -307,12 +316,14 @@ class Recorder:
             self.stack[-1].lists_distributions = True
             return
         canonical = canonical_name(name)
-        if canonical not in self._index().project:
-            self.stack[-1].distributions.add(canonical)
+        with self._resolution() as index:
+            if canonical not in index.project:
+                self.stack[-1].distributions.add(canonical)
 
     def _on_site_read(self, path: str) -> None:
         if self._records_distributions():
-            self.stack[-1].distributions.update(self._index().owners_of_path(path))
+            with self._resolution() as index:
+                self.stack[-1].distributions.update(index.owners_of_path(path))
 
     def _on_site_list(self, path: str) -> None:
         # importlib lists site-packages to find modules and distributions: the
@@ -322,7 +333,8 @@ class Recorder:
         if os.path.join(path, "") in self._reads.site_dirs:
             self.stack[-1].lists_distributions = True
         else:
-            self.stack[-1].distributions.update(self._index().owners_of_path(path))
+            with self._resolution() as index:
+                self.stack[-1].distributions.update(index.owners_of_path(path))
 
     def _on_imported(self, module: Any) -> None:
         """`importlib.import_module` returned a module: the current context uses it.
