@@ -7,19 +7,17 @@ into B, and run there with another venv. Real git, real virtualenvs, no network.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from test_fast_path import fresh_venv
+from wheels import install_offline, make_wheel
 
 from testmon_watch.core.environment import python_identity
 
@@ -109,41 +107,9 @@ def pytest_in(venv: Path, checkout: Path, *args: str) -> Run:
 
 
 def unrelated_wheel(folder: Path) -> Path:
-    """A hand-rolled wheel of `unrelated-tool` 1.0, a distribution the project never uses."""
-    files = {
-        "unrelated_tool/__init__.py": '"""Nothing the sample project imports."""\n',
-        "unrelated_tool-1.0.dist-info/METADATA": (
-            "Metadata-Version: 2.1\nName: unrelated-tool\nVersion: 1.0\n"
-        ),
-        "unrelated_tool-1.0.dist-info/WHEEL": (
-            "Wheel-Version: 1.0\nGenerator: test_portable\nRoot-Is-Purelib: true\n"
-            "Tag: py3-none-any\n"
-        ),
-    }
-    record = []
-    for name, text in files.items():
-        data = text.encode()
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{name},sha256={digest},{len(data)}\n")
-    record.append("unrelated_tool-1.0.dist-info/RECORD,,\n")
-    files["unrelated_tool-1.0.dist-info/RECORD"] = "".join(record)
-    wheel = folder / "unrelated_tool-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return wheel
-
-
-def install_offline(venv: Path, wheel: Path) -> None:
-    subprocess.run(
-        [
-            *(sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")),
-            *("install", "--quiet", "--no-index", "--no-deps", "--disable-pip-version-check"),
-            str(wheel),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    """A wheel of `unrelated-tool` 1.0, a distribution the project never uses."""
+    files = {"unrelated_tool/__init__.py": '"""Nothing the sample project imports."""\n'}
+    return make_wheel(folder, "unrelated-tool", "1.0", files)
 
 
 @pytest.fixture(scope="module")
