@@ -265,7 +265,7 @@ def build_index(root: str, site_dirs: Iterable[str]) -> DistributionIndex:
             index.by_name[dist.name] = dist
             for top in dist.tops:
                 tops.setdefault(top, set()).add(dist.name)
-            if _is_project_site(site, root_prefix):
+            if _is_project_metadata(site, metadata, root_prefix):
                 index.project.add(dist.name)
             editable = dist.editable_dir
             if editable is not None:
@@ -277,13 +277,18 @@ def build_index(root: str, site_dirs: Iterable[str]) -> DistributionIndex:
     return index
 
 
-def _is_project_site(site: str, root_prefix: str) -> bool:
+def _is_project_metadata(site: str, metadata: str, root_prefix: str) -> bool:
     """Metadata the project keeps itself: NAME.egg-info at the root or in src/.
 
-    A virtualenv inside the project (.venv/lib/.../site-packages) is not the project.
+    A virtualenv inside the project (.venv/lib/.../site-packages) is not the
+    project, nor is a dist-info that `pip install --target` put there.
     """
     inside = os.path.join(site, "") == root_prefix or site.startswith(root_prefix)
-    return inside and os.path.basename(site) not in ("site-packages", "dist-packages")
+    return (
+        inside
+        and metadata.endswith(".egg-info")
+        and os.path.basename(site) not in ("site-packages", "dist-packages")
+    )
 
 
 _REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

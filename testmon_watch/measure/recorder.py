@@ -285,14 +285,18 @@ class Recorder:
 
     @contextmanager
     def _resolution(self) -> Iterator[DistributionIndex]:
-        """The index of installed distributions (built once), with recording held off."""
-        self._resolving = True
+        """The index of installed distributions (built once), with recording held off.
+
+        Building it lists every sys.path entry (pytest puts test directories there)
+        and reads site-packages: none of that is the test's.
+        """
+        paused, self._resolving, self.paused = self.paused, True, True
         try:
             if self._distributions is None:
                 self._distributions = current_index(self.files.root)
             yield self._distributions
         finally:
-            self._resolving = False
+            self._resolving, self.paused = False, paused
 
     def _on_import_statement(self, name: str) -> None:
         if not self._records_distributions():
