@@ -45,6 +45,7 @@ from testmon_watch.wire.worker_protocol import (
     decode,
     encode,
 )
+from testmon_watch.core.distributions import current_index
 from testmon_watch.worker.code_cache import use_code_caches
 from testmon_watch.worker.fingerprint import Fingerprint, cache_installed_packages
 from testmon_watch.worker.preload import Preloader
@@ -119,6 +120,9 @@ class WorkerServer:
         start = time.perf_counter()
         failures, saved = self.preloader.warm_up()
         cache_installed_packages()
+        # Which distribution owns which module: read from every RECORD (tens of
+        # milliseconds), once here rather than in every child that records.
+        current_index(self.root)
         use_code_caches(self.root)
         self.notice_preload_failures(failures, total=True)
         self.fingerprint = Fingerprint(self.root)
