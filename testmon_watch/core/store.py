@@ -180,11 +180,13 @@ class RunStore:
         warm worker imported before the test ran its imports for it.
         """
         env = self.environment
-        found = []
+        found: list[tuple[str, str]] = []
         if execution.distributions:
             index = distributions.current_index(self.root)
-            for name in sorted(index.dependencies(execution.distributions)):
-                found.append((distributions.dist_path(env, name), distributions.DIST_KIND))
+            found.extend(
+                (distributions.dist_path(env, name), distributions.DIST_KIND)
+                for name in sorted(index.dependencies(execution.distributions))
+            )
         if execution.lists_distributions:
             found.append((distributions.listing_path(env), distributions.LISTING_KIND))
         return found

@@ -126,7 +126,7 @@ class ModulePatches:
         original = self._original_builtin_import = builtins.__import__
 
         @importlib_like
-        def __import__(  # noqa: A001 - the builtin it stands in for
+        def __import__(  # noqa: A001, N807 - the builtin it stands in for, by its name
             name: str,
             globals: Any = None,  # noqa: A002
             locals: Any = None,  # noqa: A002

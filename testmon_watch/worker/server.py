@@ -22,6 +22,7 @@ import threading
 import time
 from pathlib import Path
 
+from testmon_watch.core.distributions import current_index
 from testmon_watch.core.runs import WorkerState
 from testmon_watch.paths import ProjectPaths
 from testmon_watch.wire.server_args import (
@@ -45,7 +46,6 @@ from testmon_watch.wire.worker_protocol import (
     decode,
     encode,
 )
-from testmon_watch.core.distributions import current_index
 from testmon_watch.worker.code_cache import use_code_caches
 from testmon_watch.worker.fingerprint import Fingerprint, cache_installed_packages
 from testmon_watch.worker.preload import Preloader

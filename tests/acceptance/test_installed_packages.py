@@ -57,11 +57,13 @@ METADATA_TESTS = {
 def library(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
     module = name.replace("-", "_")
     files = {f"{module}/__init__.py": f"VALUE = {version!r}\n"}
-    return make_wheel(folder, name, version, files, requires)
+    wheel: Path = make_wheel(folder, name, version, files, requires)
+    return wheel
 
 
 def data_library(folder: Path, version: str) -> Path:
-    return make_wheel(folder, "libd", version, {"libd_data/table.txt": f"table {version}\n"})
+    wheel: Path = make_wheel(folder, "libd", version, {"libd_data/table.txt": f"table {version}\n"})
+    return wheel
 
 
 @dataclass
@@ -72,8 +74,7 @@ class Project:
 
     def run(self, *args: str) -> set[str]:
         done = subprocess.run(
-            [str(self.venv / "bin" / "pytest"), "--testmon", "-v", "-p", "no:cacheprovider"]
-            + list(args),
+            [str(self.venv / "bin" / "pytest"), "--testmon", "-v", "-p", "no:cacheprovider", *args],
             cwd=self.root,
             capture_output=True,
             text=True,

@@ -109,7 +109,8 @@ def pytest_in(venv: Path, checkout: Path, *args: str) -> Run:
 def unrelated_wheel(folder: Path) -> Path:
     """A wheel of `unrelated-tool` 1.0, a distribution the project never uses."""
     files = {"unrelated_tool/__init__.py": '"""Nothing the sample project imports."""\n'}
-    return make_wheel(folder, "unrelated-tool", "1.0", files)
+    wheel: Path = make_wheel(folder, "unrelated-tool", "1.0", files)
+    return wheel
 
 
 @pytest.fixture(scope="module")
