@@ -221,7 +221,10 @@ class DistributionIndex:
 
     def global_digest(self) -> str:
         installed = self.by_name
-        return ";".join(f"{n}=={installed[n].version}" for n in sorted(self.global_names()))
+        return ";".join(
+            f"{n}=={installed[n].version if n in installed else ''}"
+            for n in sorted(self.global_names())
+        )
 
     def listing_digest(self) -> str:
         return hashlib.blake2b(
