@@ -16,7 +16,8 @@ from testmon_watch.core.schema import SCHEMA_VERSION
 if TYPE_CHECKING:
     from conftest import Project, Run
 
-GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+GIT += ["-c", "init.defaultBranch=main"]
 
 
 def git(where: Path, *args: str) -> None:
