@@ -151,7 +151,8 @@ def _check_output(out: Path) -> None:
 
 def combine(sources: Sequence[Source], out: Path) -> Combined:
     """Write the combined file to a temporary file beside OUT, then rename it over OUT."""
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".combine-tmp", dir=out.parent)
+    # Named after OUT (`.testmondata.combine-XXXX.tmp`): the ignore line for OUT covers it.
+    fd, name = tempfile.mkstemp(prefix=f"{out.name}.combine-", suffix=".tmp", dir=out.parent)
     os.close(fd)
     temp = Path(name)
     try:

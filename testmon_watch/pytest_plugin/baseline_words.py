@@ -24,10 +24,14 @@ def describe_baseline(outcome: BaselineOutcome, path: Path, root: Path) -> str:
         result = outcome.result
         if result is None:
             return f"{name}: no records newer than those imported before"
+        # Equal times are one record seen twice (a copy of the local file): no conflict.
+        kept = sum(1 for c in result.conflicts if c.destination_recorded_at > c.source_recorded_at)
+        if not result.imported:
+            newer = f" ({_tests(kept)} recorded more recently here)" if kept else ""
+            return f"{name}: no records newer than the local ones{newer}"
         text = f"{name}: {_tests(len(result.imported))} imported"
         if result.pending:
             text += f" ({result.pending} to run: changed since recorded there, or due to run)"
-        kept = sum(1 for c in result.conflicts if not c.source_won)
         if kept:
             text += f"; {_tests(kept)} recorded more recently here kept"
         return text

@@ -89,10 +89,10 @@ def add_options(parser: pytest.Parser) -> None:
         dest="testmon_baseline",
         default=None,
         metavar="FILE",
-        help="Also select against this data file recorded elsewhere (a CI artifact): "
-        "its records are checked against the files here and the newer record of a "
-        "test wins; only the local data file is written (default: the ini option "
-        "testmon_baseline).",
+        help="Select as --testmon does, also against this data file recorded elsewhere "
+        "(a CI artifact): its records are checked against the files here and the newer "
+        "record of a test wins; only the local data file is written. Write it with '=' "
+        "(default: the ini option testmon_baseline).",
     )
     parser.addini("testmon_env", "Default --testmon-env name.", default="")
     parser.addini(
@@ -200,6 +200,7 @@ def testmon_options(config: pytest.Config) -> TestmonOptions:
         or opt("testmon_explain")
         or opt("testmon_verify")
         or opt("testmon_cov") is not None
+        or opt("testmon_baseline")  # the option asks for selection; the ini option alone not
         or bool(config.getini("testmon"))
     )
     active = bool(wanted) and not opt("no_testmon")

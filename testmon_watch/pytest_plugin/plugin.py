@@ -74,6 +74,7 @@ def pytest_load_initial_conftests(
             "testmon_forceselect",
             "testmon_explain",
             "testmon_verify",
+            "testmon_baseline",
         )
     )
     # `testmon = true` in the ini file asks as --testmon does (see options.py): the

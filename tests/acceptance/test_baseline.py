@@ -196,7 +196,10 @@ def test_newer_local_record_wins(project: Project, monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("BREAK")
     run = project.run("--testmon-baseline=ci.testmondata")
     assert run.outcomes == {"test_flag.py::test_flag": "PASSED"}, run.text
-    assert "2 tests recorded more recently here kept" in run.text
+    assert baseline_lines(run) == [
+        "testmon-watch: baseline ci.testmondata: no records newer than the local ones "
+        "(2 tests recorded more recently here)"
+    ]
 
 
 # -- baselines that are not used -------------------------------------------------------
@@ -307,6 +310,17 @@ def test_refusal_is_said_once_also_under_q(project: Project) -> None:
     text = result.stdout.str() + result.stderr.str()
     assert result.ret == 0, text
     assert text.count("baseline missing.testmondata not used: it does not exist") == 1, text
+
+
+def test_the_option_alone_turns_selection_on(project: Project) -> None:
+    make_flag_project(project)
+    project.first_run()
+    copy_data_file(project.path / ".testmondata", project.path / "ci.testmondata")
+    run = project.run("--testmon-baseline=ci.testmondata", testmon=False)
+    assert run.ran == set(), run.text
+    assert baseline_lines(run) == [
+        "testmon-watch: baseline ci.testmondata: no records newer than the local ones"
+    ]
 
 
 def test_baseline_outside_the_project_needs_the_equals_form(

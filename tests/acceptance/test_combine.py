@@ -214,7 +214,7 @@ def test_out_may_be_one_of_the_inputs(project: Project, monkeypatch: pytest.Monk
     assert done.returncode == 0, done.stderr
     assert "8 tests" in done.stdout
     assert project.run().ran == set()
-    assert not list(project.path.glob("*combine-tmp*"))
+    assert not list(project.path.glob("*.combine-*"))
     assert not list(project.path.glob(".testmondata-wal"))
 
 
