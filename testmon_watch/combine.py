@@ -162,12 +162,21 @@ def combine(sources: Sequence[Source], out: Path) -> Combined:
             combined = _copy_all(sources, db)
         finally:
             db.close()
+        _flush_to_disk(temp)  # else a crash soon after the rename may leave OUT empty
         os.replace(temp, out)
     except BaseException:
         for leftover in (temp, *(temp.with_name(temp.name + s) for s in ("-wal", "-shm"))):
             leftover.unlink(missing_ok=True)
         raise
     return combined
+
+
+def _flush_to_disk(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _copy_all(sources: Sequence[Source], destination: Database) -> Combined:

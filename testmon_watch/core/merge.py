@@ -99,7 +99,8 @@ def import_tests(
     else:
         dest_env_id = dest_env.id
         here = Environment(dest_env.name, dest_env.python, dest_env.packages)
-        # As in a local run: a record made under other packages is not trusted.
+        # The rule plan_selection applies to a local record (the whole environment is
+        # invalidated by this difference): keep the two the same.
         env_change = environment_difference(source_env.python, source_env.packages, here)
 
     result = ImportResult()
