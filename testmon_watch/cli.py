@@ -14,6 +14,7 @@ from testmon_watch import __version__
 from testmon_watch.config import OnChange, WatchConfig
 
 EXIT_USAGE = 4  # as pytest: bad command line or configuration
+COMBINE = "combine"  # the subcommand that merges data files (testmon_watch/combine.py)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="testmon-watch",
         description="Watch the project and rerun the tests each change affects, in a warm worker. "
         "Arguments after -- go to pytest.",
+        epilog="testmon-watch combine OUT IN...: merge data files recorded by shards of one "
+        "suite (testmon-watch combine -h).",
     )
     parser.add_argument("--version", action="version", version=f"testmon-watch {__version__}")
     parser.add_argument(
@@ -100,7 +103,13 @@ def split_pytest_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `testmon-watch` command and return its exit status."""
-    own, pytest_args = split_pytest_args(sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    # A subcommand only as the very first word: `testmon-watch -- combine` is pytest's.
+    if args[:1] == [COMBINE]:
+        from testmon_watch.combine import main as combine_main
+
+        return combine_main(args[1:])
+    own, pytest_args = split_pytest_args(args)
     options = build_parser().parse_args(own)
     root = options.root.resolve()
     if not root.is_dir():

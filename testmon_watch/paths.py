@@ -13,6 +13,7 @@ other files follow the data file, so pointing it elsewhere moves them all:
     .testmondata-preload.json.<pid>.tmp   the preload list while it is written (renamed at once)
     .testmondata-worker.log      the warm worker's stderr
     .testmondata.broken-<stamp>[-n] (with -wal, -shm)   an unusable data file, moved aside
+    OUT.combine-<random>.tmp     `testmon-watch combine`'s OUT while it is written (then renamed)
     .coverage                    `--testmon-cov` and the app's export, at the root
 
 Everything of ours starts with `.testmondata`, so one ignore line covers it.

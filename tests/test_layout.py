@@ -46,6 +46,7 @@ LAYERS_ABOVE_CORE = ours(
     "headless",
     "coverage_client",
     "ui",
+    "combine",
     "cli",
 )
 LIGHT_CORE = ours("core.outcomes", "core.keys", "core.reasons", "core.runs", "core.records")
@@ -157,6 +158,12 @@ CONTRACTS = (
         ours("ui"),
         (*FRONT_END_FORBIDDEN, *ours("core.db", "headless", "cli")),
         "what the app shows comes from the session's events and the coverage job",
+    ),
+    Contract(
+        "combine merges data files with the engine alone",
+        ours("combine"),
+        (*RUNNER, *TERMINAL, *ours("ui", "worker", "session", "measure", "pytest_plugin")),
+        "it runs no test and shows no app",
     ),
     Contract(
         "the command line starts light",

@@ -91,7 +91,8 @@ def _stored_mtime(mtime_ns: int) -> int:
     return mtime_ns
 
 
-def _is_import_key(text: str) -> bool:
+def is_import_key(text: str) -> bool:
+    """Is this stored unit key a module's import (reached through import edges, not by tests)?"""
     try:
         return ContextKey.parse(text).kind is ContextKind.IMPORT
     except ValueError:
@@ -225,6 +226,7 @@ class TestRow:
     units: bytes = b""
     roots: bytes = b""
     lines: bytes = b""
+    recorded_at: float = 0.0  # read only by `test_records` (merging keeps the newer record)
 
 
 @dataclass
@@ -394,6 +396,42 @@ class Database:
             )
         raise AssertionError("unreachable")
 
+    @classmethod
+    def open_for_reading(cls, path: str | os.PathLike[str]) -> Database:
+        """Open a data file made elsewhere (a CI artifact, a shard's) to read it, never to write.
+
+        Unlike `open`, nothing is created, migrated or moved aside, and the file
+        stays byte for byte as it was: without a `-wal` beside it, it is opened
+        `immutable` (no lock, no `-shm` created); with one (a file some process
+        may still be writing), read-only through that WAL. Raises DatabaseError
+        with one line saying why it cannot be used.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise DatabaseError(
+                f"{path}: " + ("it is not a file" if path.exists() else "it does not exist")
+            )
+        wal = path.with_name(path.name + "-wal")
+        query = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        conn = None
+        try:
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?{query}",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            problem = _inspect(conn) if tables else "it is empty"
+        except (sqlite3.DatabaseError, ValueError) as exc:  # ValueError: a garbled meta value
+            problem = f"it is not a testmon-watch data file ({exc})"
+        if problem is not None:
+            if conn is not None:
+                conn.close()
+            raise DatabaseError(f"{path}: {problem}")
+        assert conn is not None  # connect either returned or raised into `problem`
+        return cls(conn, path)
+
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
@@ -446,6 +484,19 @@ class Database:
         else:
             self.conn.execute("COMMIT")
 
+    # -- meta ------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
     # -- environment -----------------------------------------------------
 
     def environment(self, name: str) -> EnvironmentRow | None:
@@ -455,6 +506,12 @@ class Database:
         if row is None:
             return None
         return EnvironmentRow(row[0], row[1], row[2], json.loads(row[3]))
+
+    def environments(self) -> list[EnvironmentRow]:
+        return [
+            EnvironmentRow(row[0], row[1], row[2], json.loads(row[3]))
+            for row in self.conn.execute("SELECT id, name, python, packages FROM environment")
+        ]
 
     def save_environment(self, name: str, python: str, packages: Mapping[str, str]) -> int:
         self.conn.execute(
@@ -567,6 +624,43 @@ class Database:
             "SELECT nodeid, lines, units FROM test WHERE env_id = ?", (env_id,)
         )
 
+    def test_records(self, env_id: int) -> list[TestRow]:
+        """Every column of every test of one environment: what a merge copies."""
+        result = []
+        for row in self.conn.execute(
+            "SELECT id, nodeid, file_id, outcome, duration, pending, fingerprints, units, roots, "
+            "lines, recorded_at FROM test WHERE env_id = ?",
+            (env_id,),
+        ):
+            outcome = OUTCOME_BY_VALUE.get(row[3], Outcome.ERROR)
+            test = TestRow(row[0], row[1], row[2], outcome, row[4], _unpack_pending(row[5]))
+            test.fingerprints, test.units, test.roots, test.lines = row[6], row[7], row[8], row[9]
+            test.recorded_at = float(row[10])
+            result.append(test)
+        return result
+
+    def test_times(self, env_id: int) -> dict[str, float]:
+        """nodeid -> when its record was made (time.time())."""
+        return {
+            nodeid: float(at)
+            for nodeid, at in self.conn.execute(
+                "SELECT nodeid, recorded_at FROM test WHERE env_id = ?", (env_id,)
+            )
+        }
+
+    def records_stamp(self, env_id: int | None) -> tuple[int, float, float]:
+        """(tests, latest recorded_at, sum of recorded_at) of one environment, or of all.
+
+        Changes whenever a test is recorded, added or removed: tells cheaply
+        whether a file holds records another has not seen yet.
+        """
+        where, args = ("WHERE env_id = ?", (env_id,)) if env_id is not None else ("", ())
+        count, latest, total = self.conn.execute(
+            f"SELECT count(*), coalesce(max(recorded_at), 0), total(recorded_at) FROM test {where}",
+            args,
+        ).fetchone()
+        return int(count), float(latest), float(total)
+
     def units(self, env_id: int | None, with_lines: bool = False) -> dict[int, UnitRow]:
         columns = "id, key, fingerprints, edges" + (", lines" if with_lines else "")
         where, args = ("WHERE env_id = ?", (env_id,)) if env_id is not None else ("", ())
@@ -599,22 +693,36 @@ class Database:
         )
 
     def save_unit(self, env_id: int, unit: RecordedUnit) -> int:
+        return self.save_unit_by_key(
+            env_id, str(unit.key), unit.fingerprint_ids, unit.lines, unit.edges
+        )
+
+    def save_unit_by_key(
+        self,
+        env_id: int,
+        key: str,
+        fingerprint_ids: Iterable[int],
+        lines: Mapping[int, Iterable[int]],
+        edges: Iterable[int],
+    ) -> int:
+        """Insert or replace a unit given its stored key text (a merge copies it as stored)."""
         self.conn.execute(
             "INSERT INTO unit (env_id, key, fingerprints, lines, edges) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (env_id, key) DO UPDATE SET fingerprints = excluded.fingerprints, "
             "lines = excluded.lines, edges = excluded.edges",
-            (
-                env_id,
-                str(unit.key),
-                pack_ints(unit.fingerprint_ids),
-                pack_lines(unit.lines),
-                pack_ints(unit.edges),
-            ),
+            (env_id, key, pack_ints(fingerprint_ids), pack_lines(lines), pack_ints(edges)),
         )
         row = self.conn.execute(
-            "SELECT id FROM unit WHERE env_id = ? AND key = ?", (env_id, str(unit.key))
+            "SELECT id FROM unit WHERE env_id = ? AND key = ?", (env_id, key)
         ).fetchone()
         return int(row[0])
+
+    def unit_by_key(self, env_id: int, key: str) -> UnitRow | None:
+        row = self.conn.execute(
+            "SELECT id, key, fingerprints, edges, lines FROM unit WHERE env_id = ? AND key = ?",
+            (env_id, key),
+        ).fetchone()
+        return UnitRow(row[0], row[1], row[2], row[3], row[4]) if row else None
 
     def unit_fingerprints(self, unit_id: int) -> bytes:
         row = self.conn.execute("SELECT fingerprints FROM unit WHERE id = ?", (unit_id,)).fetchone()
@@ -638,7 +746,14 @@ class Database:
                 result[by_text[text]] = unit_id
         return result
 
-    def save_test(self, env_id: int, test: RecordedTest, unit_ids: Sequence[int]) -> None:
+    def save_test(
+        self,
+        env_id: int,
+        test: RecordedTest,
+        unit_ids: Sequence[int],
+        recorded_at: float | None = None,
+    ) -> None:
+        """Insert or replace a test's record; `recorded_at` (default: now) for a copied one."""
         self.conn.execute(
             "INSERT INTO test (env_id, nodeid, file_id, outcome, duration, fingerprints, lines, "
             "units, roots, pending, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -658,7 +773,7 @@ class Database:
                 pack_ints(unit_ids),
                 pack_ints(test.roots),
                 _pack_pending(test.pending),
-                time.time(),
+                time.time() if recorded_at is None else recorded_at,
             ),
         )
 
@@ -729,7 +844,7 @@ class Database:
         stale_units = [
             (uid,)
             for uid, key in self.conn.execute("SELECT id, key FROM unit")
-            if uid not in used_units and not _is_import_key(key)
+            if uid not in used_units and not is_import_key(key)
         ]
         self.conn.executemany("DELETE FROM unit WHERE id = ?", stale_units)
         for (fps,) in self.conn.execute("SELECT fingerprints FROM unit"):

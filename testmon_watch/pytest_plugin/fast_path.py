@@ -273,6 +273,10 @@ def _check_options(config: pytest.Config, args: Sequence[str]) -> argparse.Names
     ns, unknown = parser.parse_known_and_unknown_args(list(args), namespace=argparse.Namespace())
     if unknown:
         raise NotFast(Why.UNKNOWN_ARGUMENTS, " ".join(unknown))
+    # Whether a baseline holds anything new is for the normal path to find out (it imports).
+    baseline = getattr(ns, "testmon_baseline", None) or config.getini("testmon_baseline")
+    if baseline:
+        raise NotFast(Why.BASELINE, baseline)
     defaults, _ = parser.parse_known_and_unknown_args([], namespace=argparse.Namespace())
     missing = object()
     # -k/-m from the ini's addopts filter every run alike (see options.py): when every

@@ -45,6 +45,7 @@ class Why(Enum):
     PLUGIN_HOOK = "plugin_hook"  # subject: the plugin; detail: the hook
     # The data file
     NO_DATA = "no_data"  # subject: the data file
+    BASELINE = "baseline"  # subject: the baseline data file, as given
     ENVIRONMENT_UNKNOWN = "environment_unknown"  # subject: the --testmon-env name
     ENVIRONMENT_CHANGED = "environment_changed"  # environment
     NONE_RECORDED = "none_recorded"
@@ -94,6 +95,7 @@ _WORDS: dict[Why, str] = {
     Why.NO_SUCH_PATH: "{subject} does not exist",
     Why.PLUGIN_HOOK: "plugin {subject} implements {detail}",
     Why.NO_DATA: "no data file yet ({subject})",
+    Why.BASELINE: "a baseline data file is given ({subject}): the normal path imports it",
     Why.ENVIRONMENT_UNKNOWN: "nothing recorded for environment {subject!r}",
     Why.NONE_RECORDED: "no tests recorded yet",
     Why.TEST_WITHOUT_FILE: "a recorded test has no file",

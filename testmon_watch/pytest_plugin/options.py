@@ -83,7 +83,23 @@ def add_options(parser: pytest.Parser) -> None:
         "still up to date. SOURCE (comma-separated dirs, files or packages) "
         "limits it like coverage's --source.",
     )
+    group.addoption(
+        "--testmon-baseline",
+        action="store",
+        dest="testmon_baseline",
+        default=None,
+        metavar="FILE",
+        help="Select as --testmon does, also against this data file recorded elsewhere "
+        "(a CI artifact): its records are checked against the files here and the newer "
+        "record of a test wins; only the local data file is written. Write it with '=' "
+        "(default: the ini option testmon_baseline).",
+    )
     parser.addini("testmon_env", "Default --testmon-env name.", default="")
+    parser.addini(
+        "testmon_baseline",
+        "Default --testmon-baseline data file (relative to the ini file's folder).",
+        default="",
+    )
     parser.addini("testmon", "Run with --testmon by default.", type="bool", default=False)
 
 
@@ -102,11 +118,58 @@ class TestmonOptions:
     environment: str
     datafile: Path
     coverage_source: list[str] | None = None  # None: no --testmon-cov
+    baseline: Path | None = None  # --testmon-baseline: a data file recorded elsewhere
 
 
 def project_paths(config: pytest.Config) -> ProjectPaths:
     """The data file and its companions of the project pytest runs (see testmon_watch.paths)."""
     return ProjectPaths.of(config.rootpath)
+
+
+def baseline_path(config: pytest.Config) -> Path | None:
+    """--testmon-baseline (from the invocation folder), else the ini option (from its file's)."""
+    given = config.getoption("testmon_baseline", None)
+    if given:
+        return Path(config.invocation_params.dir, Path(str(given)).expanduser())
+    configured = str(config.getini("testmon_baseline") or "")
+    if not configured:
+        return None
+    base = config.inipath.parent if config.inipath is not None else config.rootpath
+    return base / Path(configured).expanduser()
+
+
+def baseline_spelling_problem(config: pytest.Config) -> str | None:
+    """Why `--testmon-baseline FILE` (two words) may have misled pytest, or None.
+
+    pytest chooses the rootdir before it loads plugins, so before it knows this
+    option: the FILE of `--testmon-baseline FILE` is then taken for a test path,
+    and the rootdir becomes FILE's folder, or an ancestor of it (the `=` form
+    starts with `-` and is passed over). Harmless when that changed nothing that
+    can be seen: FILE and the invocation folder both inside a rootdir that holds
+    the ini file. Otherwise the user is asked for the `=` form, or `--rootdir`.
+    """
+    args = [str(a) for a in config.invocation_params.args]
+    if "--testmon-baseline" not in args or config.getoption("rootdir", None):
+        return None
+    at = args.index("--testmon-baseline") + 1
+    if at >= len(args):
+        return None
+    value = args[at]
+    where = Path(config.invocation_params.dir)
+    path = Path(where, value)
+    if not path.exists():
+        return None  # pytest's early look passes over paths that do not exist
+
+    def inside(folder: Path) -> bool:
+        return folder.resolve().is_relative_to(config.rootpath)
+
+    ini_at_root = config.inipath is not None and config.inipath.parent == config.rootpath
+    if ini_at_root and inside(path.parent) and inside(where):
+        return None
+    return (
+        f"write --testmon-baseline={value} (with '='): pytest chooses its rootdir before it "
+        f"knows this option and took {value} for a test path (rootdir {config.rootpath})"
+    )
 
 
 def _has_narrowing(config: pytest.Config) -> bool:
@@ -137,6 +200,7 @@ def testmon_options(config: pytest.Config) -> TestmonOptions:
         or opt("testmon_explain")
         or opt("testmon_verify")
         or opt("testmon_cov") is not None
+        or opt("testmon_baseline")  # the option asks for selection; the ini option alone not
         or bool(config.getini("testmon"))
     )
     active = bool(wanted) and not opt("no_testmon")
@@ -162,4 +226,5 @@ def testmon_options(config: pytest.Config) -> TestmonOptions:
             if opt("testmon_cov") is None
             else [p.strip() for p in str(opt("testmon_cov")).split(",") if p.strip()]
         ),
+        baseline=baseline_path(config),
     )

@@ -108,7 +108,9 @@ class SelectionHooks:
         def compare() -> None:
             with state.engine_io():
                 env = current_environment(state.options.environment)
-                state.plan = plan_selection(db, state.root, env, write=not state.worker)
+                state.plan = plan_selection(
+                    db, state.root, env, write=not state.worker, baseline=state.options.baseline
+                )
 
         if not state.guarded(compare) or state.plan is None:
             return

@@ -31,7 +31,12 @@ import pytest
 from testmon_watch.pytest_plugin import fast_path
 from testmon_watch.pytest_plugin.fast_path_reasons import NotTaken, Why
 from testmon_watch.pytest_plugin.names import RESULTS_PLUGIN, SESSION_PLUGIN, XDIST_PLUGIN
-from testmon_watch.pytest_plugin.options import add_options, project_paths, testmon_options
+from testmon_watch.pytest_plugin.options import (
+    add_options,
+    baseline_spelling_problem,
+    project_paths,
+    testmon_options,
+)
 
 if TYPE_CHECKING:
     from testmon_watch.measure.recorder import Recorder
@@ -69,6 +74,7 @@ def pytest_load_initial_conftests(
             "testmon_forceselect",
             "testmon_explain",
             "testmon_verify",
+            "testmon_baseline",
         )
     )
     # `testmon = true` in the ini file asks as --testmon does (see options.py): the
@@ -133,6 +139,9 @@ def pytest_configure(config: pytest.Config) -> None:
             "testmon-watch: --testmon-cov and pytest-cov's --cov both write .coverage; "
             "drop one of them (--testmon-cov covers deselected tests and child processes too)"
         )
+    problem = baseline_spelling_problem(config) if options.active else None
+    if problem is not None:
+        raise pytest.UsageError(f"testmon-watch: {problem}")
     recorder = config.stash.get(RECORDER_KEY, None)
     if not options.active:
         if recorder is not None:

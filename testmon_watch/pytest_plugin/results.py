@@ -265,6 +265,9 @@ class ResultHooks:
         for message in state.messages[-3:]:
             if message.startswith("could not"):
                 tr.write_line(f"testmon-watch: {message}", yellow=True)
+        if plan is not None and plan.baseline_refused and not _header_shown(config):
+            # Said in the header otherwise; a refused baseline must not go unnoticed under -q.
+            tr.write_line(f"testmon-watch: {plan.baseline_message}", yellow=True)
         if self.coverage_message:
             tr.write_line(self.coverage_message)
 
@@ -276,3 +279,8 @@ class ResultHooks:
         except ValueError:
             return arg
         return f"{rel.as_posix()}::{rest}"
+
+
+def _header_shown(config: pytest.Config) -> bool:
+    """Did pytest print the report header (where the plan's messages went)?"""
+    return config.get_verbosity() >= 0 and not config.getoption("no_header", False)

@@ -6,12 +6,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from testmon_watch.core.baseline import (
+    BaselineApplied,
+    BaselineOutcome,
+    BaselineRefused,
+    apply_baseline,
+)
 from testmon_watch.core.changes import ChangeSet, detect_changes
 from testmon_watch.core.db import Database, FileRow, TestRow
 from testmon_watch.core.environment import Environment, environment_difference
 from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.reasons import EnvironmentChange, Reason, ReasonKind
 from testmon_watch.core.selection import affected_tests
+from testmon_watch.pytest_plugin.baseline_words import describe_baseline
 from testmon_watch.wording import describe_reasons
 
 
@@ -35,6 +42,12 @@ class SelectionPlan:
     changes: ChangeSet
     environment_change: EnvironmentChange | None
     messages: list[str] = field(default_factory=list)
+    baseline: BaselineOutcome | None = None  # what --testmon-baseline did, if given
+    baseline_message: str = ""  # ... in one line (also among `messages`)
+
+    @property
+    def baseline_refused(self) -> bool:
+        return isinstance(self.baseline, BaselineRefused)
 
     @property
     def selected_known(self) -> dict[str, list[Reason]]:
@@ -107,8 +120,15 @@ def _reasons_for(test: TestRow) -> list[Reason] | None:
     return reasons or None
 
 
-def plan_selection(db: Database, root: Path, env: Environment, write: bool) -> SelectionPlan:
-    """Detect changes; when `write`, persist new file states and pending marks atomically."""
+def plan_selection(
+    db: Database, root: Path, env: Environment, write: bool, baseline: Path | None = None
+) -> SelectionPlan:
+    """Detect changes; when `write`, persist new file states and pending marks atomically.
+
+    A `baseline` data file's records are imported then (core/baseline.py), once
+    the local file states are saved and before the known tests are read, so the
+    plan sees them as if recorded here.
+    """
     stored_env = db.environment(env.name)
     env_change = None
     if stored_env is None:
@@ -153,6 +173,11 @@ def plan_selection(db: Database, root: Path, env: Environment, write: bool) -> S
         files[change.new.path] = change.new
     for row in changes.restat:
         files[row.path] = row
+    baseline_outcome = None
+    if write and baseline is not None and env_id >= 0:
+        baseline_outcome = apply_baseline(db, baseline, root, env)
+        if isinstance(baseline_outcome, BaselineApplied) and baseline_outcome.result:
+            files = db.files()  # with the rows of the paths only the baseline knew
 
     path_of = {row.id: path for path, row in files.items()}
     known = {}
@@ -166,6 +191,10 @@ def plan_selection(db: Database, root: Path, env: Environment, write: bool) -> S
         )
     plan = SelectionPlan(env_id, env.name, files, known, changes, env_change)
     plan.messages.extend(changes.warnings)
+    if baseline_outcome is not None and baseline is not None:
+        plan.baseline = baseline_outcome
+        plan.baseline_message = describe_baseline(baseline_outcome, baseline, root)
+        plan.messages.append(plan.baseline_message)
     return plan
 
 
