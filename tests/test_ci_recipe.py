@@ -94,4 +94,4 @@ def test_pull_requests_select_against_main_s_combined_file() -> None:
     script = runs(select)
     assert "--workflow testmon-ci.yml" in script
     assert "--name testmondata --dir .testmondata-baseline" in script
-    assert "pytest --testmon --testmon-baseline .testmondata-baseline/.testmondata" in script
+    assert "pytest --testmon --testmon-baseline=.testmondata-baseline/.testmondata" in script
