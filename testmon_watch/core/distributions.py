@@ -13,7 +13,8 @@ The rule (README, "Installed packages"):
   names: adding or removing any distribution reruns it;
 - every test depends on the interpreter, on pytest and the distributions that
   register pytest plugins (`pytest11` entry points), on every distribution
-  that installs a `.pth` file that runs code, and on what those require.
+  that installs a `.pth` file (site.py runs its import lines and puts its
+  paths on sys.path, before any test), and on what those require.
 
 Each dependency is stored as a row of the `file` table with a pseudo-path, so
 that fingerprints, pending marks, baselines and combining treat it like any
@@ -109,7 +110,7 @@ class InstalledDistribution:
     requires: frozenset[str]  # canonical names of what it always requires
     extras: frozenset[str]  # ... and of what its extras require
     tops: frozenset[str]  # first components of its files under its sys.path entry
-    runs_code_at_startup: bool  # installs a .pth file with an import line
+    installs_pth: bool  # a .pth file: code or sys.path entries for every process
     plugin: bool  # registers a pytest plugin (a pytest11 entry point)
     editable_dir: str | None  # an editable install's source directory
 
@@ -207,14 +208,14 @@ class DistributionIndex:
         return self.closure(frozenset(used) - every) - every
 
     def global_names(self) -> frozenset[str]:
-        """What every test depends on: pytest, plugins, code-running .pth files, their needs.
+        """What every test depends on: pytest, plugins, .pth files, and what they need.
 
         Their extras are left out: a plugin's optional stack (hypothesis's numpy)
         is a dependency of the tests that import it, found per test.
         """
         if self._global is None:
             roots = {"pytest"} | {
-                d.name for d in self.by_name.values() if d.plugin or d.runs_code_at_startup
+                d.name for d in self.by_name.values() if d.plugin or d.installs_pth
             }
             self._global = self.closure(roots - self.project, extras=False)
         return self._global
@@ -320,7 +321,7 @@ def _read_distribution(site: str, metadata: str) -> InstalledDistribution | None
         match = _REQUIREMENT_NAME.match(line)
         if match:
             target.add(canonical_name(match[1]))
-    tops, runs_code = _record_tops(site, metadata)
+    tops, installs_pth = _record_tops(site, metadata)
     entry_points = _read_text(metadata, "entry_points.txt") or ""
     return InstalledDistribution(
         name=canonical_name(names[0]),
@@ -329,7 +330,7 @@ def _read_distribution(site: str, metadata: str) -> InstalledDistribution | None
         requires=frozenset(requires),
         extras=frozenset(extras - requires),
         tops=frozenset(tops),
-        runs_code_at_startup=runs_code,
+        installs_pth=installs_pth,
         plugin=re.search(r"^\s*\[pytest11\]\s*$", entry_points, re.MULTILINE) is not None,
         editable_dir=_editable_dir(metadata),
     )
@@ -364,7 +365,7 @@ _RECORD_TOP = re.compile(r'^([^/,\r\n"]+)([/,])', re.MULTILINE)
 
 
 def _record_tops(site: str, metadata: str) -> tuple[set[str], bool]:
-    """First path components of the distribution's files; whether a .pth of it runs code."""
+    """First path components of the distribution's files; whether it installs a .pth file."""
     firsts: list[tuple[str, bool]] = []  # (component, is a file at the top)
     record = _read_text(metadata, "RECORD")
     if record is not None:
@@ -386,25 +387,16 @@ def _record_tops(site: str, metadata: str) -> tuple[set[str], bool]:
         else:
             firsts = [(t, False) for t in (_read_text(metadata, "top_level.txt") or "").split()]
     tops: set[str] = set()
-    runs_code = False
+    installs_pth = False
     for top, at_top in firsts:
         if top in ("", ".", "..") or top.endswith(METADATA_SUFFIXES):
             continue  # scripts and headers (../../bin), its own metadata
         tops.add(top)
-        if at_top and top.endswith(".pth") and _pth_runs_code(os.path.join(site, top)):
-            runs_code = True
+        if at_top and top.endswith(".pth"):
+            installs_pth = True
         if at_top and top.endswith(".py"):
             tops.add(top[:-3])  # a single-module distribution: 'six.py' is module 'six'
-    return tops, runs_code
-
-
-def _pth_runs_code(path: str) -> bool:
-    """site.py executes the lines of a .pth file that start with 'import'."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return any(line.startswith(("import ", "import\t")) for line in f)
-    except OSError:
-        return False
+    return tops, installs_pth
 
 
 def _editable_dir(metadata: str) -> str | None:

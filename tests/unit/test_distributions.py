@@ -98,8 +98,10 @@ def test_requirements_extras_and_what_every_test_depends_on(tmp_path: Path) -> N
     dist_info(site, "app-lib", "3.0", {"app_lib/__init__.py": ""}, ("pluggy", 'pq; extra == "x"'))
     dist_info(site, "pq", "1.0", {"pq/__init__.py": ""})
     index = build_index(str(tmp_path / "project"), [str(site)])
-    # pytest and pytest plugins, code-running .pth files, and their needs, no extras.
-    assert index.global_names() == {"pytest", "pluggy", "pytest-mine", "helper", "startup"}
+    # pytest and pytest plugins, .pth files (code or paths), and their needs, no extras.
+    assert index.global_names() == {
+        *("pytest", "pluggy", "pytest-mine", "helper", "startup", "paths-only")
+    }
     # A test's packages with their extras' needs, but what every test has left out.
     assert index.dependencies({"app-lib"}) == {"app-lib", "pq"}
     # pytest's own imports in a test do not drag in pytest's extras.
@@ -128,7 +130,8 @@ def test_the_projects_own_distribution_is_not_tracked(tmp_path: Path) -> None:
     (root / "legacy.egg-info" / "PKG-INFO").write_text("Name: legacy\nVersion: 1\n")
     index = build_index(str(root), [str(site), str(root)])
     assert index.project == {"myproject", "legacy"}
-    assert "myproject" not in index.global_names()  # its .pth runs code, but it is ours
+    assert "myproject" not in index.global_names()  # it installs a .pth, but it is ours
+    assert "sibling" in index.global_names()  # another project's editable install
     assert index.owners_of_path(str(site / "libx" / "__init__.py")) == {"libx"}
     assert index.owners_of_path(str(tmp_path / "sibling" / "s.py")) == {"sibling"}
     assert current_state(dist_path("default", "myproject"), index).digest == ""  # type: ignore[union-attr]
