@@ -458,12 +458,33 @@ def _pool_worker(inqueue: Any, outqueue: Any, *args: Any, **kwargs: Any) -> Any:
     return _original_pool_worker(inqueue, _ReportingQueue(outqueue), *args, **kwargs)
 
 
+_original_executor_worker: Callable[..., Any] | None = None
+
+
+def _executor_worker(call_queue: Any, result_queue: Any, *args: Any, **kwargs: Any) -> Any:
+    """concurrent.futures.process._process_worker, reporting as a pool worker does.
+
+    A ProcessPoolExecutor that a test never shuts down keeps its workers until
+    the interpreter exits, long after the session's end: what counts is the
+    report written before each result, as for `multiprocessing.Pool`.
+    Module level, so a spawn child can unpickle it by name.
+    """
+    import concurrent.futures.process  # noqa: F401 - a spawn child may not have it yet
+
+    install_pool_hook()
+    assert _original_executor_worker is not None
+    _write_current(snapshot=True)  # an idle worker ends with a (complete) report too
+    return _original_executor_worker(call_queue, _ReportingQueue(result_queue), *args, **kwargs)
+
+
+_POOL_TARGETS = (_pool_worker, _executor_worker)  # report after every task, never "running"
+
 _original_bootstrap: Callable[..., Any] | None = None
 
 
 def _bootstrap(self: Any, *args: Any, **kwargs: Any) -> Any:
     """multiprocessing's process entry: the target is about to run (pool workers report)."""
-    if getattr(self, "_target", None) is not _pool_worker and _current:
+    if getattr(self, "_target", None) not in _POOL_TARGETS and _current:
         _current[0].mark_running()
     assert _original_bootstrap is not None
     return _original_bootstrap(self, *args, **kwargs)
@@ -503,9 +524,18 @@ def _patch_pool(module: Any) -> None:
         setattr(module, "worker", _pool_worker)  # noqa: B010
 
 
+def _patch_executor(module: Any) -> None:
+    global _original_executor_worker
+    current = getattr(module, "_process_worker", None)
+    if current is not None and current is not _executor_worker:
+        _original_executor_worker = current
+        setattr(module, "_process_worker", _executor_worker)  # noqa: B010
+
+
 _MULTIPROCESSING_PATCHES: dict[str, Callable[[Any], None]] = {
     "multiprocessing.process": _patch_process,
     "multiprocessing.pool": _patch_pool,
+    "concurrent.futures.process": _patch_executor,
 }
 
 

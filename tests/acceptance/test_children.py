@@ -520,6 +520,38 @@ def test_pool_shared_across_tests_never_misses(project) -> None:
     assert "test_kids.py::test_no_pool" not in result.ran
 
 
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_an_executor_never_shut_down_is_trusted_and_selects(project, method) -> None:
+    """A ProcessPoolExecutor its test never shuts down: its workers outlive the session.
+
+    They report before each result, as pool workers do, so the test is trusted
+    (a no-change run runs nothing) and an edit of what they ran selects it.
+    """
+    make_project(
+        project,
+        f"""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        import work
+
+
+        def test_executor():
+            ctx = multiprocessing.get_context("{method}")
+            pool = ProcessPoolExecutor(2, mp_context=ctx)
+            assert list(pool.map(work.fa, [1, 2])) == [2, 3]
+
+
+        def test_other():
+            assert True
+    """,
+    )
+    first_run(project)
+    assert run(project).ran == set()
+    edit(project, "fa")
+    assert run(project).ran == {"test_kids.py::test_executor"}
+
+
 def test_child_reporting_after_its_test_ended(project) -> None:
     """A child still running when its test ends: its late report is credited to that test."""
     make_project(
