@@ -233,6 +233,21 @@ class DistributionIndex:
         ).hexdigest()
 
 
+def site_dirs(root: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The sys.path entries holding installed distributions, each ending in a separator.
+
+    The project root itself is left out (its NAME.egg-info is the project's own);
+    a virtualenv inside the project is in.
+    """
+    own = os.path.join(os.path.abspath(root), "")
+    dirs = []
+    for entry, _mtime in metadata_path_state():
+        directory = os.path.join(os.path.abspath(entry or "."), "")
+        if directory != own:
+            dirs.append(directory)
+    return tuple(dirs)
+
+
 _indexes: dict[tuple[str, tuple[tuple[str, int], ...]], DistributionIndex] = {}
 
 

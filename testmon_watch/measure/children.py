@@ -65,6 +65,8 @@ class ChildData:
     lines: dict[str, set[int]] = field(default_factory=dict)
     reads: set[str] = field(default_factory=set)
     listings: set[str] = field(default_factory=set)
+    distributions: set[str] = field(default_factory=set)  # installed ones they used
+    lists_distributions: bool = False
     complete: int = 0  # children that ended and wrote their data
     incomplete: int = 0  # children that started and have not written (yet, or ever)
 
@@ -73,6 +75,8 @@ class ChildData:
             self.lines.setdefault(path, set()).update(lines)
         self.reads |= report.reads
         self.listings |= report.listings
+        self.distributions |= report.distributions
+        self.lists_distributions |= report.lists_distributions
         self.complete += 1
 
 
@@ -317,6 +321,8 @@ class ChildRecorder:
         # Imported here: every Python started while a test runs imports this module
         # (our sitecustomize), and most of them record nothing.
         from testmon_watch.measure.file_reads import FileReadWatcher
+        from testmon_watch.measure.installed_use import InstalledUse
+        from testmon_watch.measure.patches import InstalledPatches
         from testmon_watch.measure.project_files import ProjectFiles
         from testmon_watch.measure.tracer import make_tracer
 
@@ -328,9 +334,19 @@ class ChildRecorder:
         self.lines: dict[str, set[int]] = {}
         self.reads: set[str] = set()
         self.listings: set[str] = set()
+        self.distributions: set[str] = set()
+        self.lists_distributions = False
         self.tracer = tracer if tracer is not None else make_tracer(self.files.is_project)
-        self.reads_watcher = FileReadWatcher(self.files.is_project, self._on_read, self._on_list)
-        self._written_sizes = (-1, -1)
+        self.reads_watcher = FileReadWatcher(
+            self.files.is_project,
+            self._on_read,
+            self._on_list,
+            self._on_site_read,
+            self._on_site_list,
+        )
+        self.installed = InstalledUse(root, ())
+        self.installed_patches = InstalledPatches(self._on_import_statement, self._on_query)
+        self._written_sizes: tuple[int, int, int, bool] = (-1, -1, -1, False)
         self.lock = threading.RLock()
         files = ChildFiles.of(key, os.getpid())
         self.started_path = out_dir / files.started
@@ -339,13 +355,41 @@ class ChildRecorder:
 
     def _on_read(self, path: str) -> None:
         rel = self.files.relative(path)
-        if rel is not None:
+        if rel is not None and not self.installed.resolving:
             self.reads.add(rel)
 
     def _on_list(self, path: str) -> None:
         rel = self.files.relative(path)
-        if rel is not None:
+        if rel is not None and not self.installed.resolving:
             self.listings.add(rel)
+
+    # Installed distributions, by the rule of the pytest process (measure/recorder.py).
+
+    def _on_import_statement(self, name: str) -> None:
+        if not self.installed.resolving:
+            self.distributions |= self.installed.imported(name)
+
+    def _on_query(self, name: str | None) -> None:
+        if self.installed.resolving:
+            return
+        if name is None:
+            self.lists_distributions = True
+        else:
+            self.distributions |= self.installed.asked(name)
+
+    def _on_site_read(self, path: str) -> None:
+        if not self.installed.resolving:
+            self.distributions |= self.installed.read(path)
+
+    def _on_site_list(self, path: str) -> None:
+        from testmon_watch.measure.frames import called_by_importlib
+
+        if self.installed.resolving or called_by_importlib(metadata=True):
+            return
+        if self.installed.lists_all(path):
+            self.lists_distributions = True
+        else:
+            self.distributions |= self.installed.read(path)
 
     def start(self, tracer_running: bool = False) -> None:
         # Exit paths first: from the moment the marker exists, every way out but
@@ -359,6 +403,10 @@ class ChildRecorder:
         # _bootstrap): killed before that, it ran nothing and lost nothing.
         state = ChildState.STARTING if self.multiprocessing_child else ChildState.RUNNING
         self.started_path.write_text(str(state))
+        from testmon_watch.core.distributions import site_dirs
+
+        self.reads_watcher.site_dirs = self.installed.site_dirs = site_dirs(self.files_root)
+        self.installed_patches.install()
         self.reads_watcher.enable()
         if not tracer_running:
             self.tracer.start()
@@ -400,12 +448,25 @@ class ChildRecorder:
                         changed = True
         except Exception:  # noqa: BLE001 - a broken tracer must not hide the rest
             changed = True
-        size = (len(self.reads), len(self.listings))
+        size = (
+            len(self.reads),
+            len(self.listings),
+            len(self.distributions),
+            self.lists_distributions,
+        )
         changed = changed or size != self._written_sizes
         if skip_if_unchanged and not changed:
             return
         self._written_sizes = size
-        report = ChildReport(self.key, os.getpid(), self.lines, self.reads, self.listings)
+        report = ChildReport(
+            self.key,
+            os.getpid(),
+            self.lines,
+            self.reads,
+            self.listings,
+            frozenset(self.distributions),
+            self.lists_distributions,
+        )
         try:
             self.draft_path.write_text(encode_report(report))
             os.replace(self.draft_path, self.data_path)

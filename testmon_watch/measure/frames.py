@@ -21,11 +21,13 @@ unfiltered, then shows them as importlib's `???` lines).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, TypeVar
 
-__all__ = ["hide_own_frame", "importlib_like"]
+__all__ = ["called_by_importlib", "hide_own_frame", "importlib_like"]
 
 _WORKS = sys.version_info >= (3, 11)
 _IMPORTLIB_FILE = "<frozen importlib._bootstrap_external>"
@@ -49,3 +51,25 @@ def hide_own_frame(exc: BaseException) -> None:
     tb = exc.__traceback__
     if tb is not None and tb.tb_frame is sys._getframe(1):
         exc.__traceback__ = tb.tb_next
+
+
+_METADATA_DIR = os.path.join("importlib", "metadata", "")
+
+
+def called_by_importlib(metadata: bool = False) -> bool:
+    """True when the import system is listing a directory (its finder cache), not a test.
+
+    Call it from the listing callback itself: it looks from that callback's
+    caller up. With `metadata`, importlib.metadata's searches count too.
+    """
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(12):
+        if frame is None:
+            return False
+        filename = frame.f_code.co_filename
+        if filename.startswith("<frozen importlib"):
+            return True
+        if metadata and (_METADATA_DIR in filename or "importlib_metadata" in filename):
+            return True
+        frame = frame.f_back
+    return False

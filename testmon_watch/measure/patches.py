@@ -49,17 +49,11 @@ class ModulePatches:
         on_missing: Callable[[str], None],
         on_thread_start: ThreadCallback | None = None,
         on_thread_started: ThreadCallback | None = None,
-        on_import_statement: Callable[[str], None] | None = None,
-        on_distribution_query: Callable[[str | None], None] | None = None,
     ) -> None:
         self.on_imported = on_imported
         self.on_missing = on_missing
         self.on_thread_start = on_thread_start
         self.on_thread_started = on_thread_started
-        self.on_import_statement = on_import_statement
-        self.on_distribution_query = on_distribution_query
-        self._original_builtin_import: Callable[..., ModuleType] | None = None
-        self._original_find_distributions: Any = None
         self._original_import: Callable[..., ModuleType] | None = None
         self._original_stat: Callable[..., os.stat_result] | None = None
         self._stat: Callable[..., os.stat_result] | None = None
@@ -111,9 +105,74 @@ class ModulePatches:
             vars(_PATHLIB_ACCESSOR)["stat"] = stat
         if self.on_thread_start is not None or self.on_thread_started is not None:
             self._install_thread_start()
-        if self.on_import_statement is not None:
+
+    def _install_thread_start(self) -> None:
+        original_start = self._original_start = threading.Thread.start
+        before, after = self.on_thread_start, self.on_thread_started
+
+        def start(thread: threading.Thread) -> None:
+            __tracebackhide__ = True  # for pytest, where frames.py cannot help (3.10)
+            if before is not None:
+                try:
+                    before(thread)
+                except Exception:  # noqa: BLE001 - recording must never break the thread
+                    pass
+            try:
+                original_start(thread)
+            except BaseException as exc:
+                hide_own_frame(exc)
+                raise
+            if after is not None:
+                try:
+                    after(thread)
+                except Exception:  # noqa: BLE001 - recording must never break the thread
+                    pass
+
+        start.__wrapped__ = original_start  # type: ignore[attr-defined]
+        start.__doc__ = original_start.__doc__
+        threading.Thread.start = start  # type: ignore[method-assign,assignment]
+
+    def uninstall(self) -> None:
+        original_import, original_stat = self._original_import, self._original_stat
+        if original_import is not None:
+            if _unwrapped(importlib.import_module) is original_import:
+                importlib.import_module = original_import
+            self._original_import = None
+        if original_stat is not None:
+            if _unwrapped(os.stat) is original_stat:
+                os.stat = original_stat
+            if _PATHLIB_ACCESSOR is not None and vars(_PATHLIB_ACCESSOR).get("stat") is self._stat:
+                del vars(_PATHLIB_ACCESSOR)["stat"]
+            self._original_stat = self._stat = None
+        original_start = self._original_start
+        if original_start is not None:
+            if _unwrapped(threading.Thread.start) is original_start:
+                threading.Thread.start = original_start  # type: ignore[method-assign,assignment]
+            self._original_start = None
+
+
+class InstalledPatches:
+    """Wraps `builtins.__import__` and importlib.metadata's path finder while installed.
+
+    `on_import_statement(name)` for every absolute import statement run, and
+    `on_distribution_query(name)` for every question to importlib.metadata
+    (None: all distributions). Used by the recorders of the pytest process and
+    of child processes (measure/installed_use.py turns them into distributions).
+    """
+
+    def __init__(
+        self,
+        on_import_statement: Callable[[str], None],
+        on_distribution_query: Callable[[str | None], None],
+    ) -> None:
+        self.on_import_statement = on_import_statement
+        self.on_distribution_query = on_distribution_query
+        self._original_builtin_import: Callable[..., ModuleType] | None = None
+        self._original_find_distributions: Any = None
+
+    def install(self) -> None:
+        if self._original_builtin_import is None:
             self._install_builtin_import(self.on_import_statement)
-        if self.on_distribution_query is not None:
             self._install_distribution_query(self.on_distribution_query)
 
     def _install_builtin_import(self, on_import: Callable[[str], None]) -> None:
@@ -174,44 +233,7 @@ class ModulePatches:
         find_distributions.__wrapped__ = function  # type: ignore[attr-defined]
         finder.find_distributions = classmethod(find_distributions)  # type: ignore[method-assign,assignment]
 
-    def _install_thread_start(self) -> None:
-        original_start = self._original_start = threading.Thread.start
-        before, after = self.on_thread_start, self.on_thread_started
-
-        def start(thread: threading.Thread) -> None:
-            __tracebackhide__ = True  # for pytest, where frames.py cannot help (3.10)
-            if before is not None:
-                try:
-                    before(thread)
-                except Exception:  # noqa: BLE001 - recording must never break the thread
-                    pass
-            try:
-                original_start(thread)
-            except BaseException as exc:
-                hide_own_frame(exc)
-                raise
-            if after is not None:
-                try:
-                    after(thread)
-                except Exception:  # noqa: BLE001 - recording must never break the thread
-                    pass
-
-        start.__wrapped__ = original_start  # type: ignore[attr-defined]
-        start.__doc__ = original_start.__doc__
-        threading.Thread.start = start  # type: ignore[method-assign,assignment]
-
     def uninstall(self) -> None:
-        original_import, original_stat = self._original_import, self._original_stat
-        if original_import is not None:
-            if _unwrapped(importlib.import_module) is original_import:
-                importlib.import_module = original_import
-            self._original_import = None
-        if original_stat is not None:
-            if _unwrapped(os.stat) is original_stat:
-                os.stat = original_stat
-            if _PATHLIB_ACCESSOR is not None and vars(_PATHLIB_ACCESSOR).get("stat") is self._stat:
-                del vars(_PATHLIB_ACCESSOR)["stat"]
-            self._original_stat = self._stat = None
         original_builtin_import = self._original_builtin_import
         if original_builtin_import is not None:
             if _unwrapped(builtins.__import__) is original_builtin_import:
@@ -224,11 +246,6 @@ class ModulePatches:
             if _unwrapped(getattr(current, "__func__", None)) is original_find.__func__:
                 finder.find_distributions = original_find  # type: ignore[method-assign]
             self._original_find_distributions = None
-        original_start = self._original_start
-        if original_start is not None:
-            if _unwrapped(threading.Thread.start) is original_start:
-                threading.Thread.start = original_start  # type: ignore[method-assign,assignment]
-            self._original_start = None
 
 
 def _unwrapped(function: object) -> object:

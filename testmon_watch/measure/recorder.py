@@ -20,18 +20,14 @@ and the tests it ran during, never the whole suite, whatever the timing.
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from testmon_watch.core.distributions import DistributionIndex, canonical_name, current_index
-from testmon_watch.core.environment import metadata_path_state
+from testmon_watch.core.distributions import site_dirs
 from testmon_watch.core.keys import SESSION, ContextKey, ContextKind
 from testmon_watch.core.records import Execution
 from testmon_watch.measure.children import (
@@ -41,8 +37,10 @@ from testmon_watch.measure.children import (
     record_forks,
 )
 from testmon_watch.measure.file_reads import FileReadWatcher
+from testmon_watch.measure.frames import called_by_importlib
 from testmon_watch.measure.imports import ImportWatcher
-from testmon_watch.measure.patches import ModulePatches
+from testmon_watch.measure.installed_use import InstalledUse
+from testmon_watch.measure.patches import InstalledPatches, ModulePatches
 from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.measure.tracer import LineData, LineTracer, ThreadLines, make_tracer
 
@@ -70,9 +68,7 @@ class Recorder:
         self._reads = FileReadWatcher(
             files.is_project, self._on_read, self._on_list, self._on_site_read, self._on_site_list
         )
-        self._distributions: DistributionIndex | None = None  # built when first needed
-        self._owners_of_top: dict[str, frozenset[str]] = {}
-        self._resolving = False
+        self._installed = InstalledUse(files.root, ())
         self.running = False
         self.paused = False
         self._import_windows: list[object] = []
@@ -81,8 +77,9 @@ class Recorder:
             self._on_missing,
             self._on_thread_start,
             self._on_thread_started,
-            self._on_import_statement,
-            self._on_distribution_query,
+        )
+        self._installed_patches = InstalledPatches(
+            self._on_import_statement, self._on_distribution_query
         )
         # Threads: the thread pytest runs in, each other thread's owner (a test
         # key, or None) by thread id, lines of threads without an owner run
@@ -104,10 +101,11 @@ class Recorder:
     def start(self, extra_loader_classes: Sequence[type] = ()) -> None:
         self._home_thread = threading.get_ident()
         self._imports.install(extra_loader_classes)
-        self._reads.site_dirs = _site_dirs(self.files.root)
+        self._reads.site_dirs = self._installed.site_dirs = site_dirs(self.files.root)
         self._reads.enable()
         self._tracer.start()
         self._patches.install()
+        self._installed_patches.install()
         self.running = True
         if self.children is not None:
             self.children.install()
@@ -124,6 +122,7 @@ class Recorder:
         self._reads.disable()
         self._imports.uninstall()
         self._patches.uninstall()
+        self._installed_patches.uninstall()
         if self.children is not None:
             self.children.uninstall()
 
@@ -161,6 +160,8 @@ class Recorder:
             execution.lines.setdefault(path, set()).update(lines)
         execution.reads |= data.reads
         execution.listings |= data.listings
+        execution.distributions |= data.distributions
+        execution.lists_distributions |= data.lists_distributions
         execution.incomplete_children += data.incomplete
 
     def late_executions(self) -> list[Execution]:
@@ -176,7 +177,16 @@ class Recorder:
             return late
         for key, data in self.children.leftover_keys().items():
             late.append(
-                Execution(key, data.lines, data.reads, data.listings, set(), data.incomplete)
+                Execution(
+                    key,
+                    data.lines,
+                    data.reads,
+                    data.listings,
+                    set(),
+                    data.incomplete,
+                    data.distributions,
+                    data.lists_distributions,
+                )
             )
         return late
 
@@ -260,7 +270,7 @@ class Recorder:
             self.on_import_done(done)
 
     def _on_read(self, path: str) -> None:
-        if self.paused:
+        if self.paused or self._installed.resolving:
             return
         rel = self.files.relative_path(path)
         if rel is not None and rel not in self.ignored_reads:
@@ -269,7 +279,9 @@ class Recorder:
     def _on_list(self, path: str) -> None:
         # pytest's own directory scans during collection happen in the session
         # context; a listing there is not a dependency of every test.
-        if self.paused or len(self.stack) == 1 or _called_by_importlib():
+        if self.paused or self._installed.resolving or len(self.stack) == 1:
+            return
+        if called_by_importlib():
             return
         rel = self.files.relative(path)
         if rel is not None:
@@ -281,64 +293,40 @@ class Recorder:
         # The session context is pytest itself (plugins, conftest loading): what it
         # imports or asks is every test's dependency already (core/distributions.py).
         # While resolving, our own reads and imports are nobody's.
-        return not self.paused and not self._resolving and len(self.stack) > 1
-
-    @contextmanager
-    def _resolution(self) -> Iterator[DistributionIndex]:
-        """The index of installed distributions (built once), with recording held off.
-
-        Building it lists every sys.path entry (pytest puts test directories there)
-        and reads site-packages: none of that is the test's.
-        """
-        paused, self._resolving, self.paused = self.paused, True, True
-        try:
-            if self._distributions is None:
-                self._distributions = current_index(self.files.root)
-            yield self._distributions
-        finally:
-            self._resolving, self.paused = False, paused
+        return (
+            self.running
+            and not self.paused
+            and not self._installed.resolving
+            and len(self.stack) > 1
+        )
 
     def _on_import_statement(self, name: str) -> None:
-        if not self._records_distributions():
-            return
-        top = name.partition(".")[0]
-        owners = self._owners_of_top.get(top)
-        if owners is None:
-            if top in _STDLIB or not top:
-                owners = frozenset()
-            else:
-                with self._resolution() as index:
-                    owners = index.owners_of_module(top)
-            self._owners_of_top[top] = owners
-        if owners:
-            self.stack[-1].distributions.update(owners)
+        if self._records_distributions():
+            owners = self._installed.imported(name)
+            if owners:
+                self.stack[-1].distributions.update(owners)
 
     def _on_distribution_query(self, name: str | None) -> None:
         if not self._records_distributions():
             return
         if name is None:
             self.stack[-1].lists_distributions = True
-            return
-        canonical = canonical_name(name)
-        with self._resolution() as index:
-            if canonical not in index.project:
-                self.stack[-1].distributions.add(canonical)
+        else:
+            self.stack[-1].distributions.update(self._installed.asked(name))
 
     def _on_site_read(self, path: str) -> None:
         if self._records_distributions():
-            with self._resolution() as index:
-                self.stack[-1].distributions.update(index.owners_of_path(path))
+            self.stack[-1].distributions.update(self._installed.read(path))
 
     def _on_site_list(self, path: str) -> None:
         # importlib lists site-packages to find modules and distributions: the
         # import and the query are reported as such (above), not as a listing.
-        if not self._records_distributions() or _called_by_importlib(metadata=True):
+        if not self._records_distributions() or called_by_importlib(metadata=True):
             return
-        if os.path.join(path, "") in self._reads.site_dirs:
+        if self._installed.lists_all(path):
             self.stack[-1].lists_distributions = True
         else:
-            with self._resolution() as index:
-                self.stack[-1].distributions.update(index.owners_of_path(path))
+            self.stack[-1].distributions.update(self._installed.read(path))
 
     def _on_imported(self, module: Any) -> None:
         """`importlib.import_module` returned a module: the current context uses it.
@@ -390,7 +378,7 @@ class Recorder:
 
     def _on_missing(self, path: str) -> None:
         """A stat of a project path that does not exist: creating it later matters."""
-        if self.paused or len(self.stack) == 1:
+        if self.paused or self._installed.resolving or len(self.stack) == 1:
             return
         rel = self.files.relative_path(path)
         if rel is not None and rel not in self.ignored_reads:
@@ -439,36 +427,3 @@ class Recorder:
         become_forked_child(
             self._tracer, self.current.key, Path(self.files.root), self.children.dir
         )
-
-
-def _called_by_importlib(metadata: bool = False) -> bool:
-    """True when the import system is listing a directory (its finder cache), not a test.
-
-    With `metadata`, importlib.metadata's searches count too.
-    """
-    frame: FrameType | None = sys._getframe(2)
-    for _ in range(12):
-        if frame is None:
-            return False
-        filename = frame.f_code.co_filename
-        if filename.startswith("<frozen importlib"):
-            return True
-        if metadata and (_METADATA_DIR in filename or "importlib_metadata" in filename):
-            return True
-        frame = frame.f_back
-    return False
-
-
-_METADATA_DIR = os.path.join("importlib", "metadata", "")
-_STDLIB = frozenset(sys.stdlib_module_names) | {"__future__", "__main__"}
-
-
-def _site_dirs(root: str | os.PathLike[str]) -> tuple[str, ...]:
-    """The sys.path entries holding installed distributions, but the project root itself."""
-    own = os.path.join(os.path.abspath(root), "")
-    dirs = []
-    for entry, _mtime in metadata_path_state():
-        directory = os.path.join(os.path.abspath(entry or "."), "")
-        if directory != own:  # a .venv inside the project is in, the project is not
-            dirs.append(directory)
-    return tuple(dirs)

@@ -4,7 +4,7 @@ A Python process started while a test runs records what it executes and tells
 the pytest process that started it (measure/children.py does both sides):
 
     variable                 value
-    TESTMON_WATCH_CHILD      JSON {"version": 1, "root": <project root>, "dir": <report folder>}
+    TESTMON_WATCH_CHILD      JSON {"version": 2, "root": <project root>, "dir": <report folder>}
     TESTMON_WATCH_CONTEXT    the context key current when the child started (`str(ContextKey)`)
 
     file in the report folder   written by                   content
@@ -16,8 +16,9 @@ the pytest process that started it (measure/children.py does both sides):
 `<hash>` is `key_hash(key)`, `<tag>` the child's pid (`unrecordable<n>` for a
 Python started with -E, -I or -S: it never reports). The report:
 
-    {"version": 1, "key": <key>, "pid": <pid>, "lines": {<path>: [<line>, ...]},
-     "reads": [<path>, ...], "listings": [<path>, ...]}
+    {"version": 2, "key": <key>, "pid": <pid>, "lines": {<path>: [<line>, ...]},
+     "reads": [<path>, ...], "listings": [<path>, ...],
+     "distributions": [<canonical name>, ...], "lists_distributions": <bool>}
 
 Paths are relative to the project root. A `.json` file is replaced whole
 (written aside, then renamed), so a reader never sees half of one.
@@ -37,7 +38,7 @@ from typing import Any, NamedTuple
 
 from testmon_watch.core.keys import ContextKey
 
-VERSION = 1
+VERSION = 2
 
 CHILD_ENV = "TESTMON_WATCH_CHILD"
 CONTEXT_ENV = "TESTMON_WATCH_CONTEXT"
@@ -188,6 +189,8 @@ class ChildReport(NamedTuple):
     lines: dict[str, set[int]]
     reads: set[str]
     listings: set[str]
+    distributions: frozenset[str] = frozenset()  # installed ones it used (core.distributions)
+    lists_distributions: bool = False  # it enumerated them
 
 
 def encode_report(report: ChildReport) -> str:
@@ -199,6 +202,8 @@ def encode_report(report: ChildReport) -> str:
             "lines": {path: sorted(lines) for path, lines in report.lines.items()},
             "reads": sorted(report.reads),
             "listings": sorted(report.listings),
+            "distributions": sorted(report.distributions),
+            "lists_distributions": report.lists_distributions,
         }
     )
 
@@ -214,6 +219,8 @@ def decode_report(text: str) -> ChildReport:
             {str(path): {int(n) for n in lines} for path, lines in data["lines"].items()},
             {str(path) for path in data["reads"]},
             {str(path) for path in data["listings"]},
+            frozenset(str(name) for name in data["distributions"]),
+            bool(data["lists_distributions"]),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"child report: malformed ({exc!r})") from None

@@ -41,6 +41,13 @@ PROJECT = {
         "    table = Path(sysconfig.get_paths()['purelib'], 'libd_data', 'table.txt')\n"
         "    assert table.read_text()\n"
     ),
+    # libw is imported only by a child process the test starts.
+    "tests/test_child.py": (
+        "import subprocess\nimport sys\n\n\n"
+        "def test_child_imports_libw():\n"
+        "    code = 'import libw; assert libw.VALUE'\n"
+        "    subprocess.run([sys.executable, '-c', code], check=True)\n"
+    ),
 }
 METADATA_TESTS = {
     "tests/test_meta.py": (
@@ -105,6 +112,7 @@ def make_project(tmp_path: Path, files: dict[str, str]) -> Project:
         library(wheels, "libx", "1.0"),
         library(wheels, "liby", "1.0"),
         library(wheels, "libz", "1.0", ("liby>=1",)),
+        library(wheels, "libw", "1.0"),
         data_library(wheels, "1.0"),
     )
     recorded = project.run()
@@ -140,6 +148,11 @@ def test_upgrading_what_an_imported_package_requires_reruns_its_tests(project: P
     assert project.run() == {"tests/test_libz.py::test_z"}, project.last
 
 
+def test_a_package_only_a_child_process_imported_reruns_its_test(project: Project) -> None:
+    project.install("libw", "2.0")
+    assert project.run() == {"tests/test_child.py::test_child_imports_libw"}, project.last
+
+
 def test_a_test_that_read_a_package_file_reruns_when_it_changes(project: Project) -> None:
     project.install("libd", "2.0")
     assert project.run() == {"tests/test_data.py::test_reads_table"}, project.last
@@ -167,6 +180,7 @@ def test_a_new_pytest_plugin_reruns_everything(project: Project) -> None:
         "tests/test_libx.py::test_neighbour",
         "tests/test_libz.py::test_z",
         "tests/test_data.py::test_reads_table",
+        "tests/test_child.py::test_child_imports_libw",
     }, project.last
 
 

@@ -35,25 +35,31 @@ def test_install_does_not_import_multiprocessing_and_patches_it_on_import() -> N
         print(multiprocessing.pool.worker is children._pool_worker,
               BaseProcess._bootstrap is children._bootstrap,
               any(isinstance(f, children._PatchOnImport) for f in sys.meta_path))
+        import concurrent.futures.process
+        print(concurrent.futures.process._process_worker is children._executor_worker,
+              any(isinstance(f, children._PatchOnImport) for f in sys.meta_path))
         """
     )
-    assert out.splitlines() == ["not-loaded", "True True False"]
+    # The finder stays until ProcessPoolExecutor's module is patched too.
+    assert out.splitlines() == ["not-loaded", "True True True", "True False"]
 
 
 def test_install_patches_at_once_when_multiprocessing_is_loaded() -> None:
     out = _run(
         """
         import sys
+        import concurrent.futures.process
         import multiprocessing.pool
         from multiprocessing.process import BaseProcess
         from testmon_watch.measure import children
         children.install_pool_hook()
         print(multiprocessing.pool.worker is children._pool_worker,
               BaseProcess._bootstrap is children._bootstrap,
+              concurrent.futures.process._process_worker is children._executor_worker,
               any(isinstance(f, children._PatchOnImport) for f in sys.meta_path))
         """
     )
-    assert out == "True True False"
+    assert out == "True True True False"
 
 
 def test_process_loaded_without_pool_patches_one_now_and_the_other_on_import() -> None:
