@@ -41,11 +41,11 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
-from testmon_watch.core.environment import metadata_path_state
+from testmon_watch.core.environment import METADATA_SUFFIXES, metadata_path_state
 
 DIST_KIND = "dist"
 LISTING_KIND = "dist-list"
@@ -55,8 +55,6 @@ KINDS = frozenset({DIST_KIND, LISTING_KIND, GLOBAL_KIND})
 _DIST_PREFIX = "<dist>/"
 _LISTING_PREFIX = "<dists>/"
 _GLOBAL_PREFIX = "<global>/"
-
-METADATA_SUFFIXES = (".dist-info", ".egg-info")
 
 
 def canonical_name(name: str) -> str:
@@ -86,11 +84,6 @@ def parse_path(path: str) -> tuple[str, str, str] | None:
     if path.startswith(_GLOBAL_PREFIX):
         return GLOBAL_KIND, path[len(_GLOBAL_PREFIX) :], ""
     return None
-
-
-def kind_of(path: str) -> str | None:
-    parsed = parse_path(path)
-    return parsed[0] if parsed else None
 
 
 def checksum(text: str) -> int:
@@ -459,8 +452,3 @@ def current_state(path: str, index: DistributionIndex) -> PseudoState | None:
         return PseudoState(digest, "<listing>", checksum(digest))
     digest = index.global_digest()
     return PseudoState(digest or "-", "<global>", checksum(digest))
-
-
-def names_of(paths: Mapping[str, object]) -> list[str]:
-    """The distribution names among pseudo-paths (for messages)."""
-    return sorted(p[2] for p in map(parse_path, paths) if p is not None and p[2])

@@ -95,6 +95,7 @@ class RunStore:
         self._fingerprints: dict[tuple[int, frozenset[int]], int] = {}
         self.modules: dict[str, str] = {}  # dotted name -> path, from the recording processes
         self._unit_files: dict[int, set[int]] = {}  # unit id -> files it executed code in
+        self._distributions: distributions.DistributionIndex | None = None
 
     # -- file states -------------------------------------------------------
 
@@ -182,7 +183,11 @@ class RunStore:
         env = self.environment
         found: list[tuple[str, str]] = []
         if execution.distributions:
-            index = distributions.current_index(self.root)
+            # Once per run: asking current_index stats every sys.path entry, and a
+            # run may save thousands of tests (nothing is installed meanwhile).
+            if self._distributions is None:
+                self._distributions = distributions.current_index(self.root)
+            index = self._distributions
             found.extend(
                 (distributions.dist_path(env, name), distributions.DIST_KIND)
                 for name in sorted(index.dependencies(execution.distributions))
