@@ -24,7 +24,7 @@ from testmon_watch.core.packing import (
     unpack_ints,
 )
 from testmon_watch.core.reasons import Reason, reasons_from_json, reasons_to_json
-from testmon_watch.core.schema import SCHEMA, SCHEMA_VERSION, TOOL_NAME
+from testmon_watch.core.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, TOOL_NAME
 
 BlockRow = tuple[str, int, int, int]  # name, start, end, checksum
 
@@ -314,7 +314,7 @@ def _inspect(conn: sqlite3.Connection) -> str | None:
     if meta.get("tool") != TOOL_NAME:
         return "it was not written by testmon-watch"
     version = int(meta.get("schema_version", "0"))
-    if version < SCHEMA_VERSION:
+    if version < SCHEMA_VERSION and not _migratable(version):
         return f"it has the older schema version {version} (now {SCHEMA_VERSION})"
     if version > SCHEMA_VERSION:
         return (
@@ -329,6 +329,11 @@ def _inspect(conn: sqlite3.Connection) -> str | None:
     for table in expected:
         conn.execute(f"SELECT count(*) FROM {table}").fetchone()
     return None
+
+
+def _migratable(version: int) -> bool:
+    """Can `Database._ensure_schema` bring a file of this version up to date in place?"""
+    return all(v in MIGRATIONS for v in range(version, SCHEMA_VERSION))
 
 
 class Database:
@@ -461,6 +466,7 @@ class Database:
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
             ).fetchone()
             if exists:
+                self._migrate()
                 return
             for statement in _statements(SCHEMA):
                 self.conn.execute(statement)
@@ -468,6 +474,23 @@ class Database:
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [("tool", TOOL_NAME), ("schema_version", str(SCHEMA_VERSION))],
             )
+
+    def _migrate(self) -> None:
+        """Inside `_ensure_schema`'s transaction: apply MIGRATIONS up to SCHEMA_VERSION.
+
+        Only additions: a reader of the older version (open readonly, as the fast
+        path and baselines are) finds every table it knows unchanged.
+        """
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else SCHEMA_VERSION
+        if version >= SCHEMA_VERSION:
+            return
+        for step in range(version, SCHEMA_VERSION):
+            for statement in _statements(MIGRATIONS[step]):
+                self.conn.execute(statement)
+        self.conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+        )
 
     def close(self) -> None:
         self.conn.close()
@@ -886,6 +909,39 @@ class Database:
                 (*again, env_id),
             )
         }
+
+    # -- test modules the standing filter empties (schema: filtered_file) -----------
+
+    def filtered_files(self, env_id: int) -> dict[int, tuple[str, int]]:
+        """File id -> (the filter in force, tests it deselected); {} in a file of schema 4."""
+        try:
+            rows = self.conn.execute(
+                "SELECT file_id, filter, tests FROM filtered_file WHERE env_id = ?", (env_id,)
+            ).fetchall()
+        except sqlite3.OperationalError:  # no such table: an older file opened read-only
+            return {}
+        return {file_id: (str(text), int(tests)) for file_id, text, tests in rows}
+
+    def save_filtered_files(
+        self, env_id: int, filter_text: str, collected: Mapping[int, int | None]
+    ) -> None:
+        """Test modules this run collected: tests all filtered out (a count) or not (None)."""
+        self.conn.executemany(
+            "DELETE FROM filtered_file WHERE env_id = ? AND file_id = ?",
+            [(env_id, fid) for fid, tests in collected.items() if tests is None],
+        )
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO filtered_file (env_id, file_id, filter, tests) "
+            "VALUES (?, ?, ?, ?)",
+            [(env_id, fid, filter_text, t) for fid, t in collected.items() if t is not None],
+        )
+
+    def clear_filtered_files(self, env_id: int | None = None) -> None:
+        """Something changed: no module is known to be empty under the filter any more."""
+        if env_id is None:
+            self.conn.execute("DELETE FROM filtered_file")
+        else:
+            self.conn.execute("DELETE FROM filtered_file WHERE env_id = ?", (env_id,))
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

@@ -8,9 +8,28 @@ TOOL_NAME = "testmon-watch"
 # 2: compact binary blobs (packing.py), 1 KiB pages, incremental auto-vacuum.
 # 3: the test_file index again (the no-change fast path counts tests per module).
 # 4: installed distributions as per-test dependencies (pseudo-rows of `file`).
-SCHEMA_VERSION = 4
+# 5: filtered_file (test modules the standing -k/-m filter empties), added in place.
+SCHEMA_VERSION = 5
 
-SCHEMA = """
+FILTERED_FILE = """
+-- Test modules that the last runs collected and that gave no test to run: every
+-- test they hold was deselected by the project's standing filter (-k, -m,
+-- --deselect from the ini's addopts), or they hold none. Pytest's own filters are
+-- the only ones that removed them (no plugin or conftest.py deselects), so while
+-- nothing changes the no-change fast path may pass over them as the normal path
+-- would after collecting them. Cleared whenever a run sees any file or package
+-- change: a row only ever describes the files' current states.
+CREATE TABLE filtered_file (
+    env_id   INTEGER NOT NULL REFERENCES environment(id),
+    file_id  INTEGER NOT NULL REFERENCES file(id),
+    filter   TEXT NOT NULL,             -- filtered_modules.filter_in_force(): JSON
+    tests    INTEGER NOT NULL,          -- tests it held, all deselected
+    PRIMARY KEY (env_id, file_id)
+) WITHOUT ROWID;
+"""
+
+SCHEMA = (
+    """
 -- Key/value facts about this file: tool = 'testmon-watch', schema_version.
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -86,6 +105,9 @@ CREATE TABLE test (
 -- Tests per module (Database.test_file_summary): 4x faster than scanning the table.
 CREATE INDEX test_file ON test (env_id, file_id);
 
+"""
+    + FILTERED_FILE
+    + """
 -- One row per pytest session that recorded or selected, for statistics.
 CREATE TABLE run (
     id           INTEGER PRIMARY KEY,
@@ -96,3 +118,7 @@ CREATE TABLE run (
     saved_seconds REAL NOT NULL         -- recorded duration of the deselected tests
 );
 """
+)
+
+# Older versions `db.py` brings up to date in place: version -> what takes it one up.
+MIGRATIONS: dict[int, str] = {4: FILTERED_FILE}

@@ -281,6 +281,17 @@ class RunStore:
                 ids,
             )
 
+    def save_filtered_modules(self, filter_text: str, modules: dict[str, int | None]) -> None:
+        """Test modules collected this run: emptied by the filter (their test count) or not.
+
+        A module that changed on disk during the run is not known to be empty.
+        """
+        collected: dict[int, int | None] = {}
+        for path, tests in modules.items():
+            file_id, _, changed = self._file_id(path, file_kind(path))
+            collected[file_id] = None if changed else tests
+        self.db.save_filtered_files(self.env_id, filter_text, collected)
+
     def _files_of_unit(self, unit_id: int) -> set[int]:
         files = self._unit_files.get(unit_id)
         if files is None:

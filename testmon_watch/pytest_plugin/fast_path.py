@@ -22,10 +22,16 @@ and every doubt sends the run down the normal path:
   as the normal path would store it;
 - no test of the environment is pending or failed last time;
 - every file of the collection scope that pytest would collect (`python_files`,
-  doctest globs, honouring `norecursedirs` and virtualenvs, but not `--ignore`
-  or `collect_ignore`, so a superset) is a known test file, or a text file
-  without a `>>>` prompt (a doctest file with no test in it); recorded tests
-  all live in files matching those patterns (no custom collector at work).
+  doctest globs, honouring `norecursedirs`, virtualenvs, `--ignore` and
+  `--ignore-glob`, but not `collect_ignore`, so a superset) is a known test
+  file, a module that the last runs collected under the same standing filter
+  and that gave no test (`filtered_file`: all its tests deselected by the
+  ini's `-m`, say), or a text file without a `>>>` prompt (a doctest file with
+  no test in it); recorded tests all live in files matching those patterns (no
+  custom collector at work);
+- no conftest.py implements a collection hook, unless it is inert: no
+  parameter it uses, no value it returns (packaging's `pytest_collection()`
+  that only turns the garbage collector off).
 
 The normal path, in that state, skips every known test file without importing
 it and selects nothing; the fast path reports the same deselection.
@@ -57,8 +63,14 @@ from testmon_watch.pytest_plugin.fast_path_reasons import (
     Why,
     not_taken_line,
 )
+from testmon_watch.pytest_plugin.filtered_modules import filter_in_force
 from testmon_watch.pytest_plugin.names import GATE_PLUGIN
 from testmon_watch.pytest_plugin.options import is_filter_option
+from testmon_watch.pytest_plugin.trusted_hooks import (
+    COLLECTION_HOOKS,
+    inert_hooks,
+    untrusted_hook,
+)
 
 if TYPE_CHECKING:
     from testmon_watch.core.reasons import ChangedFile, EnvironmentChange
@@ -124,26 +136,6 @@ HARMLESS_OPTIONS = frozenset(
     }
 )
 
-# Hooks through which a plugin can collect files our walk would not find, or take
-# over the command line before us.
-COLLECTION_HOOKS = (
-    "pytest_make_collect_report",
-    "pytest_collect_file",
-    "pytest_collect_directory",
-    "pytest_ignore_collect",
-    "pytest_collection",
-    "pytest_pycollect_makemodule",
-    "pytest_cmdline_main",
-)
-# Plugins whose implementations of those hooks we know: they only ignore more
-# (hypothesis: its `.hypothesis` folder) or act on options the allowlist refuses.
-TRUSTED_PLUGIN_MODULES = (
-    "_pytest.",
-    "pytest.",
-    "testmon_watch.",
-    "xdist.",
-    "_hypothesis_pytestplugin",
-)
 # Text in a conftest.py that sends the run down the normal path.
 CONFTEST_DOUBTS = re.compile(
     r"\b(?:pytest_make_collect_report|pytest_collect_file|pytest_collect_directory"
@@ -175,6 +167,7 @@ class NothingToRun:
 
     recorded: int
     started: float
+    filtered: int = 0  # tests of modules the standing filter empties (not recorded)
 
 
 FAST_PATH_KEY = pytest.StashKey[NothingToRun]()
@@ -191,14 +184,14 @@ def decide(early_config: pytest.Config, args: Sequence[str]) -> NothingToRun | N
     """
     started = time.perf_counter()
     try:
-        recorded = _nothing_to_run(early_config, args)
+        recorded, filtered = _nothing_to_run(early_config, args)
     except NotFast as exc:
         not_taken(early_config, exc.reason)
         return None
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, the normal path decides
         not_taken(early_config, NotTaken(Why.ERROR, detail=f"{type(exc).__name__}: {exc}"))
         return None
-    result = NothingToRun(recorded, started)
+    result = NothingToRun(recorded, started, filtered)
     early_config.stash[FAST_PATH_KEY] = result
     # Read by pytest's own (trylast) hook right after ours.
     early_config.known_args_namespace.noconftest = True
@@ -212,7 +205,8 @@ def not_taken(early_config: pytest.Config, reason: NotTaken) -> None:
         print(not_taken_line(early_config), file=sys.stderr)
 
 
-def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> int:
+def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> tuple[int, int]:
+    """(recorded tests, tests of modules the filter empties) when nothing would run."""
     if config.invocation_params.plugins:
         raise NotFast(Why.PLUGINS_GIVEN)
     if config.pluginmanager.get_plugin(GATE_PLUGIN) is not None:
@@ -243,6 +237,7 @@ def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> int:
                 raise NotFast(Why.ENVIRONMENT_CHANGED, environment=change)
             summary = db.test_file_summary(stored.id)
             files = db.files()
+            filtered_rows = db.filtered_files(stored.id)
         if not summary:
             raise NotFast(Why.NONE_RECORDED)
         if None in summary:
@@ -258,11 +253,18 @@ def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> int:
         for path in test_files:
             if path and not _matches(os.path.join(root, path), patterns):
                 raise NotFast(Why.CUSTOM_COLLECTOR, path)
-        conftests = _walk_scope(root, scope, patterns, config, test_files)
-        _check_conftests(root, conftests, files)
-        _check_environment(stored.packages, root, conftests)
+        # Modules that gave no test under this same filter, in the state `files` holds.
+        in_force = filter_in_force(ns.keyword, ns.markexpr, getattr(ns, "deselect", None))
+        filtered = {
+            path_of[file_id]: tests
+            for file_id, (text, tests) in filtered_rows.items()
+            if text == in_force and file_id in path_of and not files[path_of[file_id]].missing
+        }
+        walk = _walk_scope(root, scope, patterns, config, test_files, filtered)
+        _check_conftests(root, walk.conftests, files)
+        _check_environment(stored.packages, root, walk.conftests)
         _check_files(db, root, files)
-        return sum(count for count, _ in summary.values())
+        return sum(count for count, _ in summary.values()), walk.filtered_tests
     finally:
         db.close()
 
@@ -326,17 +328,9 @@ def _shown(path: Path, root: Path) -> str:
 
 
 def _check_plugins(config: pytest.Config) -> None:
-    hook = config.pluginmanager.hook
-    for name in COLLECTION_HOOKS:
-        caller = getattr(hook, name, None)
-        if caller is None:
-            continue
-        for impl in caller.get_hookimpls():
-            module = getattr(impl.plugin, "__name__", None)
-            if not isinstance(module, str) or not module.startswith(TRUSTED_PLUGIN_MODULES):
-                module = type(impl.plugin).__module__
-            if not module.startswith(TRUSTED_PLUGIN_MODULES):
-                raise NotFast(Why.PLUGIN_HOOK, impl.plugin_name, name)
+    found = untrusted_hook(config, COLLECTION_HOOKS)
+    if found is not None:
+        raise NotFast(Why.PLUGIN_HOOK, *found)
 
 
 def _scope(config: pytest.Config, ns: argparse.Namespace) -> list[Path]:
@@ -408,16 +402,25 @@ def _matches(path: str, patterns: _Patterns) -> bool:
     return _matches_any(patterns.doctest_globs, path)
 
 
+@dataclass(frozen=True)
+class _Walk:
+    conftests: list[Path]
+    filtered_tests: int  # tests of the modules passed over as emptied by the filter
+
+
 def _walk_scope(
     root: Path,
     scope: list[Path],
     patterns: _Patterns,
     config: pytest.Config,
     test_files: set[str | None],
-) -> list[Path]:
-    """Raise on any collectable file that is not a known test file; return the conftests."""
+    filtered: dict[str, int],
+) -> _Walk:
+    """Raise on any collectable file that is neither a known test file nor one the
+    standing filter empties (`filtered`: path -> its tests); return the conftests."""
     root_prefix = str(root) + os.sep
     conftests: set[Path] = set()
+    passed_over: set[str] = set()
 
     def relative(path: Path) -> str:
         text = str(path)
@@ -434,6 +437,9 @@ def _walk_scope(
         # A file named on the command line is collected whatever its name.
         collected = given or _matches(str(path), patterns)
         if not collected or relative(path) in test_files:
+            return
+        if relative(path) in filtered:
+            passed_over.add(relative(path))
             return
         # A file named on the command line that yields no test is pytest's error
         # (or exit status) to report: only files the walk found may be passed over.
@@ -480,7 +486,7 @@ def _walk_scope(
                         stack.append(path)
                     elif entry.is_file():
                         check_file(path, given=False)
-    return sorted(conftests)
+    return _Walk(sorted(conftests), sum(filtered[p] for p in passed_over))
 
 
 def _holds_no_doctest(path: Path, config: pytest.Config) -> bool:
@@ -524,9 +530,24 @@ def _check_conftests(root: Path, conftests: list[Path], files: dict[str, Any]) -
         row = files.get(rel)
         if row is None or row.missing:
             raise NotFast(Why.NEW_CONFTEST, rel or path)
-        doubt = CONFTEST_DOUBTS.search(path.read_text(encoding="utf-8", errors="replace"))
+        doubt = _conftest_doubt(path.read_text(encoding="utf-8", errors="replace"))
         if doubt:
-            raise NotFast(Why.CONFTEST_MAY_COLLECT, rel or path, doubt[0])
+            raise NotFast(Why.CONFTEST_MAY_COLLECT, rel or path, doubt)
+
+
+def _conftest_doubt(text: str) -> str | None:
+    """The first word of CONFTEST_DOUBTS in a conftest.py that is not an inert hook."""
+    inert: dict[str, int] | None = None
+    for match in CONFTEST_DOUBTS.finditer(text):
+        word = match[0]
+        if word in COLLECTION_HOOKS:
+            if inert is None:
+                inert = inert_hooks(text)
+            # Every mention of the name is an inert definition of it.
+            if inert.get(word, 0) == len(re.findall(rf"\b{word}\b", text)):
+                continue
+        return word
+    return None
 
 
 # -- environment -------------------------------------------------------------------
@@ -627,14 +648,14 @@ def end_session(config: pytest.Config) -> int | None:
     verbosity = config.get_verbosity()
     tw = create_terminal_writer(config, sys.stdout)
     duration = time.perf_counter() - result.started
-    summary = f"{result.recorded} deselected in {duration:.2f}s"
+    deselected = result.recorded + result.filtered
+    summary = f"{deselected} deselected in {duration:.2f}s"
     explain = bool(config.getoption("testmon_explain", False))
     if verbosity >= 0:
         tw.sep("=", "test session starts", bold=True)
         tw.line(f"testmon-watch: changed: nothing; 0 of {result.recorded} recorded tests to run")
         tw.line(
-            f"testmon-watch: selected 0, deselected {result.recorded} "
-            "(nothing changed: not collected)"
+            f"testmon-watch: selected 0, deselected {deselected} (nothing changed: not collected)"
         )
         if explain:
             tw.line(TAKEN_LINE)
@@ -642,7 +663,7 @@ def end_session(config: pytest.Config) -> int | None:
         tw.sep("=", summary, yellow=True, bold=True)
     else:
         if verbosity == -1:
-            tw.line(f"testmon-watch: nothing changed, deselected {result.recorded}")
+            tw.line(f"testmon-watch: nothing changed, deselected {deselected}")
         if explain:  # asked for: said at any verbosity
             tw.line(TAKEN_LINE)
         tw.line(summary, yellow=True, bold=True)

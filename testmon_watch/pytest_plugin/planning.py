@@ -25,6 +25,10 @@ from testmon_watch.core.selection import run_order
 from testmon_watch.core.store import RunStore
 from testmon_watch.measure.parse_helper import ParseHelper
 from testmon_watch.measure.tracer import HAS_MONITORING
+from testmon_watch.pytest_plugin.filtered_modules import (
+    all_deselected_by_pytest,
+    conftest_may_deselect,
+)
 from testmon_watch.pytest_plugin.names import RECORDING_PLUGIN, WINDOWS_PLUGIN
 from testmon_watch.pytest_plugin.recording import RecordingHooks
 from testmon_watch.pytest_plugin.selecting import plan_selection
@@ -49,6 +53,9 @@ class SelectionHooks:
         self.state = state
         self.planned = False
         self.collected_files: set[str] = set()  # test modules collected in full
+        self.modules_collected: set[str] = set()  # .py test modules whose collection passed
+        self.modules_failed: set[str] = set()  # ... and those a collector of which failed
+        self.items_per_file: dict[str, list[pytest.Item]] = {}  # before anyone deselected
         self._narrowed_by_path: dict[str, frozenset[str] | None] = {}  # module path -> names
 
     # -- opening -----------------------------------------------------------------------
@@ -191,6 +198,7 @@ class SelectionHooks:
             rel = state.relative(item.path)
             if rel is not None and rel not in state.narrowed_files:
                 self.collected_files.add(rel)
+                self.items_per_file.setdefault(rel, []).append(item)
             if item.nodeid not in plan.known:
                 selected[item.nodeid] = [Reason.new()]
             elif item.nodeid in known_selected:
@@ -280,16 +288,41 @@ class SelectionHooks:
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, None]:
         outcome = yield
         report = outcome.get_result()
+        if report.passed and isinstance(collector, pytest.Module):
+            rel = self.state.relative(collector.path)
+            if rel is not None and rel.endswith(".py"):
+                self.modules_collected.add(rel)
         if report.failed and isinstance(collector, (pytest.Module, pytest.Class)):
             try:
                 rel = Path(collector.path).relative_to(self.state.root).as_posix()
             except ValueError:
                 return
+            self.modules_failed.add(rel)
             failures = getattr(collector.session, COLLECT_FAILURES, [])
             failures.append(report)
             setattr(collector.session, COLLECT_FAILURES, failures)
             # Its tests were not all collected: none of the file's missing tests is gone.
             self.collected_files.discard(rel)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Which test modules new to the data file gave no test to run (filtered_modules.py)."""
+        state = self.state
+        plan = state.plan
+        if state.worker or state.controller or plan is None or not state.options.select:
+            return
+        if conftest_may_deselect(state.config):
+            return
+        remaining = {state.relative(item.path) for item in session.items}
+        known = {t.path for t in plan.known.values()}
+        # A known test file is the fast path's anyway (a stale row of it is never read).
+        for rel in self.modules_collected - state.narrowed_files.keys() - known:
+            items = self.items_per_file.get(rel, [])
+            emptied = (
+                rel not in remaining
+                and rel not in self.modules_failed
+                and all_deselected_by_pytest(items, state.config)
+            )
+            state.filtered_modules[rel] = len(items) if emptied else None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pycollect_makeitem(

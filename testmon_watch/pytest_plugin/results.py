@@ -20,6 +20,7 @@ import pytest
 from testmon_watch.core.records import Execution, SessionRecording, TestRecord, TestRecording
 from testmon_watch.paths import ProjectPaths
 from testmon_watch.pytest_plugin.fast_path_reasons import not_taken_line
+from testmon_watch.pytest_plugin.filtered_modules import config_filter
 from testmon_watch.pytest_plugin.names import PAYLOAD_KEY
 from testmon_watch.pytest_plugin.session_state import SessionState
 from testmon_watch.wire import xdist
@@ -178,6 +179,10 @@ class ResultHooks:
                     state.deselected_count,
                     saved,
                 )
+                if state.store is not None and state.filtered_modules:
+                    state.store.save_filtered_modules(
+                        config_filter(state.config), state.filtered_modules
+                    )
                 # Garbage appears only when tests are deleted or re-recorded; a
                 # no-change run has none, and scanning every row costs time.
                 if self.written and session.testsfailed == 0:

@@ -163,6 +163,11 @@ def plan_selection(
                 db.touch_file(row.id, row.mtime_ns, row.size)
             if affected:
                 db.mark_pending(affected)
+            # A module that gave no test under the standing filter may give one now.
+            if changes.changed:
+                db.clear_filtered_files()
+            elif env_change is not None:
+                db.clear_filtered_files(env_id)
             if env_change is not None and python_changed:
                 db.mark_all_pending(
                     env_id, [Reason(ReasonKind.ENVIRONMENT, environment=env_change)]
@@ -178,6 +183,8 @@ def plan_selection(
         baseline_outcome = apply_baseline(db, baseline, root, env)
         if isinstance(baseline_outcome, BaselineApplied) and baseline_outcome.result:
             files = db.files()  # with the rows of the paths only the baseline knew
+            with db.transaction():
+                db.clear_filtered_files(env_id)
 
     path_of = {row.id: path for path, row in files.items()}
     known = {}

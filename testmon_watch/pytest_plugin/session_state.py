@@ -77,6 +77,10 @@ class SessionState:
     removed: list[str] = field(default_factory=list)  # known tests that no longer exist
     # Collectors that failed (node ids): their known tests are not "deselected".
     collect_failures: list[str] = field(default_factory=list)
+    # Test modules collected in full that are not known test files: path -> how many
+    # tests pytest's own filters deselected, all it held; None when one remained or
+    # its collection failed. Saved at the end (`filtered_file`, for the fast path).
+    filtered_modules: dict[str, int | None] = field(default_factory=dict)
 
     @classmethod
     def begin(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from testmon_watch.core.schema import SCHEMA_VERSION
+from testmon_watch.core.schema import MIGRATIONS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from conftest import Project, Run
@@ -262,9 +262,9 @@ BAD_BASELINES = {
         lambda project, target: edit_copy(
             project,
             target,
-            f"UPDATE meta SET value = '{SCHEMA_VERSION - 1}' WHERE key = 'schema_version'",
+            f"UPDATE meta SET value = '{min(MIGRATIONS) - 1}' WHERE key = 'schema_version'",
         ),
-        f"it has the older schema version {SCHEMA_VERSION - 1} (now {SCHEMA_VERSION})",
+        f"it has the older schema version {min(MIGRATIONS) - 1} (now {SCHEMA_VERSION})",
     ),
     "another python": (
         lambda project, target: edit_copy(

@@ -21,7 +21,7 @@ from testmon_watch.core.keys import SESSION, ContextKey
 from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.packing import unpack_ints, unpack_lines
 from testmon_watch.core.reasons import Reason, ReasonKind
-from testmon_watch.core.schema import SCHEMA_VERSION, TOOL_NAME
+from testmon_watch.core.schema import MIGRATIONS, SCHEMA_VERSION, TOOL_NAME
 
 OLD_NS = 1_000_000_000_000_000_000  # 2001-09-09: far from "now"
 
@@ -247,16 +247,44 @@ def test_truncated_database_is_moved_aside(tmp_path: Path) -> None:
     db.close()
 
 
+# The newest version no migration brings up to date.
+TOO_OLD = min(MIGRATIONS) - 1
+
+
 def test_older_schema_is_moved_aside(tmp_path: Path) -> None:
     path = tmp_path / ".testmondata"
-    make_ours(path, SCHEMA_VERSION - 1)
+    make_ours(path, TOO_OLD)
     db, messages = Database.open(path)
     assert len(messages) == 1
-    assert "older schema" in messages[0] and str(SCHEMA_VERSION - 1) in messages[0]
+    assert "older schema" in messages[0] and str(TOO_OLD) in messages[0]
     assert len(broken_files(tmp_path)) == 1
     assert dict(db.conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(
         SCHEMA_VERSION
     )
+    db.close()
+
+
+def test_a_migratable_schema_is_brought_up_to_date_in_place(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    db = open_new(path)
+    with db.transaction() as conn:
+        env_id = db.save_environment("default", "CPython", {})
+        conn.execute("DROP TABLE filtered_file")
+    db.close()
+    make_ours(path, 4)
+    # Read-only (the fast path): usable as it is, no emptied module known.
+    reader, messages = Database.open(path, readonly=True)
+    assert messages == [] and reader.filtered_files(env_id) == {}
+    reader.close()
+    db, messages = Database.open(path)
+    assert messages == [] and broken_files(tmp_path) == []
+    assert dict(db.conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(
+        SCHEMA_VERSION
+    )
+    assert db.environment("default") is not None
+    with db.transaction():
+        db.save_filtered_files(env_id, "{}", {db.save_file(file_row("tests/test_p.py")): 3})
+    assert list(db.filtered_files(env_id).values()) == [("{}", 3)]
     db.close()
 
 
