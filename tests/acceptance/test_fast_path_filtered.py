@@ -103,6 +103,21 @@ def test_modules_the_ini_filter_empties_keep_the_fast_path(project) -> None:
     assert explained(project).ran == set()
 
 
+@pytest.mark.parametrize(
+    "addopts",
+    ['-k "not add_zero"', "--deselect tests/property/test_prop.py"],
+    ids=["k", "deselect"],
+)
+def test_the_other_standing_filters_keep_the_fast_path_too(project, addopts) -> None:
+    make_project(project)
+    project.write("pytest.ini", INI.replace('-m "not property"', addopts))
+    first = explained(project)
+    assert first.ran == set() and "3 deselected" in first.text, first.text
+    run = explained(project)
+    assert fast_line(run) == TAKEN, run.text
+    assert "5 deselected in " in run.text
+
+
 def test_a_test_the_filter_keeps_added_to_such_a_module_runs(project) -> None:
     make_project(project)
     project.write(
