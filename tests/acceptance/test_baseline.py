@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from repo_helpers import digest, git, write_pytest_testmon_file
 
 from testmon_watch.core.schema import MIGRATIONS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from conftest import Project, Run
-
-GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-GIT += ["-c", "init.defaultBranch=main"]
-
-
-def git(where: Path, *args: str) -> None:
-    subprocess.run([*GIT, *args], cwd=where, check=True, capture_output=True)
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def ours_beside(path: Path) -> set[str]:
@@ -221,11 +209,7 @@ def edit_copy(project: Project, target: Path, statement: str) -> None:
 
 
 def pytest_testmon_file(project: Project, target: Path) -> None:
-    conn = sqlite3.connect(target)
-    with conn:
-        conn.execute("CREATE TABLE metadata (dataid TEXT PRIMARY KEY, data TEXT)")
-        conn.execute("CREATE TABLE test_execution (id INTEGER PRIMARY KEY, test_name TEXT)")
-    conn.close()
+    write_pytest_testmon_file(target)
 
 
 def another_project(project: Project, target: Path) -> None:

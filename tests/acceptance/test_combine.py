@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from repo_helpers import digest, write_pytest_testmon_file
 
 from testmon_watch.core.schema import SCHEMA_VERSION
 
@@ -139,10 +139,6 @@ def combine(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_combined_shards_select_as_one_full_recording(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -239,11 +235,7 @@ def bad_schema(project: Project, target: str) -> None:
 
 
 def pytest_testmon_file(project: Project, target: str) -> None:
-    conn = sqlite3.connect(project.path / target)
-    with conn:
-        conn.execute("CREATE TABLE metadata (dataid TEXT PRIMARY KEY, data TEXT)")
-        conn.execute("CREATE TABLE test_execution (id INTEGER PRIMARY KEY, test_name TEXT)")
-    conn.close()
+    write_pytest_testmon_file(project.path / target)
 
 
 REFUSED: dict[str, tuple[Callable[[Project, str], object], str]] = {

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from repo_helpers import clean_env, git
 from test_fast_path import fresh_venv
 from wheels import install_offline, make_wheel
 
@@ -57,17 +58,6 @@ ALL = {
 MUL_TESTS = {"tests/test_arith.py::test_mul", "tests/test_arith.py::test_mul_by_zero"}
 RESULT = re.compile(r"^(\S+::\S+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)")
 
-# Variables of the outer pytest that would change how the inner ones run.
-INHERITED = ("PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "TESTMON_DATAFILE")
-GIT_ENV = {
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "ci",
-    "GIT_AUTHOR_EMAIL": "ci@example.com",
-    "GIT_COMMITTER_NAME": "ci",
-    "GIT_COMMITTER_EMAIL": "ci@example.com",
-}
-
 if shutil.which("git") is None:
     pytest.skip("git is not installed", allow_module_level=True)
 
@@ -82,15 +72,6 @@ class Run:
     @property
     def ran(self) -> set[str]:
         return {m[1] for m in map(RESULT.match, self.text.splitlines()) if m}
-
-
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in INHERITED}
-    return env | GIT_ENV
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, env=clean_env(), check=True, capture_output=True)
 
 
 def pytest_in(venv: Path, checkout: Path, *args: str) -> Run:
