@@ -8,6 +8,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,7 +245,7 @@ class RecordedUnit:
 
     key: ContextKey
     fingerprint_ids: set[int]
-    lines: dict[int, set[int]]
+    lines: Mapping[int, AbstractSet[int]]
     edges: set[int] = field(default_factory=set)
 
 
@@ -257,7 +258,7 @@ class RecordedTest:
     outcome: Outcome
     duration: float
     fingerprint_ids: set[int]
-    lines: dict[int, set[int]]
+    lines: Mapping[int, AbstractSet[int]]
     roots: set[int]
     pending: list[Reason] | None = None
 

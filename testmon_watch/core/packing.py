@@ -7,6 +7,7 @@ these blobs) while keeping the hot path, `unpack_ints` during selection, in C.
 
 from __future__ import annotations
 
+import functools
 import sys
 import zlib
 from array import array
@@ -168,21 +169,36 @@ def pack_lines(lines_by_file: Mapping[int, Iterable[int]]) -> bytes:
     count = 0
     previous_file = 0
     for file_id in sorted(lines_by_file):
-        ranges = line_ranges(lines_by_file[file_id])
-        if not ranges:
+        lines = lines_by_file[file_id]
+        encoded = _encoded_ranges(lines if isinstance(lines, frozenset) else frozenset(lines))
+        if not encoded:
             continue
         count += 1
         _put_varint(body, _zigzag(file_id - previous_file))
         previous_file = file_id
-        _put_varint(body, len(ranges))
-        previous_end = 0
-        for first, last in ranges:
-            _put_varint(body, _zigzag(first - previous_end - 1))
-            _put_varint(body, last - first)
-            previous_end = last
+        body += encoded
     if not count:
         return b""
     return _finish(count, bytes(body))
+
+
+@functools.lru_cache(maxsize=8192)
+def _encoded_ranges(lines: frozenset[int]) -> bytes:
+    """One file's part of `pack_lines` after its id; b"" for no lines.
+
+    Cached: parametrized tests store the same lines of a file thousands of times.
+    """
+    ranges = line_ranges(lines)
+    if not ranges:
+        return b""
+    out = bytearray()
+    _put_varint(out, len(ranges))
+    previous_end = 0
+    for first, last in ranges:
+        _put_varint(out, _zigzag(first - previous_end - 1))
+        _put_varint(out, last - first)
+        previous_end = last
+    return bytes(out)
 
 
 def unpack_lines(blob: bytes | None) -> dict[int, set[int]]:

@@ -147,11 +147,20 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
 
 def test_block_index() -> None:
     index = BlockIndex([("<module>", 1, 20, 100), ("f", 3, 5, 1), ("g", 8, 12, 2)])
-    assert index.checksums([1, 2, 6, 7, 13, 20]) == {100}
-    assert index.checksums([3, 5]) == {1}
-    assert index.checksums([8, 12, 4]) == {1, 2}
-    assert BlockIndex([]).checksums([1, 5]) == {UNKNOWN_BLOCK}
-    assert BlockIndex([("<content>", 0, 0, 77)]).checksums([1]) == {77}
+    assert index.checksums(frozenset([1, 2, 6, 7, 13, 20])) == {100}
+    assert index.checksums(frozenset([3, 5])) == {1}
+    assert index.checksums(frozenset([8, 12, 4])) == {1, 2}
+    assert index.checksums(frozenset([8, 12, 4])) == {1, 2}  # remembered: the same answer
+    assert BlockIndex([]).checksums(frozenset([1, 5])) == {UNKNOWN_BLOCK}
+    assert BlockIndex([("<content>", 0, 0, 77)]).checksums(frozenset([1])) == {77}
+
+
+def test_block_index_forgets_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(BlockIndex, "MEMO_SIZE", 2)
+    index = BlockIndex([("<module>", 1, 20, 100), ("f", 3, 5, 1)])
+    answers = [index.checksums(frozenset([line])) for line in (1, 3, 4, 1, 3)]
+    assert answers == [{100}, {1}, {1}, {100}, {1}]
+    assert len(index._memo) <= 2
 
 
 # -- resolve -------------------------------------------------------------------------
