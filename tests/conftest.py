@@ -8,6 +8,8 @@ import tempfile
 
 import pytest
 
+from testmon_watch.paths import CACHE_ENV
+
 _inner_root: list[str] = []
 
 
@@ -24,6 +26,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     root = tempfile.mkdtemp(prefix="testmon-watch-inner-")
     _inner_root.append(root)
     os.environ["PYTEST_DEBUG_TEMPROOT"] = root
+    # Our caches (compiled modules, distributions' metadata) stay out of the home folder.
+    os.environ.setdefault(CACHE_ENV, os.path.join(root, "cache"))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

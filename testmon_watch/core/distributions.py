@@ -43,8 +43,10 @@ import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote, urlparse
 
+from testmon_watch.core.distribution_cache import DistributionCache, to_fields
 from testmon_watch.core.environment import METADATA_SUFFIXES, metadata_path_state
 
 DIST_KIND = "dist"
@@ -260,6 +262,7 @@ def build_index(root: str, site_dirs: Iterable[str]) -> DistributionIndex:
     """Read every distribution's metadata and RECORD in the given sys.path entries."""
     index = DistributionIndex(root)
     root_prefix = os.path.join(root, "")
+    cache = DistributionCache()
     for site in site_dirs:
         site = os.path.abspath(site or ".")
         tops = index.owners.setdefault(site, {})
@@ -271,7 +274,7 @@ def build_index(root: str, site_dirs: Iterable[str]) -> DistributionIndex:
             if not child.lower().endswith(METADATA_SUFFIXES):
                 continue
             metadata = os.path.join(site, child)
-            dist = _read_distribution(site, metadata)
+            dist = _cached_distribution(cache, site, metadata)
             if dist is None or dist.name in index.by_name:
                 continue  # first on sys.path wins, as for imports
             index.by_name[dist.name] = dist
@@ -286,7 +289,27 @@ def build_index(root: str, site_dirs: Iterable[str]) -> DistributionIndex:
                     index.project.add(dist.name)
                 else:
                     index.editable.append((directory, dist.name))
+    cache.save()
     return index
+
+
+def _cached_distribution(
+    cache: DistributionCache, site: str, metadata: str
+) -> InstalledDistribution | None:
+    """`_read_distribution`, unless the cache holds it for files that did not change."""
+    fields = cache.get(metadata, lambda: to_fields(_read_distribution(site, metadata)))
+    if fields is None:
+        return None
+    try:
+        values: dict[str, Any] = {
+            k: frozenset(v) if k in _SET_FIELDS else v for k, v in fields.items()
+        }
+        return InstalledDistribution(**values)
+    except TypeError:  # a cache of another shape: read the files
+        return _read_distribution(site, metadata)
+
+
+_SET_FIELDS = frozenset({"requires", "extras", "tops"})
 
 
 def _is_project_metadata(site: str, metadata: str, root_prefix: str) -> bool:

@@ -40,7 +40,7 @@ class RecordingHooks:
         self.root = Path(recorder.files.root)
         self.active_fixtures: dict[int, ContextKey] = {}  # id(FixtureDef) -> unit key
         self.finished_units: list[Execution] = []
-        self.sent_modules: set[str] = set()
+        self.looked_at_modules: set[str] = set()  # names in sys.modules already handed over
         self._modules_seen = 0
         self.reports: dict[str, list[pytest.TestReport]] = {}
         self.item_units: dict[str, set[ContextKey]] = {}  # nodeid -> fixture units it used
@@ -61,14 +61,16 @@ class RecordingHooks:
             return units, modules  # nothing imported since the last look (the usual case)
         self._modules_seen = len(sys.modules)
         for name, module in list(sys.modules.items()):
-            if name in self.sent_modules:
+            if name in self.looked_at_modules:
                 continue
+            # Each module once: most are not the project's, and a run imports
+            # a few at a time between thousands of tests.
+            self.looked_at_modules.add(name)
             filename = getattr(module, "__file__", None)
             if filename:
                 rel = self.recorder.files.relative(filename)
                 if rel is not None:
                     modules[name] = rel
-                    self.sent_modules.add(name)
         return units, modules
 
     # -- collection ------------------------------------------------------------

@@ -43,19 +43,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-CACHE_ENV = "TESTMON_WATCH_CACHE_DIR"
+from testmon_watch.paths import cache_home
+
 FORMAT = b"testmon-watch code cache 1"
 # Entries beyond this many are removed, oldest first, when a worker starts.
 MAX_ENTRIES = 2000
 
 
 def cache_dir() -> Path:
-    """Where the entries live: $TESTMON_WATCH_CACHE_DIR, else the XDG cache home."""
-    explicit = os.environ.get(CACHE_ENV)
-    if explicit:
-        return Path(explicit) / "code"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "testmon-watch" / "code"
+    """Where the entries live: `code/` in our cache home (paths.cache_home)."""
+    return cache_home() / "code"
 
 
 class CodeCache:
