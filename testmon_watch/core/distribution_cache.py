@@ -36,18 +36,25 @@ READ_FILES = (
     "top_level.txt",
 )
 
+_READ = frozenset(READ_FILES)
 Stamp = list[list[Any]]  # [[file name, mtime_ns, size], ...] of the files that exist
 
 
 def stamp_of(metadata: str) -> Stamp:
-    stamp: Stamp = []
-    for name in READ_FILES:
-        try:
-            st = os.stat(os.path.join(metadata, name))
-        except OSError:
-            continue
-        stamp.append([name, st.st_mtime_ns, st.st_size])
-    return stamp
+    """(name, mtime, size) of the files read from `metadata` that exist, in READ_FILES order.
+
+    One listing, then a stat of each file present: no failed stat per absent file.
+    """
+    found: dict[str, list[Any]] = {}
+    try:
+        with os.scandir(metadata) as entries:
+            for entry in entries:
+                if entry.name in _READ:
+                    st = entry.stat()
+                    found[entry.name] = [entry.name, st.st_mtime_ns, st.st_size]
+    except OSError:
+        return []
+    return [found[name] for name in READ_FILES if name in found]
 
 
 class DistributionCache:

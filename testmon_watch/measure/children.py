@@ -34,6 +34,7 @@ from types import FrameType
 from typing import Any
 
 from testmon_watch.core.keys import ContextKey
+from testmon_watch.measure.file_reads import unobserved
 from testmon_watch.paths import make_scratch_dir
 from testmon_watch.wire.child_report import (
     CHILD_ENV,
@@ -135,10 +136,17 @@ class ChildRecording:
     def collect(self, key: ContextKey) -> ChildData:
         """Take what finished children of `key` wrote; count the ones still missing."""
         data = ChildData()
+        with unobserved():  # our own folder: no test's dependency
+            return self._collect(key, data)
+
+    def _collect(self, key: ContextKey, data: ChildData) -> ChildData:
         try:
-            listing = children_of(key, os.listdir(self.dir))
+            names = [n for n in os.listdir(self.dir) if not n.startswith(".")]
         except FileNotFoundError:
             return data
+        if not names:  # no child has started since the last look: the usual case
+            return data
+        listing = children_of(key, names)
         for child in listing.reported:
             path = self.dir / child.report
             try:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 __all__ = ["FileReadWatcher"]
@@ -73,6 +74,21 @@ _hook_installed = False
 # Set while this thread is inside the hook: the callbacks and even the path
 # functions used here may raise audit events of their own.
 _busy = threading.local()
+
+
+@contextmanager
+def unobserved() -> Iterator[None]:
+    """The engine's own file operations in this thread: no watcher hears of them.
+
+    Cheaper than letting every watcher decide the path is not a dependency:
+    the audit hook returns at its first checks.
+    """
+    previous = getattr(_busy, "active", False)
+    _busy.active = True
+    try:
+        yield
+    finally:
+        _busy.active = previous
 
 
 def _install_hook() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from testmon_watch.core.distributions import DistributionIndex, canonical_name, current_index
+from testmon_watch.measure.file_reads import unobserved
 
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__", "__main__"}
 _NONE: frozenset[str] = frozenset()
@@ -38,7 +39,8 @@ class InstalledUse:
         self.resolving = True
         try:
             if self._index is None:
-                self._index = current_index(self.root)
+                with unobserved():
+                    self._index = current_index(self.root)
             yield self._index
         finally:
             self.resolving = False
