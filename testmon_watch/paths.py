@@ -18,9 +18,7 @@ other files follow the data file, so pointing it elsewhere moves them all:
 
 Everything of ours starts with `.testmondata`, so one ignore line covers it.
 
-Outside the project, in `$TESTMON_WATCH_CACHE_DIR`, else the XDG cache home's
-`testmon-watch/` (`cache_home`): compiled test modules (worker/code_cache.py)
-and what installed distributions' metadata says (core/distribution_cache.py).
+Outside the project: our cache folder, core/cache_home.py.
 """
 
 from __future__ import annotations
@@ -37,18 +35,6 @@ COVERAGE_NAME = ".coverage"
 # What a scratch folder of ours holds so that git never offers its contents (pytest
 # writes the same file into .pytest_cache).
 SCRATCH_GITIGNORE = "# Created by testmon-watch automatically.\n*\n"
-
-
-CACHE_ENV = "TESTMON_WATCH_CACHE_DIR"
-
-
-def cache_home() -> Path:
-    """Our cache folder shared by every project: $TESTMON_WATCH_CACHE_DIR, else XDG's."""
-    explicit = os.environ.get(CACHE_ENV)
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "testmon-watch"
 
 
 def make_scratch_dir(path: Path) -> None:

@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from testmon_watch.paths import CACHE_ENV
+from testmon_watch.core.cache_home import CACHE_ENV
 
 _inner_root: list[str] = []
 

@@ -4,7 +4,7 @@ Building the distributions index (core/distributions.py) reads every
 distribution's METADATA, RECORD and a few more files, and scans RECORD for
 top-level names: 9-12 ms for 20-24 distributions, on every cold `pytest
 --testmon` that records. The result per metadata folder is kept in
-`distributions.json` in our cache home (paths.cache_home), stamped with the
+`distributions.json` in our cache home (core/cache_home.py), stamped with the
 (mtime, size) of every file it was read from; a folder whose files all stat
 the same is not read again. Anything wrong with the cache (missing, damaged,
 another format, not writable) only means reading the metadata again.
@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from testmon_watch.paths import cache_home
+from testmon_watch.core.cache_home import cache_home
 
 FORMAT = 1
 FILE_NAME = "distributions.json"

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from testmon_watch.paths import cache_home
+from testmon_watch.core.cache_home import cache_home
 
 FORMAT = b"testmon-watch code cache 1"
 # Entries beyond this many are removed, oldest first, when a worker starts.

@@ -10,9 +10,9 @@ import pytest
 from test_distributions import dist_info
 
 from testmon_watch.core import distributions
+from testmon_watch.core.cache_home import CACHE_ENV
 from testmon_watch.core.distribution_cache import stamp_of
 from testmon_watch.core.distributions import build_index
-from testmon_watch.paths import CACHE_ENV
 
 
 @pytest.fixture

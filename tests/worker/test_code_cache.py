@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from worker_helpers import Events, make_client, run_end
 
+from testmon_watch.core.cache_home import CACHE_ENV
 from testmon_watch.core.outcomes import Outcome
-from testmon_watch.paths import CACHE_ENV
 from testmon_watch.wire.worker_protocol import TestFinished
 from testmon_watch.worker.client import WorkerClient
 from testmon_watch.worker.code_cache import CodeCache, install_rewrite
