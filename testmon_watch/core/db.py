@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import sqlite3
@@ -347,6 +348,10 @@ class Database:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        # Packed line set -> its lineset id, for the sets written or found in the
+        # current transaction: a run saves the same few sets thousands of times.
+        self._lineset_ids: dict[bytes, int] = {}
+        self._has_linesets: bool | None = None
 
     # -- opening ---------------------------------------------------------
 
@@ -500,10 +505,14 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT: one writer at a time, all or nothing."""
         self.conn.execute("BEGIN IMMEDIATE")
+        # Between transactions another process may have dropped a line set this
+        # connection knew (collect_garbage); within one, no one else writes.
+        self._lineset_ids.clear()
         try:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self._lineset_ids.clear()
             raise
         else:
             self.conn.execute("COMMIT")
@@ -644,16 +653,18 @@ class Database:
 
     def test_lines(self, env_id: int) -> Iterator[tuple[str, bytes, bytes]]:
         """(nodeid, lines blob, units blob) of every test: for coverage export."""
+        lines, join = self._test_lines_sql()
         yield from self.conn.execute(
-            "SELECT nodeid, lines, units FROM test WHERE env_id = ?", (env_id,)
+            f"SELECT t.nodeid, {lines}, t.units FROM test t {join} WHERE t.env_id = ?", (env_id,)
         )
 
     def test_records(self, env_id: int) -> list[TestRow]:
         """Every column of every test of one environment: what a merge copies."""
         result = []
+        lines, join = self._test_lines_sql()
         for row in self.conn.execute(
-            "SELECT id, nodeid, file_id, outcome, duration, pending, fingerprints, units, roots, "
-            "lines, recorded_at FROM test WHERE env_id = ?",
+            "SELECT t.id, t.nodeid, t.file_id, t.outcome, t.duration, t.pending, t.fingerprints, "
+            f"t.units, t.roots, {lines}, t.recorded_at FROM test t {join} WHERE t.env_id = ?",
             (env_id,),
         ):
             outcome = OUTCOME_BY_VALUE.get(row[3], Outcome.ERROR)
@@ -780,10 +791,12 @@ class Database:
         """Insert or replace a test's record; `recorded_at` (default: now) for a copied one."""
         self.conn.execute(
             "INSERT INTO test (env_id, nodeid, file_id, outcome, duration, fingerprints, lines, "
-            "units, roots, pending, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "lineset_id, units, roots, pending, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, x'', ?, ?, ?, ?, ?) "
             "ON CONFLICT (env_id, nodeid) DO UPDATE SET file_id = excluded.file_id, "
             "outcome = excluded.outcome, duration = excluded.duration, "
-            "fingerprints = excluded.fingerprints, lines = excluded.lines, units = excluded.units, "
+            "fingerprints = excluded.fingerprints, lines = x'', "
+            "lineset_id = excluded.lineset_id, units = excluded.units, "
             "roots = excluded.roots, pending = excluded.pending, "
             "recorded_at = excluded.recorded_at",
             (
@@ -793,7 +806,7 @@ class Database:
                 test.outcome.value,
                 test.duration,
                 pack_ints(test.fingerprint_ids),
-                pack_lines(test.lines),
+                self._lineset_id(pack_lines(test.lines)),
                 pack_ints(unit_ids),
                 pack_ints(test.roots),
                 _pack_pending(test.pending),
@@ -803,8 +816,11 @@ class Database:
 
     def test_dependencies(self, env_id: int, nodeid: str) -> tuple[bytes, bytes] | None:
         """(fingerprints, lines) blobs of a recorded test."""
+        lines, join = self._test_lines_sql()
         row = self.conn.execute(
-            "SELECT fingerprints, lines FROM test WHERE env_id = ? AND nodeid = ?", (env_id, nodeid)
+            f"SELECT t.fingerprints, {lines} FROM test t {join} "
+            "WHERE t.env_id = ? AND t.nodeid = ?",
+            (env_id, nodeid),
         ).fetchone()
         return (bytes(row[0]), bytes(row[1])) if row else None
 
@@ -816,9 +832,47 @@ class Database:
         lines: Mapping[int, Iterable[int]],
     ) -> None:
         self.conn.execute(
-            "UPDATE test SET fingerprints = ?, lines = ? WHERE env_id = ? AND nodeid = ?",
-            (pack_ints(fingerprint_ids), pack_lines(lines), env_id, nodeid),
+            "UPDATE test SET fingerprints = ?, lines = x'', lineset_id = ? "
+            "WHERE env_id = ? AND nodeid = ?",
+            (pack_ints(fingerprint_ids), self._lineset_id(pack_lines(lines)), env_id, nodeid),
         )
+
+    # -- tests' line sets (schema: lineset) ----------------------------------
+
+    def _test_lines_sql(self) -> tuple[str, str]:
+        """(expression, join) that read a test's packed lines as `t`, in any schema since 4.
+
+        A file opened read-only keeps its version: before 6 (no lineset table)
+        every test's lines are in test.lines.
+        """
+        if self._has_linesets is None:
+            self._has_linesets = bool(
+                self.conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lineset'"
+                ).fetchone()
+            )
+        if not self._has_linesets:
+            return "t.lines", ""
+        return "coalesce(l.blob, t.lines)", "LEFT JOIN lineset l ON l.id = t.lineset_id"
+
+    def _lineset_id(self, blob: bytes) -> int:
+        """The id of the lineset row holding `blob`, added if there is none (in a transaction)."""
+        known = self._lineset_ids.get(blob)
+        if known is not None:
+            return known
+        digest = int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "big", signed=True)
+        for row_id, stored in self.conn.execute(
+            "SELECT id, blob FROM lineset WHERE digest = ?", (digest,)
+        ):
+            if bytes(stored) == blob:  # a digest may collide: the blob decides
+                self._lineset_ids[blob] = int(row_id)
+                return int(row_id)
+        cursor = self.conn.execute(
+            "INSERT INTO lineset (digest, blob) VALUES (?, ?)", (digest, blob)
+        )
+        assert cursor.lastrowid is not None
+        self._lineset_ids[blob] = cursor.lastrowid
+        return cursor.lastrowid
 
     def unit_dependencies(
         self, env_id: int, key: ContextKey
@@ -858,7 +912,7 @@ class Database:
         )
 
     def collect_garbage(self) -> None:
-        """Drop units and fingerprints nothing refers to any more (inside a transaction)."""
+        """Drop units, fingerprints and line sets nothing refers to any more (in a transaction)."""
         used_units: set[int] = set()
         used_fps: set[int] = set()
         for fps, units in self.conn.execute("SELECT fingerprints, units FROM test"):
@@ -879,6 +933,11 @@ class Database:
             if fid not in used_fps
         ]
         self.conn.executemany("DELETE FROM fingerprint WHERE id = ?", stale_fps)
+        self.conn.execute(
+            "DELETE FROM lineset WHERE id NOT IN "
+            "(SELECT lineset_id FROM test WHERE lineset_id IS NOT NULL)"
+        )
+        self._lineset_ids.clear()
         self._release_free_pages()
 
     def _release_free_pages(self) -> None:

@@ -19,9 +19,16 @@ from testmon_watch.core.db import (
 )
 from testmon_watch.core.keys import SESSION, ContextKey
 from testmon_watch.core.outcomes import Outcome
-from testmon_watch.core.packing import unpack_ints, unpack_lines
+from testmon_watch.core.packing import pack_ints, pack_lines, unpack_ints, unpack_lines
 from testmon_watch.core.reasons import Reason, ReasonKind
-from testmon_watch.core.schema import MIGRATIONS, SCHEMA_VERSION, TOOL_NAME
+from testmon_watch.core.schema import (
+    FILTERED_FILE,
+    LINESET,
+    MIGRATIONS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TOOL_NAME,
+)
 
 OLD_NS = 1_000_000_000_000_000_000  # 2001-09-09: far from "now"
 
@@ -124,8 +131,11 @@ def test_new_file_is_compact(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     schema = " ".join(sql for (sql,) in conn.execute("SELECT sql FROM sqlite_master") if sql)
     assert "--" not in schema and "CREATE TABLE test" in schema
+    (objects,) = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     db.close()
-    assert path.stat().st_size <= 20 * 1024  # about one 1 KiB page per table and index
+    # One 1 KiB page per table and index, and a few for the header page, the
+    # pointer map and the schema's own text.
+    assert path.stat().st_size <= (objects + 6) * 1024
     assert not path.with_name(path.name + "-wal").exists()
 
 
@@ -264,18 +274,44 @@ def test_older_schema_is_moved_aside(tmp_path: Path) -> None:
     db.close()
 
 
-def test_a_migratable_schema_is_brought_up_to_date_in_place(tmp_path: Path) -> None:
+def make_old_schema(path: Path, version: int) -> None:
+    """A file as an older release created it: the schema without what came later."""
+    script = SCHEMA.replace(LINESET, "")
+    script = "".join(line for line in script.splitlines(keepends=True) if "lineset_id" not in line)
+    if version < 5:
+        script = script.replace(FILTERED_FILE, "")
+    conn = sqlite3.connect(path)
+    conn.executescript(script)
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [("tool", TOOL_NAME), ("schema_version", str(version))],
+    )
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("version", sorted(MIGRATIONS))
+def test_a_migratable_schema_is_brought_up_to_date_in_place(tmp_path: Path, version: int) -> None:
     path = tmp_path / ".testmondata"
-    db = open_new(path)
-    with db.transaction() as conn:
-        env_id = db.save_environment("default", "CPython", {})
-        conn.execute("DROP TABLE filtered_file")
-    db.close()
-    make_ours(path, 4)
-    # Read-only (the fast path): usable as it is, no emptied module known.
+    make_old_schema(path, version)
+    old_lines = pack_lines({1: {3, 4, 5}})
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO environment (name, python, packages) VALUES ('default', 'C', '{}')")
+    conn.execute(
+        "INSERT INTO test (env_id, nodeid, outcome, duration, fingerprints, lines, units, roots, "
+        "recorded_at) VALUES (1, 't::old', 'passed', 0.1, x'', ?, x'', x'', 1.0)",
+        (old_lines,),
+    )
+    conn.commit()
+    conn.close()
+    # Read-only (the fast path, a baseline): usable as it is, nothing written.
+    before = path.read_bytes()
     reader, messages = Database.open(path, readonly=True)
-    assert messages == [] and reader.filtered_files(env_id) == {}
+    assert messages == [] and reader.filtered_files(1) == {}
+    assert [(n, bytes(b)) for n, b, _ in reader.test_lines(1)] == [("t::old", old_lines)]
+    assert reader.test_dependencies(1, "t::old") == (b"", old_lines)
     reader.close()
+    assert path.read_bytes() == before
     db, messages = Database.open(path)
     assert messages == [] and broken_files(tmp_path) == []
     assert dict(db.conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(
@@ -283,9 +319,68 @@ def test_a_migratable_schema_is_brought_up_to_date_in_place(tmp_path: Path) -> N
     )
     assert db.environment("default") is not None
     with db.transaction():
-        db.save_filtered_files(env_id, "{}", {db.save_file(file_row("tests/test_p.py")): 3})
-    assert list(db.filtered_files(env_id).values()) == [("{}", 3)]
+        db.save_filtered_files(1, "{}", {db.save_file(file_row("tests/test_p.py")): 3})
+        db.save_test(1, recorded_test("t::new", lines={1: {3, 4, 5}}), [])
+    assert list(db.filtered_files(1).values()) == [("{}", 3)]
+    # The old record keeps its lines where they were; the new one has a line set.
+    assert {n: unpack_lines(b) for n, b, _ in db.test_lines(1)} == {
+        "t::old": {1: {3, 4, 5}},
+        "t::new": {1: {3, 4, 5}},
+    }
+    assert [t.nodeid for t in db.test_records(1) if unpack_lines(t.lines)] == ["t::old", "t::new"]
     db.close()
+
+
+def test_tests_with_the_same_lines_share_one_line_set(db: Database, env_id: int) -> None:
+    with db.transaction():
+        for nodeid in ("t::a[1]", "t::a[2]", "t::a[3]"):
+            db.save_test(env_id, recorded_test(nodeid, lines={1: {1, 2}, 2: {7}}), [])
+        db.save_test(env_id, recorded_test("t::b", lines={1: {1, 2, 3}}), [])
+    assert db.conn.execute("SELECT count(*) FROM lineset").fetchone() == (2,)
+    (inline,) = db.conn.execute("SELECT total(length(lines)) FROM test").fetchone()
+    assert inline == 0
+    lines = {n: unpack_lines(b) for n, b, _ in db.test_lines(env_id)}
+    assert lines["t::a[2]"] == {1: {1, 2}, 2: {7}} and lines["t::b"] == {1: {1, 2, 3}}
+    # A rewritten record drops its old set once nothing refers to it.
+    with db.transaction():
+        db.save_test(env_id, recorded_test("t::b", lines={1: {1, 2}, 2: {7}}), [])
+        db.update_test_dependencies(env_id, "t::a[3]", set(), {3: {9}})
+        db.collect_garbage()
+    assert db.conn.execute("SELECT count(*) FROM lineset").fetchone() == (2,)
+    assert db.test_dependencies(env_id, "t::a[3]") == (pack_ints([]), pack_lines({3: {9}}))
+    assert db.test_dependencies(env_id, "t::b") == (pack_ints([]), pack_lines({1: {1, 2}, 2: {7}}))
+
+
+def test_a_line_set_of_a_rolled_back_transaction_is_written_again(
+    db: Database, env_id: int
+) -> None:
+    def write_then_fail() -> None:
+        with db.transaction():
+            db.save_test(env_id, recorded_test("t::a", lines={1: {4}}), [])
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        write_then_fail()
+    assert db.conn.execute("SELECT count(*) FROM lineset").fetchone() == (0,)
+    with db.transaction():
+        db.save_test(env_id, recorded_test("t::a", lines={1: {4}}), [])
+    assert db.test_dependencies(env_id, "t::a") == (pack_ints([]), pack_lines({1: {4}}))
+
+
+def test_a_line_set_another_connection_dropped_is_written_again(tmp_path: Path) -> None:
+    path = tmp_path / ".testmondata"
+    first, other = open_new(path), open_new(path)
+    with first.transaction():
+        env = first.save_environment("default", "C", {})
+        first.save_test(env, recorded_test("t::a", lines={1: {4}}), [])
+    with other.transaction():
+        other.delete_tests(env, ["t::a"])
+        other.collect_garbage()
+    with first.transaction():
+        first.save_test(env, recorded_test("t::b", lines={1: {4}}), [])
+    assert first.test_dependencies(env, "t::b") == (pack_ints([]), pack_lines({1: {4}}))
+    first.close()
+    other.close()
 
 
 def test_newer_schema_is_moved_aside(tmp_path: Path) -> None:
@@ -690,11 +785,12 @@ def test_collect_garbage_gives_freed_pages_back(tmp_path: Path) -> None:
     with db.transaction():
         env = db.save_environment("default", "py", {})
         f = db.save_file(file_row("a.py"))
-        # a few hundred bytes each, not compressible
-        lines = {f: {line * line % 7919 for line in range(1, 400)}}
+        # a few hundred bytes each, not compressible, each test its own set
         names = [f"t{i}" for i in range(400)]
-        for name in names:
+        for i, name in enumerate(names):
+            lines = {f: {(line * line + i) % 7919 for line in range(1, 400)}}
             db.save_test(env, recorded_test(name, lines=lines), [])
+        lines = {f: {line * line % 7919 for line in range(1, 400)}}  # t0's
     grown = db.conn.execute("PRAGMA page_count").fetchone()[0]
     with db.transaction():
         db.delete_tests(env, names[1:])
