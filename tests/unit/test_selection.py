@@ -164,6 +164,23 @@ def test_changed_function_block_affects_only_tests_that_ran_it(project: Project)
     )
 
 
+def test_parametrized_tests_sharing_their_records_are_judged_alike(project: Project) -> None:
+    # Same fingerprints, units and roots: one judgement, each test its own list.
+    project.write("src/shop.py", SHOP)
+    price = project.fp("src/shop.py", "<module>", "price")
+    build = project.fp("src/shop.py", "<module>", "build")
+    for i in range(3):
+        project.test(f"t::test_price[{i}]", [price], roots=["src/shop.py"])
+        project.test(f"t::test_build[{i}]", [build], roots=["src/shop.py"])
+    project.edit("src/shop.py", "return x * LIMIT", "return x * LIMIT + 1")
+    affected = project.affected()
+    assert sorted(affected) == [f"t::test_price[{i}]" for i in range(3)]
+    lists = [affected[f"t::test_price[{i}]"] for i in range(3)]
+    assert all(r == [Reason(CHANGED, "src/shop.py", blocks=("price",))] for r in lists)
+    lists[0].append(Reason(CHANGED, "elsewhere.py"))
+    assert len(lists[1]) == 1
+
+
 def test_comment_only_edit_affects_nothing(project: Project) -> None:
     project.write("src/shop.py", SHOP)
     project.test(
