@@ -124,9 +124,7 @@ def affected_tests(
         blobs = (test.fingerprints, test.units, test.roots)
         reasons = judged.get(blobs)
         if reasons is None:
-            reasons = judged[blobs] = _test_reasons(
-                blobs, fp_reasons, unit_reasons, import_reason
-            )
+            reasons = judged[blobs] = _test_reasons(blobs, fp_reasons, unit_reasons, import_reason)
         if reasons:
             result[test.id] = list(reasons)
     return Affected(result, set(import_reason))
