@@ -229,6 +229,7 @@ class TestRow:
     roots: bytes = b""
     lines: bytes = b""
     recorded_at: float = 0.0  # read only by `test_records` (merging keeps the newer record)
+    env_id: int = 0  # read only by `tests`
 
 
 @dataclass
@@ -636,7 +637,7 @@ class Database:
 
     def tests(self, env_id: int | None, with_blobs: bool = False) -> list[TestRow]:
         """Tests of one environment, or of all of them (file states are shared)."""
-        columns = "id, nodeid, file_id, outcome, duration, pending"
+        columns = "id, nodeid, file_id, outcome, duration, pending, env_id"
         if with_blobs:
             columns += ", fingerprints, units, roots"
         where, args = ("WHERE env_id = ?", (env_id,)) if env_id is not None else ("", ())
@@ -646,8 +647,9 @@ class Database:
         for row in self.conn.execute(f"SELECT {columns} FROM test {where}", args):
             pending = _unpack_pending(row[5]) if row[5] else None
             test = TestRow(row[0], row[1], row[2], outcome_of(row[3], error), row[4], pending)
+            test.env_id = row[6]
             if with_blobs:
-                test.fingerprints, test.units, test.roots = row[6], row[7], row[8]
+                test.fingerprints, test.units, test.roots = row[7], row[8], row[9]
             result.append(test)
         return result
 
