@@ -136,6 +136,7 @@ class WatchSession:
                 debounce=config.debounce_ms / 1000,
                 poll=config.poll,
                 on_notice=lambda text: self._emit(SessionNotice(text)),
+                on_writing=lambda path: self.worker.prepare([path]),
             )
 
     # -- lifecycle -----------------------------------------------------------------

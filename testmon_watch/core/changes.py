@@ -15,6 +15,12 @@ from testmon_watch.core.reasons import ChangedFile
 
 MISSING_MTIME = -1
 
+# Python files parsed ahead (`prepare`): what parse_state computed for one content,
+# keyed by everything it depends on. Content-addressed: a later read of the same
+# bytes, however its stat looks, gets exactly what parsing them again would give.
+_PREPARED: dict[tuple[str, str, bool, str], tuple[list[BlockRow], list[str], str | None]] = {}
+_PREPARED_LIMIT = 64
+
 
 def file_kind(relpath: str) -> str:
     return "python" if relpath.endswith(".py") else "data"
@@ -45,17 +51,13 @@ def parse_state(
     """A file's full state from its content: digest, blocks and imports."""
     digest = _digest(content)
     if kind == "python":
-        path = root / relpath
-        module, is_package = module_name_for(path)
-        try:
-            parsed = blocks_mod.parse_python(content, module or None, is_package)
-        except SyntaxError as exc:
-            where = f"{relpath}:{exc.lineno}" if exc.lineno else relpath
-            return FileRow(
-                relpath, kind, mtime_ns, size, digest, [], [], f"syntax error at {where}: {exc.msg}"
-            )
-        rows: list[BlockRow] = [(b.name, b.start, b.end, b.checksum) for b in parsed.blocks]
-        return FileRow(relpath, kind, mtime_ns, size, digest, rows, list(parsed.imports), None)
+        module, is_package = module_name_for(root / relpath)
+        key = (relpath, module, is_package, digest)
+        known = _PREPARED.get(key)
+        if known is None:
+            known = _parse_python(relpath, content, module, is_package)
+        rows, imports, error = known
+        return FileRow(relpath, kind, mtime_ns, size, digest, list(rows), list(imports), error)
     return FileRow(
         relpath,
         kind,
@@ -66,6 +68,45 @@ def parse_state(
         [],
         None,
     )
+
+
+def _parse_python(
+    relpath: str, content: bytes, module: str, is_package: bool
+) -> tuple[list[BlockRow], list[str], str | None]:
+    """(blocks, imports, error) of a Python file's content."""
+    try:
+        parsed = blocks_mod.parse_python(content, module or None, is_package)
+    except SyntaxError as exc:
+        where = f"{relpath}:{exc.lineno}" if exc.lineno else relpath
+        return [], [], f"syntax error at {where}: {exc.msg}"
+    rows: list[BlockRow] = [(b.name, b.start, b.end, b.checksum) for b in parsed.blocks]
+    return rows, list(parsed.imports), None
+
+
+def prepare(root: Path, relpath: str) -> None:
+    """Parse a Python file now, so that reading the same content later does not.
+
+    For a process that waits while the file is being saved (the standby child,
+    worker/standby.py): the parse moves off the path from the save to the
+    first result. Never raises; a file that cannot be read is left alone.
+    """
+    if file_kind(relpath) != "python":
+        return
+    try:
+        content = (root / relpath).read_bytes()
+    except OSError:
+        return
+    module, is_package = module_name_for(root / relpath)
+    key = (relpath, module, is_package, _digest(content))
+    if key in _PREPARED:
+        return
+    try:
+        parsed = _parse_python(relpath, content, module, is_package)
+    except Exception:  # noqa: BLE001 - whatever parse_state raises, the run meets again
+        return
+    if len(_PREPARED) >= _PREPARED_LIMIT:
+        del _PREPARED[next(iter(_PREPARED))]
+    _PREPARED[key] = parsed
 
 
 def read_state(

@@ -226,6 +226,7 @@ class ChangeWatcher:
         *,
         max_wait: float = 1.0,
         on_held: Callable[[frozenset[str]], None] | None = None,
+        on_writing: Callable[[str], None] | None = None,
         observer_factory: ObserverFactory | None = None,
     ) -> None:
         """`max_wait` caps how long a continuous stream of events can delay a batch.
@@ -233,6 +234,11 @@ class ChangeWatcher:
         `on_held` is called (on the watcher thread) with every path held so far
         each time paused watching holds new changes: the front end can say
         "changes waiting" during a run.
+
+        `on_writing` is called (on the watcher thread) with a Python file's path
+        the first time a window sees it written, before the quiet period ends:
+        a batch naming it will likely follow, and work that depends only on its
+        content can start early. Whether it really changed is decided later.
 
         `observer_factory` builds the native observer (default: watchdog's
         platform `Observer`); it exists so tests can simulate a platform where
@@ -244,6 +250,7 @@ class ChangeWatcher:
         self._on_batch = on_batch
         self._on_notice = on_notice
         self._on_held = on_held
+        self._on_writing = on_writing
         self._filter = path_filter
         self._debounce = debounce
         self._max_wait = max(max_wait, 0.0)
@@ -470,6 +477,13 @@ class ChangeWatcher:
                     self._flush(window)  # delivers what was held, if anything
                 # else: the held changes join the window's batch when it flushes
                 continue
+            if (
+                self._on_writing is not None
+                and raw.kind == "path"
+                and raw.relpath.endswith(".py")
+                and raw.relpath not in window.paths
+            ):
+                self._call("on_writing", self._on_writing, raw.relpath)
             window.add(raw)
 
     def _flush(self, window: _Window) -> None:

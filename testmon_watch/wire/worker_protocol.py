@@ -1,7 +1,8 @@
 """The messages the warm worker and its client exchange, as versioned JSON lines.
 
 Every message is one line of JSON with `"v"` (the protocol version) and `"type"`.
-Commands go from the client to the server (`run`, `cancel`, `shutdown`, `status`);
+Commands go from the client to the server (`run`, `prepare`, `cancel`, `shutdown`,
+`status`);
 events go back (`worker_ready`, `run_started`, `test_finished`, ...); a worker
 child sends the run's events to the server the same way. This module imports
 neither pytest nor anything of the project: the UI process imports it.
@@ -31,7 +32,8 @@ from testmon_watch.core.runs import ExitStatus, Run, WorkerExit
 # 4: run_started carries collection errors (no longer sent as error "tests"), the
 #    tests that no longer exist and where pytest looked; run_finished says which
 #    test was running when the run was stopped and for how long (issue #12).
-VERSION = 4
+# 5: `prepare`: files being saved, for the waiting standby to parse ahead.
+VERSION = 5
 PROTOCOL_VERSION = VERSION
 
 # Captured output and tracebacks are cut to this size so one test cannot flood the
@@ -57,6 +59,18 @@ class RunCommand:
     mode: RunMode = RunMode.AFFECTED
     nodeids: list[str] = field(default_factory=list)
     timeout: float | None = None  # seconds per test; None: no limit
+
+
+@dataclass
+class PrepareCommand:
+    """Project files (relative paths) are being saved: a run will likely follow.
+
+    Sent before the save's quiet period ends; the waiting standby child parses
+    them meanwhile (wire.standby). A hint only: nothing runs, nothing answers.
+    """
+
+    TYPE: ClassVar[str] = "prepare"
+    paths: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -234,6 +248,7 @@ class Notice:
 
 Message = (
     RunCommand
+    | PrepareCommand
     | CancelCommand
     | ShutdownCommand
     | StatusCommand
@@ -252,6 +267,7 @@ MESSAGE_TYPES: dict[str, type[Any]] = {
     cls.TYPE: cls
     for cls in (
         RunCommand,
+        PrepareCommand,
         CancelCommand,
         ShutdownCommand,
         StatusCommand,
@@ -390,6 +406,7 @@ def _counts(data: Any) -> dict[Outcome, int]:
 
 # How the typed fields are read back from JSON; fields not named here are taken as they are.
 _CONVERTERS: dict[type[Any], dict[str, Callable[[Any], Any]]] = {
+    PrepareCommand: {"paths": _str_list},
     RunCommand: {
         "mode": RunMode,
         "args": _str_list,

@@ -31,6 +31,7 @@ from testmon_watch.wire.worker_protocol import (
     ChildStarted,
     Message,
     Notice,
+    PrepareCommand,
     ProtocolError,
     RunCommand,
     RunFinished,
@@ -117,6 +118,17 @@ class WorkerClient:
             self._queue.append(cmd)
             self._send_next()
             return cmd.run_id
+
+    def prepare(self, paths: list[str]) -> None:
+        """Project files are being saved: let an idle worker's standby parse them ahead.
+
+        A hint, sent only while nothing is queued or running (then the next
+        run's child is a standby waiting at its gate); never waits.
+        """
+        with self._lock:
+            if self._inflight is not None or self._queue or self._state is not WorkerState.WARM:
+                return
+            self._send(PrepareCommand(paths=list(paths)))
 
     def cancel(self, run_id: str | None = None) -> None:
         """Cancel the run in flight (or the given run) and drop queued runs."""

@@ -36,6 +36,7 @@ from testmon_watch.wire.worker_protocol import (
     CancelCommand,
     Message,
     Notice,
+    PrepareCommand,
     ProtocolError,
     RunCommand,
     ShutdownCommand,
@@ -212,6 +213,8 @@ class WorkerServer:
     def _handle(self, command: Message) -> None:
         if isinstance(command, RunCommand):
             self._start_run(command)
+        elif isinstance(command, PrepareCommand):
+            self.children.prepare(command.paths)
         elif isinstance(command, CancelCommand):
             self.children.cancel(command.run_id)
         elif isinstance(command, ShutdownCommand):

@@ -36,6 +36,8 @@ from typing import Any
 
 import pytest
 
+from testmon_watch.core.changes import prepare
+from testmon_watch.measure.file_reads import unobserved
 from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.pytest_plugin.names import GATE_PLUGIN
 from testmon_watch.wire import standby as standby_wire
@@ -58,7 +60,9 @@ class RunGate:
         early: bool = False,
     ) -> None:
         self.__name__ = GATE_PLUGIN  # the name pluggy registers us under
+        self.root = root
         self.control_fd = control_fd
+        self._received = bytearray()  # read from the control pipe, not yet a whole line
         self.announce = announce  # tells the server we wait (before any run event)
         self.files = ProjectFiles(root)
         self.on_release = on_release  # called with the release (command and t0)
@@ -109,15 +113,20 @@ class RunGate:
         if self.released:
             return
         self.announce()
-        line = self._read_line()
-        if not line:
-            os._exit(0)  # the server dropped this standby (or died)
+        while True:
+            line = self._read_line()
+            if not line:
+                os._exit(0)  # the server dropped this standby (or died)
+            try:
+                message = standby_wire.decode(line)
+            except ReleaseError as exc:
+                print(f"testmon-watch standby: bad release line ({exc})", file=sys.stderr)
+                os._exit(StandbyExit.STALE)
+            if isinstance(message, Release):
+                release = message
+                break
+            self._prepare(message.paths)
         self.released_ns = time.time_ns()
-        try:
-            release = standby_wire.decode(line)
-        except ReleaseError as exc:
-            print(f"testmon-watch standby: bad release line ({exc})", file=sys.stderr)
-            os._exit(StandbyExit.STALE)
         self.watching_opens = False
         reason = self.stale_reason()
         if reason is not None:
@@ -126,17 +135,34 @@ class RunGate:
         self.released = True
         self.on_release(release)
 
+    def _prepare(self, paths: tuple[str, ...]) -> None:
+        """Parse files being saved while the save settles (core.changes.prepare).
+
+        Reading them is not this standby's early work: not an open that makes
+        it stale, and no test's dependency.
+        """
+        watching, self.watching_opens = self.watching_opens, False
+        try:
+            with unobserved():
+                for relpath in paths:
+                    if self.files.relative_path(os.path.join(self.root, relpath)) == relpath:
+                        prepare(self.root, relpath)
+        finally:
+            self.watching_opens = watching
+
     def _read_line(self) -> bytes:
-        data = bytearray()
-        while not data.endswith(b"\n"):
+        """The next line from the server; b"" when the pipe closed first."""
+        while b"\n" not in self._received:
             try:
                 chunk = os.read(self.control_fd, 65536)
             except InterruptedError:
                 continue
             if not chunk:
                 return b""
-            data += chunk
-        return bytes(data)
+            self._received += chunk
+        line, _, rest = bytes(self._received).partition(b"\n")
+        self._received = bytearray(rest)
+        return line + b"\n"
 
     def loaded_files(self) -> set[str]:
         """Project files this process has imported or opened since the fork."""

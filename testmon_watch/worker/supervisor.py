@@ -25,7 +25,7 @@ from testmon_watch.core.outcomes import Outcome, RunMode
 from testmon_watch.core.runs import ExitStatus, PytestExit, Run, WorkerExit
 from testmon_watch.wire import standby as standby_wire
 from testmon_watch.wire.server_args import ChildArgs, child_command
-from testmon_watch.wire.standby import Release, StandbyExit
+from testmon_watch.wire.standby import Prepare, Release, StandbyExit
 from testmon_watch.wire.worker_protocol import (
     ChildStarted,
     Message,
@@ -57,6 +57,10 @@ OUTPUT_TAIL = 16 * 1024  # bytes of the child's own stdout/stderr kept for crash
 DUMP_GRACE = 0.5  # seconds a timed-out child gets to dump its stack before SIGKILL
 CANCEL_GRACE = 1.0  # seconds between SIGINT (pytest saves what finished) and SIGKILL
 POLL_SECONDS = 0.5  # safety net in case a SIGCHLD wake-up is missed
+# Prepare lines a standby is sent before its release: far below a pipe's 64 KiB, so
+# writing one never blocks the server even if the standby reads none of them.
+PREPARE_BYTES = 16 * 1024
+PREPARE_PATHS = 32  # per line: a save touches one file; a checkout, many (no hint helps)
 # pytest's exit codes that mean it got as far as running tests (or found none to run).
 RAN_TESTS = (PytestExit.OK, PytestExit.TESTS_FAILED, PytestExit.NO_TESTS_COLLECTED)
 
@@ -124,6 +128,7 @@ class Standby:
     control_fd: int  # the gate's pipe: the release line goes here
     ready: bool = False
     buffer: bytearray = field(default_factory=bytearray)
+    prepared: int = 0  # bytes of prepare lines written to control_fd
 
     @property
     def fds(self) -> tuple[int, int, int]:
@@ -535,6 +540,27 @@ class ChildSupervisor:
         standby.child.wait()
         self._unregister(standby.child.event_fd)
         standby.close()
+
+    def prepare(self, paths: list[str]) -> None:
+        """Files being saved: the waiting standby may parse them before its release.
+
+        Only a hint: dropped when there is no standby, a run is going on, or the
+        standby has not read what it was sent (a pipe that fills up would block
+        the server).
+        """
+        standby = self.standby
+        if standby is None or self.run is not None or not paths:
+            return
+        data = standby_wire.encode_prepare(Prepare(tuple(paths[:PREPARE_PATHS])))
+        if standby.prepared + len(data) > PREPARE_BYTES:
+            return
+        try:
+            while data:
+                written = os.write(standby.control_fd, data)
+                standby.prepared += written
+                data = data[written:]
+        except OSError:  # it died just now; check_standby reaps it
+            pass
 
     def _release(self, standby: Standby, cmd: RunCommand, t0: float) -> bool:
         """Hand `cmd` to the waiting standby; False when it is gone (a fresh child runs)."""

@@ -6,6 +6,9 @@ import os
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from testmon_watch.core import blocks as blocks_mod
 from testmon_watch.core.changes import (
     ChangeSet,
     FileChange,
@@ -13,6 +16,7 @@ from testmon_watch.core.changes import (
     file_kind,
     module_name_for,
     parse_state,
+    prepare,
     read_state,
 )
 from testmon_watch.core.db import FileRow
@@ -405,3 +409,74 @@ def test_describe(tmp_path: Path) -> None:
     broken = [ChangedFile("big.py", tuple(f"f{i}" for i in range(50)))]
     assert describe_changes(broken) == "big.py (f0, f1, f2, f3, f4, f5, +44 more)"
     assert [ChangedFile.from_json(c.to_json()) for c in summary] == summary
+
+
+# -- parsing ahead (prepare) ------------------------------------------------------
+
+
+def _fields(row: FileRow) -> tuple[object, ...]:
+    return (row.path, row.kind, row.mtime_ns, row.size, row.digest, row.blocks, row.imports)
+
+
+def _parses(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The contents core.changes parses from now on."""
+    seen: list[bytes] = []
+    real = blocks_mod.parse_python
+
+    def counting(content: bytes, *args: object) -> object:
+        seen.append(content)
+        return real(content, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(blocks_mod, "parse_python", counting)
+    return seen
+
+
+def test_a_prepared_file_is_read_as_if_parsed_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "pkg/__init__.py", "")
+    write(tmp_path, "pkg/shop.py", SOURCE + "\nfrom . import other\n")
+    expected = state(tmp_path, "pkg/shop.py")
+    write(tmp_path, "pkg/shop.py", SOURCE + "\nfrom . import another\n", LATER_NS)
+    prepare(tmp_path, "pkg/shop.py")
+    write(tmp_path, "pkg/shop.py", SOURCE + "\nfrom . import other\n", LATER_NS + 1)
+    prepare(tmp_path, "pkg/shop.py")
+    parsed = _parses(monkeypatch)
+    row = state(tmp_path, "pkg/shop.py")
+    assert parsed == []  # the prepared parse of this very content
+    assert _fields(row)[2:] == (LATER_NS + 1, *_fields(expected)[3:])
+    assert row.imports == expected.imports and "pkg.other" in row.imports
+
+
+def test_a_prepared_parse_never_stands_for_other_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rewritten after the prepare with the same size and time: the stat cannot tell,
+    # the content does.
+    write(tmp_path, "shop.py", SOURCE.replace("x * LIMIT", "x + LIMIT"), LATER_NS)
+    prepare(tmp_path, "shop.py")
+    write(tmp_path, "shop.py", SOURCE.replace("x * LIMIT", "x - LIMIT"), LATER_NS)
+    parsed = _parses(monkeypatch)
+    row = state(tmp_path, "shop.py")
+    assert len(parsed) == 1 and b"x - LIMIT" in parsed[0]
+    fresh = parse_state(
+        tmp_path, "shop.py", "python", (tmp_path / "shop.py").read_bytes(), LATER_NS, row.size
+    )
+    assert row.blocks == fresh.blocks
+
+
+def test_a_prepared_parse_depends_on_the_package_the_file_is_in(tmp_path: Path) -> None:
+    # `from . import x` means pkg.x only inside a package: an __init__.py created
+    # after the prepare makes it parse again.
+    write(tmp_path, "pkg/shop.py", "from . import other\n")
+    prepare(tmp_path, "pkg/shop.py")
+    write(tmp_path, "pkg/__init__.py", "")
+    assert "pkg.other" in state(tmp_path, "pkg/shop.py").imports
+
+
+def test_prepare_leaves_unreadable_and_broken_files_to_the_run(tmp_path: Path) -> None:
+    prepare(tmp_path, "missing.py")
+    prepare(tmp_path, "data.json")
+    write(tmp_path, "broken.py", "def f(:\n")
+    prepare(tmp_path, "broken.py")
+    assert (state(tmp_path, "broken.py").error or "").startswith("syntax error at broken.py:1: ")

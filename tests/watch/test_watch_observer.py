@@ -85,6 +85,21 @@ def test_backup_then_write_in_place_is_one_batch(watch: Start) -> None:
     w.assert_no_batch_before_sentinel()
 
 
+def test_a_python_file_is_named_at_its_first_write_before_its_batch(
+    watch: Start, poll: bool
+) -> None:
+    # The standby parses it while the save settles (Session -> WorkerClient.prepare).
+    writing: queue.Queue[str] = queue.Queue()
+    w = watch(poll=poll, on_writing=writing.put)
+    w.write("pkg/mod.py", "LIMIT = 13\n")
+    w.write("pkg/mod.py", "LIMIT = 14\n")  # the same save, written twice: named once
+    w.write("notes.txt", "not Python\n")
+    assert w.next_paths() == {"pkg/mod.py", "notes.txt"}
+    assert writing.get_nowait() == "pkg/mod.py"  # already there when the batch came
+    w.assert_no_batch_before_sentinel()
+    assert writing.empty()
+
+
 # -- bursts ---------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from worker_helpers import Events, alive, finished, make_client, run_end, write
+from worker_helpers import CALC, Events, alive, finished, make_client, run_end, write
 
 from testmon_watch.wire.worker_protocol import ChildStarted, RunStarted, StandbyReady, WorkerReady
 from testmon_watch.worker.client import WorkerClient
@@ -125,6 +125,28 @@ def test_an_edit_runs_in_the_waiting_standby_and_sees_the_new_code(
     stream, pid = _run(client, events, trigger="calc.py")
     assert pid == standby
     assert _outcomes(stream) == {"test_calc.py::test_mul": "passed"}
+
+
+def test_a_file_being_saved_is_parsed_while_the_standby_waits(
+    client: WorkerClient, events: Events, project: Path
+) -> None:
+    events.wait_for(WorkerReady)
+    _run(client, events, trigger="startup")
+    standby = events.wait_for(StandbyReady).pid
+
+    # The watcher names the file at its first write; the save then goes on, to other
+    # content of the same size. Whenever the standby parses it, the run sees the last.
+    calc = project / "calc.py"
+    calc.write_text(CALC.replace("return a * b", "return a * b + 1"))
+    client.prepare(["calc.py", "../outside.py", "missing.py", "pytest.ini"])
+    calc.write_text(CALC.replace("return a + b", "return a + b + 1"))
+    stream, pid = _run(client, events, trigger="calc.py")
+
+    assert pid == standby  # reading it ahead did not make the standby's early work stale
+    started = next(m for m in stream if isinstance(m, RunStarted))
+    adding = ["test_calc.py::test_add", "test_calc.py::test_fraction"]
+    assert sorted(s.nodeid for s in started.selected) == adding  # not test_mul
+    assert _outcomes(stream) == dict.fromkeys(adding, "failed")
 
 
 def test_a_module_the_conftest_imported_changed_so_a_fresh_child_runs(

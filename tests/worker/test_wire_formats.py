@@ -15,7 +15,8 @@ from testmon_watch.core.outcomes import RunMode
 from testmon_watch.wire import preload, server_args, standby
 from testmon_watch.wire.preload import PreloadError, PreloadList
 from testmon_watch.wire.server_args import ArgsError, ChildArgs, Resume, ServerArgs
-from testmon_watch.wire.standby import Release, ReleaseError, StandbyExit
+from testmon_watch.wire.standby import Prepare, Release, ReleaseError, StandbyExit
+from testmon_watch.wire.worker_protocol import VERSION as V
 from testmon_watch.wire.worker_protocol import RunCommand, encode
 from testmon_watch.worker.preload import read_preload_list
 
@@ -45,15 +46,23 @@ def test_release_round_trip_is_one_line_of_plain_json() -> None:
         (b'{"v": 9, "t0": 1, "command": {}}', "standby release version 9, expected 1"),
         (b'{"v": 1, "t0": "now", "command": {}}', "t0 must be a time"),
         (b'{"v": 1, "t0": 1, "command": "run"}', "command must be an object"),
-        (b'{"v": 1, "t0": 1, "command": {"v": 4, "type": "status"}}', "run command only"),
-        (b'{"v": 1, "t0": 1, "command": {"v": 4, "type": "run", "mode": "x"}}', "bad command"),
+        (f'{{"v": 1, "t0": 1, "command": {{"v": {V}, "type": "status"}}}}', "run command only"),
+        (f'{{"v": 1, "t0": 1, "command": {{"v": {V}, "type": "run", "mode": 0}}}}', "bad command"),
         (b"nonsense", "not JSON"),
+        (b'{"v": 1, "prepare": "src/a.py"}', "prepare must be a list of paths"),
+        (b'{"v": 1, "prepare": [1]}', "prepare must be a list of paths"),
     ],
 )
-def test_bad_release_lines(line: bytes, words: str) -> None:
+def test_bad_release_lines(line: bytes | str, words: str) -> None:
     with pytest.raises(ReleaseError, match=words) as info:
         standby.decode(line)
     assert one_line(info)
+
+
+def test_prepare_line_round_trip() -> None:
+    data = standby.encode_prepare(Prepare(("src/pkg/mod.py", "tests/test_mod.py")))
+    assert data.endswith(b"\n") and data.count(b"\n") == 1
+    assert standby.decode(data) == Prepare(("src/pkg/mod.py", "tests/test_mod.py"))
 
 
 def test_standby_exit_codes_are_fixed() -> None:
@@ -111,7 +120,7 @@ def test_child_args_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("command", "words"),
     [
-        ('{"v":4,"type":"status"}', "--command must be a run command, not status"),
+        (f'{{"v":{V},"type":"status"}}', "--command must be a run command, not status"),
         ('{"v":2,"type":"run"}', "--command: protocol version 2"),
     ],
 )
