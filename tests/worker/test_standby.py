@@ -62,6 +62,19 @@ def _run(client: WorkerClient, events: Events, **fields: Any) -> tuple[list[obje
     return stream, pids[-1]
 
 
+def _first_standby(client: WorkerClient, events: Events) -> int:
+    """Run everything once on the started client; the pid of the standby that follows."""
+    events.wait_for(WorkerReady)
+    _run(client, events, trigger="startup")
+    pid: int = events.wait_for(StandbyReady).pid
+    return pid
+
+
+def _selected(stream: list[object]) -> list[str]:
+    started = next(m for m in stream if isinstance(m, RunStarted))
+    return sorted(s.nodeid for s in started.selected)
+
+
 def _outcomes(stream: list[object]) -> dict[str, str]:
     return {nodeid: m.outcome for nodeid, m in finished(stream).items()}
 
@@ -106,17 +119,14 @@ def start_with_standby(events: Events) -> Iterator[StartWithStandby]:
 def test_an_edit_runs_in_the_waiting_standby_and_sees_the_new_code(
     client: WorkerClient, events: Events, project: Path
 ) -> None:
-    events.wait_for(WorkerReady)
-    _run(client, events, trigger="startup")
-    standby = events.wait_for(StandbyReady).pid
+    standby = _first_standby(client, events)
 
     calc = project / "calc.py"
     calc.write_text(calc.read_text().replace("return a * b", "return a * b + 1"))
     stream, pid = _run(client, events, trigger="calc.py")
 
     assert pid == standby  # no fork on the critical path: the waiting child ran it
-    started = next(m for m in stream if isinstance(m, RunStarted))
-    assert [s.nodeid for s in started.selected] == ["test_calc.py::test_mul"]
+    assert _selected(stream) == ["test_calc.py::test_mul"]
     assert _outcomes(stream) == {"test_calc.py::test_mul": "failed"}  # the new code ran
 
     # The run's end starts the next standby, and it serves the next edit too.
@@ -130,9 +140,7 @@ def test_an_edit_runs_in_the_waiting_standby_and_sees_the_new_code(
 def test_a_file_being_saved_is_parsed_while_the_standby_waits(
     client: WorkerClient, events: Events, project: Path
 ) -> None:
-    events.wait_for(WorkerReady)
-    _run(client, events, trigger="startup")
-    standby = events.wait_for(StandbyReady).pid
+    standby = _first_standby(client, events)
 
     # The watcher names the file at its first write; the save then goes on, to other
     # content of the same size. Whenever the standby parses it, the run sees the last.
@@ -143,9 +151,8 @@ def test_a_file_being_saved_is_parsed_while_the_standby_waits(
     stream, pid = _run(client, events, trigger="calc.py")
 
     assert pid == standby  # reading it ahead did not make the standby's early work stale
-    started = next(m for m in stream if isinstance(m, RunStarted))
     adding = ["test_calc.py::test_add", "test_calc.py::test_fraction"]
-    assert sorted(s.nodeid for s in started.selected) == adding  # not test_mul
+    assert _selected(stream) == adding  # not test_mul
     assert _outcomes(stream) == dict.fromkeys(adding, "failed")
 
 
@@ -177,8 +184,7 @@ def test_after_a_stale_standby_the_next_ones_wait_before_the_conftests(
         stream, pid = _run(client, events, trigger="helper.py")
         assert pid == standby
         assert _outcomes(stream)["tests/test_fixtures.py::test_factor"] == outcome
-        started = next(m for m in stream if isinstance(m, RunStarted))
-        assert "tests/test_fixtures.py::test_factor" in {s.nodeid for s in started.selected}
+        assert "tests/test_fixtures.py::test_factor" in _selected(stream)
 
 
 def test_a_data_file_the_conftest_read_changed_so_a_fresh_child_runs(
