@@ -60,7 +60,6 @@ class RunGate:
         early: bool = False,
     ) -> None:
         self.__name__ = GATE_PLUGIN  # the name pluggy registers us under
-        self.root = root
         self.control_fd = control_fd
         self._received = bytearray()  # read from the control pipe, not yet a whole line
         self.announce = announce  # tells the server we wait (before any run event)
@@ -143,10 +142,11 @@ class RunGate:
         """
         watching, self.watching_opens = self.watching_opens, False
         try:
+            root = Path(self.files.root)
             with unobserved():
                 for relpath in paths:
-                    if self.files.relative_path(os.path.join(self.root, relpath)) == relpath:
-                        prepare(self.root, relpath)
+                    if self.files.relative_path(str(root / relpath)) == relpath:
+                        prepare(root, relpath)
         finally:
             self.watching_opens = watching
 
