@@ -160,11 +160,29 @@ def line_ranges(lines: Iterable[int]) -> list[list[int]]:
 def pack_lines(lines_by_file: Mapping[int, Iterable[int]]) -> bytes:
     """{file id: lines} as varints of line ranges; files without lines are left out.
 
+    Memoized when the lines are hashable (frozensets, as the store gives): the
+    tests of a parametrized suite store the same mapping thousands of times, and
+    packing it (sorting, encoding, compressing) cost more than the rest of saving.
+
     Layout: header varint (number of files << 1 | zlib flag), then per file in
     id order: the id (zigzag, as a difference from the previous file's id), the
     number of ranges, and per range the start (zigzag difference from the
     previous range's end, minus one) and its length minus one. `{}` is b"".
     """
+    try:
+        key = frozenset(lines_by_file.items())
+    except TypeError:  # sets or lists of lines: not hashable, packed every time
+        return _pack_lines(lines_by_file)
+    return _pack_lines_memo(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pack_lines_memo(items: frozenset[tuple[int, Iterable[int]]]) -> bytes:
+    return _pack_lines(dict(items))
+
+
+def _pack_lines(lines_by_file: Mapping[int, Iterable[int]]) -> bytes:
+    """`pack_lines` without the memo."""
     body = bytearray()
     count = 0
     previous_file = 0

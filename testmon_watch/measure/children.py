@@ -101,6 +101,8 @@ class ChildRecording:
         self.dir = base_dir / str(os.getpid())
         make_scratch_dir(self.dir)
         self._saved_env: dict[str, str | None] = {}
+        # The folder's mtime when a look found it empty: see _collect.
+        self._empty_at: int | None = None
 
     def install(self) -> None:
         """Set the environment every child inherits."""
@@ -133,19 +135,31 @@ class ChildRecording:
         os.environ[CONTEXT_ENV] = encode_context(key)
         _restart_forkserver()
 
-    def collect(self, key: ContextKey) -> ChildData:
-        """Take what finished children of `key` wrote; count the ones still missing."""
+    def collect(self, key: ContextKey, *, certain: bool = False) -> ChildData:
+        """Take what finished children of `key` wrote; count the ones still missing.
+
+        After every test, and most tests start no process: while the folder's
+        mtime is what it was when a look found it empty, nothing is listed. A
+        file created within the clock tick of that look can leave the mtime as
+        it was; it is then taken by a later look, at the latest at the session's
+        end (`leftover_keys`, `certain`), and stored as late data of its context.
+        """
         data = ChildData()
         with unobserved():  # our own folder: no test's dependency
-            return self._collect(key, data)
+            return self._collect(key, data, certain)
 
-    def _collect(self, key: ContextKey, data: ChildData) -> ChildData:
+    def _collect(self, key: ContextKey, data: ChildData, certain: bool) -> ChildData:
         try:
+            mtime = os.stat(self.dir).st_mtime_ns
+            if not certain and mtime == self._empty_at:
+                return data
             names = [n for n in os.listdir(self.dir) if not n.startswith(".")]
         except FileNotFoundError:
             return data
         if not names:  # no child has started since the last look: the usual case
+            self._empty_at = mtime
             return data
+        self._empty_at = None
         listing = children_of(key, names)
         for child in listing.reported:
             path = self.dir / child.report
@@ -175,7 +189,7 @@ class ChildRecording:
                 key = decode_context(path.read_text())
             except (OSError, ValueError):
                 continue
-            data = self.collect(key)
+            data = self.collect(key, certain=True)
             if data.complete or data.incomplete:
                 result[key] = data
         return result

@@ -87,6 +87,12 @@ class ParseHelper:
             self._drain()
             return relpath in self._done
 
+    def owes(self) -> bool:
+        """True while files asked for have no answer yet (and the helper still runs)."""
+        with self._lock:
+            self._drain()
+            return not self._broken and any(path not in self._done for path in self._asked)
+
     def take(self, relpath: str) -> FileRow | None:
         """The helper's state of a requested file if it is ready, else None."""
         with self._lock:

@@ -5,21 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from testmon_watch.core.baseline import (
-    BaselineApplied,
-    BaselineOutcome,
-    BaselineRefused,
-    apply_baseline,
-)
 from testmon_watch.core.changes import ChangeSet, detect_changes
 from testmon_watch.core.db import Database, FileRow, TestRow
 from testmon_watch.core.environment import Environment, environment_difference
 from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.reasons import EnvironmentChange, Reason, ReasonKind
 from testmon_watch.core.selection import affected_tests
-from testmon_watch.pytest_plugin.baseline_words import describe_baseline
 from testmon_watch.wording import describe_reasons
+
+if TYPE_CHECKING:
+    # Imported where a baseline is given (--testmon-baseline): every run would pay
+    # for importing core/baseline.py and core/merge.py otherwise.
+    from testmon_watch.core.baseline import BaselineOutcome
 
 
 @dataclass
@@ -47,6 +46,10 @@ class SelectionPlan:
 
     @property
     def baseline_refused(self) -> bool:
+        if self.baseline is None:
+            return False
+        from testmon_watch.core.baseline import BaselineRefused
+
         return isinstance(self.baseline, BaselineRefused)
 
     @property
@@ -208,6 +211,8 @@ def plan_selection(
         files[row.path] = row
     baseline_outcome = None
     if write and baseline is not None and env_id >= 0:
+        from testmon_watch.core.baseline import BaselineApplied, apply_baseline
+
         baseline_outcome = apply_baseline(db, baseline, root, env)
         if isinstance(baseline_outcome, BaselineApplied) and baseline_outcome.result:
             files = db.files()  # with the rows of the paths only the baseline knew
@@ -227,6 +232,8 @@ def plan_selection(
     plan = SelectionPlan(env_id, env.name, files, known, changes, env_change)
     plan.messages.extend(changes.warnings)
     if baseline_outcome is not None and baseline is not None:
+        from testmon_watch.pytest_plugin.baseline_words import describe_baseline
+
         plan.baseline = baseline_outcome
         plan.baseline_message = describe_baseline(baseline_outcome, baseline, root)
         plan.messages.append(plan.baseline_message)

@@ -70,3 +70,42 @@ def test_leftover_keys_name_every_context_with_children_at_the_end(tmp_path: Pat
         assert leftover[fixture].reads == {"data.json"}
     finally:
         recording.cleanup()
+
+
+def test_an_unchanged_empty_folder_is_not_listed_again(tmp_path: Path) -> None:
+    recording = ChildRecording(tmp_path, tmp_path / ".children")
+    try:
+        assert recording.collect(KEY).complete == 0  # empty: remembered with its mtime
+        files = ChildFiles.of(KEY, 301)
+        (recording.dir / files.started).write_text(str(ChildState.RUNNING))
+        report = ChildReport(KEY, 301, {"work.py": {4}}, set(), set())
+        (recording.dir / files.report).write_text(encode_report(report))
+
+        assert recording.collect(KEY).lines == {"work.py": {4}}  # the mtime moved: listed
+    finally:
+        recording.cleanup()
+
+
+def test_a_child_within_the_same_clock_tick_is_taken_at_the_end(tmp_path: Path) -> None:
+    import os
+
+    from testmon_watch.measure.children import write_key
+
+    recording = ChildRecording(tmp_path, tmp_path / ".children")
+    try:
+        empty_at = os.stat(recording.dir).st_mtime_ns
+        assert recording.collect(KEY).complete == 0
+        write_key(recording.dir, KEY)
+        files = ChildFiles.of(KEY, 302)
+        (recording.dir / files.started).write_text(str(ChildState.RUNNING))
+        report = ChildReport(KEY, 302, {"work.py": {5}}, set(), set())
+        (recording.dir / files.report).write_text(encode_report(report))
+        # A coarse clock gives the folder the mtime of the empty look.
+        os.utime(recording.dir, ns=(empty_at, empty_at))
+
+        assert recording.collect(KEY).complete == 0  # not seen after the test...
+        leftover = recording.leftover_keys()  # ...but at the session's end, for certain
+        assert leftover[KEY].lines == {"work.py": {5}}
+        assert (leftover[KEY].complete, leftover[KEY].incomplete) == (1, 0)
+    finally:
+        recording.cleanup()

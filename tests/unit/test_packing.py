@@ -223,3 +223,15 @@ BLOCKS = st.lists(
 @given(BLOCKS)
 def test_pack_blocks_round_trip_property(blocks: list[tuple[str, int, int, int]]) -> None:
     assert unpack_blocks(pack_blocks(blocks)) == blocks
+
+
+def test_pack_lines_of_equal_mappings_is_packed_once() -> None:
+    first = {3: frozenset({1, 2, 3}), 1: frozenset({9})}
+    second = {1: frozenset([9]), 3: frozenset(range(1, 4))}
+    assert pack_lines(first) is pack_lines(second)  # the memo's bytes, not packed again
+    assert unpack_lines(pack_lines(second)) == {1: {9}, 3: {1, 2, 3}}
+
+
+def test_pack_lines_of_unhashable_lines_gives_the_same_bytes() -> None:
+    frozen = {2: frozenset({4, 5}), 7: frozenset({1})}
+    assert pack_lines({2: {4, 5}, 7: [1]}) == pack_lines(frozen)

@@ -178,3 +178,30 @@ def test_a_forked_child_lets_go_of_the_helper(tmp_path: Path, helper: ParseHelpe
     assert seen == "False -1"
     wait_ready(helper, "a.py")  # the parent's helper is still there and answering
     assert helper.take("a.py") is not None
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_owes_the_files_it_has_not_answered(tmp_path: Path, helper: ParseHelper) -> None:
+    # A named pipe holds the helper in its read until something is written: it owes
+    # that file for as long as this test wants, with no timing involved.
+    fifo = tmp_path / "slow.py"
+    os.mkfifo(fifo)
+    assert not helper.owes()
+    helper.request("slow.py", "python")
+    assert helper.owes()
+    with open(fifo, "w") as writer:  # returns once the helper opened it to read
+        writer.write("LIMIT = 10\n")
+    wait_ready(helper, "slow.py")
+    assert not helper.owes()  # answered: owed no more, taken or not
+    assert helper.take("slow.py") is not None
+    assert not helper.owes()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_dead_helper_owes_nothing(tmp_path: Path, helper: ParseHelper) -> None:
+    os.mkfifo(tmp_path / "slow.py")
+    helper.request("slow.py", "python")
+    assert helper.owes() and helper._pid is not None
+    os.kill(helper._pid, 9)
+    select.select([helper], [], [], 60)  # its end of the pipe closes
+    assert not helper.owes()  # nothing more will come: the parent parses it itself
