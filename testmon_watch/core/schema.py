@@ -10,7 +10,9 @@ TOOL_NAME = "testmon-watch"
 # 4: installed distributions as per-test dependencies (pseudo-rows of `file`).
 # 5: filtered_file (test modules the standing -k/-m filter empties), added in place.
 # 6: lineset (tests' executed lines stored once per distinct set), added in place.
-SCHEMA_VERSION = 6
+# 7: fingerprint.digest and its index find a fingerprint (no unique index over
+#    the checksums), added in place.
+SCHEMA_VERSION = 7
 
 FILTERED_FILE = """
 -- Test modules that the last runs collected and that gave no test to run: every
@@ -41,6 +43,14 @@ CREATE TABLE lineset (
     blob   BLOB NOT NULL                -- packing.pack_lines {file id: executed lines}
 );
 CREATE INDEX lineset_digest ON lineset (digest);
+"""
+
+FINGERPRINT_DIGEST = """
+-- Finds a fingerprint by file and digest; the checksums decide, as a digest may
+-- collide. Before schema 7 a unique index over (file_id, checksums) did this, a
+-- copy of every checksum blob: 450 of jinja2's 1,600 KiB. A file migrated to 7
+-- keeps that index (dropping it means rebuilding the table).
+CREATE INDEX fingerprint_digest ON fingerprint (file_id, digest);
 """
 
 SCHEMA = (
@@ -83,7 +93,7 @@ CREATE TABLE fingerprint (
     id        INTEGER PRIMARY KEY,
     file_id   INTEGER NOT NULL REFERENCES file(id),
     checksums BLOB NOT NULL,            -- packing.pack_checksums: sorted int64 array
-    UNIQUE (file_id, checksums)
+    digest    INTEGER NOT NULL DEFAULT 0  -- testmon_digest(checksums), see FINGERPRINT_DIGEST
 );
 
 -- Recorded execution shared by several tests: a fixture instance of a wider
@@ -122,6 +132,7 @@ CREATE TABLE test (
 CREATE INDEX test_file ON test (env_id, file_id);
 
 """
+    + FINGERPRINT_DIGEST
     + FILTERED_FILE
     + LINESET
     + """
@@ -141,4 +152,6 @@ CREATE TABLE run (
 MIGRATIONS: dict[int, str] = {
     4: FILTERED_FILE,
     5: LINESET + "ALTER TABLE test ADD COLUMN lineset_id INTEGER REFERENCES lineset(id);\n",
+    6: "ALTER TABLE fingerprint ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;\n"
+    "UPDATE fingerprint SET digest = testmon_digest(checksums);\n" + FINGERPRINT_DIGEST,
 }

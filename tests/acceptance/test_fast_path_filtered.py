@@ -252,10 +252,13 @@ def test_a_schema_4_file_is_brought_up_to_date_in_place(project) -> None:
     make_project(project)
     datafile = project.path / ".testmondata"
     conn = sqlite3.connect(datafile)
-    # What schema 4 did not have: the emptied modules, tests' shared line sets.
+    # What schema 4 did not have: the emptied modules, tests' shared line sets, the
+    # fingerprints' digests.
     conn.execute("DROP TABLE filtered_file")
     conn.execute("ALTER TABLE test DROP COLUMN lineset_id")
     conn.execute("DROP TABLE lineset")
+    conn.execute("DROP INDEX fingerprint_digest")
+    conn.execute("ALTER TABLE fingerprint DROP COLUMN digest")
     conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()

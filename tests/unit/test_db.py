@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from testmon_watch.core.db import (
+    PAGE_SIZE,
     Database,
     DatabaseError,
     FileRow,
@@ -19,10 +20,17 @@ from testmon_watch.core.db import (
 )
 from testmon_watch.core.keys import SESSION, ContextKey
 from testmon_watch.core.outcomes import Outcome
-from testmon_watch.core.packing import pack_ints, pack_lines, unpack_ints, unpack_lines
+from testmon_watch.core.packing import (
+    pack_checksums,
+    pack_ints,
+    pack_lines,
+    unpack_ints,
+    unpack_lines,
+)
 from testmon_watch.core.reasons import Reason, ReasonKind
 from testmon_watch.core.schema import (
     FILTERED_FILE,
+    FINGERPRINT_DIGEST,
     LINESET,
     MIGRATIONS,
     SCHEMA,
@@ -127,15 +135,15 @@ def test_new_file_is_compact(tmp_path: Path) -> None:
     path = tmp_path / ".testmondata"
     db = open_new(path)
     conn = db.conn
-    assert conn.execute("PRAGMA page_size").fetchone()[0] == 1024
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
     assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     schema = " ".join(sql for (sql,) in conn.execute("SELECT sql FROM sqlite_master") if sql)
     assert "--" not in schema and "CREATE TABLE test" in schema
     (objects,) = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     db.close()
-    # One 1 KiB page per table and index, and a few for the header page, the
-    # pointer map and the schema's own text.
-    assert path.stat().st_size <= (objects + 6) * 1024
+    # One page per table and index, and a few for the header page, the pointer
+    # map and the schema's own text.
+    assert path.stat().st_size <= (objects + 6) * PAGE_SIZE
     assert not path.with_name(path.name + "-wal").exists()
 
 
@@ -274,10 +282,28 @@ def test_older_schema_is_moved_aside(tmp_path: Path) -> None:
     db.close()
 
 
+# The fingerprint table before schema 7: a unique index over the checksums found one.
+FINGERPRINT_BEFORE_7 = """
+CREATE TABLE fingerprint (
+    id        INTEGER PRIMARY KEY,
+    file_id   INTEGER NOT NULL REFERENCES file(id),
+    checksums BLOB NOT NULL,
+    UNIQUE (file_id, checksums)
+);
+"""
+
+
 def make_old_schema(path: Path, version: int) -> None:
     """A file as an older release created it: the schema without what came later."""
-    script = SCHEMA.replace(LINESET, "")
-    script = "".join(line for line in script.splitlines(keepends=True) if "lineset_id" not in line)
+    script = SCHEMA.replace(FINGERPRINT_DIGEST, "")
+    start = script.index("CREATE TABLE fingerprint (")
+    end = script.index("\n);", start) + 3
+    script = script[:start] + FINGERPRINT_BEFORE_7 + script[end:]
+    if version < 6:
+        script = script.replace(LINESET, "")
+        script = "".join(
+            line for line in script.splitlines(keepends=True) if "lineset_id" not in line
+        )
     if version < 5:
         script = script.replace(FILTERED_FILE, "")
     conn = sqlite3.connect(path)
@@ -295,12 +321,20 @@ def test_a_migratable_schema_is_brought_up_to_date_in_place(tmp_path: Path, vers
     path = tmp_path / ".testmondata"
     make_old_schema(path, version)
     old_lines = pack_lines({1: {3, 4, 5}})
+    old_checksums = pack_checksums([11, 12])
     conn = sqlite3.connect(path)
     conn.execute("INSERT INTO environment (name, python, packages) VALUES ('default', 'C', '{}')")
     conn.execute(
+        "INSERT INTO file (id, path, kind, mtime_ns, size, digest, blocks, imports) "
+        "VALUES (1, 'a.py', 'python', 1, 1, x'', x'', '')"
+    )
+    conn.execute(
+        "INSERT INTO fingerprint (id, file_id, checksums) VALUES (9, 1, ?)", (old_checksums,)
+    )
+    conn.execute(
         "INSERT INTO test (env_id, nodeid, outcome, duration, fingerprints, lines, units, roots, "
-        "recorded_at) VALUES (1, 't::old', 'passed', 0.1, x'', ?, x'', x'', 1.0)",
-        (old_lines,),
+        "recorded_at) VALUES (1, 't::old', 'passed', 0.1, ?, ?, x'', x'', 1.0)",
+        (pack_ints([9]), old_lines),
     )
     conn.commit()
     conn.close()
@@ -309,7 +343,8 @@ def test_a_migratable_schema_is_brought_up_to_date_in_place(tmp_path: Path, vers
     reader, messages = Database.open(path, readonly=True)
     assert messages == [] and reader.filtered_files(1) == {}
     assert [(n, bytes(b)) for n, b, _ in reader.test_lines(1)] == [("t::old", old_lines)]
-    assert reader.test_dependencies(1, "t::old") == (b"", old_lines)
+    assert reader.test_dependencies(1, "t::old") == (pack_ints([9]), old_lines)
+    assert reader.fingerprints_of_files([1]) == {9: (1, {11, 12})}
     reader.close()
     assert path.read_bytes() == before
     db, messages = Database.open(path)
@@ -321,7 +356,11 @@ def test_a_migratable_schema_is_brought_up_to_date_in_place(tmp_path: Path, vers
     with db.transaction():
         db.save_filtered_files(1, "{}", {db.save_file(file_row("tests/test_p.py")): 3})
         db.save_test(1, recorded_test("t::new", lines={1: {3, 4, 5}}), [])
+        # An old fingerprint is found by the digest the migration gave it.
+        assert db.fingerprint_id(1, [12, 11]) == 9
+        added = db.fingerprint_id(1, [11])
     assert list(db.filtered_files(1).values()) == [("{}", 3)]
+    assert db.fingerprints_of_files([1]) == {9: (1, {11, 12}), added: (1, {11})}
     # The old record keeps its lines where they were; the new one has a line set.
     assert {n: unpack_lines(b) for n, b, _ in db.test_lines(1)} == {
         "t::old": {1: {3, 4, 5}},
@@ -800,7 +839,7 @@ def test_collect_garbage_gives_freed_pages_back(tmp_path: Path) -> None:
     assert [t.nodeid for t in db.tests(env)] == ["t0"]
     assert {n: unpack_lines(b) for n, b, _ in db.test_lines(env)} == {"t0": lines}
     db.close()
-    assert path.stat().st_size < grown * 1024 / 4
+    assert path.stat().st_size < grown * PAGE_SIZE / 4
 
 
 def test_collect_garbage_keeps_free_pages_when_few(db: Database, env_id: int) -> None:
