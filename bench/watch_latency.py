@@ -10,11 +10,12 @@ project whose tests ``import torch``, see watch_projects.py):
 
 Each watcher starts on its own fresh copy; after its initial run has ended (its
 end-of-run line on stdout, never a fixed sleep) and one untimed warm-up save,
-each save rewrites one function body in place (two versions, alternating; a
-few tests execute it), notes ``time.monotonic()`` right after the write, and
-reads stdout until the first test result line (save-to-first-result) and the
-end-of-run line (save-to-done). The next save waits until the run is done and
-then ``--pause-ms`` more (1 s: a developer reads the result before saving again).
+each save rewrites one function body in place (a version no earlier save wrote,
+as a developer's edit; a few tests execute it), notes ``time.monotonic()``
+right after the write, and reads stdout until the first test result line
+(save-to-first-result) and the end-of-run line (save-to-done). The next save
+waits until the run is done and then ``--pause-ms`` more (1 s: a developer reads
+the result before saving again).
 
 Memory (ours, small project): PSS of the watcher, its worker server and the
 standby child at idle after the initial run, after the timed saves and after
@@ -492,7 +493,7 @@ class Session:
             self._account(line)
         starts_before = self.starts
         self.w.mark(f"save {i}")
-        t0 = self.edit.save(i)
+        t0 = self.edit.save_new()
         deadline = t0 + SAVE_TIMEOUT
         first: float | None = None
         lost = 0
@@ -506,7 +507,7 @@ class Session:
                 if lost > 3:
                     raise
                 self.w.mark(f"save {i} lost; saving again")
-                t0 = self.edit.save(i)
+                t0 = self.edit.save_new()
                 deadline = t0 + SAVE_TIMEOUT
         while True:
             at, line, kind = self.until(("result", "done"), deadline, f"save {i}'s run")
@@ -721,7 +722,7 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> s
         "Latency in ms from `time.monotonic()` right after the save's write to the watcher's "
         "stdout line being read: the first test result line, and the end-of-run line. "
         "One untimed warm-up save first; median and p95 over the timed saves. "
-        "Each save rewrites one function body (two versions, alternating) that "
+        "Each save rewrites one function body (a version no earlier save wrote) that "
         f"a few tests execute, {args.pause_ms:.0f} ms after the previous run ended "
         "(`--pause-ms`: the time a developer takes to read the result; the same for "
         "both tools).",

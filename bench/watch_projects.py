@@ -7,12 +7,17 @@
 
 ``Edit.save(i)`` writes one of two versions of the function body, alternating
 (their lengths differ, so Python's size+mtime .pyc check cannot serve stale
-bytecode); ``Edit.save_unique(n)`` writes the n-th distinct version.
+bytecode); ``Edit.save_new()`` a version no earlier save of this bench process
+wrote, nor (but by a one in 10^5 chance) an earlier bench run: as a developer's edit,
+never found compiled or parsed already by a cache keyed by content;
+``Edit.save_unique(n)`` the n-th distinct version of the memory phase.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -38,6 +43,11 @@ class Project:
     expected_selected: int  # tests that execute the edited function
 
 
+# Numbers for Edit.save_new: a range of this process's own (the memory phase writes
+# 1000 + n); every edit template keeps its body's result exact whatever the number.
+_NEW_VERSIONS = itertools.count(random.randrange(1, 100_000) * 1000 + 100_000_000)
+
+
 class Edit:
     """Saves of one function body in a project copy, written in place like most editors do."""
 
@@ -60,6 +70,10 @@ class Edit:
     def save(self, i: int) -> float:
         """Write version b for odd i, a for even i; returns time.monotonic() right after."""
         return self._write(self.project.version_b if i % 2 else self.project.version_a)
+
+    def save_new(self) -> float:
+        """Write a version no earlier save wrote (see the module docstring)."""
+        return self._write(self.project.unique_template.format(n=next(_NEW_VERSIONS)))
 
     def save_unique(self, n: int) -> float:
         """Write the n-th distinct version (never equal to a, b or another n)."""
@@ -171,7 +185,8 @@ def torch_project(out_dir: Path = WORK_DIR) -> Project:
         edit_path="tproj/tensors.py",
         version_a="out = out + 0.0  # blend body",
         version_b="out = out + 1.0 - 1.0  # blend body",
-        unique_template="out = out + {n}.0 - {n}.0  # blend body",
+        # (n - n) first: exact whatever n is, in float32 too.
+        unique_template="out = out + ({n} - {n})  # blend body",
         expected_selected=3,
     )
     if stamp.exists():

@@ -11,7 +11,7 @@ file, the edited file as shipped), with the project's pytest options:
 Each round runs both tools, one after the other (the order alternates between
 rounds); within a round, after the initial full run and one untimed warm-up
 save, each timed save rewrites the edited function's body (fetch.edit_spec:
-the original and one variant, alternating). Reported: median and p90 of
+a version no earlier save wrote, as a developer's edit is). Reported: median and p90 of
 save-to-first-result and save-to-done over all rounds' saves, and the median
 over rounds of ptw's median / ours'.
 """

@@ -42,6 +42,7 @@ from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.pytest_plugin.names import GATE_PLUGIN
 from testmon_watch.wire import standby as standby_wire
 from testmon_watch.wire.standby import Release, ReleaseError, StandbyExit
+from testmon_watch.worker.code_cache import compile_ahead
 
 # File times come from a coarse kernel clock: a write just after the fork may carry
 # a time slightly before it. Anything this close to the fork counts as after it.
@@ -135,7 +136,10 @@ class RunGate:
         self.on_release(release)
 
     def _prepare(self, paths: tuple[str, ...]) -> None:
-        """Parse files being saved while the save settles (core.changes.prepare).
+        """Parse and compile files being saved while the save settles.
+
+        The parse is the engine's (core.changes.prepare), the bytecode the code
+        cache's (worker.code_cache.compile_ahead): both keyed by content.
 
         Reading them is not this standby's early work: not an open that makes
         it stale, and no test's dependency.
@@ -147,6 +151,8 @@ class RunGate:
                 for relpath in paths:
                     if self.files.relative_path(str(root / relpath)) == relpath:
                         prepare(root, relpath)
+                        if relpath.endswith(".py"):
+                            compile_ahead(str(root / relpath))
         finally:
             self.watching_opens = watching
 

@@ -144,3 +144,56 @@ def test_a_project_module_is_never_run_stale(project: Path, events: Events, tmp_
         assert outcomes(again)["test_calc.py::test_mul"] is Outcome.FAILED
     finally:
         client.stop()
+
+
+COMPILE_AHEAD_SCRIPT = """
+import importlib.machinery, json, sys
+from pathlib import Path
+from testmon_watch.worker import code_cache
+
+root, cache_dir = Path(sys.argv[1]), Path(sys.argv[2])
+cache = code_cache.use_code_caches(root, cache_dir)
+compiled = []
+original = importlib.machinery.SourceFileLoader.source_to_code
+def counting(self, data, path, **kw):
+    compiled.append(Path(path).name)
+    return original(self, data, path, **kw)
+importlib.machinery.SourceFileLoader.source_to_code = counting
+sys.path.insert(0, str(root))
+
+(root / "ahead.py").write_text("VALUE = 1\\n")
+code_cache.compile_ahead(str(root / "ahead.py"))
+# Written again after the compile, as the rest of a save: other content, compiled anew.
+(root / "later.py").write_text("VALUE = 2\\n")
+code_cache.compile_ahead(str(root / "later.py"))
+(root / "later.py").write_text("VALUE = 3\\n")
+code_cache.compile_ahead(str(root / "missing.py"))  # nothing to read: nothing happens
+compiled_ahead = list(compiled)
+import ahead, later
+print(json.dumps({"ahead": compiled_ahead, "at_import": compiled[len(compiled_ahead):],
+                  "values": [ahead.VALUE, later.VALUE], "hits": cache.hits}))
+"""
+
+
+def test_a_file_compiled_ahead_is_not_compiled_at_its_import(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    root = tmp_path / "project"
+    root.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    out = subprocess.run(
+        [sys.executable, "-c", COMPILE_AHEAD_SCRIPT, str(root), str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout)
+    assert found["ahead"] == ["ahead.py", "later.py"]
+    assert found["at_import"] == ["later.py"]  # its content changed after the compile
+    assert found["values"] == [1, 3]
+    assert found["hits"] == 1
