@@ -13,6 +13,7 @@ import pytest
 from testmon_watch.core.keys import SESSION, ContextKey
 from testmon_watch.core.outcomes import outcome_of
 from testmon_watch.core.records import Execution, SessionRecording, TestRecord, TestRecording
+from testmon_watch.measure.loaded import loaded_modules
 from testmon_watch.measure.recorder import Recorder
 from testmon_watch.pytest_plugin.names import PAYLOAD_KEY
 from testmon_watch.wire import xdist
@@ -60,7 +61,7 @@ class RecordingHooks:
         if len(sys.modules) == self._modules_seen:
             return units, modules  # nothing imported since the last look (the usual case)
         self._modules_seen = len(sys.modules)
-        for name, module in list(sys.modules.items()):
+        for name, module in loaded_modules().items():
             if name in self.looked_at_modules:
                 continue
             # Each module once: most are not the project's, and a run imports

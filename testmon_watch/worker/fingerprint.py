@@ -15,6 +15,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from testmon_watch.measure.loaded import loaded_modules
+
 CONFIG_FILES = (
     "pytest.ini",
     ".pytest.ini",
@@ -65,7 +67,7 @@ class Fingerprint:
 
     def _module_files(self) -> set[str]:
         files = set()
-        for module in list(sys.modules.values()):
+        for module in loaded_modules().values():
             path = getattr(module, "__file__", None)
             if isinstance(path, str) and os.path.isabs(path):
                 files.add(path)

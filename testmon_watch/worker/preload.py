@@ -18,6 +18,7 @@ from collections.abc import Collection
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from testmon_watch.measure.loaded import loaded_modules
 from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.wire import preload as preload_wire
 from testmon_watch.wire.preload import PreloadError, PreloadList
@@ -62,7 +63,7 @@ def preload_names(root: Path, known: Collection[str] = ()) -> list[str]:
     """
     files = ProjectFiles(root)
     names = set()
-    for name, module in list(sys.modules.items()):
+    for name, module in loaded_modules().items():
         if "." in name or name in NEVER_PRELOAD or module is None:
             continue
         if name not in known:
@@ -80,7 +81,7 @@ def write_preload_list(path: Path, root: Path, known: Collection[str] = ()) -> N
     """Save what the server should import next time it starts (atomically, when changed)."""
     conftests = sorted(
         f
-        for f in (getattr(m, "__file__", None) for m in list(sys.modules.values()))
+        for f in (getattr(m, "__file__", None) for m in loaded_modules().values())
         if f and os.path.basename(f) == "conftest.py"
     )
     text = preload_wire.encode(PreloadList(tuple(preload_names(root, known)), tuple(conftests)))
@@ -157,7 +158,7 @@ class Preloader:
     def project_modules(self) -> list[str]:
         """Names of the project's modules this process has imported (there must be none)."""
         found = []
-        for name, module in list(sys.modules.items()):
+        for name, module in loaded_modules().items():
             path = getattr(module, "__file__", None)
             if isinstance(path, str) and self.files.relative(path) is not None:
                 found.append(name)

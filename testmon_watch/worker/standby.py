@@ -38,6 +38,7 @@ import pytest
 
 from testmon_watch.core.changes import prepare
 from testmon_watch.measure.file_reads import unobserved
+from testmon_watch.measure.loaded import loaded_modules
 from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.pytest_plugin.names import GATE_PLUGIN
 from testmon_watch.wire import standby as standby_wire
@@ -173,7 +174,7 @@ class RunGate:
     def loaded_files(self) -> set[str]:
         """Project files this process has imported or opened since the fork."""
         paths = set(self.opened)
-        for module in list(sys.modules.values()):
+        for module in loaded_modules().values():
             path = getattr(module, "__file__", None)
             if isinstance(path, str) and self.files.relative(path) is not None:
                 paths.add(os.path.abspath(path))
