@@ -618,17 +618,26 @@ class Database:
         the insert), so a set is stored once.
         """
         blob = pack_checksums(checksums)
-        digest = blob_digest(blob)
-        for row_id, stored in self.conn.execute(
+        return self._find_or_add(
             "SELECT id, checksums FROM fingerprint WHERE file_id = ? AND digest = ?",
-            (file_id, digest),
-        ):
-            if bytes(stored) == blob:  # a digest may collide: the checksums decide
-                return int(row_id)
-        cursor = self.conn.execute(
             "INSERT INTO fingerprint (file_id, checksums, digest) VALUES (?, ?, ?)",
-            (file_id, blob, digest),
+            file_id,
+            blob,
         )
+
+    def _find_or_add(self, select: str, insert: str, owner: int | None, blob: bytes) -> int:
+        """The id of the row holding `blob`, found by its digest (and owner), else added.
+
+        `select` takes (owner?, digest) and returns (id, blob) rows; `insert` takes
+        (owner?, blob, digest). A digest may collide: the blob decides.
+        """
+        digest = blob_digest(blob)
+        key = (digest,) if owner is None else (owner, digest)
+        for row_id, stored in self.conn.execute(select, key):
+            if bytes(stored) == blob:
+                return int(row_id)
+        values = (blob, digest) if owner is None else (owner, blob, digest)
+        cursor = self.conn.execute(insert, values)
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
@@ -885,19 +894,13 @@ class Database:
         known = self._lineset_ids.get(blob)
         if known is not None:
             return known
-        digest = blob_digest(blob)
-        for row_id, stored in self.conn.execute(
-            "SELECT id, blob FROM lineset WHERE digest = ?", (digest,)
-        ):
-            if bytes(stored) == blob:  # a digest may collide: the blob decides
-                self._lineset_ids[blob] = int(row_id)
-                return int(row_id)
-        cursor = self.conn.execute(
-            "INSERT INTO lineset (digest, blob) VALUES (?, ?)", (digest, blob)
+        found = self._lineset_ids[blob] = self._find_or_add(
+            "SELECT id, blob FROM lineset WHERE digest = ?",
+            "INSERT INTO lineset (blob, digest) VALUES (?, ?)",
+            None,
+            blob,
         )
-        assert cursor.lastrowid is not None
-        self._lineset_ids[blob] = cursor.lastrowid
-        return cursor.lastrowid
+        return found
 
     def unit_dependencies(
         self, env_id: int, key: ContextKey

@@ -74,6 +74,10 @@ class CodeCache:
     def _file(self, digest: str) -> Path:
         return self.directory / digest[:2] / digest[2:]
 
+    def module_digest(self, path: str, source: bytes) -> str:
+        """The key of a project module compiled by Python's own loader (not rewritten)."""
+        return self.digest(path, source, "module")
+
     def has(self, digest: str) -> bool:
         return self._file(digest).is_file()
 
@@ -187,7 +191,7 @@ def cached_get_code(
         if not is_project(path):
             return original(loader, fullname)
         source = loader.get_data(path)  # an OSError is the import's error, as in Python's
-        digest = cache.digest(path, source, "module")
+        digest = cache.module_digest(path, source)
         code = cache.load(digest)
         if code is not None:
             cache.hits += 1
@@ -231,7 +235,7 @@ def compile_ahead(path: str) -> None:
         if not is_project(path):
             return
         source = Path(path).read_bytes()
-        digest = cache.digest(path, source, "module")
+        digest = cache.module_digest(path, source)
         if cache.has(digest):
             return
         loader = importlib.machinery.SourceFileLoader("_testmon_watch_ahead", path)
