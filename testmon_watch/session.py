@@ -169,7 +169,7 @@ class WatchSession:
         # Imported here, not at the top: the front end reads the data file only for this,
         # and the UI's import graph never holds the database layer.
         from testmon_watch.core.db import Database, DatabaseError
-        from testmon_watch.core.environment import DEFAULT_ENVIRONMENT
+        from testmon_watch.core.defaults import DEFAULT_ENVIRONMENT
 
         try:
             db, _ = Database.open(path, readonly=True)

@@ -124,6 +124,17 @@ CONTRACTS = (
         "pytest --testmon runs without the app",
     ),
     Contract(
+        "pytest's entry module loads only what adds the options",
+        ours("pytest_plugin.plugin"),
+        (
+            "sqlite3",
+            *ours("core.db", "core.environment", "core.reasons", "core.selection", "measure"),
+            *ours("wire", "paths", "wording", "pytest_plugin.fast_path", "pytest_plugin.planning"),
+            *ours("pytest_plugin.results", "pytest_plugin.session_state"),
+        ),
+        "pytest imports it in every run, --testmon or not; a first run never needs the fast path",
+    ),
+    Contract(
         "the worker's engine side knows no front end",
         WORKER_ENGINE,
         (*TERMINAL, *ours("worker.client"), *above("worker")),

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from testmon_watch.core.defaults import DEFAULT_ENVIRONMENT
 from testmon_watch.core.reasons import EnvironmentChange, PackageChange
 
-DEFAULT_ENVIRONMENT = "default"
 METADATA_SUFFIXES = (".dist-info", ".egg-info")
 
 

@@ -14,7 +14,7 @@ from typing import Protocol
 from testmon_watch.core import distributions
 from testmon_watch.core.changes import file_kind, read_state
 from testmon_watch.core.db import Database, FileRow, RecordedTest, RecordedUnit
-from testmon_watch.core.environment import DEFAULT_ENVIRONMENT
+from testmon_watch.core.defaults import DEFAULT_ENVIRONMENT
 from testmon_watch.core.keys import ContextKind
 from testmon_watch.core.packing import unpack_ints, unpack_lines
 from testmon_watch.core.reasons import FileEvent, Interruption, Reason, ReasonKind

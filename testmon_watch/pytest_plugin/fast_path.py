@@ -57,11 +57,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from testmon_watch.pytest_plugin.fast_path_reasons import (
-    NOT_TAKEN_KEY,
     TAKEN_LINE,
     NotTaken,
     Why,
-    not_taken_line,
+    not_taken,
+    shown_path,
 )
 from testmon_watch.pytest_plugin.filtered_modules import filter_in_force
 from testmon_watch.pytest_plugin.names import GATE_PLUGIN
@@ -75,7 +75,6 @@ from testmon_watch.pytest_plugin.trusted_hooks import (
 if TYPE_CHECKING:
     from testmon_watch.core.reasons import ChangedFile, EnvironmentChange
 
-DEBUG_ENV = "TESTMON_WATCH_DEBUG_FAST_PATH"  # set: say on stderr why the fast path was not taken
 MAX_DIRECTORIES = 100_000  # a scope this large is not walked: the normal path decides
 
 # Options (argparse dests) that may differ from their defaults: they change only
@@ -198,13 +197,6 @@ def decide(early_config: pytest.Config, args: Sequence[str]) -> NothingToRun | N
     return result
 
 
-def not_taken(early_config: pytest.Config, reason: NotTaken) -> None:
-    """Keep why the normal path runs, for `--testmon-explain` to say at the end."""
-    early_config.stash[NOT_TAKEN_KEY] = reason
-    if os.environ.get(DEBUG_ENV):  # pytest's capture has started: seen with -s only
-        print(not_taken_line(early_config), file=sys.stderr)
-
-
 def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> tuple[int, int]:
     """(recorded tests, tests of modules the filter empties) when nothing would run."""
     if config.invocation_params.plugins:
@@ -218,13 +210,14 @@ def _nothing_to_run(config: pytest.Config, args: Sequence[str]) -> tuple[int, in
     root = config.rootpath
     scope = _scope(config, ns)
     from testmon_watch.core.db import Database
-    from testmon_watch.core.environment import DEFAULT_ENVIRONMENT, python_identity
+    from testmon_watch.core.defaults import DEFAULT_ENVIRONMENT
+    from testmon_watch.core.environment import python_identity
     from testmon_watch.core.reasons import EnvironmentChange
     from testmon_watch.paths import datafile_path
 
     datafile = datafile_path(root)
     if not datafile.is_file():
-        raise NotFast(Why.NO_DATA, _shown(datafile, root))
+        raise NotFast(Why.NO_DATA, shown_path(datafile, root))
     db, _ = Database.open(datafile, readonly=True)
     try:
         env_name = ns.testmon_env or str(config.getini("testmon_env") or "") or DEFAULT_ENVIRONMENT
@@ -315,16 +308,6 @@ def _option_name(parser: pytest.Parser, dest: str) -> str:
                 names = [str(n) for n in option.names()]
                 return max(names, key=len) if names else dest
     return dest
-
-
-def _shown(path: Path, root: Path) -> str:
-    """A path as the explain line names it: relative to the rootdir when inside."""
-    if path == root:
-        return "the rootdir"
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _check_plugins(config: pytest.Config) -> None:
@@ -615,7 +598,7 @@ def _check_metadata_agrees(directory: Path, installed: dict[str, str], root: Pat
 
     for name, version in read_installed_packages([str(directory)]).items():
         if installed.get(name) != version:
-            where = _shown(directory, root)
+            where = shown_path(directory, root)
             raise NotFast(Why.METADATA_DISAGREES, where, f"{name} {version}")
 
 

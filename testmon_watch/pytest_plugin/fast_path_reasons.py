@@ -13,6 +13,8 @@ pytest until a line is asked for.
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -20,10 +22,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from testmon_watch.core.reasons import ChangedFile, EnvironmentChange
 
 PREFIX = "testmon-watch: fast path"
 TAKEN_LINE = f"{PREFIX} taken: nothing changed since the last run (no conftest.py imported)"
+DEBUG_ENV = "TESTMON_WATCH_DEBUG_FAST_PATH"  # set: say on stderr why the fast path was not taken
 
 
 class Why(Enum):
@@ -131,3 +136,20 @@ def not_taken_line(config: pytest.Config) -> str:
     """The `--testmon-explain` line of a run that took the normal path."""
     reason = config.stash.get(NOT_TAKEN_KEY, None) or NotTaken(Why.NOT_CONSIDERED)
     return f"{PREFIX} not taken: {describe_not_taken(reason)}"
+
+
+def not_taken(early_config: pytest.Config, reason: NotTaken) -> None:
+    """Keep why the normal path runs, for `--testmon-explain` to say at the end."""
+    early_config.stash[NOT_TAKEN_KEY] = reason
+    if os.environ.get(DEBUG_ENV):  # pytest's capture has started: seen with -s only
+        print(not_taken_line(early_config), file=sys.stderr)
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """A path as the explain line names it: relative to the rootdir when inside."""
+    if path == root:
+        return "the rootdir"
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

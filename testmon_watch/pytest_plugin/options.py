@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from testmon_watch.core.environment import DEFAULT_ENVIRONMENT
-from testmon_watch.paths import ProjectPaths
+from testmon_watch.core.defaults import DEFAULT_ENVIRONMENT
+
+if TYPE_CHECKING:
+    from testmon_watch.paths import ProjectPaths
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -123,6 +126,8 @@ class TestmonOptions:
 
 def project_paths(config: pytest.Config) -> ProjectPaths:
     """The data file and its companions of the project pytest runs (see testmon_watch.paths)."""
+    from testmon_watch.paths import ProjectPaths  # not loaded by a run without --testmon
+
     return ProjectPaths.of(config.rootpath)
 
 

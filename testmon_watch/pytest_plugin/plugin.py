@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from testmon_watch.pytest_plugin import fast_path
-from testmon_watch.pytest_plugin.fast_path_reasons import NotTaken, Why
+from testmon_watch.pytest_plugin.fast_path_reasons import NotTaken, Why, not_taken, shown_path
 from testmon_watch.pytest_plugin.names import RESULTS_PLUGIN, SESSION_PLUGIN, XDIST_PLUGIN
 from testmon_watch.pytest_plugin.options import (
     add_options,
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     from testmon_watch.pytest_plugin.results import ResultHooks
 
 RECORDER_KEY: pytest.StashKey[Recorder] = pytest.StashKey()
+FAST_PATH_MODULE = "testmon_watch.pytest_plugin.fast_path"
 
 
 def _pytest_testmon_installed() -> bool:
@@ -83,7 +83,7 @@ def pytest_load_initial_conftests(
     if not wanted or getattr(ns, "no_testmon", False):
         return
     if getattr(ns, "testmon_nocollect", False):
-        fast_path.not_taken(early_config, NotTaken(Why.OPTION, "--testmon-nocollect"))
+        not_taken(early_config, NotTaken(Why.OPTION, "--testmon-nocollect"))
         return
     # An xdist worker is an execnet process started as `python -c ...`; the variable
     # alone may be inherited from an outer xdist run (pytest run by a test).
@@ -91,13 +91,21 @@ def pytest_load_initial_conftests(
     if not xdist_worker and (
         getattr(ns, "dist", "no") not in ("no", None) or getattr(ns, "numprocesses", None)
     ):
-        fast_path.not_taken(early_config, NotTaken(Why.XDIST))
+        not_taken(early_config, NotTaken(Why.XDIST))
         return  # xdist controller: its workers record
     if sys.version_info < (3, 12) and sys.gettrace() is not None:
-        fast_path.not_taken(early_config, NotTaken(Why.OTHER_TRACER))
+        not_taken(early_config, NotTaken(Why.OTHER_TRACER))
         return  # another tracer (pytest-cov, a debugger) owns sys.settrace; configure says so
-    if fast_path.decide(early_config, args) is not None:
-        return  # nothing will run: no tracer, no conftest.py imports (see fast_path)
+    datafile = project_paths(early_config).datafile
+    if not datafile.is_file():
+        # A first run: nothing recorded, nothing to decide. The fast path's module (and
+        # the engine it reads the data file with) stays unloaded: tens of milliseconds.
+        not_taken(early_config, NotTaken(Why.NO_DATA, shown_path(datafile, early_config.rootpath)))
+    else:
+        from testmon_watch.pytest_plugin import fast_path
+
+        if fast_path.decide(early_config, args) is not None:
+            return  # nothing will run: no tracer, no conftest.py imports (see fast_path)
     from _pytest.assertion.rewrite import AssertionRewritingHook
 
     from testmon_watch.measure.project_files import ProjectFiles
@@ -117,7 +125,9 @@ def pytest_load_initial_conftests(
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """End a run that has nothing to do before configuration and collection."""
-    return fast_path.end_session(config)
+    # Only `fast_path.decide` can have concluded so; a run that never loaded it did not.
+    fast_path = sys.modules.get(FAST_PATH_MODULE)
+    return None if fast_path is None else fast_path.end_session(config)  # type: ignore[no-any-return]
 
 
 @pytest.hookimpl(tryfirst=True)

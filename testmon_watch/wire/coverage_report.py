@@ -36,12 +36,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from testmon_watch.core.defaults import DEFAULT_ENVIRONMENT
 from testmon_watch.core.keys import ContextKey
 
 VERSION = 1
 FORMAT = "testmon-watch coverage report"
 JOB_MODULE = "testmon_watch.measure.coverage_job"
-DEFAULT_ENVIRONMENT = "default"  # core.environment.DEFAULT_ENVIRONMENT, without importing it
 
 
 class ReportFormatError(ValueError):

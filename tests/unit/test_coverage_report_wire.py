@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from testmon_watch.core.environment import DEFAULT_ENVIRONMENT
+from testmon_watch.core.defaults import DEFAULT_ENVIRONMENT
 from testmon_watch.core.keys import ContextKey
 from testmon_watch.wire.coverage_report import (
     FORMAT,

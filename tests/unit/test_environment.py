@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 import pytest
 
+from testmon_watch.core.defaults import DEFAULT_ENVIRONMENT
 from testmon_watch.core.environment import (
-    DEFAULT_ENVIRONMENT,
     Environment,
     UnusualMetadata,
     _scan_packages,
