@@ -18,8 +18,8 @@ import sys
 import threading
 from pathlib import Path
 
+from testmon_watch.core.defaults import DEFAULT_ENVIRONMENT
 from testmon_watch.wire.coverage_report import (
-    DEFAULT_ENVIRONMENT,
     Answer,
     JobMode,
     JobRequest,

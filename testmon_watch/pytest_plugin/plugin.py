@@ -127,7 +127,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """End a run that has nothing to do before configuration and collection."""
     # Only `fast_path.decide` can have concluded so; a run that never loaded it did not.
     fast_path = sys.modules.get(FAST_PATH_MODULE)
-    return None if fast_path is None else fast_path.end_session(config)  # type: ignore[no-any-return]
+    return None if fast_path is None else fast_path.end_session(config)
 
 
 @pytest.hookimpl(tryfirst=True)
