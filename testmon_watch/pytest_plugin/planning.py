@@ -88,7 +88,7 @@ class SelectionHooks:
         pluginmanager.register(state.hooks, RECORDING_PLUGIN)
         if not HAS_MONITORING:
             # Only settrace tracers pay for untraced code (see windows.py).
-            pluginmanager.register(TracingWindows(pluginmanager, state.recorder), WINDOWS_PLUGIN)
+            TracingWindows.register(pluginmanager, state.recorder, WINDOWS_PLUGIN)
 
     # -- planning ------------------------------------------------------------------------
 

@@ -96,10 +96,13 @@ def pytest_load_initial_conftests(
     if sys.version_info < (3, 12) and sys.gettrace() is not None:
         not_taken(early_config, NotTaken(Why.OTHER_TRACER))
         return  # another tracer (pytest-cov, a debugger) owns sys.settrace; configure says so
+    # Two verdicts need no fast path module (nor the engine it reads the data file with,
+    # tens of milliseconds to import): the warm worker passes its plugins to pytest.main
+    # (its standby would import them after its release), and a first run has no data.
     datafile = project_paths(early_config).datafile
-    if not datafile.is_file():
-        # A first run: nothing recorded, nothing to decide. The fast path's module (and
-        # the engine it reads the data file with) stays unloaded: tens of milliseconds.
+    if early_config.invocation_params.plugins:
+        not_taken(early_config, NotTaken(Why.PLUGINS_GIVEN))
+    elif not datafile.is_file():
         not_taken(early_config, NotTaken(Why.NO_DATA, shown_path(datafile, early_config.rootpath)))
     else:
         from testmon_watch.pytest_plugin import fast_path

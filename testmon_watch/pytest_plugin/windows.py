@@ -56,13 +56,30 @@ class TracingWindows:
     def __init__(self, pluginmanager: pytest.PytestPluginManager, recorder: Recorder) -> None:
         self.recorder = recorder
         self.pluginmanager = pluginmanager
-        for plugin in pluginmanager.get_plugins():
-            self._wrap_project_hooks(plugin)
+        # Registering this plugin replays pytest_plugin_registered for each of these;
+        # they are wrapped here, in one pass over the hooks instead of one per plugin.
+        self._replayed = {id(plugin) for plugin in pluginmanager.get_plugins()}
+        for caller in list(vars(pluginmanager.hook).values()):
+            get_hookimpls = getattr(caller, "get_hookimpls", None)
+            if get_hookimpls is not None:
+                self._wrap_impls(get_hookimpls(), None)
+
+    @classmethod
+    def register(
+        cls, pluginmanager: pytest.PytestPluginManager, recorder: Recorder, name: str
+    ) -> TracingWindows:
+        windows = cls(pluginmanager, recorder)
+        pluginmanager.register(windows, name)
+        windows._replayed.clear()  # the replay is over: every later registration is new
+        return windows
 
     # -- project hook implementations ---------------------------------------------
 
     @pytest.hookimpl
     def pytest_plugin_registered(self, plugin: object) -> None:
+        if id(plugin) in self._replayed:
+            self._replayed.discard(id(plugin))  # wrapped in __init__; a later one is new
+            return
         # conftest.py files below the rootdir register during collection.
         self._wrap_project_hooks(plugin)
 
@@ -74,11 +91,17 @@ class TracingWindows:
         except ValueError:
             return  # unregistered meanwhile
         for caller in callers:
-            for impl in caller.get_hookimpls():
-                if impl.plugin is plugin and self._is_project_function(impl.function):
-                    # Final in pluggy's annotations, a plain attribute at run time; the
-                    # hook calls read it on every call.
-                    impl.function = windowed(impl.function, self.recorder)  # type: ignore[misc]
+            self._wrap_impls(caller.get_hookimpls(), plugin)
+
+    def _wrap_impls(self, impls: list[Any], plugin: object | None) -> None:
+        """Window the project's implementations among `impls` (of `plugin` only, if given)."""
+        for impl in impls:
+            if plugin is not None and impl.plugin is not plugin:
+                continue
+            if impl.plugin is not self and self._is_project_function(impl.function):
+                # Final in pluggy's annotations, a plain attribute at run time; the
+                # hook calls read it on every call.
+                impl.function = windowed(impl.function, self.recorder)
 
     def _is_project_function(self, function: Callable[..., Any]) -> bool:
         if getattr(function, _WRAPPED, False):

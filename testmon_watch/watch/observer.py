@@ -75,10 +75,13 @@ def _silence_watchdog_bookkeeping() -> None:
 
 POLL_INTERVAL = 0.5
 # Quiet period after a single file's writer closed it (the usual editor save): a
-# third of the debounce, at least this. Long enough for the events of the same save
-# that follow a close (a backup's removal, a chmod); far shorter than the debounce,
-# which waits for the end of bursts (a burst has several files and waits in full).
-CLOSED_DEBOUNCE = 0.015
+# tenth of the debounce, at least this. Long enough for the events of the same save
+# that follow a close (a backup's removal, a chmod: microseconds later, and neither
+# a content change); far shorter than the debounce, which waits for the end of
+# bursts (a burst has several files and waits in full). It is part of every save's
+# latency: 5 ms of the default 50 ms debounce.
+CLOSED_DEBOUNCE = 0.005
+CLOSED_FRACTION = 10
 # Files above this size are compared by (size, mtime) instead of being read and
 # hashed on every event: a dataset or a log in the tree must not stall the loop.
 DIGEST_LIMIT = 8 * 1024 * 1024
@@ -459,7 +462,7 @@ class ChangeWatcher:
             if window.first_at is not None:
                 quiet = self._debounce
                 if window.written_and_closed():
-                    quiet = min(quiet, max(CLOSED_DEBOUNCE, quiet / 3))
+                    quiet = min(quiet, max(CLOSED_DEBOUNCE, quiet / CLOSED_FRACTION))
                 deadline = min(window.last_at + quiet, window.first_at + self._max_wait)
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:

@@ -126,3 +126,61 @@ def test_a_wrapper_that_never_yields_is_still_reported_by_pluggy() -> None:
         wrapped.hook.compute(x=1)
     assert str(wrapped_error.value) == str(bare_error.value)  # names the project's hook
     assert log.open == 0
+
+
+# -- TracingWindows: which implementations get a window --------------------------------
+
+
+class ProjectFilesStub:
+    """Project code: this test file only (the plugins below are defined here)."""
+
+    def is_project(self, filename: str) -> bool:
+        return filename == __file__
+
+
+class RecorderStub(WindowLog):
+    files = ProjectFilesStub()
+
+
+class HeaderBefore:
+    @pytest.hookimpl
+    def pytest_report_header(self) -> str:
+        return "before"
+
+
+class HeaderAfter:
+    @pytest.hookimpl
+    def pytest_report_header(self) -> str:
+        return "after"
+
+
+def test_each_project_hook_gets_one_window_whether_registered_before_or_after() -> None:
+    from _pytest.config import PytestPluginManager
+
+    from testmon_watch.pytest_plugin.windows import _WRAPPED, TracingWindows
+
+    pm = PytestPluginManager()
+    before = HeaderBefore()
+    pm.register(before, "before")
+    recorder = RecorderStub()
+    TracingWindows.register(pm, recorder, "windows")  # type: ignore[arg-type]
+    after = HeaderAfter()
+    pm.register(after, "after")
+
+    header = pm.hook.pytest_report_header
+    assert sorted(header(config=None, start_path=None, startdir=None)) == [
+        "after",
+        "before",
+    ]
+    assert recorder.opened == 2  # one window per project implementation, none nested
+    assert recorder.open == 0
+    for plugin in (before, after):
+        (impl,) = [i for i in pm.hook.pytest_report_header.get_hookimpls() if i.plugin is plugin]
+        assert getattr(impl.function, _WRAPPED, False)
+        assert getattr(impl.function, "__wrapped__", None) is not None
+        assert not getattr(impl.function.__wrapped__, _WRAPPED, False)  # wrapped once
+    # pytest's own implementations (not project code) are left alone.
+    others = [
+        i for i in pm.hook.pytest_report_header.get_hookimpls() if i.plugin not in (before, after)
+    ]
+    assert all(not getattr(i.function, _WRAPPED, False) for i in others)

@@ -263,3 +263,43 @@ def test_no_fork_fallback_runs_and_survives_crashes(
         assert run_end(again).exitstatus == 0
     finally:
         client.stop()
+
+
+def test_the_server_preloads_every_module_of_ours_that_a_run_imports(
+    client: WorkerClient, events: Events, project: Path, tmp_path: Path
+) -> None:
+    """Else a child imports it after its release: the time of every save (an early gate
+    releases the child before pytest_configure, which imports the session's plugins)."""
+    import shutil
+    import subprocess
+    import sys
+
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy)
+    write(
+        copy,
+        "conftest.py",
+        """\
+        import sys
+
+        def pytest_unconfigure(config):
+            ours = sorted(m for m in sys.modules if m.startswith("testmon_watch."))
+            (config.rootpath / "ours.txt").write_text("\\n".join(ours))
+    """,
+    )
+    for _ in range(2):  # recording from nothing, then selecting against the data file
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--testmon"],
+            cwd=copy,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        imported = set((copy / "ours.txt").read_text().split())
+        assert "testmon_watch.pytest_plugin.planning" in imported
+        client.request_status()
+        status = events.wait_for(WorkerStatus)
+        # The fast path's modules: a standby never takes it (its plugins are given).
+        wanted = {m for m in imported if ".fast_path" not in m or m.endswith("_reasons")}
+        assert wanted <= set(status.modules), sorted(wanted - set(status.modules))
