@@ -177,8 +177,9 @@ def test_each_project_hook_gets_one_window_whether_registered_before_or_after() 
     for plugin in (before, after):
         (impl,) = [i for i in pm.hook.pytest_report_header.get_hookimpls() if i.plugin is plugin]
         assert getattr(impl.function, _WRAPPED, False)
-        assert getattr(impl.function, "__wrapped__", None) is not None
-        assert not getattr(impl.function.__wrapped__, _WRAPPED, False)  # wrapped once
+        inner = getattr(impl.function, "__wrapped__", None)
+        assert inner is not None
+        assert not getattr(inner, _WRAPPED, False)  # wrapped once
     # pytest's own implementations (not project code) are left alone.
     others = [
         i for i in pm.hook.pytest_report_header.get_hookimpls() if i.plugin not in (before, after)
