@@ -30,7 +30,7 @@ PYTEST    := pytest -q -n $(XDIST)
 .DEFAULT_GOAL := help
 
 .PHONY: help venv venv310 venv312 venv313 test test310 test311 test312 test313 \
-	check lint typecheck pre-commit demo demo-plugin bench bench-real bench-floor clean screenshots
+	check lint typecheck pre-commit demo demo-plugin bench bench-real bench-floor bench-watch-floor clean screenshots
 
 help:
 	@echo "make venv      create .venv (Python 3.11) with the package and test tools"
@@ -45,6 +45,7 @@ help:
 	@echo "make bench     run the benchmarks (bench/run.py)"
 	@echo "make bench-real  ours vs pytest-testmon and pytest-watcher on real PyPI projects, 3.11 and 3.12"
 	@echo "make bench-floor the first-run overhead floor on 3.11: coverage.py's tracer in our windows"
+	@echo "make bench-watch-floor  the save-to-first-result floor on 3.11: warm untraced pytest, gated"
 	@echo "make screenshots  regenerate screenshots/*.svg from the real app on examples/shop"
 	@echo "make clean     remove virtualenvs, caches and demo/bench scratch"
 
@@ -152,6 +153,9 @@ bench-real: $(STAMP)
 # First-run overhead floor below 3.12: coverage.py's tracer alone (bench/real/trace_floor.py).
 bench-floor: $(STAMP)
 	$(VENV)/bin/python bench/real/trace_floor.py
+
+bench-watch-floor: $(STAMP)
+	$(VENV)/bin/python bench/real/watch_floor.py
 
 # The app headless on a scratch copy of examples/shop, driven through its main states.
 screenshots: $(STAMP)

@@ -139,14 +139,17 @@ def _test_reasons(
     """Why a test with these (fingerprints, units, roots) blobs is affected; [] if it is not."""
     fingerprints, units, roots = blobs
     # Most tests are not affected: `isdisjoint` answers that in C, without a Python loop.
+    # A kind of reason with no entry (a body edit has no import reason) unpacks nothing.
     reasons: list[Reason] = []
-    ids = unpack_ints(fingerprints)
-    if not fp_reasons.keys().isdisjoint(ids):
-        reasons = [fp_reasons[i] for i in ids if i in fp_reasons]
-    ids = unpack_ints(units)
-    if not unit_reasons.keys().isdisjoint(ids):
-        reasons += [unit_reasons[i] for i in ids if i in unit_reasons]
-    if not reasons:
+    if fp_reasons:
+        ids = unpack_ints(fingerprints)
+        if not fp_reasons.keys().isdisjoint(ids):
+            reasons = [fp_reasons[i] for i in ids if i in fp_reasons]
+    if unit_reasons:
+        ids = unpack_ints(units)
+        if not unit_reasons.keys().isdisjoint(ids):
+            reasons += [unit_reasons[i] for i in ids if i in unit_reasons]
+    if not reasons and import_reason:
         ids = unpack_ints(roots)
         if not import_reason.keys().isdisjoint(ids):
             return [next(import_reason[i] for i in ids if i in import_reason)]

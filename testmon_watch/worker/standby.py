@@ -113,6 +113,9 @@ class RunGate:
         """Block until the server sends a command; exit if it never will or we are stale."""
         if self.released:
             return
+        # Nothing imports or opens a project file while this process waits (the
+        # preparing is unobserved): the set is taken now, off the release's path.
+        loaded = self.loaded_files()
         self.announce()
         while True:
             line = self._read_line()
@@ -129,7 +132,7 @@ class RunGate:
             self._prepare(message.paths)
         self.released_ns = time.time_ns()
         self.watching_opens = False
-        reason = self.stale_reason()
+        reason = self.stale_reason(loaded)
         if reason is not None:
             print(f"testmon-watch standby: {reason}; a fresh child runs instead", file=sys.stderr)
             os._exit(StandbyExit.STALE)
@@ -180,9 +183,11 @@ class RunGate:
                 paths.add(os.path.abspath(path))
         return paths
 
-    def stale_reason(self) -> str | None:
-        """Why this standby's early work may differ from a fresh child's, or None."""
-        loaded = self.loaded_files()
+    def stale_reason(self, loaded: set[str]) -> str | None:
+        """Why this standby's early work may differ from a fresh child's, or None.
+
+        `loaded`: `loaded_files()`, taken since this process last ran anything.
+        """
         missing = self._unloaded_conftest(loaded)
         if missing is not None:
             return f"{self._show(missing)} appeared"
