@@ -146,6 +146,8 @@ class _Raw:
     relpath: str = ""
     at: float = 0.0
     closed: bool = False  # the writer closed the file (inotify IN_CLOSE_WRITE)
+    # Its content is whole: closed by its writer, moved into place, or seen by polling.
+    settled: bool = False
 
 
 @dataclass
@@ -156,6 +158,7 @@ class _Window:
     dirs: set[str] = field(default_factory=set)
     gone: set[str] = field(default_factory=set)
     rescan: bool = False
+    named: set[str] = field(default_factory=set)  # given to on_writing
     first_at: float | None = None
     last_at: float = 0.0
     closed: bool = False
@@ -239,9 +242,10 @@ class ChangeWatcher:
         "changes waiting" during a run.
 
         `on_writing` is called (on the watcher thread) with a Python file's path
-        the first time a window sees it written, before the quiet period ends:
-        a batch naming it will likely follow, and work that depends only on its
-        content can start early. Whether it really changed is decided later.
+        the first time a window sees its writer close it (or it moved into place;
+        with polling, seen changed), before the quiet period ends: a batch naming
+        it will likely follow, and work that depends only on its content can
+        start early. Whether it really changed is decided later.
 
         `observer_factory` builds the native observer (default: watchdog's
         platform `Observer`); it exists so tests can simulate a platform where
@@ -447,7 +451,9 @@ class ChangeWatcher:
                 self._filter.invalidate()
                 self._queue.put(_Raw("rescan", rel, now))
             if not self._filter.ignored(rel):
-                self._queue.put(_Raw("path", rel, now, closed=event.event_type == "closed"))
+                closed = event.event_type == "closed"
+                settled = closed or (moved and rel == dest) or self.polling
+                self._queue.put(_Raw("path", rel, now, closed=closed, settled=settled))
 
     def _queue_dir(self, kind: RawKind, rel: str, now: float) -> None:
         if not self._filter.is_dir_ignored(rel):
@@ -483,9 +489,14 @@ class ChangeWatcher:
             if (
                 self._on_writing is not None
                 and raw.kind == "path"
+                and raw.settled
                 and raw.relpath.endswith(".py")
-                and raw.relpath not in window.paths
+                and raw.relpath not in window.named
             ):
+                # Named once its content is whole: the work done on it ahead (the
+                # standby parses and compiles it) is keyed by content, and a name at
+                # the first write would have it read a half-written file in vain.
+                window.named.add(raw.relpath)
                 self._call("on_writing", self._on_writing, raw.relpath)
             window.add(raw)
 

@@ -85,7 +85,7 @@ def test_backup_then_write_in_place_is_one_batch(watch: Start) -> None:
     w.assert_no_batch_before_sentinel()
 
 
-def test_a_python_file_is_named_at_its_first_write_before_its_batch(
+def test_a_python_file_is_named_once_written_whole_before_its_batch(
     watch: Start, poll: bool
 ) -> None:
     # The standby parses it while the save settles (Session -> WorkerClient.prepare).
@@ -478,3 +478,24 @@ def test_watchdogs_duplicate_callback_warning_is_silenced_and_nothing_else(
         finally:
             watcher.stop()
     assert [str(w.message) for w in caught] == ["some other watchdog trouble"]
+
+
+def test_a_python_file_being_written_is_named_when_its_writer_closes_it(watch: Start) -> None:
+    # Named at its first write, the standby would parse a half-written file in vain.
+    named: queue.Queue[tuple[str, str]] = queue.Queue()
+
+    def on_writing(rel: str) -> None:
+        named.put((rel, (w.root / rel).read_text()))
+
+    w: Watching = watch(on_writing=on_writing)
+    with open(w.root / "pkg" / "mod.py", "w") as half:
+        half.write("LIMIT = ")
+        half.flush()  # its modify event is queued before other.py's below
+        w.write("other.py", "X = 1\n")  # written and closed: named
+        assert named.get(timeout=TIMEOUT) == ("other.py", "X = 1\n")
+        assert named.empty()  # mod.py was written, not closed: not named yet
+        half.write("15\n")
+    assert named.get(timeout=TIMEOUT) == ("pkg/mod.py", "LIMIT = 15\n")
+    seen: set[str] = set()
+    while seen != {"pkg/mod.py", "other.py"}:  # one batch, or two if the wait outlasted it
+        seen |= w.next_paths()
