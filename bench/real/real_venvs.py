@@ -60,3 +60,11 @@ def ensure(project: RealProject, name: str, python: str | Path = sys.executable)
         f"venv-{project.name}-{name}.log",
         LOG_DIR,
     )
+
+
+def results_suffix(python: str | Path) -> str:
+    """'' for this interpreter, '-py312' for another: how a results file names its Python."""
+    if str(python) == sys.executable:
+        return ""
+    major, minor = venvs.python_version(python).split(".")[:2]
+    return f"-py{major}{minor}"

@@ -161,14 +161,7 @@ def main() -> None:
     for name in args.project.split(","):
         print(f"{name}:", flush=True)
         results[name] = measure(name, args.reps, args.python)
-    version = subprocess.run(
-        [args.python, "-c", "import sys; print('%d%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    suffix = "" if args.python == sys.executable else f"-py{version}"
-    out = HERE.parent / f"results-trace-floor{suffix}.md"
+    out = HERE.parent / f"results-trace-floor{real_venvs.results_suffix(args.python)}.md"
     out.write_text(render(results, args.reps, " ".join(sys.argv[1:])))
     print(out.read_text())
 

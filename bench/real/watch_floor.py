@@ -126,9 +126,9 @@ def measure(name: str, reps: int, python: str) -> dict[str, object]:
     }
 
 
-def _last_bench(python_tag: str) -> dict[str, dict[str, float]]:
+def _last_bench(suffix: str) -> dict[str, dict[str, float]]:
     """Median save-to-first-result of ours and of pytest-watcher per project, last bench."""
-    name = "results.json" if not python_tag else f"results-py{python_tag}.json"
+    name = f"results{suffix}.json"
     try:
         data = json.loads((fetch.REAL_DIR / name).read_text())
     except (OSError, ValueError):
@@ -150,14 +150,14 @@ def _last_bench(python_tag: str) -> dict[str, dict[str, float]]:
     return found
 
 
-def render(results: dict[str, dict[str, object]], reps: int, argv: str, tag: str) -> str:
-    last = _last_bench(tag)
+def render(results: dict[str, dict[str, object]], reps: int, argv: str, suffix: str) -> str:
+    last = _last_bench(suffix)
     lines = [
         "# Watch-loop floor on real projects",
         "",
         f"`python bench/real/watch_floor.py {argv}`".replace(" `", "`"),
         f"on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {tag or platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M')}.",
+        f"Python {suffix[3:] or platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M')}.",
         "",
         "Method: bench/real/watch_floor.py's docstring. Floor = the 5 ms quiet period after",
         "the save + a warm, untraced pytest without our plugin, waiting where our standby",
@@ -196,15 +196,9 @@ def main() -> None:
     for name in args.project.split(","):
         print(f"{name}:", flush=True)
         results[name] = measure(name, args.reps, args.python)
-    tag = subprocess.run(
-        [args.python, "-c", "import sys; print('%d%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    tag = "" if args.python == sys.executable else tag
-    out = HERE.parent / f"results-watch-floor{'-py' + tag if tag else ''}.md"
-    out.write_text(render(results, args.reps, " ".join(sys.argv[1:]), tag))
+    suffix = real_venvs.results_suffix(args.python)
+    out = HERE.parent / f"results-watch-floor{suffix}.md"
+    out.write_text(render(results, args.reps, " ".join(sys.argv[1:]), suffix))
     print(out.read_text())
 
 
