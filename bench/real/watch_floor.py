@@ -11,8 +11,8 @@ untraced, forked from a process that has imported pytest and every third-party
 module of the suite, waiting where our standby waits, and collecting just the
 tests our plugin selects for the bench's edit (found with ``pytest --testmon
 --collect-only`` after a recording run), as narrowly as ours. The floor adds (1)
-as ours has it: the 5 ms quiet period after the editor closes the file
-(watch/observer.py's CLOSED_DEBOUNCE).
+as ours has it: the 16.7 ms quiet period after the editor closes the file
+(watch/observer.py's CLOSED_DEBOUNCE and CLOSED_FRACTION).
 
 Where the floor is above 150 ms, or above a tenth of pytest-watcher's time from
 the last `make bench-real` (bench/.work/real/results.json), that target cannot
@@ -43,7 +43,9 @@ import fetch  # noqa: E402
 import real_venvs  # noqa: E402
 from projects import PROJECTS, RealProject  # noqa: E402
 
-QUIET_MS = 5.0  # testmon_watch/watch/observer.py CLOSED_DEBOUNCE, in ms
+# Our quiet period after a single file's close, in ms: observer.py's CLOSED_DEBOUNCE and
+# CLOSED_FRACTION at the default 50 ms debounce, max(15, 50 / 3).
+QUIET_MS = 50 / 3
 TARGET_MS = 150.0
 STRIPPED = ("PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "VIRTUAL_ENV")
 STRIPPED += ("COVERAGE_PROCESS_START", "PYTHONDONTWRITEBYTECODE")
@@ -159,7 +161,7 @@ def render(results: dict[str, dict[str, object]], reps: int, argv: str, suffix: 
         f"on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {suffix[3:] or platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M')}.",
         "",
-        "Method: bench/real/watch_floor.py's docstring. Floor = the 5 ms quiet period after",
+        "Method: bench/real/watch_floor.py's docstring. Floor = our 16.7 ms quiet period after",
         "the save + a warm, untraced pytest without our plugin, waiting where our standby",
         "waits, collecting just the tests our plugin selects, from the edit to its first",
         f"result (median of {reps} edits, each new). Gate: early = before the conftest.py",

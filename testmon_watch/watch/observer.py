@@ -75,13 +75,15 @@ def _silence_watchdog_bookkeeping() -> None:
 
 POLL_INTERVAL = 0.5
 # Quiet period after a single file's writer closed it (the usual editor save): a
-# tenth of the debounce, at least this. Long enough for the events of the same save
-# that follow a close (a backup's removal, a chmod: microseconds later, and neither
-# a content change); far shorter than the debounce, which waits for the end of
-# bursts (a burst has several files and waits in full). It is part of every save's
-# latency: 5 ms of the default 50 ms debounce.
-CLOSED_DEBOUNCE = 0.005
-CLOSED_FRACTION = 10
+# third of the debounce, at least this. Long enough for the events of the same save
+# that follow a close (a backup's removal, a chmod), and for a burst's second file
+# to arrive (a checkout, a stash): the thread that delivers events can wait out a
+# few GIL switch intervals (5 ms each) on a loaded machine, and a burst split after
+# its first file would run on a half-written tree. Far shorter than the debounce,
+# which waits for the end of bursts (a burst has several files and waits in full).
+# 5 ms was tried (#13): 10 ms less per save, bursts split under load.
+CLOSED_DEBOUNCE = 0.015
+CLOSED_FRACTION = 3
 # Files above this size are compared by (size, mtime) instead of being read and
 # hashed on every event: a dataset or a log in the tree must not stall the loop.
 DIGEST_LIMIT = 8 * 1024 * 1024

@@ -428,7 +428,7 @@ def test_snapshot_skips_ignored_trees(project: Path) -> None:
 def test_a_single_file_written_and_closed_is_delivered_before_the_debounce_ends(
     watch: Start,
 ) -> None:
-    # The writer's close ends an editor save: a tenth of the debounce is enough. Were the
+    # The writer's close ends an editor save: a third of the debounce is enough. Were the
     # watcher to wait the full 6 s, nothing would arrive within the 4 s allowed here.
     w = watch(debounce=6.0, max_wait=30.0)
     w.write("app.py", "def f():\n    return 2\n")
