@@ -5,11 +5,16 @@ Written by each run's child after pytest is done (worker/preload.py) to
 read by the server when it starts or recycles and after each run:
 
     {"version": 1, "modules": ["fractions", "requests", ...],
-     "conftests": ["/abs/path/conftest.py", ...]}
+     "conftests": ["/abs/path/conftest.py", ...],
+     "rewritten": ["/abs/path/tests/test_x.py", ...],
+     "compiled": ["/abs/path/src/pkg/core.py", ...]}
 
 `modules` are top-level names of non-project modules the tests imported;
 `conftests` are the conftest.py files pytest loaded, whose changes recycle the
-worker (worker/fingerprint.py).
+worker (worker/fingerprint.py). `rewritten` and `compiled` are the project's
+Python files the run imported, through pytest's assertion rewriting or Python's
+own loader: the next standby loads their code ahead (worker/code_cache.py).
+The last two came later within version 1: a list without them has none.
 """
 
 from __future__ import annotations
@@ -28,14 +33,16 @@ class PreloadError(ValueError):
 class PreloadList:
     modules: tuple[str, ...] = ()
     conftests: tuple[str, ...] = ()
+    rewritten: tuple[str, ...] = ()
+    compiled: tuple[str, ...] = ()
+
+
+FIELDS = ("modules", "conftests", "rewritten", "compiled")
 
 
 def encode(preload: PreloadList) -> str:
-    data = {
-        "version": VERSION,
-        "modules": list(preload.modules),
-        "conftests": list(preload.conftests),
-    }
+    data: dict[str, object] = {"version": VERSION}
+    data.update({key: list(getattr(preload, key)) for key in FIELDS})
     return json.dumps(data, indent=0)
 
 
@@ -50,7 +57,7 @@ def decode(text: str) -> PreloadList:
     if data.get("version") != VERSION:
         raise PreloadError(f"preload list version {data.get('version')!r}, expected {VERSION}")
     lists = []
-    for key in ("modules", "conftests"):
+    for key in FIELDS:
         items = data.get(key, [])
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
             raise PreloadError(f"{key} must be a list of strings")

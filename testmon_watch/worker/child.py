@@ -148,7 +148,12 @@ def run_standby(
         streamer.start_run(release.command.run_id, release.command.trigger, release.t0)
 
     gate = RunGate(
-        control_fd, root, lambda: write(StandbyReady(pid=os.getpid())), on_release, early_gate
+        control_fd,
+        root,
+        lambda: write(StandbyReady(pid=os.getpid())),
+        on_release,
+        early_gate,
+        preload_path,
     )
     code = _main(args, [streamer, gate])
     if not gate.released:

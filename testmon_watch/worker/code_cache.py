@@ -39,7 +39,7 @@ import marshal
 import os
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,11 @@ class CodeCache:
     def __init__(self, directory: Path, pytest_version: str) -> None:
         self.directory = directory
         self._salt = b"\0".join([FORMAT, importlib.util.MAGIC_NUMBER, pytest_version.encode()])
+        # Digest -> code loaded ahead in this process (load_ahead): no unmarshal then.
+        self.memory: dict[str, types.CodeType] = {}
         self.hits = 0
         self.misses = 0
+        self.memory_hits = 0
 
     def digest(self, path: str, source: bytes, options: str) -> str:
         h = hashlib.sha256(self._salt)
@@ -81,7 +84,15 @@ class CodeCache:
     def has(self, digest: str) -> bool:
         return self._file(digest).is_file()
 
+    def pyc_digest(self, path: str, source: bytes, pyc: str) -> str:
+        """The key of pytest's own rewritten entry `pyc` for `source` (memory only)."""
+        return self.digest(path, source, f"pyc:{pyc}")
+
     def load(self, digest: str) -> types.CodeType | None:
+        held = self.memory.get(digest)
+        if held is not None:
+            self.memory_hits += 1
+            return held
         try:
             data = self._file(digest).read_bytes()
             code = marshal.loads(data)
@@ -175,6 +186,41 @@ def install_rewrite(cache: CodeCache) -> bool:
     return True
 
 
+ReadPyc = Callable[..., "types.CodeType | None"]
+
+
+def cached_read_pyc(original: ReadPyc, cache: CodeCache) -> ReadPyc:
+    """`original` (pytest's `_read_pyc`) that first looks in the memory `load_ahead` filled."""
+
+    def read_pyc(source: Path, pyc: Path, *args: Any, **kwargs: Any) -> types.CodeType | None:
+        if cache.memory:
+            try:
+                data = Path(source).read_bytes()
+            except OSError:
+                return original(source, pyc, *args, **kwargs)
+            held = cache.memory.get(cache.pyc_digest(str(source), data, str(pyc)))
+            if held is not None:
+                cache.memory_hits += 1
+                return held
+        return original(source, pyc, *args, **kwargs)
+
+    read_pyc._testmon_original = original  # type: ignore[attr-defined]
+    return read_pyc
+
+
+def install_read_pyc(cache: CodeCache) -> bool:
+    """Put the memory in front of pytest's reading of its rewritten `__pycache__` entries."""
+    try:
+        import _pytest.assertion.rewrite as rewrite_module
+    except ImportError:
+        return False
+    original = getattr(rewrite_module, "_read_pyc", None)
+    if original is None or hasattr(original, "_testmon_original"):
+        return False
+    setattr(rewrite_module, "_read_pyc", cached_read_pyc(original, cache))  # noqa: B010
+    return True
+
+
 GetCode = Callable[[Any, str], "types.CodeType | None"]
 
 
@@ -220,37 +266,106 @@ def install_modules(cache: CodeCache, is_project: Callable[[str], bool]) -> bool
 _active: tuple[CodeCache, Callable[[str], bool]] | None = None
 
 
+def _hold_module(cache: CodeCache, path: str) -> None:
+    """The compiled code of `path` as it is now, in memory (from disk, else compiled)."""
+    source = Path(path).read_bytes()
+    digest = cache.module_digest(path, source)
+    if digest in cache.memory:
+        return
+    code = cache.load(digest)
+    if code is None:
+        loader = importlib.machinery.SourceFileLoader("_testmon_watch_ahead", path)
+        code = loader.source_to_code(source, path)
+        cache.store(digest, code)
+    cache.memory[digest] = code
+
+
+def _hold_rewritten(cache: CodeCache, path: str, config: Any) -> None:
+    """The rewritten code of test module `path` as it is now, in memory, if some cache has it.
+
+    Not rewritten here when none has: that is pytest's work, done at the import.
+    """
+    import _pytest.assertion.rewrite as rewrite_module
+
+    source = Path(path).read_bytes()
+    reader = getattr(rewrite_module, "_read_pyc", None)
+    original = getattr(reader, "_testmon_original", None)
+    if original is None:  # no bytecode written: our own entries (install_rewrite)
+        digest = cache.digest(path, source, _rewrite_options(config))
+        code = cache.load(digest)
+        if code is not None:
+            cache.memory[digest] = code
+        return
+    fn = Path(path)
+    pyc = rewrite_module.get_cache_dir(fn) / (fn.name[:-3] + rewrite_module.PYC_TAIL)
+    code = original(fn, pyc)
+    # pytest checks its entry against the file's time and size: keep the code only
+    # if the content was the same before and after, so the key says what it is.
+    if code is not None and Path(path).read_bytes() == source:
+        cache.memory[cache.pyc_digest(path, source, str(pyc))] = code
+
+
 def compile_ahead(path: str) -> None:
     """Compile a project module's current content into the cache now; never raises.
 
     For the waiting standby while a save settles (worker/standby.py): the import
-    after the release then loads what was compiled here instead of compiling on
-    the way to the first result (jinja2's filters.py: 6 ms). Keyed by content
-    like every entry: content written after this one is compiled at its import.
+    after the release then finds what was compiled here in memory instead of
+    compiling on the way to the first result (jinja2's filters.py: 6 ms). Keyed by
+    content like every entry: content written after this one is compiled at its
+    import.
     """
     if _active is None:
         return
     cache, is_project = _active
     try:
-        if not is_project(path):
-            return
-        source = Path(path).read_bytes()
-        digest = cache.module_digest(path, source)
-        if cache.has(digest):
-            return
-        loader = importlib.machinery.SourceFileLoader("_testmon_watch_ahead", path)
-        code: types.CodeType = loader.source_to_code(source, path)
+        if is_project(path):
+            _hold_module(cache, path)
     except Exception:  # noqa: BLE001 - unreadable or half-written: the import meets it
         return
-    cache.store(digest, code)
+
+
+def load_ahead(
+    rewritten: Iterable[str],
+    compiled: Iterable[str],
+    config: Any,
+    stop: Callable[[], bool],
+) -> int:
+    """Load the code of project modules into memory before they are imported; never raises.
+
+    For the waiting standby (worker/standby.py), with the modules the last run
+    imported: `rewritten` test modules (pytest's assertion rewriting, `config` its
+    configuration) and `compiled` modules. Checks `stop` before each file and
+    returns early when it says so (a release is waiting). Returns how many files
+    it read.
+    """
+    if _active is None:
+        return 0
+    cache, is_project = _active
+    done = 0
+    work = [(path, True) for path in rewritten] + [(path, False) for path in compiled]
+    for path, is_test_module in work:
+        if stop():
+            return done
+        try:
+            if not is_project(path):
+                continue
+            if is_test_module:
+                _hold_rewritten(cache, path, config)
+            else:
+                _hold_module(cache, path)
+            done += 1
+        except Exception:  # noqa: BLE001 - gone, unreadable, half-written: the import meets it
+            continue
+    return done
 
 
 def use_code_caches(root: Path, directory: Path | None = None) -> CodeCache | None:
     """In a worker process: compile project modules, and rewrite test modules, once per content.
 
     The test-module entries only where bytecode is not written: elsewhere pytest's
-    own `__pycache__` entries serve, checked by content since pytest 9. Prunes old
-    entries once per start. None when pytest cannot be imported.
+    own `__pycache__` entries serve, checked by content since pytest 9, with the
+    memory of `load_ahead` in front of them. Prunes old entries once per start.
+    None when pytest cannot be imported.
     """
     try:
         import pytest
@@ -265,5 +380,7 @@ def use_code_caches(root: Path, directory: Path | None = None) -> CodeCache | No
     _active = (cache, is_project)
     if sys.dont_write_bytecode:
         install_rewrite(cache)
+    else:
+        install_read_pyc(cache)
     cache.prune()
     return cache

@@ -4,13 +4,16 @@ The server imports these once so that every run's child, forked from it,
 starts warm. Which third-party modules the tests need is learnt from the runs
 themselves: each child writes the preload list (`wire.preload`) after pytest is
 done, and the server imports what is new on it after the run and at its next
-start. A module of the project is never imported here, whatever the list says:
-children must import project code fresh.
+start. A module of the project is never imported here, whatever the list
+says: children must import project code fresh. The list also names the
+project files the run imported, for the next standby, which loads their code
+ahead (worker/code_cache.py).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -81,14 +84,42 @@ def preload_names(root: Path, known: Collection[str] = ()) -> list[str]:
     return sorted(names)
 
 
+def project_code(root: Path) -> tuple[list[str], list[str]]:
+    """The project's Python files this process imported: (rewritten by pytest, compiled).
+
+    Test modules and conftest.py files come through pytest's assertion rewriting;
+    the rest through Python's own loader. Each list is sorted.
+    """
+    files = ProjectFiles(root)
+    rewritten, compiled = [], []
+    for module in loaded_modules().values():
+        path = getattr(module, "__file__", None)
+        if not isinstance(path, str) or not path.endswith(".py"):
+            continue
+        if files.relative(path) is None:
+            continue
+        loader = getattr(getattr(module, "__spec__", None), "loader", None)
+        if type(loader).__name__ == "AssertionRewritingHook":
+            rewritten.append(os.path.abspath(path))
+        elif isinstance(loader, importlib.machinery.SourceFileLoader):
+            compiled.append(os.path.abspath(path))
+    return sorted(rewritten), sorted(compiled)
+
+
 def write_preload_list(path: Path, root: Path, known: Collection[str] = ()) -> None:
-    """Save what the server should import next time it starts (atomically, when changed)."""
+    """Save what the server should import next time it starts, and the project code the
+    next standby should load ahead (atomically, when changed)."""
     conftests = sorted(
         f
         for f in (getattr(m, "__file__", None) for m in loaded_modules().values())
         if f and os.path.basename(f) == "conftest.py"
     )
-    text = preload_wire.encode(PreloadList(tuple(preload_names(root, known)), tuple(conftests)))
+    rewritten, compiled = project_code(root)
+    text = preload_wire.encode(
+        PreloadList(
+            tuple(preload_names(root, known)), tuple(conftests), tuple(rewritten), tuple(compiled)
+        )
+    )
     try:
         if path.read_text(encoding="utf-8") == text:
             return  # unchanged: no write, so no file event for a watcher to filter

@@ -23,11 +23,17 @@ stale, the server asks the next ones for an *early* gate: before pytest loads
 the initial conftest.py files (`pytest_load_initial_conftests`), after its own
 start-up (plugins, arguments, ini files). Such a standby is seldom stale (only
 when pytest's configuration files change) and still saves that start-up.
+
+Before it says it waits, and while it waits, the standby does work keyed by
+content, which can never be stale: it loads the code of the project modules the
+last run imported into memory (the preload list), and parses and compiles the
+files the watcher names as they are saved. The loading stops at the server's first line.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import sys
 import time
 from collections.abc import Callable, Generator
@@ -43,7 +49,8 @@ from testmon_watch.measure.project_files import ProjectFiles
 from testmon_watch.pytest_plugin.names import GATE_PLUGIN
 from testmon_watch.wire import standby as standby_wire
 from testmon_watch.wire.standby import Release, ReleaseError, StandbyExit
-from testmon_watch.worker.code_cache import compile_ahead
+from testmon_watch.worker.code_cache import compile_ahead, load_ahead
+from testmon_watch.worker.preload import read_preload_list
 
 # File times come from a coarse kernel clock: a write just after the fork may carry
 # a time slightly before it. Anything this close to the fork counts as after it.
@@ -60,6 +67,7 @@ class RunGate:
         announce: Callable[[], None],
         on_release: Callable[[Release], None],
         early: bool = False,
+        preload_path: Path | None = None,
     ) -> None:
         self.__name__ = GATE_PLUGIN  # the name pluggy registers us under
         self.control_fd = control_fd
@@ -74,6 +82,7 @@ class RunGate:
         self.early = early  # wait before the initial conftests, not before selection
         self.released = False
         self.released_ns: int | None = None  # when the run began: the release's arrival
+        self.preload_path = preload_path  # names the project code the last run imported
         sys.addaudithook(self._on_audit)
 
     def _on_audit(self, event: str, args: tuple[Any, ...]) -> None:
@@ -116,6 +125,7 @@ class RunGate:
         # Nothing imports or opens a project file while this process waits (the
         # preparing is unobserved): the set is taken now, off the release's path.
         loaded = self.loaded_files()
+        self._load_code_ahead(loaded)
         self.announce()
         while True:
             line = self._read_line()
@@ -159,6 +169,34 @@ class RunGate:
                             compile_ahead(str(root / relpath))
         finally:
             self.watching_opens = watching
+
+    def _load_code_ahead(self, loaded: set[str]) -> None:
+        """Load the code of the project modules the last run imported, and this one has
+        not, into memory (code_cache.load_ahead); stop as soon as the server writes.
+
+        Like `_prepare`, not this standby's early work: the code is keyed by content.
+        """
+        if self.preload_path is None:
+            return
+        saved = read_preload_list(self.preload_path)
+        watching, self.watching_opens = self.watching_opens, False
+        try:
+            with unobserved():
+                load_ahead(
+                    [p for p in saved.rewritten if p not in loaded],
+                    [p for p in saved.compiled if p not in loaded],
+                    self.config,
+                    self._server_wrote,
+                )
+        finally:
+            self.watching_opens = watching
+
+    def _server_wrote(self) -> bool:
+        """Whether a line (or the pipe's end) waits on the control pipe."""
+        try:
+            return bool(select.select([self.control_fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
 
     def _read_line(self) -> bytes:
         """The next line from the server; b"" when the pipe closed first."""

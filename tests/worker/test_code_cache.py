@@ -197,3 +197,87 @@ def test_a_file_compiled_ahead_is_not_compiled_at_its_import(tmp_path: Path) -> 
     assert found["at_import"] == ["later.py"]  # its content changed after the compile
     assert found["values"] == [1, 3]
     assert found["hits"] == 1
+
+
+LOAD_AHEAD_SCRIPT = """
+import json, sys
+from pathlib import Path
+import pytest
+from testmon_watch.worker import code_cache
+
+root, cache_dir, edit = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+cache = code_cache.use_code_caches(root, cache_dir)
+found = {}
+
+
+class Ahead:
+    # Where the standby's gate waits: configured, nothing of the project imported.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session):
+        found["loaded"] = code_cache.load_ahead(
+            [str(root / "test_a.py")], [str(root / "mod.py")], session.config, lambda: False
+        )
+        if edit == "test":  # written after its code was loaded: the run must see this
+            path = root / "test_a.py"
+            path.write_text(path.read_text().replace("== 2", "== 3  # edited"))
+        if edit == "module":
+            path = root / "mod.py"
+            path.write_text(path.read_text().replace("TWO = 2", "TWO = 3  # edited"))
+
+    def pytest_sessionfinish(self, session):
+        found["memory_hits"] = cache.memory_hits
+
+
+sys.path.insert(0, str(root))
+found["exit"] = int(pytest.main(["-q", "-p", "no:cacheprovider", str(root)], plugins=[Ahead()]))
+print("RESULT " + json.dumps(found))
+"""
+
+
+TEST_A = "from mod import TWO\n\n\ndef test_two():\n    assert TWO == 2\n"
+
+
+@pytest.mark.parametrize("bytecode", [True, False], ids=["pytest-pyc", "no-bytecode"])
+def test_code_loaded_ahead_is_used_until_its_file_changes(tmp_path: Path, bytecode: bool) -> None:
+    """A waiting standby loads the last run's project code into memory (load_ahead); the run
+    takes it from there, and never when the file was written after it was loaded."""
+    import json
+    import subprocess
+    import sys
+
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "mod.py").write_text("TWO = 2\n")
+    (root / "test_a.py").write_text(TEST_A)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if not bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+
+    def run(edit: str) -> dict[str, int]:
+        out = subprocess.run(
+            [sys.executable, "-c", LOAD_AHEAD_SCRIPT, str(root), str(tmp_path / "cache"), edit],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=root,
+        )
+        line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+        assert line is not None, out.stdout + out.stderr
+        result: dict[str, int] = json.loads(line[len("RESULT ") :])
+        return result
+
+    # Nothing cached yet: mod.py is compiled ahead; test_a.py is pytest's to rewrite.
+    first = run("")
+    assert first == {"loaded": 2, "memory_hits": 1, "exit": 0}
+    again = run("")
+    assert again == {"loaded": 2, "memory_hits": 2, "exit": 0}  # both from memory
+    edited_module = run("module")
+    assert edited_module["exit"] == 1  # TWO is 3 now
+    assert edited_module["memory_hits"] == 1  # test_a.py only
+    (root / "mod.py").write_text("TWO = 2\n")
+    edited_test = run("test")
+    assert edited_test["exit"] == 1  # the edited assert ran, not the code loaded ahead
+    assert edited_test["memory_hits"] == 1  # mod.py only
+    assert bytecode == bool(list(root.glob("__pycache__/test_a.*pytest*.pyc")))

@@ -21,6 +21,7 @@ from testmon_watch.wire.worker_protocol import (
     WorkerStatus,
 )
 from testmon_watch.worker.client import WorkerClient
+from testmon_watch.worker.preload import read_preload_list
 
 ALL_CALC = {"test_calc.py::test_add", "test_calc.py::test_mul", "test_calc.py::test_fraction"}
 
@@ -201,8 +202,18 @@ def test_the_server_never_imports_project_modules_but_preloads_third_party(
     )
     for _ in range(3):
         assert run_end(run(client, events, mode="all")).exitstatus == 0
-    preload = (project / ".testmondata-preload.json").read_text()
-    assert '"fractions"' in preload and '"calc"' not in preload and '"helpers"' not in preload
+    preload = read_preload_list(project / ".testmondata-preload.json")
+    assert "fractions" in preload.modules
+    assert not {"calc", "helpers"} & set(preload.modules)
+    # The project code it imported, for the next standby to load ahead (code_cache).
+    assert {Path(p).relative_to(project).as_posix() for p in preload.rewritten} >= {
+        "test_calc.py",
+        "test_helpers.py",
+    }
+    assert {Path(p).relative_to(project).as_posix() for p in preload.compiled} == {
+        "calc.py",
+        "helpers/__init__.py",
+    }
     client.request_status()
     status = events.wait_for(WorkerStatus)
     assert status.project_modules == []

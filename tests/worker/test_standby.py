@@ -9,6 +9,7 @@ or read.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from worker_helpers import CALC, Events, alive, finished, make_client, run_end, 
 
 from testmon_watch.wire.worker_protocol import ChildStarted, RunStarted, StandbyReady, WorkerReady
 from testmon_watch.worker.client import WorkerClient
+from testmon_watch.worker.preload import read_preload_list
 
 CONFTEST_WITH_HELPER = """\
 import json
@@ -135,6 +137,34 @@ def test_an_edit_runs_in_the_waiting_standby_and_sees_the_new_code(
     stream, pid = _run(client, events, trigger="calc.py")
     assert pid == standby
     assert _outcomes(stream) == {"test_calc.py::test_mul": "passed"}
+
+
+def test_code_the_standby_loaded_ahead_is_not_run_after_its_file_changed(
+    client: WorkerClient, events: Events, project: Path
+) -> None:
+    # The standby has loaded the code the first run imported (calc.py, test_calc.py)
+    # before it said it waits; both change now, keeping their sizes and times.
+    standby = _first_standby(client, events)
+    preload = read_preload_list(project / ".testmondata-preload.json")
+    assert str(project / "test_calc.py") in preload.rewritten
+    assert str(project / "calc.py") in preload.compiled
+
+    for name, old, new in [
+        ("calc.py", "return a + b", "return a - b"),
+        ("test_calc.py", "mul(2, 3) == 6", "mul(2, 3) == 7"),
+    ]:
+        path = project / name
+        stat = path.stat()
+        path.write_text(path.read_text().replace(old, new))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    stream, pid = _run(client, events, trigger="calc.py")
+
+    assert pid == standby
+    assert _outcomes(stream) == {
+        "test_calc.py::test_add": "failed",
+        "test_calc.py::test_mul": "failed",
+        "test_calc.py::test_fraction": "failed",
+    }
 
 
 def test_a_file_being_saved_is_parsed_while_the_standby_waits(

@@ -135,7 +135,9 @@ def test_bad_child_args(command: str, words: str) -> None:
 
 
 def test_preload_list_round_trip(tmp_path: Path) -> None:
-    value = PreloadList(("fractions", "requests"), ("/p/conftest.py",))
+    value = PreloadList(
+        ("fractions", "requests"), ("/p/conftest.py",), ("/p/test_a.py",), ("/p/a.py", "/p/b.py")
+    )
     text = preload.encode(value)
     assert json.loads(text)["version"] == preload.VERSION
     assert preload.decode(text) == value
@@ -144,12 +146,18 @@ def test_preload_list_round_trip(tmp_path: Path) -> None:
     assert read_preload_list(path) == value
 
 
+def test_a_preload_list_from_before_the_project_code_lists_has_none() -> None:
+    text = '{"version": 1, "modules": ["fractions"], "conftests": ["/p/conftest.py"]}'
+    assert preload.decode(text) == PreloadList(("fractions",), ("/p/conftest.py",), (), ())
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
         ('{"version": 2, "modules": []}', "preload list version 2, expected 1"),
         ('{"version": 1, "modules": "requests"}', "modules must be a list of strings"),
         ('{"version": 1, "conftests": [1]}', "conftests must be a list of strings"),
+        ('{"version": 1, "compiled": "/p/a.py"}', "compiled must be a list of strings"),
         ("[]", "not a JSON object"),
         ("{", "not JSON"),
     ],
