@@ -530,6 +530,12 @@ class Database:
         else:
             self.conn.execute("COMMIT")
 
+    def version_stamp(self) -> tuple[int, int]:
+        """Changes whenever anything commits to the file: another connection (SQLite's
+        data_version) or this one (its total_changes). For data read ahead."""
+        (data_version,) = self.conn.execute("PRAGMA data_version").fetchone()
+        return int(data_version), self.conn.total_changes
+
     # -- meta ------------------------------------------------------------
 
     def meta(self, key: str) -> str | None:

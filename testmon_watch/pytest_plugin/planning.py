@@ -9,6 +9,7 @@ unaffected tests, orders the selected ones, and forgets tests that are gone.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from testmon_watch.core.db import Database
+from testmon_watch.core.db import Database, DatabaseError
 from testmon_watch.core.environment import current_environment
 from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.reasons import Reason, ReasonKind
@@ -31,7 +32,7 @@ from testmon_watch.pytest_plugin.filtered_modules import (
 )
 from testmon_watch.pytest_plugin.names import RECORDING_PLUGIN, WINDOWS_PLUGIN
 from testmon_watch.pytest_plugin.recording import RecordingHooks
-from testmon_watch.pytest_plugin.selecting import plan_selection
+from testmon_watch.pytest_plugin.selecting import ReadAhead, plan_selection
 from testmon_watch.pytest_plugin.session_state import SessionState
 from testmon_watch.pytest_plugin.windows import TracingWindows
 from testmon_watch.wording import (
@@ -57,6 +58,7 @@ class SelectionHooks:
         self.modules_failed: set[str] = set()  # ... and those a collector of which failed
         self.items_per_file: dict[str, list[pytest.Item]] = {}  # before anyone deselected
         self._narrowed_by_path: dict[str, frozenset[str] | None] = {}  # module path -> names
+        self.ahead: ReadAhead | None = None  # the data file's rows, read while a gate waited
 
     # -- opening -----------------------------------------------------------------------
 
@@ -74,6 +76,8 @@ class SelectionHooks:
 
         if not state.guarded(open_db):
             return
+        if state.gate is not None and state.options.select:
+            state.gate.work_ahead(self.read_ahead)
         if not state.options.record or state.controller:
             return
         if state.recorder is None:
@@ -102,9 +106,21 @@ class SelectionHooks:
             # a file saved before is a change this run selects for, not one made during it.
             # (An early gate released it before the conftests were imported, not now.)
             self.state.restart_clock(self.state.gate.released_ns)
-        self.select()
+        self.select(self.ahead)
 
-    def select(self) -> None:
+    def read_ahead(self) -> None:
+        """Read the data file's rows while the standby waits (a gate's job); on failure
+        selection reads them, and reports the failure, after the release."""
+        db = self.state.db
+        if db is None:
+            return
+        try:
+            with self.state.engine_io():
+                self.ahead = ReadAhead.read(db)
+        except (DatabaseError, OSError, sqlite3.Error):
+            self.ahead = None
+
+    def select(self, ahead: ReadAhead | None = None) -> None:
         """Compare disk and environment with the data file: what must run, and why."""
         self.planned = True
         state = self.state
@@ -116,7 +132,12 @@ class SelectionHooks:
             with state.engine_io():
                 env = current_environment(state.options.environment)
                 state.plan = plan_selection(
-                    db, state.root, env, write=not state.worker, baseline=state.options.baseline
+                    db,
+                    state.root,
+                    env,
+                    write=not state.worker,
+                    baseline=state.options.baseline,
+                    ahead=ahead,
                 )
 
         if not state.guarded(compare) or state.plan is None:

@@ -34,6 +34,9 @@ class Gate(Protocol):
 
     def wait(self) -> None: ...
 
+    def work_ahead(self, job: Callable[[], None]) -> None:
+        """Have `job` run while the gate waits, before its release (not if already released)."""
+
     # When the release arrived (time.time_ns()): the run's start. None before it.
     released_ns: int | None
 

@@ -83,6 +83,7 @@ class RunGate:
         self.released = False
         self.released_ns: int | None = None  # when the run began: the release's arrival
         self.preload_path = preload_path  # names the project code the last run imported
+        self.jobs: list[Callable[[], None]] = []  # run while waiting (work_ahead)
         sys.addaudithook(self._on_audit)
 
     def _on_audit(self, event: str, args: tuple[Any, ...]) -> None:
@@ -118,6 +119,14 @@ class RunGate:
 
     # -- the gate ------------------------------------------------------------------------
 
+    def work_ahead(self, job: Callable[[], None]) -> None:
+        """Have `job` run while the gate waits, before its release (not if already released).
+
+        For the session's plugins: selection reads the data file's rows this way.
+        """
+        if self.released_ns is None:
+            self.jobs.append(job)
+
     def wait(self) -> None:
         """Block until the server sends a command; exit if it never will or we are stale."""
         if self.released:
@@ -126,6 +135,9 @@ class RunGate:
         # preparing is unobserved): the set is taken now, off the release's path.
         loaded = self.loaded_files()
         self._load_code_ahead(loaded)
+        for job in self.jobs:
+            if not self._server_wrote():  # else the run does it after the release, as it would
+                job()
         self.announce()
         while True:
             line = self._read_line()

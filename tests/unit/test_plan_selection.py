@@ -19,7 +19,7 @@ from testmon_watch.core.db import Database, RecordedTest
 from testmon_watch.core.environment import Environment
 from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.reasons import Reason, ReasonKind
-from testmon_watch.pytest_plugin.selecting import _reasons_for, plan_selection
+from testmon_watch.pytest_plugin.selecting import ReadAhead, _reasons_for, plan_selection
 
 OLD_NS = 1_000_000_000_000_000_000
 LATER_NS = OLD_NS + 7_000_000_000
@@ -113,3 +113,52 @@ def test_without_changes_and_after_another_interpreter_the_plan_reads_the_file(
     known = known_reasons(db, tmp_path, other_python)
     assert known == stored_reasons(db, envs["default"])
     assert {r[0].kind for r in known.values() if r} == {ReasonKind.ENVIRONMENT}
+
+
+# -- rows read ahead (a standby reads them while it waits) ------------------------------
+
+
+def test_rows_read_ahead_give_the_plan_a_fresh_read_gives(db: Database, tmp_path: Path) -> None:
+    envs = record(db, tmp_path)
+    ahead = ReadAhead.read(db)
+    write(tmp_path, "shop.py", SHOP.replace("x * 10", "x * 11"), LATER_NS)
+    plan = plan_selection(db, tmp_path, ENV, write=True, ahead=ahead)
+    known = {nodeid: test.reasons for nodeid, test in plan.known.items()}
+    assert known == stored_reasons(db, envs["default"])
+    changed = Reason(ReasonKind.CHANGED, "shop.py", blocks=("price",))
+    assert known["t::test_price[1]"] == [changed]
+    assert known["t::test_build"] == [Reason.interrupted()]
+
+
+def test_rows_read_ahead_are_dropped_once_another_process_wrote(
+    db: Database, tmp_path: Path
+) -> None:
+    envs = record(db, tmp_path)
+    ahead = ReadAhead.read(db)
+    assert ahead.take(db) is ahead
+    # Another process (its own connection) records the edit meanwhile: a
+    # `pytest --testmon` in another terminal, or the previous run's end.
+    write(tmp_path, "shop.py", SHOP.replace("x * 10", "x * 11"), LATER_NS)
+    other, _ = Database.open(tmp_path / ".testmondata")
+    try:
+        plan_selection(other, tmp_path, ENV, write=True)
+    finally:
+        other.close()
+    assert ahead.take(db) is None
+    # The file's state now holds the edit: nothing changed since, as a fresh read says.
+    plan = plan_selection(db, tmp_path, ENV, write=True, ahead=ahead)
+    assert plan.changes.changed == []
+    known = {nodeid: test.reasons for nodeid, test in plan.known.items()}
+    assert known == stored_reasons(db, envs["default"])
+    changed = Reason(ReasonKind.CHANGED, "shop.py", blocks=("price",))
+    assert known["t::test_price[2]"] == [changed]  # marked by the other process
+
+
+def test_rows_read_ahead_are_dropped_once_this_connection_wrote(
+    db: Database, tmp_path: Path
+) -> None:
+    record(db, tmp_path)
+    ahead = ReadAhead.read(db)
+    with db.transaction():
+        db.save_environment("third", ENV.python, {})
+    assert ahead.take(db) is None

@@ -10,6 +10,8 @@ or read.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,31 @@ def test_code_the_standby_loaded_ahead_is_not_run_after_its_file_changed(
         "test_calc.py::test_mul": "failed",
         "test_calc.py::test_fraction": "failed",
     }
+
+
+def test_rows_the_standby_read_ahead_are_not_used_after_another_process_wrote(
+    client: WorkerClient, events: Events, project: Path
+) -> None:
+    # The standby read the data file's rows while it waited. Then a test module is
+    # added and a `pytest --testmon` in another terminal records it: the file knows
+    # it, so the worker's next run has nothing left to select.
+    standby = _first_standby(client, events)
+    write(project, "test_extra.py", "def test_extra():\n    assert True\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("TESTMON_DATAFILE", "PYTEST_ADDOPTS")}
+    other = subprocess.run(
+        [sys.executable, "-m", "pytest", "--testmon", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert other.returncode == 0, other.stdout + other.stderr
+    assert "1 passed" in other.stdout  # test_extra, recorded by the other process
+
+    stream, pid = _run(client, events, trigger="test_extra.py")
+    assert pid == standby
+    assert _selected(stream) == []  # not test_extra again: the rows read ahead were dropped
 
 
 def test_a_file_being_saved_is_parsed_while_the_standby_waits(
