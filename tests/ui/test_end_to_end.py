@@ -60,7 +60,9 @@ async def test_break_fix_cancel_and_quit(project: Path, monkeypatch: pytest.Monk
         calc = project / "calc.py"
         calc.write_text(calc.read_text().replace("return a * b", "return a * b + 1"))
         await until(pilot, lambda: status(app, mul) is Outcome.FAILED, "test_mul to fail")
-        await until(pilot, lambda: not app.state.running, "the run to end")
+        # The run's end comes in two events: pytest's (the run is done) and then the
+        # session's, with its timing; wait for the second, not just the first.
+        await until(pilot, lambda: app.state.current is None, "the run to end")
         assert status(app, "test_calc.py::test_add") is TestPhase.UP_TO_DATE
         assert app.query_one(ResultsTree).shown[0] == mul
         assert "1 now fails: test_mul" in app.toasts
@@ -70,7 +72,7 @@ async def test_break_fix_cancel_and_quit(project: Path, monkeypatch: pytest.Monk
 
         calc.write_text(calc.read_text().replace("return a * b + 1", "return a * b"))
         await until(pilot, lambda: status(app, mul) is Outcome.PASSED, "test_mul to pass again")
-        await until(pilot, lambda: not app.state.running, "the run to end")
+        await until(pilot, lambda: app.state.current is None, "the run to end")
 
         runs = done_runs(app)
         await pilot.press("a")
