@@ -36,7 +36,8 @@ import os
 import select
 import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -170,17 +171,13 @@ class RunGate:
         Reading them is not this standby's early work: not an open that makes
         it stale, and no test's dependency.
         """
-        watching, self.watching_opens = self.watching_opens, False
-        try:
-            root = Path(self.files.root)
-            with unobserved():
-                for relpath in paths:
-                    if self.files.relative_path(str(root / relpath)) == relpath:
-                        prepare(root, relpath)
-                        if relpath.endswith(".py"):
-                            compile_ahead(str(root / relpath))
-        finally:
-            self.watching_opens = watching
+        root = Path(self.files.root)
+        with self._not_early_work():
+            for relpath in paths:
+                if self.files.relative_path(str(root / relpath)) == relpath:
+                    prepare(root, relpath)
+                    if relpath.endswith(".py"):
+                        compile_ahead(str(root / relpath))
 
     def _load_code_ahead(self, loaded: set[str]) -> None:
         """Load the code of the project modules the last run imported, and this one has
@@ -191,15 +188,21 @@ class RunGate:
         if self.preload_path is None:
             return
         saved = read_preload_list(self.preload_path)
+        with self._not_early_work():
+            load_ahead(
+                [p for p in saved.rewritten if p not in loaded],
+                [p for p in saved.compiled if p not in loaded],
+                self.config,
+                self._server_wrote,
+            )
+
+    @contextmanager
+    def _not_early_work(self) -> Iterator[None]:
+        """Files read here neither make this standby stale nor are a test's dependency."""
         watching, self.watching_opens = self.watching_opens, False
         try:
             with unobserved():
-                load_ahead(
-                    [p for p in saved.rewritten if p not in loaded],
-                    [p for p in saved.compiled if p not in loaded],
-                    self.config,
-                    self._server_wrote,
-                )
+                yield
         finally:
             self.watching_opens = watching
 
