@@ -17,12 +17,20 @@ produces the module dump, the function-body dumps and the import list at the
 same time. The dump is equivalent to ``ast.dump(include_attributes=False)``
 (same information, positional fields, more compact).
 
+The walk dominates a parse (more-itertools' more.py: ~30 ms of ~50), and a
+save usually changes one function of many. So a function body's checksum and
+the imports it names are remembered per process (`_BODY_MEMO`), keyed by the
+function's name and the exact source lines its body spans: equal lines give
+an equal body (the same text parses to the same statements), so a remembered
+checksum is exactly the one the walk would compute.
+
 Pure stdlib, no pytest/textual/watchdog.
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import sys
 from bisect import bisect_right
 from collections.abc import Iterable
@@ -46,6 +54,11 @@ _SPECIAL_TYPES: frozenset[type] = frozenset(
     {ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Call}
 )
 _DYNAMIC_IMPORT_FUNCS = frozenset({"__import__", "import_module"})
+# Function bodies remembered (see the module docstring): entries, oldest dropped first.
+_BODY_MEMO_LIMIT = 50_000
+# (qualified name, body's first column, last column, its source lines) -> (checksum, imports)
+_BodyKey = tuple[str, int, int, str]
+_BODY_MEMO: dict[_BodyKey, tuple[int, tuple[str, ...]]] = {}
 # Recursion limit used for a retry when a pathologically deep expression
 # (e.g. thousands of chained ``+``) exhausts the default limit.
 _DEEP_RECURSION_LIMIT = 100_000
@@ -124,14 +137,18 @@ def listing_checksum(names: Iterable[str]) -> int:
 class _Walker:
     """One recursive pass: canonical dump + function blocks + imports."""
 
-    __slots__ = ("module_name", "is_package", "blocks", "imports", "seen")
+    __slots__ = ("module_name", "is_package", "blocks", "imports", "seen", "lines")
 
-    def __init__(self, module_name: str | None, is_package: bool) -> None:
+    def __init__(
+        self, module_name: str | None, is_package: bool, lines: list[str] | None = None
+    ) -> None:
         self.module_name = module_name
         self.is_package = is_package
         self.blocks: list[Block] = []
         self.imports: dict[str, None] = {}
         self.seen: dict[str, int] = {}
+        # The source's lines as the parser numbers them, for `_BODY_MEMO`; None: no memo.
+        self.lines = lines
 
     # -- imports -----------------------------------------------------------
 
@@ -247,6 +264,41 @@ class _Walker:
             append(",")
         append(")")
 
+    def _body_key(self, name: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> _BodyKey | None:
+        """The memo key of a function's body: its name and every source line it touches."""
+        lines = self.lines
+        first = node.body[0]
+        end, end_col = node.end_lineno, node.end_col_offset
+        if lines is None or end is None or end_col is None or end > len(lines):
+            return None
+        # Whole lines, columns included: equal keys hold equal body text, whatever
+        # else (a one-line def's header, a trailing comment) shares those lines.
+        text = "\n".join(lines[first.lineno - 1 : end])
+        return (name, first.col_offset, end_col, text)
+
+    def _body_checksum(
+        self, name: str, node: ast.FunctionDef | ast.AsyncFunctionDef
+    ) -> tuple[int, tuple[str, ...]]:
+        """Dump the body: its checksum, and the imports it names (also added to ours)."""
+        outer, self.imports = self.imports, {}
+        try:
+            h = blake2b(digest_size=8)
+            h.update(name.encode("utf-8", "surrogatepass"))
+            h.update(b"\0")
+            for stmt in node.body:
+                parts: list[str] = []
+                self.dump(stmt, parts, None)
+                h.update("".join(parts).encode("utf-8", "surrogatepass"))
+                h.update(b"\n")
+            own = tuple(self.imports)
+        finally:
+            self.imports = outer
+        # Every name in `imports` comes with its parent packages, so adding the
+        # body's own names in their order gives what adding them one by one would.
+        for dotted in own:
+            outer.setdefault(dotted, None)
+        return _digest_to_int(h.digest()), own
+
     def _function_block(
         self, node: ast.FunctionDef | ast.AsyncFunctionDef, out: list[str], scope: str
     ) -> None:
@@ -255,21 +307,25 @@ class _Walker:
         self.seen[qualname] = count
         name = qualname if count == 1 else f"{qualname}#{count}"
 
-        h = blake2b(digest_size=8)
-        h.update(name.encode("utf-8", "surrogatepass"))
-        h.update(b"\0")
-        for stmt in node.body:
-            parts: list[str] = []
-            self.dump(stmt, parts, None)
-            h.update("".join(parts).encode("utf-8", "surrogatepass"))
-            h.update(b"\n")
+        key = self._body_key(name, node)
+        known = _BODY_MEMO.get(key) if key is not None else None
+        if known is None:
+            checksum, imports = self._body_checksum(name, node)
+            if key is not None:
+                if len(_BODY_MEMO) >= _BODY_MEMO_LIMIT:
+                    del _BODY_MEMO[next(iter(_BODY_MEMO))]
+                _BODY_MEMO[key] = (checksum, imports)
+        else:
+            checksum, imports = known
+            for dotted in imports:
+                self.imports.setdefault(dotted, None)
         end = node.end_lineno
         self.blocks.append(
             Block(
                 name=name,
                 start=node.body[0].lineno,
                 end=end if end is not None else node.lineno,
-                checksum=_digest_to_int(h.digest()),
+                checksum=checksum,
             )
         )
 
@@ -312,8 +368,25 @@ def _count_lines(source: str | bytes) -> int:
     return n
 
 
-def _walk(tree: ast.Module, module_name: str | None, is_package: bool) -> tuple[_Walker, str]:
-    walker = _Walker(module_name, is_package)
+def _parser_lines(source: str | bytes) -> list[str] | None:
+    """`source`'s lines numbered as the parser numbers them; None if it cannot tell."""
+    try:
+        if isinstance(source, bytes):
+            from importlib.util import decode_source  # coding cookie, BOM: as the parser
+
+            text = decode_source(source)
+        else:
+            text = io.IncrementalNewlineDecoder(None, translate=True).decode(source, final=True)
+    except (SyntaxError, UnicodeError, LookupError, ValueError):
+        return None
+    # The parser ends a line at \n, \r\n and \r only (now all \n), unlike str.splitlines.
+    return text.split("\n")
+
+
+def _walk(
+    tree: ast.Module, module_name: str | None, is_package: bool, lines: list[str] | None
+) -> tuple[_Walker, str]:
+    walker = _Walker(module_name, is_package, lines)
     out: list[str] = []
     walker.dump(tree, out, "")
     return walker, "".join(out)
@@ -337,13 +410,14 @@ def parse_python(
     except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, bad encoding, too deep
         raise SyntaxError(f"cannot parse source: {exc}") from exc
 
+    lines = _parser_lines(source)
     try:
-        walker, module_dump = _walk(tree, module_name, is_package)
+        walker, module_dump = _walk(tree, module_name, is_package, lines)
     except RecursionError:
         old_limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(old_limit, _DEEP_RECURSION_LIMIT))
         try:
-            walker, module_dump = _walk(tree, module_name, is_package)
+            walker, module_dump = _walk(tree, module_name, is_package, lines)
         except RecursionError as exc:
             raise SyntaxError(f"source too deeply nested: {exc}") from exc
         finally:

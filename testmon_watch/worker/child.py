@@ -123,8 +123,12 @@ def run_standby(
     root: Path,
     preload_path: Path | None,
     early_gate: bool = False,
+    recent_saves: tuple[str, ...] = (),
 ) -> int:
     """Start the next 'affected' run now and hold it at the gate (see standby.py).
+
+    `recent_saves`: project files (relative paths) saved lately, the latest first:
+    the gate parses them while it waits.
 
     Nothing is sent before the release, so a standby that is dropped, or that
     finds itself stale, leaves no trace in the event stream.
@@ -154,6 +158,7 @@ def run_standby(
         on_release,
         early_gate,
         preload_path,
+        recent_saves,
     )
     code = _main(args, [streamer, gate])
     if not gate.released:

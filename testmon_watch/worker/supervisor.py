@@ -42,6 +42,7 @@ from testmon_watch.wire.worker_protocol import (
     trigger_text,
 )
 from testmon_watch.worker.child import register_stack_dump, run_child, run_standby
+from testmon_watch.worker.code_cache import store_ahead
 from testmon_watch.worker.processes import (
     Child,
     ProcessExit,
@@ -61,6 +62,13 @@ POLL_SECONDS = 0.5  # safety net in case a SIGCHLD wake-up is missed
 # writing one never blocks the server even if the standby reads none of them.
 PREPARE_BYTES = 16 * 1024
 PREPARE_PATHS = 32  # per line: a save touches one file; a checkout, many (no hint helps)
+# Python files the server compiles for the standby per Prepare (code_cache.store_ahead):
+# each holds the server for a compile, and a save touches one or two.
+STORE_AHEAD_PATHS = 2
+# Python files saved lately whose current content the next standby parses while it
+# waits (RunGate's `parse_ahead`), so that the next save's parse reuses the bodies
+# it did not change.
+RECENT_SAVES = 4
 # pytest's exit codes that mean it got as far as running tests (or found none to run).
 RAN_TESTS = (PytestExit.OK, PytestExit.TESTS_FAILED, PytestExit.NO_TESTS_COLLECTED)
 
@@ -238,6 +246,7 @@ class ChildSupervisor:
         self.standby: Standby | None = None
         # Once a standby went stale, later ones wait before the initial conftests.
         self.early_gate = False
+        self.recent_saves: list[str] = []  # relative paths, the latest last
 
     def emit(self, message: Message) -> None:
         self.emit_raw(encode(message))
@@ -488,10 +497,11 @@ class ChildSupervisor:
         control_r, control_w = os.pipe()
 
         early = self.early_gate
+        recent = tuple(reversed(self.recent_saves))
 
         def body(event_w: int) -> int:
             register_stack_dump()
-            return run_standby(args, control_r, event_w, root, preload_path, early)
+            return run_standby(args, control_r, event_w, root, preload_path, early, recent)
 
         child = self._fork(body, close_in_child=(control_w,))
         os.close(control_r)
@@ -546,8 +556,16 @@ class ChildSupervisor:
 
         Only a hint: dropped when there is no standby, a run is going on, or the
         standby has not read what it was sent (a pipe that fills up would block
-        the server).
+        the server). While the standby parses, the server compiles the first of
+        them into the code cache. The Python files are also remembered for the
+        standbys forked later, which parse them as they are while they wait.
         """
+        python = [p for p in paths if p.endswith(".py")]
+        for path in python:
+            if path in self.recent_saves:
+                self.recent_saves.remove(path)
+            self.recent_saves.append(path)
+        del self.recent_saves[:-RECENT_SAVES]
         standby = self.standby
         if standby is None or self.run is not None or not paths:
             return
@@ -560,7 +578,10 @@ class ChildSupervisor:
                 standby.prepared += written
                 data = data[written:]
         except OSError:  # it died just now; check_standby reaps it
-            pass
+            return
+        # The standby parses these now; compile them meanwhile, here, on the other core.
+        for path in python[:STORE_AHEAD_PATHS]:
+            store_ahead(str(self.root / path))
 
     def _release(self, standby: Standby, cmd: RunCommand, t0: float) -> bool:
         """Hand `cmd` to the waiting standby; False when it is gone (a fresh child runs)."""

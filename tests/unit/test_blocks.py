@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from testmon_watch.core import blocks as blocks_mod
 from testmon_watch.core.blocks import (
     Block,
     FileBlocks,
@@ -699,3 +700,158 @@ def test_inserting_blank_lines_and_comments_never_changes_checksums(
     # Every original body line still maps to the same block name.
     fb = parse_python(edited)
     assert {b.name for b in fb.blocks} == set(PROPERTY_SUMS)
+
+
+# -- remembered function bodies ------------------------------------------------------
+
+
+def fresh_parse(source: str | bytes) -> FileBlocks:
+    """What a process that never parsed anything computes for `source`."""
+    saved = dict(blocks_mod._BODY_MEMO)
+    blocks_mod._BODY_MEMO.clear()
+    try:
+        return parse_python(source, "pkg.mod")
+    finally:
+        blocks_mod._BODY_MEMO.clear()
+        blocks_mod._BODY_MEMO.update(saved)
+
+
+def parse_after(before: str | bytes, after: str | bytes) -> FileBlocks:
+    """`after` parsed by a process that parsed `before` first (its bodies remembered)."""
+    saved = dict(blocks_mod._BODY_MEMO)
+    blocks_mod._BODY_MEMO.clear()
+    try:
+        parse_python(before, "pkg.mod")
+        assert blocks_mod._BODY_MEMO  # the bodies of `before` are remembered
+        return parse_python(after, "pkg.mod")
+    finally:
+        blocks_mod._BODY_MEMO.clear()
+        blocks_mod._BODY_MEMO.update(saved)
+
+
+MEMO_BASE = src(
+    """
+    import os
+
+
+    def add(a, b):
+        return a + b
+
+
+    def mul(a, b):
+        return a * b
+
+
+    class Cart:
+        def total(self):
+            import json
+            return json.dumps(sum(self.items))
+
+        def count(self):
+            return len(self.items)
+
+
+    def one(): return 1
+    """
+)
+
+MEMO_EDITS = {
+    "a body": ("return a + b", "return a + b + 1"),
+    "a body, same length": ("return a * b", "return a - b"),
+    "a one-line def": ("def one(): return 1", "def one(): return 2"),
+    "a name": ("def mul(", "def times("),
+    "a class name": ("class Cart:", "class Basket:"),
+    "the lines above": ("import os\n", "import os\nimport sys\n\n\n\n"),
+    "an import in a body": ("import json", "import pickle as json"),
+    "a nested function": (
+        "return len(self.items)",
+        "def inner():\n            return 0\n        return len(self.items) + inner()",
+    ),
+    "two bodies swapped": ("return a + b", "return a * b"),
+    "a non-ASCII string": ("return a + b", "return a + 'é€' + b"),
+}
+
+
+@pytest.mark.parametrize("edit", list(MEMO_EDITS), ids=list(MEMO_EDITS))
+def test_a_remembered_body_gives_what_a_fresh_parse_gives(edit: str) -> None:
+    old, new = MEMO_EDITS[edit]
+    after = MEMO_BASE.replace(old, new, 1)
+    assert after != MEMO_BASE
+    assert parse_after(MEMO_BASE, after) == fresh_parse(after)
+    assert parse_after(after, MEMO_BASE) == fresh_parse(MEMO_BASE)
+
+
+def test_an_edited_body_is_never_taken_for_the_remembered_one() -> None:
+    after = MEMO_BASE.replace("return len(self.items)", "return len(self.items) - 1")
+    before_sums = {b.name: b.checksum for b in fresh_parse(MEMO_BASE).blocks}
+    after_sums = {b.name: b.checksum for b in parse_after(MEMO_BASE, after).blocks}
+    assert {n for n in after_sums if after_sums[n] != before_sums[n]} == {"Cart.count"}
+
+
+@pytest.mark.parametrize(
+    "separator",
+    ["\u2028", "\x0c", "\x1c", "\x85"],
+    ids=["line-separator", "form-feed", "file-separator", "next-line"],
+)
+def test_bodies_after_a_character_only_str_splitlines_breaks_on(separator: str) -> None:
+    # The parser ends lines at \n, \r\n and \r only. Were the memo to number lines
+    # like str.splitlines, `last` would be keyed by the line above its real last
+    # line, and the edit of that line would find the old body's checksum.
+    before = src(
+        f"""
+        def first():
+            return "a{separator}b"
+
+
+        def last():
+            x = 1
+            return x
+        """
+    )
+    after = before.replace("return x", "return 2")  # the same columns
+    assert parse_after(before, after) == fresh_parse(after)
+    assert sums(after)["last"] != sums(before)["last"]
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"], ids=["crlf", "cr"])
+def test_bodies_in_files_with_other_line_endings(newline: str) -> None:
+    before = MEMO_BASE.replace("\n", newline)
+    after = before.replace("return len(self.items)", "return len(self.items) - 1")
+    assert parse_after(before, after) == fresh_parse(after)
+    assert parse_after(before.encode(), after.encode()) == fresh_parse(after.encode())
+
+
+def test_bodies_in_a_file_with_a_coding_cookie_and_a_bom() -> None:
+    text = "# -*- coding: latin-1 -*-\ndef f():\n    return 'caf\xe9'\n\n\ndef g():\n    return 1\n"
+    before = text.encode("latin-1")
+    after = text.replace("return 1", "return 2").encode("latin-1")
+    assert parse_after(before, after) == fresh_parse(after)
+    bom = b"\xef\xbb\xbf"
+    before8, after8 = bom + text[26:].encode(), bom + text[26:].replace("1", "2").encode()
+    assert parse_after(before8, after8) == fresh_parse(after8)
+
+
+_BODIES = st.sampled_from(
+    [
+        "return a",
+        "return b",
+        "return a + b",
+        "x = a\n    return x",
+        "import os\n    return os",
+        "pass",
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["f", "g", "h"]), _BODIES), min_size=1, max_size=5),
+    st.lists(st.tuples(st.sampled_from(["f", "g", "h"]), _BODIES), min_size=1, max_size=5),
+)
+def test_any_file_parsed_after_another_gives_what_a_fresh_parse_gives(
+    before: list[tuple[str, str]], after: list[tuple[str, str]]
+) -> None:
+    def module(functions: list[tuple[str, str]]) -> str:
+        return "".join(f"def {name}(a, b):\n    {body}\n\n\n" for name, body in functions)
+
+    assert parse_after(module(before), module(after)) == fresh_parse(module(after))

@@ -281,3 +281,76 @@ def test_code_loaded_ahead_is_used_until_its_file_changes(tmp_path: Path, byteco
     assert edited_test["exit"] == 1  # the edited assert ran, not the code loaded ahead
     assert edited_test["memory_hits"] == 1  # mod.py only
     assert bytecode == bool(list(root.glob("__pycache__/test_a.*pytest*.pyc")))
+
+
+STORE_AHEAD_SCRIPT = """
+import json, sys
+from pathlib import Path
+from testmon_watch.worker import code_cache
+
+root, cache_dir = Path(sys.argv[1]), Path(sys.argv[2])
+code_cache.use_code_caches(root, cache_dir)
+(root / "ahead.py").write_text("VALUE = 1\\n")
+(root / "broken.py").write_text("def broken(:\\n")
+print(json.dumps({
+    "first": code_cache.store_ahead(str(root / "ahead.py")),
+    "again": code_cache.store_ahead(str(root / "ahead.py")),  # an entry has it already
+    "broken": code_cache.store_ahead(str(root / "broken.py")),  # the import reports it
+    "missing": code_cache.store_ahead(str(root / "missing.py")),
+    "outside": code_cache.store_ahead(json.__file__),  # not a project file
+}))
+"""
+
+IMPORT_SCRIPT = """
+import importlib.machinery, json, sys
+from pathlib import Path
+from testmon_watch.worker import code_cache
+
+root, cache_dir = Path(sys.argv[1]), Path(sys.argv[2])
+cache = code_cache.use_code_caches(root, cache_dir)
+compiled = []
+original = importlib.machinery.SourceFileLoader.source_to_code
+def counting(self, data, path, **kw):
+    compiled.append(Path(path).name)
+    return original(self, data, path, **kw)
+importlib.machinery.SourceFileLoader.source_to_code = counting
+sys.path.insert(0, str(root))
+import ahead
+print(json.dumps({"compiled": compiled, "hits": cache.hits, "value": ahead.VALUE}))
+"""
+
+
+def test_code_the_server_stored_ahead_is_what_the_next_child_imports(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    root = tmp_path / "project"
+    root.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+
+    def script(text: str) -> dict[str, object]:
+        out = subprocess.run(
+            [sys.executable, "-c", text, str(root), str(tmp_path / "cache")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        return dict(json.loads(out.stdout))
+
+    stored = script(STORE_AHEAD_SCRIPT)
+    assert stored == {
+        "first": True,
+        "again": False,
+        "broken": False,
+        "missing": False,
+        "outside": False,
+    }
+    # Another process (the standby, the run): the entry is used, nothing compiled.
+    assert script(IMPORT_SCRIPT) == {"compiled": [], "hits": 1, "value": 1}
+    # The file saved again after the server stored it: the import compiles what it reads.
+    (root / "ahead.py").write_text("VALUE = 2\n")
+    assert script(IMPORT_SCRIPT) == {"compiled": ["ahead.py"], "hits": 0, "value": 2}

@@ -213,6 +213,83 @@ def test_a_file_being_saved_is_parsed_while_the_standby_waits(
     assert _outcomes(stream) == dict.fromkeys(adding, "failed")
 
 
+def test_saves_after_the_standby_parsed_the_last_ones_select_what_they_changed(
+    client: WorkerClient, events: Events, project: Path
+) -> None:
+    # Each standby parses the files saved lately while it waits, and the next save's
+    # parse reuses the bodies that did not change. Every save below changes one body
+    # (or the same body back): the run selects the tests of exactly that body.
+    standby = _first_standby(client, events)
+    adding = ["test_calc.py::test_add", "test_calc.py::test_fraction"]
+    saves = [
+        ("return a + b", "return a + b + 0", adding),
+        ("return a * b", "return a * b * 1", ["test_calc.py::test_mul"]),
+        ("return a + b + 0", "return a + b", adding),
+        ("return a * b * 1", "return b * a", ["test_calc.py::test_mul"]),
+    ]
+    calc = project / "calc.py"
+    for old, new, expected in saves:
+        calc.write_text(calc.read_text().replace(old, new))
+        client.prepare(["calc.py"])
+        stream, pid = _run(client, events, trigger="calc.py")
+        assert pid == standby
+        assert _selected(stream) == expected
+        assert set(_outcomes(stream).values()) == {"passed"}
+        standby = events.wait_for(StandbyReady).pid
+
+
+PARSE_AHEAD_SCRIPT = """
+import json, os, sys
+from pathlib import Path
+from testmon_watch.core import blocks, changes
+from testmon_watch.worker.standby import RunGate
+
+root = Path(sys.argv[1])
+(root / "mod.py").write_text("def f():\\n    return 1\\n")
+saves = ("mod.py", "../outside.py", "missing.py", "data.json")
+
+def gate_for():
+    control_r, control_w = os.pipe()
+    gate = RunGate(control_r, root, lambda: None, lambda release: None, recent_saves=saves)
+    return gate, control_w
+
+waiting, _ = gate_for()
+waiting._parse_ahead()
+parsed = sorted(key[0] for key in changes._PREPARED)
+remembered = sorted(key[0] for key in blocks._BODY_MEMO)
+opened = sorted(waiting.opened)
+
+changes._PREPARED.clear()
+blocks._BODY_MEMO.clear()
+told, control_w = gate_for()
+os.write(control_w, b"x")  # the server wrote (a release): the run parses what it needs
+told._parse_ahead()
+waiting.watching_opens = told.watching_opens = False
+print(json.dumps({"parsed": parsed, "remembered": remembered, "opened": opened,
+                  "parsed_when_told": sorted(key[0] for key in changes._PREPARED)}))
+"""
+
+
+def test_the_gate_parses_the_files_saved_lately_until_the_server_writes(tmp_path: Path) -> None:
+    import json
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, "-c", PARSE_AHEAD_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {
+        "parsed": ["mod.py"],  # not outside the project, not missing, not a data file
+        "remembered": ["f"],
+        "opened": [],  # not early work: reading it does not make the standby stale
+        "parsed_when_told": [],
+    }
+
+
 def test_a_module_the_conftest_imported_changed_so_a_fresh_child_runs(
     conftest_project: Path, events: Events, start_with_standby: StartWithStandby
 ) -> None:
