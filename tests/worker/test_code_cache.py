@@ -146,7 +146,8 @@ def test_a_project_module_is_never_run_stale(project: Path, events: Events, tmp_
         client.stop()
 
 
-COMPILE_AHEAD_SCRIPT = """
+# A worker process with the code caches on, counting what its loader compiles.
+COUNTING_COMPILES = """
 import importlib.machinery, json, sys
 from pathlib import Path
 from testmon_watch.worker import code_cache
@@ -160,7 +161,11 @@ def counting(self, data, path, **kw):
     return original(self, data, path, **kw)
 importlib.machinery.SourceFileLoader.source_to_code = counting
 sys.path.insert(0, str(root))
+"""
 
+COMPILE_AHEAD_SCRIPT = (
+    COUNTING_COMPILES
+    + """
 (root / "ahead.py").write_text("VALUE = 1\\n")
 code_cache.compile_ahead(str(root / "ahead.py"))
 # Written again after the compile, as the rest of a save: other content, compiled anew.
@@ -173,26 +178,32 @@ import ahead, later
 print(json.dumps({"ahead": compiled_ahead, "at_import": compiled[len(compiled_ahead):],
                   "values": [ahead.VALUE, later.VALUE], "hits": cache.hits}))
 """
+)
 
 
-def test_a_file_compiled_ahead_is_not_compiled_at_its_import(tmp_path: Path) -> None:
+def run_script(text: str, root: Path, cache: Path) -> dict[str, Any]:
+    """Run `text` in a fresh interpreter without bytecode; what it printed, as JSON."""
     import json
     import subprocess
     import sys
 
-    root = tmp_path / "project"
-    root.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     out = subprocess.run(
-        [sys.executable, "-c", COMPILE_AHEAD_SCRIPT, str(root), str(tmp_path / "cache")],
+        [sys.executable, "-c", text, str(root), str(cache)],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    found = json.loads(out.stdout)
+    return dict(json.loads(out.stdout))
+
+
+def test_a_file_compiled_ahead_is_not_compiled_at_its_import(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    found = run_script(COMPILE_AHEAD_SCRIPT, root, tmp_path / "cache")
     assert found["ahead"] == ["ahead.py", "later.py"]
     assert found["at_import"] == ["later.py"]  # its content changed after the compile
     assert found["values"] == [1, 3]
@@ -301,45 +312,20 @@ print(json.dumps({
 }))
 """
 
-IMPORT_SCRIPT = """
-import importlib.machinery, json, sys
-from pathlib import Path
-from testmon_watch.worker import code_cache
-
-root, cache_dir = Path(sys.argv[1]), Path(sys.argv[2])
-cache = code_cache.use_code_caches(root, cache_dir)
-compiled = []
-original = importlib.machinery.SourceFileLoader.source_to_code
-def counting(self, data, path, **kw):
-    compiled.append(Path(path).name)
-    return original(self, data, path, **kw)
-importlib.machinery.SourceFileLoader.source_to_code = counting
-sys.path.insert(0, str(root))
-import ahead
+IMPORT_SCRIPT = (
+    COUNTING_COMPILES
+    + """import ahead
 print(json.dumps({"compiled": compiled, "hits": cache.hits, "value": ahead.VALUE}))
 """
+)
 
 
 def test_code_the_server_stored_ahead_is_what_the_next_child_imports(tmp_path: Path) -> None:
-    import json
-    import subprocess
-    import sys
-
     root = tmp_path / "project"
     root.mkdir()
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
 
-    def script(text: str) -> dict[str, object]:
-        out = subprocess.run(
-            [sys.executable, "-c", text, str(root), str(tmp_path / "cache")],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
-        assert out.returncode == 0, out.stderr
-        return dict(json.loads(out.stdout))
+    def script(text: str) -> dict[str, Any]:
+        return run_script(text, root, tmp_path / "cache")
 
     stored = script(STORE_AHEAD_SCRIPT)
     assert stored == {
