@@ -54,11 +54,43 @@ _SPECIAL_TYPES: frozenset[type] = frozenset(
     {ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Call}
 )
 _DYNAMIC_IMPORT_FUNCS = frozenset({"__import__", "import_module"})
-# Function bodies remembered (see the module docstring): entries, oldest dropped first.
-_BODY_MEMO_LIMIT = 50_000
-# (qualified name, body's first column, last column, its source lines) -> (checksum, imports)
+# (qualified name, body's first column, last column, its source lines)
 _BodyKey = tuple[str, int, int, str]
-_BODY_MEMO: dict[_BodyKey, tuple[int, tuple[str, ...]]] = {}
+# Characters of source the remembered bodies may hold (a few MB): a one-shot run that
+# parses a large project once gains nothing from them and must not keep it all.
+_BODY_MEMO_CHARS = 4_000_000
+
+
+class _BodyMemo:
+    """Function bodies remembered (see the module docstring): key -> (checksum, imports).
+
+    Bounded by the characters of source the keys hold; the oldest go first.
+    """
+
+    __slots__ = ("entries", "chars", "limit")
+
+    def __init__(self, limit: int = _BODY_MEMO_CHARS) -> None:
+        self.entries: dict[_BodyKey, tuple[int, tuple[str, ...]]] = {}
+        self.chars = 0
+        self.limit = limit
+
+    def get(self, key: _BodyKey) -> tuple[int, tuple[str, ...]] | None:
+        return self.entries.get(key)
+
+    def put(self, key: _BodyKey, value: tuple[int, tuple[str, ...]]) -> None:
+        if key not in self.entries:
+            self.chars += len(key[3])
+        self.entries[key] = value
+        while self.chars > self.limit and self.entries:
+            oldest = next(iter(self.entries))
+            self.chars -= len(oldest[3])
+            del self.entries[oldest]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+_BODY_MEMO = _BodyMemo()
 # Recursion limit used for a retry when a pathologically deep expression
 # (e.g. thousands of chained ``+``) exhausts the default limit.
 _DEEP_RECURSION_LIMIT = 100_000
@@ -312,9 +344,7 @@ class _Walker:
         if known is None:
             checksum, imports = self._body_checksum(name, node)
             if key is not None:
-                if len(_BODY_MEMO) >= _BODY_MEMO_LIMIT:
-                    del _BODY_MEMO[next(iter(_BODY_MEMO))]
-                _BODY_MEMO[key] = (checksum, imports)
+                _BODY_MEMO.put(key, (checksum, imports))
         else:
             checksum, imports = known
             for dotted in imports:

@@ -707,26 +707,40 @@ def test_inserting_blank_lines_and_comments_never_changes_checksums(
 
 def fresh_parse(source: str | bytes) -> FileBlocks:
     """What a process that never parsed anything computes for `source`."""
-    saved = dict(blocks_mod._BODY_MEMO)
-    blocks_mod._BODY_MEMO.clear()
+    saved, blocks_mod._BODY_MEMO = blocks_mod._BODY_MEMO, blocks_mod._BodyMemo()
     try:
         return parse_python(source, "pkg.mod")
     finally:
-        blocks_mod._BODY_MEMO.clear()
-        blocks_mod._BODY_MEMO.update(saved)
+        blocks_mod._BODY_MEMO = saved
 
 
 def parse_after(before: str | bytes, after: str | bytes) -> FileBlocks:
     """`after` parsed by a process that parsed `before` first (its bodies remembered)."""
-    saved = dict(blocks_mod._BODY_MEMO)
-    blocks_mod._BODY_MEMO.clear()
+    saved, blocks_mod._BODY_MEMO = blocks_mod._BODY_MEMO, blocks_mod._BodyMemo()
     try:
         parse_python(before, "pkg.mod")
         assert blocks_mod._BODY_MEMO  # the bodies of `before` are remembered
         return parse_python(after, "pkg.mod")
     finally:
-        blocks_mod._BODY_MEMO.clear()
-        blocks_mod._BODY_MEMO.update(saved)
+        blocks_mod._BODY_MEMO = saved
+
+
+def test_the_remembered_bodies_hold_a_bounded_amount_of_source() -> None:
+    memo = blocks_mod._BodyMemo(limit=10)
+    memo.put(("f", 4, 12, "abcd"), (1, ()))
+    memo.put(("g", 4, 12, "efgh"), (2, ()))
+    memo.put(("f", 4, 12, "abcd"), (1, ()))  # known: held once
+    assert (len(memo), memo.chars) == (2, 8)
+    memo.put(("h", 4, 12, "ijkl"), (3, ("os",)))  # 12 > 10: the oldest goes
+    assert (len(memo), memo.chars) == (2, 8)
+    assert memo.get(("f", 4, 12, "abcd")) is None
+    assert memo.get(("h", 4, 12, "ijkl")) == (3, ("os",))
+    saved, blocks_mod._BODY_MEMO = blocks_mod._BODY_MEMO, blocks_mod._BodyMemo(limit=50)
+    try:
+        parse_python(MEMO_BASE, "pkg.mod")  # its bodies hold more than 50 characters
+        assert 0 < blocks_mod._BODY_MEMO.chars <= 50
+    finally:
+        blocks_mod._BODY_MEMO = saved
 
 
 MEMO_BASE = src(

@@ -256,11 +256,11 @@ def gate_for():
 waiting, _ = gate_for()
 waiting._parse_ahead()
 parsed = sorted(key[0] for key in changes._PREPARED)
-remembered = sorted(key[0] for key in blocks._BODY_MEMO)
+remembered = sorted(key[0] for key in blocks._BODY_MEMO.entries)
 opened = sorted(waiting.opened)
 
 changes._PREPARED.clear()
-blocks._BODY_MEMO.clear()
+blocks._BODY_MEMO = blocks._BodyMemo()
 told, control_w = gate_for()
 os.write(control_w, b"x")  # the server wrote (a release): the run parses what it needs
 told._parse_ahead()
