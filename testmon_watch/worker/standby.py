@@ -178,11 +178,10 @@ class RunGate:
         """
         root = Path(self.files.root)
         with self._not_early_work():
-            for relpath in paths:
-                if self.files.relative_path(str(root / relpath)) == relpath:
-                    prepare(root, relpath)
-                    if relpath.endswith(".py"):
-                        compile_ahead(str(root / relpath))
+            for relpath in self._in_project(paths):
+                prepare(root, relpath)
+                if relpath.endswith(".py"):
+                    compile_ahead(str(root / relpath))
 
     def _load_code_ahead(self, loaded: set[str]) -> None:
         """Load the code of the project modules the last run imported, and this one has
@@ -211,11 +210,17 @@ class RunGate:
         """
         root = Path(self.files.root)
         with self._not_early_work():
-            for relpath in self.recent_saves:
+            for relpath in self._in_project(self.recent_saves):
                 if self._server_wrote():
                     return
-                if self.files.relative_path(str(root / relpath)) == relpath:
-                    prepare(root, relpath)
+                prepare(root, relpath)
+
+    def _in_project(self, paths: tuple[str, ...]) -> Iterator[str]:
+        """The relative paths among `paths` that name a file of the project, as given."""
+        root = Path(self.files.root)
+        for relpath in paths:
+            if self.files.relative_path(str(root / relpath)) == relpath:
+                yield relpath
 
     @contextmanager
     def _not_early_work(self) -> Iterator[None]:
