@@ -233,21 +233,23 @@ class SelectionHooks:
             state.deselected_collected = len(drop)
             present = {i.nodeid for i in items}
             narrowed_away = [
-                t.path
-                for nodeid, t in plan.known.items()
-                if t.path in state.narrowed_files and nodeid not in present
+                path
+                for path in state.narrowed_files
+                for t in plan.known.on_path(path)
+                if t.nodeid not in present
             ]
             state.files_collected_in_part = len(set(narrowed_away))
             state.skipped_tests = len(narrowed_away) + sum(
-                1 for t in plan.known.values() if t.path in state.skipped_files
+                len(plan.known.on_path(path)) for path in state.skipped_files
             )
             state.deselected_count = state.deselected_collected + state.skipped_tests
             if drop:
                 config.hook.pytest_deselected(items=drop)
             items[:] = keep
         if state.options.reorder:
-            durations = {n: t.duration for n, t in plan.known.items()}
-            failed = {n for n, t in plan.known.items() if t.outcome.runs_again}
+            known = [plan.known.get(i.nodeid) for i in items]
+            durations = {t.nodeid: t.duration for t in known if t is not None}
+            failed = {t.nodeid for t in known if t is not None and t.outcome.runs_again}
             order = run_order([i.nodeid for i in items], durations, failed)
             position = {nodeid: i for i, nodeid in enumerate(order)}
             items.sort(key=lambda i: position[i.nodeid])
@@ -262,17 +264,16 @@ class SelectionHooks:
             Path(str(r.fspath)).as_posix() for r in getattr(session, COLLECT_FAILURES, [])
         }
         present = {i.nodeid for i in items}
-        gone = []
-        for nodeid, test in state.plan.known.items():
-            if nodeid in present or test.path is None:
-                continue
-            file_row = state.plan.files.get(test.path)
+        gone: list[str] = []
+        for path in state.plan.known.paths():
+            file_row = state.plan.files.get(path)
             file_gone = file_row is not None and file_row.missing
             not_collected = (
-                not narrowed and test.path in self.collected_files and test.path not in failed_files
+                not narrowed and path in self.collected_files and path not in failed_files
             )
             if file_gone or not_collected:
-                gone.append(nodeid)
+                tests = state.plan.known.on_path(path)
+                gone.extend(t.nodeid for t in tests if t.nodeid not in present)
         if gone:
             with state.db.transaction():
                 state.db.delete_tests(state.plan.env_id, gone)
@@ -334,7 +335,7 @@ class SelectionHooks:
         if conftest_may_deselect(state.config):
             return
         remaining = {state.relative(item.path) for item in session.items}
-        known = {t.path for t in plan.known.values()}
+        known = plan.known.paths()
         # A known test file is the fast path's anyway (a stale row of it is never read).
         for rel in self.modules_collected - state.narrowed_files.keys() - known:
             items = self.items_per_file.get(rel, [])

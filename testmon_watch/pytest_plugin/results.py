@@ -179,7 +179,7 @@ class ResultHooks:
         plan, db = state.plan, state.db
         if plan is None or db is None:
             return
-        saved = sum(t.duration for t in plan.known.values() if t.path in state.skipped_files)
+        saved = sum(t.duration for p in state.skipped_files for t in plan.known.on_path(p))
         try:
             with db.transaction():
                 db.save_run(
@@ -272,7 +272,7 @@ class ResultHooks:
                 for miss in self.misses:
                     tr.write_line(f"MISSED {miss}")
             else:
-                checked = sum(1 for t in plan.known.values() if not t.reasons)
+                checked = len(plan.known) - len(plan.selected_known)
                 tr.write_line(
                     f"testmon-watch verify: no misses ({checked} deselectable tests "
                     "kept their outcome)"

@@ -162,3 +162,74 @@ def test_rows_read_ahead_are_dropped_once_this_connection_wrote(
     with db.transaction():
         db.save_environment("third", ENV.python, {})
     assert ahead.take(db) is None
+
+
+# -- files to skip and to collect in part, from the rows read ahead ----------------------
+
+
+def record_test_files(db: Database, root: Path) -> None:
+    """Tests in three test files, each depending on one function of shop.py."""
+    write(root, "shop.py", SHOP, OLD_NS)
+    modules = {
+        "tests/test_a.py": "class TestPrice:\n    pass\n\ndef test_build():\n    pass\n",
+        "tests/test_b.py": "def test_build():\n    pass\n",
+        "tests/test_c.py": "def test_price():\n    pass\n",
+    }
+    with db.transaction():
+        row, _ = read_state(root, "shop.py", "python")
+        shop_id = db.save_file(row)
+        checksum = {name: c for name, _, _, c in row.blocks}
+        fingerprint = {
+            name: db.fingerprint_id(shop_id, [checksum["<module>"], checksum[name]])
+            for name in ("price", "build")
+        }
+        env_id = db.save_environment("default", ENV.python, dict(ENV.packages))
+        for relpath, text in modules.items():
+            write(root, relpath, text, OLD_NS)
+            module_row, _ = read_state(root, relpath, "python")
+            file_id = db.save_file(module_row)
+            for nodeid, uses in [
+                (f"{relpath}::TestPrice::test_one[1]", "price"),
+                (f"{relpath}::TestPrice::test_one[2]", "price"),
+                (f"{relpath}::test_build", "build"),
+                (f"{relpath}::test_price", "price"),
+            ]:
+                if nodeid.partition("::")[2].partition(":")[0] not in text:
+                    continue
+                fp = fingerprint[uses]
+                test = RecordedTest(nodeid, file_id, Outcome.PASSED, 0.1, {fp}, {}, set())
+                db.save_test(env_id, test, [])
+
+
+@pytest.mark.parametrize(
+    ("edit", "skipped", "narrowed"),
+    [
+        # price(): test_a.py runs only TestPrice, test_b.py nothing, test_c.py all.
+        (("x * 10", "x * 11"), {"tests/test_b.py"}, {"tests/test_a.py": {"TestPrice"}}),
+        # build(): test_a.py runs only test_build, test_c.py nothing, test_b.py all.
+        (('"a": 1', '"a": 2'), {"tests/test_c.py"}, {"tests/test_a.py": {"test_build"}}),
+    ],
+)
+def test_read_ahead_the_plan_skips_and_narrows_the_files_a_fresh_read_does(
+    db: Database,
+    tmp_path: Path,
+    edit: tuple[str, str],
+    skipped: set[str],
+    narrowed: dict[str, set[str]],
+) -> None:
+    record_test_files(db, tmp_path)
+    ahead = ReadAhead.read(db)
+    write(tmp_path, "shop.py", SHOP.replace(*edit), LATER_NS)
+    from_ahead = plan_selection(db, tmp_path, ENV, write=True, ahead=ahead)
+    assert from_ahead.test_files_to_skip() == skipped
+    assert from_ahead.top_level_names_to_collect() == {p: frozenset(n) for p, n in narrowed.items()}
+    # A fresh read (another connection, the marks just written) plans the same.
+    write(tmp_path, "shop.py", SHOP.replace(*edit), LATER_NS)
+    fresh_db, _ = Database.open(tmp_path / ".testmondata")
+    try:
+        fresh = plan_selection(fresh_db, tmp_path, ENV, write=False)
+    finally:
+        fresh_db.close()
+    assert dict(from_ahead.known.items()) == dict(fresh.known.items())
+    assert fresh.test_files_to_skip() == skipped
+    assert fresh.top_level_names_to_collect() == from_ahead.top_level_names_to_collect()
