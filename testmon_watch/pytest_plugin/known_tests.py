@@ -27,12 +27,17 @@ class KnownTest:
     reasons: list[Reason] | None  # None: up to date
 
 
-def top_level_name(nodeid: str) -> str | None:
-    """'tests/test_a.py::TestK::test_x[1]' -> 'TestK'; 'test_a.py::test_f[a::b]' -> 'test_f'."""
+def name_path(nodeid: str) -> tuple[str, ...] | None:
+    """The names pytest collects a test by within its file, parameters left out.
+
+    'tests/test_a.py::TestK::test_x[1]' -> ('TestK', 'test_x');
+    'test_a.py::test_f[a::b]' -> ('test_f',); 'test_a.py' -> None.
+    """
     _path, sep, rest = nodeid.partition("::")
     if not sep:
         return None
-    return rest.partition("[")[0].partition("::")[0] or None
+    names = tuple(rest.partition("[")[0].split("::"))
+    return names if all(names) else None
 
 
 class KnownTests(Mapping[str, KnownTest]):

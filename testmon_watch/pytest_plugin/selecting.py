@@ -12,7 +12,7 @@ from testmon_watch.core.db import Database, FileRow, TestRow, UnitRow
 from testmon_watch.core.environment import Environment, environment_difference
 from testmon_watch.core.reasons import EnvironmentChange, Reason, ReasonKind
 from testmon_watch.core.selection import affected_tests
-from testmon_watch.pytest_plugin.known_tests import KnownTest, KnownTests, top_level_name
+from testmon_watch.pytest_plugin.known_tests import KnownTest, KnownTests, name_path
 from testmon_watch.wording import describe_reasons
 
 if TYPE_CHECKING:
@@ -90,31 +90,36 @@ class SelectionPlan:
         skipped = self.known.paths() - self.known.paths_to_run() - changed
         return {p for p in skipped if not self.files[p].missing}
 
-    def top_level_names_to_collect(self) -> dict[str, frozenset[str]]:
-        """Known test files collected in part: file -> top-level names whose tests must run.
+    def parts_to_collect(self) -> dict[str, frozenset[tuple[str, ...]]]:
+        """Known test files collected in part: file -> the name paths to collect.
 
-        The same rule as `test_files_to_skip`, one level down: in a test file that
-        did not change, a top-level class or function none of whose known tests
-        must run is not collected. Whatever could make it grow new tests (the
-        file's own import, a conftest's collection hooks, parametrize data the
-        module reads) is a dependency of every test of the file, so then all of
-        them must run and the file is collected in full.
+        The same rule as `test_files_to_skip`, further down: in a test file that
+        did not change, a class or function none of whose known tests must run is
+        not collected, nor a method of a class that is collected. Whatever could
+        make the file grow new tests (its own import, which defines its classes,
+        a conftest's collection hooks, parametrize data the module reads) is a
+        dependency of every test of the file, so then all of them must run and
+        the file is collected in full.
+
+        A name path is what pytest collects by within the file, parameters left
+        out: ('TestK',) and ('TestK', 'test_x') for 'f.py::TestK::test_x[1]'. The
+        set holds every prefix of the paths of the tests that must run.
         """
         changed = {c.old.path for c in self.changes.changed}
-        needed: dict[str, set[str]] = {}
+        needed: dict[str, set[tuple[str, ...]]] = {}
         for nodeid in self.known.must_run():
             path = self.known[nodeid].path
-            name = top_level_name(nodeid)
-            if path is not None and path not in changed and name is not None:
-                needed.setdefault(path, set()).add(name)
-        narrowed = {}
-        for path, names in needed.items():
+            names = name_path(nodeid)
+            if path is not None and path not in changed and names is not None:
+                needed.setdefault(path, set()).add(names)
+        parts = {}
+        for path, paths in needed.items():
             if self.files[path].missing:
                 continue
-            everything = {top_level_name(t.nodeid) for t in self.known.on_path(path)}
-            if names != everything - {None}:
-                narrowed[path] = frozenset(names)
-        return narrowed
+            everything = {name_path(t.nodeid) for t in self.known.on_path(path)}
+            if paths != everything - {None}:
+                parts[path] = frozenset(p[:i] for p in paths for i in range(1, len(p) + 1))
+        return parts
 
     def why_not(self, nodeid: str) -> str:
         test = self.known.get(nodeid)

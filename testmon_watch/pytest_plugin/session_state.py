@@ -74,8 +74,9 @@ class SessionState:
     # ... and known tests not even collected (their file skipped, or narrowed away).
     skipped_tests: int = 0
     skipped_files: set[str] = field(default_factory=set)  # known test files not collected
-    # Known test files collected in part: file -> the top-level names collected.
-    narrowed_files: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Known test files collected in part: file -> the name paths collected
+    # (SelectionPlan.parts_to_collect).
+    narrowed_files: dict[str, frozenset[tuple[str, ...]]] = field(default_factory=dict)
     files_collected_in_part: int = 0  # of those, the files where a known test was left out
     removed: list[str] = field(default_factory=list)  # known tests that no longer exist
     # Collectors that failed (node ids): their known tests are not "deselected".

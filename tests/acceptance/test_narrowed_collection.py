@@ -156,3 +156,69 @@ def test_node_ids_on_the_command_line_are_left_to_pytest(project: Project) -> No
     run = project.run("tests/test_shop.py::TestTax::test_tax", "tests/test_shop.py::test_other")
     # Named tests run as named (testmon does not deselect then), none left out.
     assert run.ran == {"tests/test_shop.py::TestTax::test_tax", "tests/test_shop.py::test_other"}
+
+
+def test_only_the_methods_that_run_are_collected_in_a_class(project: Project) -> None:
+    make_project(project)
+    project.write(
+        "tests/test_members.py",
+        """
+        import unittest
+
+        from shop import price, tax
+
+
+        class TestMembers:
+            def test_price(self):
+                assert price(1) == 2
+
+            def test_tax(self):
+                assert tax(1) == 2
+
+            class TestInner:
+                def test_inner_price(self):
+                    assert price(2) == 4
+
+                def test_inner_tax(self):
+                    assert tax(2) == 3
+
+
+        class TestCaseMembers(unittest.TestCase):
+            def test_price(self):
+                self.assertEqual(price(3), 6)
+
+            def test_tax(self):
+                self.assertEqual(tax(3), 4)
+        """,
+    )
+    project.first_run()
+    collected(project)
+    project.replace("shop.py", "return n * 2", "return 2 * n")
+    run = project.run()
+    assert run.ran == {
+        "tests/test_shop.py::test_price",
+        "tests/test_members.py::TestMembers::test_price",
+        "tests/test_members.py::TestMembers::TestInner::test_inner_price",
+        "tests/test_members.py::TestCaseMembers::test_price",
+    }
+    # The methods of the other functions were not collected (a unittest.TestCase
+    # lists its own methods, and pytest_generate_tests is not called for them).
+    assert sorted(collected(project)) == [
+        "TestInner.test_inner_price",
+        "TestMembers.test_price",
+        "test_price",
+    ]
+    # The counts add up: 13 known, 4 run, 1 collected and deselected, 8 left out.
+    assert "4 selected; 9 not affected" in run.text, run.text
+    assert re.search(r"=+ 4 passed, 1 deselected in ", run.text), run.text
+    # Nothing was forgotten: a no-change run knows all 13.
+    assert "deselected 13" in project.run().text
+    # An edit of tax() runs the others, collected in their turn.
+    project.replace("shop.py", "return n + 1", "return 1 + n")
+    assert project.run().ran == {
+        "tests/test_shop.py::TestTax::test_tax",
+        "tests/test_shop.py::TestTax::test_tax_zero",
+        "tests/test_members.py::TestMembers::test_tax",
+        "tests/test_members.py::TestMembers::TestInner::test_inner_tax",
+        "tests/test_members.py::TestCaseMembers::test_tax",
+    }

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from testmon_watch.core.outcomes import Outcome
 from testmon_watch.core.reasons import Reason
-from testmon_watch.pytest_plugin.known_tests import KnownTest, KnownTests, top_level_name
+from testmon_watch.pytest_plugin.known_tests import KnownTest, KnownTests, name_path
 
 MUST = [Reason.interrupted()]
 
@@ -89,10 +89,13 @@ def test_a_test_new_to_the_copy_is_found_in_its_file() -> None:
     assert base.paths() == {"a.py"} and base.on_path("c.py") == []
 
 
-def test_top_level_name() -> None:
-    assert top_level_name("tests/test_a.py::TestK::test_x[1]") == "TestK"
-    assert top_level_name("test_a.py::test_f[a::b]") == "test_f"
-    assert top_level_name("test_a.py") is None
+def test_name_path() -> None:
+    assert name_path("tests/test_a.py::TestK::test_x[1]") == ("TestK", "test_x")
+    assert name_path("tests/test_a.py::TestK::TestIn::test_x") == ("TestK", "TestIn", "test_x")
+    assert name_path("test_a.py::test_f[a::b]") == ("test_f",)
+    assert name_path("test_a.py::test_f[]") == ("test_f",)
+    assert name_path("test_a.py") is None
+    assert name_path("test_a.py::") is None
 
 
 NODEIDS = [f"{p}::test_{i}" for p in ("a.py", "b.py", "c.py") for i in range(3)]

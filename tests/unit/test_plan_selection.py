@@ -205,9 +205,13 @@ def record_test_files(db: Database, root: Path) -> None:
     ("edit", "skipped", "narrowed"),
     [
         # price(): test_a.py runs only TestPrice, test_b.py nothing, test_c.py all.
-        (("x * 10", "x * 11"), {"tests/test_b.py"}, {"tests/test_a.py": {"TestPrice"}}),
+        (
+            ("x * 10", "x * 11"),
+            {"tests/test_b.py"},
+            {"tests/test_a.py": {("TestPrice",), ("TestPrice", "test_one")}},
+        ),
         # build(): test_a.py runs only test_build, test_c.py nothing, test_b.py all.
-        (('"a": 1', '"a": 2'), {"tests/test_c.py"}, {"tests/test_a.py": {"test_build"}}),
+        (('"a": 1', '"a": 2'), {"tests/test_c.py"}, {"tests/test_a.py": {("test_build",)}}),
     ],
 )
 def test_read_ahead_the_plan_skips_and_narrows_the_files_a_fresh_read_does(
@@ -215,14 +219,14 @@ def test_read_ahead_the_plan_skips_and_narrows_the_files_a_fresh_read_does(
     tmp_path: Path,
     edit: tuple[str, str],
     skipped: set[str],
-    narrowed: dict[str, set[str]],
+    narrowed: dict[str, set[tuple[str, ...]]],
 ) -> None:
     record_test_files(db, tmp_path)
     ahead = ReadAhead.read(db)
     write(tmp_path, "shop.py", SHOP.replace(*edit), LATER_NS)
     from_ahead = plan_selection(db, tmp_path, ENV, write=True, ahead=ahead)
     assert from_ahead.test_files_to_skip() == skipped
-    assert from_ahead.top_level_names_to_collect() == {p: frozenset(n) for p, n in narrowed.items()}
+    assert from_ahead.parts_to_collect() == {p: frozenset(n) for p, n in narrowed.items()}
     # A fresh read (another connection, the marks just written) plans the same.
     write(tmp_path, "shop.py", SHOP.replace(*edit), LATER_NS)
     fresh_db, _ = Database.open(tmp_path / ".testmondata")
@@ -232,4 +236,4 @@ def test_read_ahead_the_plan_skips_and_narrows_the_files_a_fresh_read_does(
         fresh_db.close()
     assert dict(from_ahead.known.items()) == dict(fresh.known.items())
     assert fresh.test_files_to_skip() == skipped
-    assert fresh.top_level_names_to_collect() == from_ahead.top_level_names_to_collect()
+    assert fresh.parts_to_collect() == from_ahead.parts_to_collect()
