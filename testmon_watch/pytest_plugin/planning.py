@@ -361,14 +361,14 @@ class SelectionHooks:
         """
         if not self.state.narrowed_files:
             return None
-        if not isinstance(collector, (pytest.Module, pytest.Class)):
-            return None
+        # pytest's own collectors only: a plugin's (pytest-describe's blocks, say)
+        # may name its tests otherwise.
         names: list[str] = [name]
         node: object = collector
-        while isinstance(node, pytest.Class):
+        while type(node) is pytest.Class:
             names.append(node.name)
             node = node.parent
-        if not isinstance(node, pytest.Module):
+        if type(node) is not pytest.Module:
             return None
         parts = self._narrowed_parts(node)
         if parts is None or tuple(reversed(names)) in parts:
