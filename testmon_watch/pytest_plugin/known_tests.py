@@ -1,7 +1,7 @@
 """The recorded tests a run's plan knows, indexed by test file.
 
 Every run asks the same questions of them: which must run, which test files have
-none that must (not even imported), which top-level names of a file to collect,
+none that must (not even imported), which classes and functions of a file to collect,
 which tests of a collected file were not collected (deleted). Answered by a pass
 over every test, they cost opt-einsum (7,891 tests) about 13 ms per save, after
 the save and before the first result. Here they are answered from an index by

@@ -108,8 +108,7 @@ class SelectionPlan:
         changed = {c.old.path for c in self.changes.changed}
         needed: dict[str, set[tuple[str, ...]]] = {}
         for nodeid in self.known.must_run():
-            path = self.known[nodeid].path
-            names = name_path(nodeid)
+            path, names = self.known[nodeid].path, name_path(nodeid)
             if path is not None and path not in changed and names is not None:
                 needed.setdefault(path, set()).add(names)
         parts = {}
