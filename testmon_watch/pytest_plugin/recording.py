@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from testmon_watch.core.keys import SESSION, ContextKey
+from testmon_watch.core.keys import SESSION, ContextKey, ContextKind
 from testmon_watch.core.outcomes import outcome_of
 from testmon_watch.core.records import Execution, SessionRecording, TestRecord, TestRecording
 from testmon_watch.measure.loaded import loaded_modules
@@ -19,6 +20,17 @@ from testmon_watch.pytest_plugin.names import PAYLOAD_KEY
 from testmon_watch.wire import xdist
 
 WIDE_SCOPES = ("session", "package", "module", "class")
+
+
+@dataclass(frozen=True)
+class _TestFile:
+    """What the record of every test in one file shares."""
+
+    path: str  # project-relative (or relative to the root when outside the project)
+    roots: list[str]  # the file itself and the conftest.py files that apply to it
+    absent_conftests: tuple[str, ...]  # where a conftest.py created later would apply
+    unit_set: frozenset[ContextKey]  # the session, and the file's collection when a project file
+    units: list[ContextKey]  # the same, sorted as TestRecord.units is
 
 
 class RecordingHooks:
@@ -46,6 +58,7 @@ class RecordingHooks:
         self.reports: dict[str, list[pytest.TestReport]] = {}
         self.item_units: dict[str, set[ContextKey]] = {}  # nodeid -> fixture units it used
         self._conftests: dict[Path, tuple[list[str], list[str]]] = {}
+        self._test_files: dict[Path, _TestFile] = {}  # item.path -> what every test in it shares
 
     # -- handing over ----------------------------------------------------------
 
@@ -176,28 +189,30 @@ class RecordingHooks:
     def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Generator[None, Any, None]:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
-        reports = self.reports.setdefault(item.nodeid, [])
+        nodeid = item.nodeid
+        reports = self.reports.setdefault(nodeid, [])
         reports.append(report)
         # Note the fixture instances now: by the teardown report, fixtures whose
-        # scope ends with this test are already finalized and forgotten.
-        self.item_units.setdefault(item.nodeid, set()).update(self._fixture_units(item))
-        if call.when != "teardown" or self.recorder.current.key != ContextKey.test(item.nodeid):
+        # scope ends with this test are already finalized and forgotten. Only
+        # fixtures of a wider scope are units (pytest_fixture_setup): with none
+        # set up, there is nothing to look for.
+        if self.active_fixtures:
+            self.item_units.setdefault(nodeid, set()).update(self._fixture_units(item))
+        key = self.recorder.current.key
+        if call.when != "teardown" or key.kind is not ContextKind.TEST or key.target != nodeid:
             return
         execution = self.recorder.pop()
-        rel = self.recorder.files.relative(str(item.path))
-        conftests, absent_conftests = self._conftest_paths(Path(item.path))
+        shared = self._test_file(item.path)
         # A conftest.py created later in one of these folders applies to the test too.
-        execution.reads.update(absent_conftests)
-        units = self.item_units.pop(item.nodeid, set()) | {SESSION}
-        if rel:
-            units.add(ContextKey.collection(rel))
+        execution.reads.update(shared.absent_conftests)
+        units = self.item_units.pop(nodeid, None)
         test = TestRecord(
-            nodeid=item.nodeid,
-            path=rel or os.path.relpath(item.path, self.root),
+            nodeid=nodeid,
+            path=shared.path,
             outcome=outcome_of(reports),
             duration=sum(r.duration for r in reports),
-            units=sorted(units, key=str),
-            roots=([rel] if rel else []) + conftests,
+            units=sorted(units | shared.unit_set, key=str) if units else list(shared.units),
+            roots=list(shared.roots),
             execution=execution,
         )
         finished, modules = self.take_units()
@@ -206,6 +221,22 @@ class RecordingHooks:
             self.deliver(recording)
         else:
             setattr(report, PAYLOAD_KEY, xdist.encode_test(recording))
+
+    def _test_file(self, path: Path) -> _TestFile:
+        """What every test of the file at `path` shares: computed once per file, not per test."""
+        shared = self._test_files.get(path)
+        if shared is None:
+            rel = self.recorder.files.relative(str(path))
+            conftests, absent = self._conftest_paths(Path(path))
+            unit_set = frozenset({SESSION, ContextKey.collection(rel)} if rel else {SESSION})
+            shared = self._test_files[path] = _TestFile(
+                path=rel or os.path.relpath(path, self.root),
+                roots=([rel] if rel else []) + conftests,
+                absent_conftests=tuple(absent),
+                unit_set=unit_set,
+                units=sorted(unit_set, key=str),
+            )
+        return shared
 
     def session_recording(self) -> SessionRecording:
         """The end of the session: the session unit, units not handed over yet, late data."""
