@@ -40,10 +40,13 @@ from hashlib import blake2b
 __all__ = [
     "MODULE_BLOCK_NAME",
     "Block",
+    "BodyParse",
     "FileBlocks",
     "data_checksum",
     "listing_checksum",
+    "parse_body",
     "parse_python",
+    "parser_lines",
 ]
 
 MODULE_BLOCK_NAME = "<module>"
@@ -398,7 +401,7 @@ def _count_lines(source: str | bytes) -> int:
     return n
 
 
-def _parser_lines(source: str | bytes) -> list[str] | None:
+def parser_lines(source: str | bytes) -> list[str] | None:
     """`source`'s lines numbered as the parser numbers them; None if it cannot tell."""
     try:
         if isinstance(source, bytes):
@@ -440,7 +443,7 @@ def parse_python(
     except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, bad encoding, too deep
         raise SyntaxError(f"cannot parse source: {exc}") from exc
 
-    lines = _parser_lines(source)
+    lines = parser_lines(source)
     try:
         walker, module_dump = _walk(tree, module_name, is_package, lines)
     except RecursionError:
@@ -470,3 +473,50 @@ def parse_python(
     )
     functions = sorted(walker.blocks, key=lambda b: b.start)
     return FileBlocks(blocks=(module_block, *functions), imports=tuple(walker.imports))
+
+
+@dataclass(frozen=True)
+class BodyParse:
+    """One function body parsed on its own (`parse_body`)."""
+
+    checksum: int
+    """What `parse_python` gives the function's block."""
+    imports: tuple[str, ...]
+    """The imports the body names, in the order the walk meets them."""
+    first: int
+    """Index in the given lines of the line where the body's first statement starts."""
+
+
+def parse_body(
+    lines: list[str],
+    name: str,
+    module_name: str | None = None,
+    is_package: bool = False,
+) -> BodyParse | None:
+    """Checksum the body of function `name` from its lines alone, without its file.
+
+    `lines` run from the line where the body starts to the function's last
+    line. They are parsed under a header of their own (``def _():`` at column
+    0), which gives the statements the file gives them when the tokenizer
+    meets those lines in the same state: at the start of a logical line, with
+    no tab or form feed in them to compare indentation by (core.reparse checks
+    both). None when the lines are not exactly one function body: they do not
+    parse, dedent out of it, or end before or after its last statement.
+    """
+    # A plain def holds an async def's body too: the parser accepts `await`,
+    # `async for` and `async with` in any function (the compiler is what refuses).
+    try:
+        tree = ast.parse("def _():\n" + "\n".join(lines) + "\n")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if len(tree.body) != 1 or type(tree.body[0]) is not ast.FunctionDef:
+        return None
+    node = tree.body[0]
+    if node.end_lineno != len(lines) + 1:
+        return None  # a trailing comment or blank line, or lines past the body
+    walker = _Walker(module_name, is_package)
+    try:
+        checksum, imports = walker._body_checksum(name, node)
+    except RecursionError:
+        return None
+    return BodyParse(checksum, imports, node.body[0].lineno - 2)

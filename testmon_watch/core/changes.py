@@ -12,6 +12,7 @@ from testmon_watch.core import blocks as blocks_mod
 from testmon_watch.core import distributions
 from testmon_watch.core.db import BlockRow, FileRow
 from testmon_watch.core.reasons import ChangedFile
+from testmon_watch.core.reparse import reparse_python
 
 MISSING_MTIME = -1
 
@@ -20,6 +21,10 @@ MISSING_MTIME = -1
 # bytes, however its stat looks, gets exactly what parsing them again would give.
 _PREPARED: dict[tuple[str, str, bool, str], tuple[list[BlockRow], list[str], str | None]] = {}
 _PREPARED_LIMIT = 64
+# The last parse of each Python file in this process, by (path, module name, package):
+# when the next content changes one function body, only that body is parsed (core.reparse).
+_LAST_PARSE: dict[tuple[str, str, bool], tuple[bytes, blocks_mod.FileBlocks]] = {}
+_LAST_PARSE_LIMIT = 16
 
 
 def file_kind(relpath: str) -> str:
@@ -74,11 +79,20 @@ def _parse_python(
     relpath: str, content: bytes, module: str, is_package: bool
 ) -> tuple[list[BlockRow], list[str], str | None]:
     """(blocks, imports, error) of a Python file's content."""
-    try:
-        parsed = blocks_mod.parse_python(content, module or None, is_package)
-    except SyntaxError as exc:
-        where = f"{relpath}:{exc.lineno}" if exc.lineno else relpath
-        return [], [], f"syntax error at {where}: {exc.msg}"
+    key = (relpath, module, is_package)
+    last = _LAST_PARSE.pop(key, None)
+    parsed = None
+    if last is not None:
+        parsed = reparse_python(last[0], last[1], content, module or None, is_package)
+    if parsed is None:
+        try:
+            parsed = blocks_mod.parse_python(content, module or None, is_package)
+        except SyntaxError as exc:
+            where = f"{relpath}:{exc.lineno}" if exc.lineno else relpath
+            return [], [], f"syntax error at {where}: {exc.msg}"
+    if len(_LAST_PARSE) >= _LAST_PARSE_LIMIT:
+        del _LAST_PARSE[next(iter(_LAST_PARSE))]
+    _LAST_PARSE[key] = (content, parsed)
     rows: list[BlockRow] = [(b.name, b.start, b.end, b.checksum) for b in parsed.blocks]
     return rows, list(parsed.imports), None
 

@@ -81,9 +81,6 @@ class CodeCache:
         """The key of a project module compiled by Python's own loader (not rewritten)."""
         return self.digest(path, source, "module")
 
-    def has(self, digest: str) -> bool:
-        return self._file(digest).is_file()
-
     def pyc_digest(self, path: str, source: bytes, pyc: str) -> str:
         """The key of pytest's own rewritten entry `pyc` for `source` (memory only)."""
         return self.digest(path, source, f"pyc:{pyc}")
@@ -322,32 +319,6 @@ def compile_ahead(path: str) -> None:
             _hold_module(cache, path)
     except Exception:  # noqa: BLE001 - unreadable or half-written: the import meets it
         return
-
-
-def store_ahead(path: str) -> bool:
-    """Compile a project module's current content onto disk now, if no entry has it yet.
-
-    For the server while a save settles (worker/supervisor.py): the waiting
-    standby parses the same file meanwhile, on the other core, and then finds
-    the code on disk (`compile_ahead`) instead of compiling it after its parse
-    (more-itertools' more.py: 17 ms). Nothing is kept in this process's memory:
-    the server lives for the whole session. True if it wrote an entry; never raises.
-    """
-    if _active is None:
-        return False
-    cache, is_project = _active
-    try:
-        if not is_project(path):
-            return False
-        source = Path(path).read_bytes()
-        digest = cache.module_digest(path, source)
-        if cache.has(digest):
-            return False
-        loader = importlib.machinery.SourceFileLoader("_testmon_watch_ahead", path)
-        cache.store(digest, loader.source_to_code(source, path))
-    except Exception:  # noqa: BLE001 - unreadable, half-written, a syntax error: the import meets it
-        return False
-    return True
 
 
 def load_ahead(

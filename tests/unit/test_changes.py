@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from testmon_watch.core import blocks as blocks_mod
+from testmon_watch.core import changes as changes_mod
 from testmon_watch.core.changes import (
     ChangeSet,
     FileChange,
@@ -419,15 +420,15 @@ def _fields(row: FileRow) -> tuple[object, ...]:
 
 
 def _parses(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The contents core.changes parses from now on."""
+    """The contents core.changes parses from now on (whole, or one body of it)."""
     seen: list[bytes] = []
-    real = blocks_mod.parse_python
+    real = changes_mod._parse_python
 
-    def counting(content: bytes, *args: object) -> object:
+    def counting(relpath: str, content: bytes, *args: object) -> object:
         seen.append(content)
-        return real(content, *args)  # type: ignore[arg-type]
+        return real(relpath, content, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(blocks_mod, "parse_python", counting)
+    monkeypatch.setattr(changes_mod, "_parse_python", counting)
     return seen
 
 
@@ -459,10 +460,8 @@ def test_a_prepared_parse_never_stands_for_other_content(
     parsed = _parses(monkeypatch)
     row = state(tmp_path, "shop.py")
     assert len(parsed) == 1 and b"x - LIMIT" in parsed[0]
-    fresh = parse_state(
-        tmp_path, "shop.py", "python", (tmp_path / "shop.py").read_bytes(), LATER_NS, row.size
-    )
-    assert row.blocks == fresh.blocks
+    whole = blocks_mod.parse_python((tmp_path / "shop.py").read_bytes(), "shop")
+    assert row.blocks == [(b.name, b.start, b.end, b.checksum) for b in whole.blocks]
 
 
 def test_a_prepared_parse_depends_on_the_package_the_file_is_in(tmp_path: Path) -> None:
