@@ -30,7 +30,7 @@ PYTEST    := pytest -q -n $(XDIST)
 .DEFAULT_GOAL := help
 
 .PHONY: help venv venv310 venv312 venv313 test test310 test311 test312 test313 \
-	check lint typecheck pre-commit demo demo-plugin bench bench-real bench-floor bench-watch-floor clean screenshots
+	check lint typecheck pre-commit demo demo-plugin bench bench-real bench-floor bench-watch-floor bench-reparse clean screenshots
 
 help:
 	@echo "make venv      create .venv (Python 3.11) with the package and test tools"
@@ -46,6 +46,7 @@ help:
 	@echo "make bench-real  ours vs pytest-testmon and pytest-watcher on real PyPI projects, 3.11 and 3.12"
 	@echo "make bench-floor the first-run overhead floor on 3.11: coverage.py's tracer in our windows"
 	@echo "make bench-watch-floor  the save-to-first-result floor on 3.11: warm untraced pytest, gated"
+	@echo "make bench-reparse  a save's parse on the real projects: the whole file vs the changed body"
 	@echo "make screenshots  regenerate screenshots/*.svg from the real app on examples/shop"
 	@echo "make clean     remove virtualenvs, caches and demo/bench scratch"
 
@@ -156,6 +157,10 @@ bench-floor: $(STAMP)
 
 bench-watch-floor: $(STAMP)
 	$(VENV)/bin/python bench/real/watch_floor.py
+
+# A save's parse on the real projects' edited files: the whole file vs the changed body.
+bench-reparse: $(STAMP)
+	$(VENV)/bin/python bench/real/reparse_bench.py
 
 # The app headless on a scratch copy of examples/shop, driven through its main states.
 screenshots: $(STAMP)
