@@ -80,7 +80,7 @@ def _parse_python(
 ) -> tuple[list[BlockRow], list[str], str | None]:
     """(blocks, imports, error) of a Python file's content."""
     key = (relpath, module, is_package)
-    last = _LAST_PARSE.pop(key, None)
+    last = _LAST_PARSE.get(key)
     parsed = None
     if last is not None:
         parsed = reparse_python(last[0], last[1], content, module or None, is_package)
@@ -88,8 +88,11 @@ def _parse_python(
         try:
             parsed = blocks_mod.parse_python(content, module or None, is_package)
         except SyntaxError as exc:
+            # The last parse that worked stays: the save that fixes this is
+            # usually inside the same body again.
             where = f"{relpath}:{exc.lineno}" if exc.lineno else relpath
             return [], [], f"syntax error at {where}: {exc.msg}"
+    _LAST_PARSE.pop(key, None)
     if len(_LAST_PARSE) >= _LAST_PARSE_LIMIT:
         del _LAST_PARSE[next(iter(_LAST_PARSE))]
     _LAST_PARSE[key] = (content, parsed)

@@ -266,3 +266,26 @@ def test_the_engine_parses_the_next_edit_of_a_body_from_the_last_parse(
     assert second.blocks == [(b.name, b.start, b.end, b.checksum) for b in whole.blocks]
     assert second.imports == list(whole.imports)
     assert second.blocks != first.blocks
+
+
+def test_a_save_that_fixes_a_syntax_error_in_a_body_is_reparsed_from_the_last_good_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "typo.py"
+    good = MODULES["crafted"]
+    broken = good.replace(b"    return x\n", b"    return x +\n")
+    fixed = good.replace(b"    return x\n", b"    return x + 1\n")
+    path.write_bytes(good)
+    changes.parse_state(tmp_path, "typo.py", "python", good, 1, 1)
+    error = changes.parse_state(tmp_path, "typo.py", "python", broken, 2, 2).error
+    assert error is not None and error.startswith("syntax error at typo.py:")
+
+    def whole_parse_not_expected(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed whole")
+
+    monkeypatch.setattr(blocks_mod, "parse_python", whole_parse_not_expected)
+    row = changes.parse_state(tmp_path, "typo.py", "python", fixed, 3, 3)
+    monkeypatch.undo()
+    whole = parse_python(fixed, "typo")
+    assert row.error is None
+    assert row.blocks == [(b.name, b.start, b.end, b.checksum) for b in whole.blocks]
