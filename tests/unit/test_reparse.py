@@ -179,7 +179,9 @@ def _edit(source: bytes, at: int, op: str, line: str, count: int) -> bytes:
         max_size=3,
     ),
 )
-def test_a_reparse_gives_what_a_whole_parse_gives(name: str, edits: list) -> None:
+def test_a_reparse_gives_what_a_whole_parse_gives(
+    name: str, edits: list[tuple[int, str, str, int]]
+) -> None:
     module = None if name == "crafted" else name
     source = MODULES[name]
     old = parse_python(source, module)
