@@ -27,10 +27,10 @@ class _TestFile:
     """What the record of every test in one file shares."""
 
     path: str  # project-relative (or relative to the root when outside the project)
-    roots: list[str]  # the file itself and the conftest.py files that apply to it
+    roots: tuple[str, ...]  # the file itself and the conftest.py files that apply to it
     absent_conftests: tuple[str, ...]  # where a conftest.py created later would apply
     unit_set: frozenset[ContextKey]  # the session, and the file's collection when a project file
-    units: list[ContextKey]  # the same, sorted as TestRecord.units is
+    units: tuple[ContextKey, ...]  # the same, sorted as TestRecord.units is
 
 
 class RecordingHooks:
@@ -231,10 +231,10 @@ class RecordingHooks:
             unit_set = frozenset({SESSION, ContextKey.collection(rel)} if rel else {SESSION})
             shared = self._test_files[path] = _TestFile(
                 path=rel or os.path.relpath(path, self.root),
-                roots=([rel] if rel else []) + conftests,
+                roots=tuple(([rel] if rel else []) + conftests),
                 absent_conftests=tuple(absent),
                 unit_set=unit_set,
-                units=sorted(unit_set, key=str),
+                units=tuple(sorted(unit_set, key=str)),
             )
         return shared
 
